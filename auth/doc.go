@@ -1,0 +1,8 @@
+// Package auth owns everything about mcpauth's tokens: the claims they
+// carry, the expiry syntax operators type ("90d", "24h", "never"), minting
+// (Issuer), verification with a pinned algorithm (Verifier), the identity
+// carried through a request's context, and the HTTP Bearer middleware.
+//
+// It never logs, returns or formats a token or secret in an error: errors
+// name the problem ("Token has expired"), never the material.
+package auth

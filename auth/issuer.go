@@ -1,0 +1,175 @@
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Policy errors, testable with errors.Is.
+var (
+	ErrLifetimeTooLong  = errors.New("lifetime exceeds the configured maximum")
+	ErrNeverNotAllowed  = errors.New("tokens that never expire are not allowed")
+	ErrScopeNotHeld     = errors.New("cannot grant a scope the caller does not hold")
+	ErrClientNotAllowed = errors.New("client is not in the allowed clients list")
+	ErrRecordFailed     = errors.New("could not record the token")
+	ErrNoCallerIdentity = errors.New("no caller identity")
+)
+
+// IssuedToken is a freshly minted token and the facts recorded about it.
+type IssuedToken struct {
+	Token    string
+	JTI      string
+	ClientID string
+	Scopes   Scopes
+	IssuedAt time.Time
+	// ExpiresAt is zero for a token that never expires.
+	ExpiresAt time.Time
+	// IssuedBy is the client id of the caller who minted it.
+	IssuedBy string
+}
+
+// Recorder stores a minted token durably. Issue calls it before the token
+// is returned, so a token that could not be recorded is never handed out.
+type Recorder interface {
+	Record(ctx context.Context, t IssuedToken) error
+}
+
+// IssuerConfig configures an Issuer.
+type IssuerConfig struct {
+	Secret []byte
+	// Issuer is the iss claim.
+	Issuer string
+	// Audience, when set, becomes the aud claim.
+	Audience string
+	// MaxLifetime caps every token's lifetime.
+	MaxLifetime time.Duration
+	// AllowNever permits tokens without exp.
+	AllowNever bool
+	// AllowedClients, when non-empty, restricts which client ids may
+	// receive tokens.
+	AllowedClients []string
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// Issuer mints HS256 tokens under a policy and records them.
+type Issuer struct {
+	cfg      IssuerConfig
+	recorder Recorder
+	method   jwt.SigningMethod
+}
+
+// NewIssuer returns an Issuer. The recorder receives every token before it
+// is returned.
+func NewIssuer(cfg IssuerConfig, rec Recorder) (*Issuer, error) {
+	if len(cfg.Secret) < MinSecretLen {
+		return nil, fmt.Errorf("signing secret must be at least %d bytes", MinSecretLen)
+	}
+	if cfg.Issuer == "" {
+		return nil, errors.New("issuer must not be empty")
+	}
+	if rec == nil {
+		return nil, errors.New("a recorder is required")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Issuer{cfg: cfg, recorder: rec, method: jwt.SigningMethodHS256}, nil
+}
+
+// IssueRequest describes a token to mint.
+type IssueRequest struct {
+	ClientID string
+	Expiry   Expiry
+	Scopes   []string
+	// Caller is the identity minting the token; its scopes bound what may
+	// be granted.
+	Caller *Claims
+}
+
+// Issue checks the request against the policy, mints the token, records it
+// and returns it. A refused request records nothing.
+func (i *Issuer) Issue(ctx context.Context, req IssueRequest) (IssuedToken, error) {
+	if err := ValidateClientID(req.ClientID); err != nil {
+		return IssuedToken{}, err
+	}
+	if len(i.cfg.AllowedClients) > 0 && !slices.Contains(i.cfg.AllowedClients, req.ClientID) {
+		return IssuedToken{}, fmt.Errorf("%w: %q", ErrClientNotAllowed, req.ClientID)
+	}
+	if req.Caller == nil {
+		return IssuedToken{}, ErrNoCallerIdentity
+	}
+	scopes := NormalizeScopes(req.Scopes)
+	if err := ValidateScopes(scopes); err != nil {
+		return IssuedToken{}, err
+	}
+	for _, s := range scopes {
+		if !req.Caller.Scope.Has(s) {
+			return IssuedToken{}, fmt.Errorf("%w: %q", ErrScopeNotHeld, s)
+		}
+	}
+	switch {
+	case req.Expiry.Never && !i.cfg.AllowNever:
+		return IssuedToken{}, fmt.Errorf("%w: set MCP_ALLOW_NEVER_EXPIRING=true to allow them (discouraged)", ErrNeverNotAllowed)
+	case !req.Expiry.Never && req.Expiry.Duration <= 0:
+		return IssuedToken{}, fmt.Errorf("%w: lifetime must be positive", ErrInvalidExpiry)
+	case !req.Expiry.Never && req.Expiry.Duration > i.cfg.MaxLifetime:
+		return IssuedToken{}, fmt.Errorf("%w: %s is longer than %s", ErrLifetimeTooLong, req.Expiry, Expiry{Duration: i.cfg.MaxLifetime})
+	}
+
+	now := i.cfg.Now().Truncate(time.Second)
+	jti, err := newJTI()
+	if err != nil {
+		return IssuedToken{}, err
+	}
+	claims := Claims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    i.cfg.Issuer,
+			Subject:   req.ClientID,
+			IssuedAt:  jwt.NewNumericDate(now),
+			NotBefore: jwt.NewNumericDate(now),
+			ID:        jti,
+		},
+		Scope: scopes,
+	}
+	if i.cfg.Audience != "" {
+		claims.Audience = jwt.ClaimStrings{i.cfg.Audience}
+	}
+	var exp time.Time
+	if !req.Expiry.Never {
+		exp = now.Add(req.Expiry.Duration)
+		claims.ExpiresAt = jwt.NewNumericDate(exp)
+	}
+	signed, err := jwt.NewWithClaims(i.method, claims).SignedString(i.cfg.Secret)
+	if err != nil {
+		return IssuedToken{}, fmt.Errorf("sign token: %w", err)
+	}
+	tok := IssuedToken{
+		Token:     signed,
+		JTI:       jti,
+		ClientID:  req.ClientID,
+		Scopes:    scopes,
+		IssuedAt:  now,
+		ExpiresAt: exp,
+		IssuedBy:  req.Caller.Subject,
+	}
+	if err := i.recorder.Record(ctx, tok); err != nil {
+		return IssuedToken{}, fmt.Errorf("%w: %w", ErrRecordFailed, err)
+	}
+	return tok, nil
+}
+
+func newJTI() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("generate jti: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}

@@ -1,0 +1,127 @@
+package auth
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+)
+
+// TokenVerifier verifies a raw bearer token.
+type TokenVerifier interface {
+	Verify(token string) (*Claims, error)
+}
+
+// MiddlewareConfig configures Middleware.
+type MiddlewareConfig struct {
+	// Verifier checks tokens. Required unless Disabled is set.
+	Verifier TokenVerifier
+	// Disabled lets every request through as DevIdentity (development
+	// only; the caller enforces that).
+	Disabled bool
+	// DevIdentity is the identity used when Disabled is set.
+	DevIdentity *Claims
+	// OnFailure, if set, is called for each refused request with the
+	// reason (never the token), e.g. for logging.
+	OnFailure func(r *http.Request, err error)
+}
+
+// Middleware returns an HTTP middleware that requires a valid
+// "Authorization: Bearer <jwt>" header and puts the verified claims in the
+// request context (see ClaimsFrom). Failures answer 401 with an RFC 6750
+// WWW-Authenticate header and a JSON body.
+func Middleware(cfg MiddlewareConfig) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if cfg.Disabled {
+				next.ServeHTTP(w, r.WithContext(WithClaims(r.Context(), cfg.DevIdentity)))
+				return
+			}
+			token, err := BearerToken(r)
+			var claims *Claims
+			if err == nil {
+				claims, err = cfg.Verifier.Verify(token)
+			}
+			if err != nil {
+				if cfg.OnFailure != nil {
+					cfg.OnFailure(r, err)
+				}
+				WriteUnauthorized(w, err)
+				return
+			}
+			next.ServeHTTP(w, r.WithContext(WithClaims(r.Context(), claims)))
+		})
+	}
+}
+
+// BearerToken extracts the token from the request's single Authorization
+// header. The scheme is matched case-insensitively (RFC 6750). Tokens in
+// the query string are refused: they leak into logs and browser history.
+func BearerToken(r *http.Request) (string, error) {
+	if r.URL.Query().Has("access_token") {
+		return "", errors.Join(ErrTokenInvalid, errors.New("tokens in the query string are not accepted; send an Authorization header"))
+	}
+	values := r.Header.Values("Authorization")
+	switch len(values) {
+	case 0:
+		return "", ErrTokenMissing
+	case 1:
+	default:
+		return "", errors.Join(ErrTokenInvalid, errors.New("more than one Authorization header"))
+	}
+	h := strings.TrimSpace(values[0])
+	scheme, token, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", errors.Join(ErrTokenMissing, errors.New("use the Bearer scheme"))
+	}
+	token = strings.TrimSpace(token)
+	if token == "" {
+		return "", ErrTokenMissing
+	}
+	if len(token) > MaxTokenLen {
+		return "", errors.Join(ErrTokenInvalid, errors.New("token is larger than 8 KiB"))
+	}
+	return token, nil
+}
+
+// ErrorBody is the JSON body of an authentication failure.
+type ErrorBody struct {
+	Error       string `json:"error"`
+	Description string `json:"error_description"`
+}
+
+// Describe returns the message shown to a client for a verification error:
+// the sentinel's words plus the reason, never token material.
+func Describe(err error) string {
+	msg := err.Error()
+	// errors.Join separates with newlines; headers need one line.
+	msg = strings.ReplaceAll(msg, "\n", ": ")
+	return msg
+}
+
+// WriteUnauthorized answers 401 with WWW-Authenticate and a JSON body.
+func WriteUnauthorized(w http.ResponseWriter, err error) {
+	desc := Describe(err)
+	code := "invalid_token"
+	h := `Bearer error="invalid_token", error_description="` + quoteSafe(desc) + `"`
+	if errors.Is(err, ErrTokenMissing) && !strings.Contains(desc, ":") {
+		// RFC 6750 3.1: a request with no credentials gets no error code.
+		h = `Bearer realm="mcpauth", error_description="` + quoteSafe(desc) + `"`
+		code = "unauthorized"
+	}
+	w.Header().Set("WWW-Authenticate", h)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusUnauthorized)
+	_ = json.NewEncoder(w).Encode(ErrorBody{Error: code, Description: desc})
+}
+
+// quoteSafe makes s safe inside a quoted-string header parameter.
+func quoteSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '"' || r == '\\' || r < 0x20 || r > 0x7e {
+			return '\''
+		}
+		return r
+	}, s)
+}

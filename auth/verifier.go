@@ -1,0 +1,139 @@
+package auth
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// MaxTokenLen is the largest token accepted; anything longer is refused
+// before any parsing (bounded work for hostile input).
+const MaxTokenLen = 8 << 10
+
+// DefaultLeeway is the clock skew tolerated on exp and nbf.
+const DefaultLeeway = 30 * time.Second
+
+// Verification errors. Their messages are the ones clients see, in the
+// words of the seed documents, so they never contain token material.
+var (
+	ErrTokenMissing     = errors.New("Authentication required")
+	ErrTokenExpired     = errors.New("Token has expired")
+	ErrTokenNotYetValid = errors.New("Token is not valid yet")
+	ErrTokenInvalid     = errors.New("Invalid token")
+)
+
+// VerifierConfig configures a Verifier.
+type VerifierConfig struct {
+	Secret []byte
+	// Issuer is the required iss claim.
+	Issuer string
+	// Audience, when set, must appear in aud.
+	Audience string
+	// Leeway is the tolerated clock skew; DefaultLeeway when zero.
+	Leeway time.Duration
+	// AllowNever accepts tokens without exp.
+	AllowNever bool
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// Verifier validates mcpauth tokens: HS256 only, issuer, audience, expiry
+// and not-before with leeway, and the presence of sub and jti.
+type Verifier struct {
+	cfg    VerifierConfig
+	parser *jwt.Parser
+}
+
+// NewVerifier returns a Verifier for cfg.
+func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
+	if len(cfg.Secret) < MinSecretLen {
+		return nil, fmt.Errorf("signing secret must be at least %d bytes", MinSecretLen)
+	}
+	if cfg.Issuer == "" {
+		return nil, errors.New("issuer must not be empty")
+	}
+	if cfg.Leeway == 0 {
+		cfg.Leeway = DefaultLeeway
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	opts := []jwt.ParserOption{
+		// Pinning the algorithm is what stops "alg":"none" and
+		// algorithm-confusion tokens; the key func checks it again.
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithIssuer(cfg.Issuer),
+		jwt.WithLeeway(cfg.Leeway),
+		jwt.WithTimeFunc(cfg.Now),
+		jwt.WithIssuedAt(),
+	}
+	if cfg.Audience != "" {
+		opts = append(opts, jwt.WithAudience(cfg.Audience))
+	}
+	if !cfg.AllowNever {
+		opts = append(opts, jwt.WithExpirationRequired())
+	}
+	return &Verifier{cfg: cfg, parser: jwt.NewParser(opts...)}, nil
+}
+
+func (v *Verifier) key(t *jwt.Token) (any, error) {
+	if t.Method != jwt.SigningMethodHS256 {
+		return nil, fmt.Errorf("unexpected signing method %v", t.Header["alg"])
+	}
+	return v.cfg.Secret, nil
+}
+
+// Verify checks a token and returns its claims. Errors wrap one of
+// ErrTokenMissing, ErrTokenExpired, ErrTokenNotYetValid or ErrTokenInvalid
+// with a short reason.
+func (v *Verifier) Verify(token string) (*Claims, error) {
+	if token == "" {
+		return nil, ErrTokenMissing
+	}
+	if len(token) > MaxTokenLen {
+		return nil, fmt.Errorf("%w: token is larger than %d bytes", ErrTokenInvalid, MaxTokenLen)
+	}
+	if strings.Count(token, ".") != 2 {
+		return nil, fmt.Errorf("%w: a JWT has three dot-separated parts", ErrTokenInvalid)
+	}
+	claims := new(Claims)
+	_, err := v.parser.ParseWithClaims(token, claims, v.key)
+	if err != nil {
+		return nil, classify(err)
+	}
+	if claims.Subject == "" {
+		return nil, fmt.Errorf("%w: missing sub claim", ErrTokenInvalid)
+	}
+	if claims.ID == "" {
+		return nil, fmt.Errorf("%w: missing jti claim", ErrTokenInvalid)
+	}
+	return claims, nil
+}
+
+// classify maps jwt errors to mcpauth's sentinel errors with a reason safe
+// to show to the caller.
+func classify(err error) error {
+	switch {
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return ErrTokenExpired
+	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		return ErrTokenNotYetValid
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return fmt.Errorf("%w: malformed token", ErrTokenInvalid)
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		return fmt.Errorf("%w: signature does not match (wrong secret, algorithm or tampered token)", ErrTokenInvalid)
+	case errors.Is(err, jwt.ErrTokenUnverifiable):
+		return fmt.Errorf("%w: signing algorithm not accepted", ErrTokenInvalid)
+	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
+		return fmt.Errorf("%w: wrong issuer", ErrTokenInvalid)
+	case errors.Is(err, jwt.ErrTokenInvalidAudience):
+		return fmt.Errorf("%w: wrong audience", ErrTokenInvalid)
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		return fmt.Errorf("%w: missing required claim", ErrTokenInvalid)
+	default:
+		return fmt.Errorf("%w: invalid claims", ErrTokenInvalid)
+	}
+}

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/auth/registry"
+	"github.com/mcpauth/mcpauth/tools"
+)
+
+// app holds the pieces every command builds from one Config.
+type app struct {
+	cfg      Config
+	policy   policy
+	reg      *registry.SQLite
+	issuer   *auth.Issuer
+	verifier *auth.Verifier
+	log      *slog.Logger
+}
+
+// newApp validates the configuration and opens the registry.
+func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) {
+	pol, err := cfg.policy()
+	if err != nil {
+		return nil, err
+	}
+	if !cfg.AuthEnabled && !cfg.Dev() {
+		return nil, fmt.Errorf("MCP_AUTH_ENABLED=false is allowed only in dev mode (--dev or MCP_ENV=development)")
+	}
+	secret, err := cfg.secret(logger)
+	if err != nil {
+		return nil, err
+	}
+	path, err := cfg.dbPath()
+	if err != nil {
+		return nil, err
+	}
+	reg, err := registry.OpenSQLite(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	issuer, err := auth.NewIssuer(auth.IssuerConfig{
+		Secret:         secret,
+		Issuer:         cfg.Issuer,
+		Audience:       cfg.Audience,
+		MaxLifetime:    pol.maxLifetime,
+		AllowNever:     cfg.AllowNever,
+		AllowedClients: cfg.AllowedClients,
+	}, reg)
+	if err != nil {
+		reg.Close()
+		return nil, err
+	}
+	verifier, err := auth.NewVerifier(auth.VerifierConfig{
+		Secret:     secret,
+		Issuer:     cfg.Issuer,
+		Audience:   cfg.Audience,
+		Leeway:     cfg.Leeway,
+		AllowNever: cfg.AllowNever,
+	})
+	if err != nil {
+		reg.Close()
+		return nil, err
+	}
+	return &app{cfg: cfg, policy: pol, reg: reg, issuer: issuer, verifier: verifier, log: logger}, nil
+}
+
+func (a *app) Close() error { return a.reg.Close() }
+
+func (a *app) toolset() *tools.Toolset {
+	return tools.New(tools.Deps{
+		Minter:        a.issuer,
+		Inspector:     a.verifier,
+		Clients:       a.reg,
+		DefaultExpiry: a.policy.defaultExpiry,
+		PublicURL:     a.cfg.publicURL(),
+		Issuer:        a.cfg.Issuer,
+	})
+}
+
+// localAdmin is the identity of a trusted local operator (stdio, CLI).
+func localAdmin() *auth.Claims {
+	c := &auth.Claims{Scope: auth.Scopes{auth.ScopeAdmin}}
+	c.Subject = "local-admin"
+	c.ID = "local"
+	return c
+}
+
+// devIdentity is used for every request when auth is disabled in dev mode.
+func devIdentity() *auth.Claims {
+	c := localAdmin()
+	c.Subject = "dev-anonymous"
+	return c
+}

@@ -1,0 +1,206 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+	"github.com/joho/godotenv"
+
+	"github.com/mcpauth/mcpauth/auth"
+)
+
+// Config is mcpauth's whole configuration, read once from the environment
+// (and an optional .env file) and then passed down explicitly.
+type Config struct {
+	// Env is "development" for dev mode; anything else is production.
+	Env string `env:"MCP_ENV" envDefault:"production"`
+	// Secret is the HS256 signing secret (MCP_JWT_SECRET, or JWT_SECRET).
+	Secret       string `env:"MCP_JWT_SECRET"`
+	LegacySecret string `env:"JWT_SECRET"`
+	// AuthEnabled turns Bearer checks on; false only in dev mode.
+	AuthEnabled bool `env:"MCP_AUTH_ENABLED" envDefault:"true"`
+	// TokenExpiry is the default lifetime of minted tokens.
+	TokenExpiry string `env:"MCP_TOKEN_EXPIRY" envDefault:"30d"`
+	// MaxTokenLifetime caps every minted token.
+	MaxTokenLifetime string `env:"MCP_MAX_TOKEN_LIFETIME" envDefault:"365d"`
+	// AllowNever permits "never" expiring tokens (discouraged).
+	AllowNever bool `env:"MCP_ALLOW_NEVER_EXPIRING" envDefault:"false"`
+	// AllowedClients restricts which client ids get tokens.
+	AllowedClients []string `env:"MCP_ALLOWED_CLIENTS" envSeparator:","`
+	// Addr is the HTTP listen address.
+	Addr string `env:"MCP_ADDR" envDefault:"127.0.0.1:8080"`
+	// PublicURL is the externally reachable base URL used in client
+	// configs; http://<addr> when empty.
+	PublicURL string `env:"MCP_PUBLIC_URL"`
+	// Issuer is the iss claim written and required.
+	Issuer string `env:"MCP_ISSUER" envDefault:"mcpauth"`
+	// Audience, when set, is written to and required in aud.
+	Audience string `env:"MCP_AUDIENCE"`
+	// DatabaseURL is the registry: a SQLite file path or sqlite://path.
+	DatabaseURL string `env:"MCP_DATABASE_URL" envDefault:"./mcpauth.db"`
+	// Leeway is the clock skew tolerated on exp/nbf.
+	Leeway time.Duration `env:"MCP_LEEWAY" envDefault:"30s"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `env:"MCP_LOG_LEVEL" envDefault:"info"`
+	// Token, for stdio, is the identity to act as instead of local admin.
+	Token string `env:"MCP_TOKEN"`
+}
+
+// loadConfig reads envFile (if it exists; an explicitly named file must
+// exist) into the process environment without overriding what is set, then
+// parses the environment.
+func loadConfig(envFile string, explicit bool) (Config, error) {
+	if envFile != "" {
+		if err := godotenv.Load(envFile); err != nil {
+			if explicit || !errors.Is(err, fs.ErrNotExist) {
+				return Config{}, fmt.Errorf("read env file %s: %w", envFile, err)
+			}
+		}
+	}
+	cfg, err := env.ParseAs[Config]()
+	if err != nil {
+		return Config{}, fmt.Errorf("parse environment: %w", err)
+	}
+	if cfg.Secret == "" {
+		cfg.Secret = cfg.LegacySecret
+	}
+	for i, c := range cfg.AllowedClients {
+		cfg.AllowedClients[i] = strings.TrimSpace(c)
+	}
+	return cfg, nil
+}
+
+// Dev reports whether dev mode is on.
+func (c Config) Dev() bool { return c.Env == "development" || c.Env == "dev" }
+
+// policy is the parsed, checked form of the token settings.
+type policy struct {
+	defaultExpiry auth.Expiry
+	maxLifetime   time.Duration
+}
+
+func (c Config) policy() (policy, error) {
+	def, err := auth.ParseExpiry(c.TokenExpiry)
+	if err != nil {
+		return policy{}, fmt.Errorf("MCP_TOKEN_EXPIRY: %w", err)
+	}
+	maxL, err := auth.ParseExpiry(c.MaxTokenLifetime)
+	if err != nil || maxL.Never {
+		return policy{}, fmt.Errorf("MCP_MAX_TOKEN_LIFETIME: must be a lifetime like 365d: %v", err)
+	}
+	if def.Never && !c.AllowNever {
+		return policy{}, errors.New(`MCP_TOKEN_EXPIRY is "never" but MCP_ALLOW_NEVER_EXPIRING is not true`)
+	}
+	if !def.Never && def.Duration > maxL.Duration {
+		return policy{}, fmt.Errorf("MCP_TOKEN_EXPIRY (%s) is longer than MCP_MAX_TOKEN_LIFETIME (%s)", def, maxL)
+	}
+	for _, id := range c.AllowedClients {
+		if err := auth.ValidateClientID(id); err != nil {
+			return policy{}, fmt.Errorf("MCP_ALLOWED_CLIENTS: %w", err)
+		}
+	}
+	return policy{defaultExpiry: def, maxLifetime: maxL.Duration}, nil
+}
+
+// dbPath is the SQLite file path of DatabaseURL.
+func (c Config) dbPath() (string, error) {
+	u := c.DatabaseURL
+	switch {
+	case strings.HasPrefix(u, "postgres://"), strings.HasPrefix(u, "postgresql://"):
+		return "", errors.New("MCP_DATABASE_URL: PostgreSQL is not supported yet; use a SQLite file path")
+	case strings.HasPrefix(u, "sqlite://"):
+		u = strings.TrimPrefix(u, "sqlite://")
+	case strings.HasPrefix(u, "file:"):
+		u = strings.TrimPrefix(u, "file:")
+	}
+	if u == "" {
+		return "", errors.New("MCP_DATABASE_URL is empty")
+	}
+	return u, nil
+}
+
+// secret resolves the signing secret: the configured one (checked), or in
+// dev mode a generated one kept beside the database with 0600 permissions.
+func (c Config) secret(logger *slog.Logger) ([]byte, error) {
+	if c.Secret != "" {
+		if err := auth.CheckSecret([]byte(c.Secret)); err != nil {
+			if c.Dev() && len(c.Secret) >= auth.MinSecretLen {
+				logger.Warn("MCP_JWT_SECRET is weak; accepted only because dev mode is on", "reason", err.Error())
+				return []byte(c.Secret), nil
+			}
+			return nil, fmt.Errorf("MCP_JWT_SECRET is refused: %w. Generate one with: mcpauth secret generate", err)
+		}
+		return []byte(c.Secret), nil
+	}
+	if !c.Dev() {
+		return nil, errors.New("JWT_SECRET not found: set MCP_JWT_SECRET (or JWT_SECRET) to at least 32 random bytes, " +
+			"e.g. MCP_JWT_SECRET=$(mcpauth secret generate), in the environment or a .env file; " +
+			"or run with --dev (MCP_ENV=development) for a generated development secret")
+	}
+	db, err := c.dbPath()
+	if err != nil {
+		return nil, err
+	}
+	path := devSecretPath(db)
+	if b, err := os.ReadFile(path); err == nil {
+		s := strings.TrimSpace(string(b))
+		if len(s) >= auth.MinSecretLen {
+			logger.Warn("DEV MODE: using the generated development secret; do not use in production", "file", path)
+			return []byte(s), nil
+		}
+	}
+	s, err := auth.GenerateSecret()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("create directory for dev secret: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(s+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("write dev secret %s: %w", path, err)
+	}
+	logger.Warn("DEV MODE: no MCP_JWT_SECRET set; GENERATED A DEVELOPMENT SECRET. Tokens signed with it are for development only. "+
+		"Set MCP_JWT_SECRET for production.", "file", path)
+	return []byte(s), nil
+}
+
+func devSecretPath(db string) string {
+	return strings.TrimSuffix(db, filepath.Ext(db)) + ".dev-secret"
+}
+
+// publicURL is the base URL put in client configs.
+func (c Config) publicURL() string {
+	if c.PublicURL != "" {
+		return strings.TrimRight(c.PublicURL, "/")
+	}
+	return "http://" + c.Addr
+}
+
+// isLoopbackAddr reports whether a listen address binds loopback only.
+func isLoopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func newLogger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("MCP_LOG_LEVEL: %q is not one of debug, info, warn, error", level)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}

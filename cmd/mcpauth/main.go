@@ -1,0 +1,93 @@
+// Command mcpauth is an MCP server that puts JWT authorization in front of
+// its transports and exposes token administration as MCP tools.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := newRootCmd(os.Stdin, os.Stdout, os.Stderr).ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "Error:", err)
+		var ee exitError
+		if errors.As(err, &ee) {
+			os.Exit(int(ee))
+		}
+		os.Exit(1)
+	}
+}
+
+// exitError carries a specific exit code.
+type exitError int
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// globals are the flags every command shares.
+type globals struct {
+	envFile string
+	dev     bool
+	stdin   io.Reader
+	stdout  io.Writer
+	stderr  io.Writer
+}
+
+func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	g := &globals{stdin: stdin, stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:   "mcpauth",
+		Short: "JWT-protected MCP server with token administration tools",
+		Long: `mcpauth is an MCP (Model Context Protocol) server that requires a JWT Bearer
+token on every transport (stdio, legacy SSE, Streamable HTTP) and lets admins
+mint, inspect and list tokens from inside an MCP client (issue_token,
+decode_token, list_clients, whoami) or from this command line.
+
+Configuration comes from the environment (and a .env file in the current
+directory, if present). The essentials:
+  MCP_JWT_SECRET   signing secret, at least 32 bytes (also read as JWT_SECRET)
+  MCP_ADDR         listen address (default 127.0.0.1:8080)
+  MCP_PUBLIC_URL   external base URL used in generated client configs
+  MCP_DATABASE_URL registry file (default ./mcpauth.db)
+Run "mcpauth serve --help" for the full list.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       version,
+	}
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.PersistentFlags().StringVar(&g.envFile, "env-file", ".env", "read environment variables from this file if it exists (set variables win)")
+	root.PersistentFlags().BoolVar(&g.dev, "dev", false, "development mode: generate and keep a dev secret if none is set (same as MCP_ENV=development)")
+	root.AddCommand(newServeCmd(g), newTokenCmd(g), newSecretCmd(g), newHealthCmd(g))
+	return root
+}
+
+// load reads the configuration once for a command.
+func (g *globals) load(cmd *cobra.Command) (Config, *slog.Logger, error) {
+	explicit := cmd.Flags().Changed("env-file")
+	cfg, err := loadConfig(g.envFile, explicit)
+	if err != nil {
+		return Config{}, nil, err
+	}
+	if g.dev {
+		cfg.Env = "development"
+	}
+	logger, err := newLogger(cfg.LogLevel)
+	if err != nil {
+		return Config{}, nil, err
+	}
+	return cfg, logger, nil
+}

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/transport"
+)
+
+func newServeCmd(g *globals) *cobra.Command {
+	var (
+		addr  string
+		stdio bool
+		token string
+	)
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the MCP server (HTTP: /mcp, /sse + /message, /health; or --stdio)",
+		Long: `Run the MCP server.
+
+Over HTTP it serves, on one port: Streamable HTTP at /mcp, legacy SSE at
+GET /sse + POST /message, and GET /health. Every MCP endpoint requires
+"Authorization: Bearer <jwt>".
+
+With --stdio it serves the same tools over stdin/stdout as a trusted local
+admin, or as the identity of --token / MCP_TOKEN. Logs go to stderr.
+
+Environment:
+  MCP_JWT_SECRET / JWT_SECRET  signing secret (>= 32 bytes; required unless --dev)
+  MCP_ENV=development          dev mode (same as --dev)
+  MCP_ADDR                     listen address (default 127.0.0.1:8080)
+  MCP_PUBLIC_URL               external base URL for generated configs (default http://MCP_ADDR)
+  MCP_AUTH_ENABLED             false disables auth (dev mode and loopback only)
+  MCP_TOKEN_EXPIRY             default token lifetime (default 30d)
+  MCP_MAX_TOKEN_LIFETIME       longest lifetime any token may get (default 365d)
+  MCP_ALLOW_NEVER_EXPIRING     allow "never" (default false)
+  MCP_ALLOWED_CLIENTS          comma-separated client ids that may get tokens
+  MCP_ISSUER                   iss claim (default mcpauth)
+  MCP_AUDIENCE                 aud claim to write and require (optional)
+  MCP_LEEWAY                   clock skew tolerated on exp/nbf (default 30s)
+  MCP_DATABASE_URL             SQLite registry file (default ./mcpauth.db)
+  MCP_LOG_LEVEL                debug, info, warn, error (default info)
+  MCP_TOKEN                    identity for --stdio (default: local admin)`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, logger, err := g.load(cmd)
+			if err != nil {
+				return err
+			}
+			if cmd.Flags().Changed("addr") {
+				cfg.Addr = addr
+			}
+			if cmd.Flags().Changed("token") {
+				cfg.Token = token
+			}
+			a, err := newApp(cmd.Context(), cfg, logger)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			mcp := transport.NewMCPServer(a.toolset(), version)
+
+			if stdio {
+				identity := localAdmin()
+				if cfg.Token != "" {
+					c, err := a.verifier.Verify(cfg.Token)
+					if err != nil {
+						return fmt.Errorf("MCP_TOKEN: %s", auth.Describe(err))
+					}
+					identity = c
+				}
+				logger.Info("serving MCP over stdio", "client_id", identity.Subject, "version", version)
+				return transport.ServeStdio(cmd.Context(), mcp, identity, g.stdin, g.stdout, g.stderr)
+			}
+
+			if !cfg.AuthEnabled && !isLoopbackAddr(cfg.Addr) {
+				return fmt.Errorf("auth is disabled (MCP_AUTH_ENABLED=false), so mcpauth listens only on loopback; %q is not a loopback address", cfg.Addr)
+			}
+			h := transport.NewHTTP(transport.HTTPConfig{
+				MCP:         mcp,
+				Auth:        authMiddleware(a, cfg),
+				AuthEnabled: cfg.AuthEnabled,
+				Version:     version,
+				Logger:      logger,
+			})
+			ln, err := net.Listen("tcp", cfg.Addr)
+			if err != nil {
+				return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+			}
+			if !cfg.AuthEnabled {
+				logger.Warn("AUTH IS DISABLED (dev mode): every request acts as an admin; never expose this server")
+			}
+			logger.Info("mcpauth listening", "addr", ln.Addr().String(), "public_url", cfg.publicURL(),
+				"streamable_http", cfg.publicURL()+"/mcp", "sse", cfg.publicURL()+"/sse", "version", version)
+			return transport.Serve(cmd.Context(), ln, h, logger)
+		},
+	}
+	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "listen address (MCP_ADDR)")
+	cmd.Flags().BoolVar(&stdio, "stdio", false, "serve over stdin/stdout instead of HTTP")
+	cmd.Flags().StringVar(&token, "token", "", "with --stdio: act as this token's identity instead of local admin (MCP_TOKEN)")
+	return cmd
+}
+
+func authMiddleware(a *app, cfg Config) func(http.Handler) http.Handler {
+	return auth.Middleware(auth.MiddlewareConfig{
+		Verifier:    a.verifier,
+		Disabled:    !cfg.AuthEnabled,
+		DevIdentity: devIdentity(),
+		OnFailure: func(r *http.Request, err error) {
+			a.log.Info("authentication failed", "path", r.URL.Path, "remote", r.RemoteAddr, "reason", auth.Describe(err))
+		},
+	})
+}

@@ -1,0 +1,120 @@
+package tools
+
+import (
+	"context"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/auth/registry"
+)
+
+// Minter mints and records tokens.
+type Minter interface {
+	Issue(ctx context.Context, req auth.IssueRequest) (auth.IssuedToken, error)
+}
+
+// Inspector reports on arbitrary token strings.
+type Inspector interface {
+	Inspect(token string) auth.Inspection
+}
+
+// ClientLister summarizes the registry by client.
+type ClientLister interface {
+	ListClients(ctx context.Context, now time.Time) ([]registry.Client, error)
+}
+
+// Deps are what the tools need.
+type Deps struct {
+	Minter    Minter
+	Inspector Inspector
+	Clients   ClientLister
+	// DefaultExpiry applies when issue_token gets no expires_in.
+	DefaultExpiry auth.Expiry
+	// PublicURL is the server's externally reachable base URL, used in
+	// the client configs handed out with new tokens.
+	PublicURL string
+	// ServerName is the key under mcpServers in generated configs.
+	ServerName string
+	// Issuer is shown in token details.
+	Issuer string
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// Toolset is the set of mcpauth tools bound to their dependencies.
+type Toolset struct {
+	deps  Deps
+	tools []server.ServerTool
+	admin map[string]bool
+}
+
+// New returns the toolset.
+func New(d Deps) *Toolset {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.ServerName == "" {
+		d.ServerName = "mcpauth"
+	}
+	t := &Toolset{deps: d, admin: map[string]bool{}}
+	t.add(false, whoamiTool(), t.whoami)
+	t.add(true, issueTokenTool(), t.issueToken)
+	t.add(true, decodeTokenTool(), t.decodeToken)
+	t.add(true, listClientsTool(), t.listClients)
+	return t
+}
+
+func (t *Toolset) add(admin bool, tool mcp.Tool, h server.ToolHandlerFunc) {
+	t.tools = append(t.tools, server.ServerTool{Tool: tool, Handler: h})
+	t.admin[tool.Name] = admin
+}
+
+// Register adds every tool to s.
+func (t *Toolset) Register(s *server.MCPServer) { s.AddTools(t.tools...) }
+
+// ServerOptions returns the mcp-go options that enforce scopes: admin tools
+// are hidden from tools/list for non-admin callers, refused on tools/call,
+// and every call requires an identity.
+func (t *Toolset) ServerOptions() []server.ServerOption {
+	return []server.ServerOption{
+		server.WithToolFilter(t.filter),
+		server.WithToolHandlerMiddleware(t.guard),
+	}
+}
+
+// IsAdminTool reports whether the named tool requires the admin scope.
+func (t *Toolset) IsAdminTool(name string) bool { return t.admin[name] }
+
+func (t *Toolset) filter(ctx context.Context, tools []mcp.Tool) []mcp.Tool {
+	c, ok := auth.ClaimsFrom(ctx)
+	if ok && c.Scope.IsAdmin() {
+		return tools
+	}
+	out := make([]mcp.Tool, 0, len(tools))
+	for _, tl := range tools {
+		if !t.admin[tl.Name] && ok {
+			out = append(out, tl)
+		}
+	}
+	return out
+}
+
+// guard is defence in depth behind the filter: it refuses any call without
+// an identity, and admin tools without the admin scope.
+func (t *Toolset) guard(next server.ToolHandlerFunc) server.ToolHandlerFunc {
+	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		c, ok := auth.ClaimsFrom(ctx)
+		if !ok {
+			return mcp.NewToolResultError("Authentication required"), nil
+		}
+		if t.admin[req.Params.Name] && !c.Scope.IsAdmin() {
+			return mcp.NewToolResultError("Forbidden: " + req.Params.Name + " requires the admin scope"), nil
+		}
+		return next(ctx, req)
+	}
+}
+
+func isoTime(tm time.Time) string { return tm.UTC().Format(time.RFC3339) }

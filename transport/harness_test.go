@@ -1,0 +1,110 @@
+package transport_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/auth/registry"
+	"github.com/mcpauth/mcpauth/tools"
+	"github.com/mcpauth/mcpauth/transport"
+)
+
+const testSecret = "0123456789abcdef0123456789abcdef-test-secret"
+
+// stack is a real mcpauth server on a loopback port.
+type stack struct {
+	URL      string
+	Reg      *registry.SQLite
+	Issuer   *auth.Issuer
+	Verifier *auth.Verifier
+	HTTP     *transport.HTTP
+}
+
+type stackOpts struct {
+	now func() time.Time
+}
+
+// startStack starts the full server (registry, issuer, verifier, tools,
+// transports, auth middleware) on 127.0.0.1:0 and stops it at test end.
+func startStack(t *testing.T, o stackOpts) *stack {
+	t.Helper()
+	ctx := context.Background()
+	reg, err := registry.OpenSQLite(ctx, filepath.Join(t.TempDir(), "reg.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	issuer, err := auth.NewIssuer(auth.IssuerConfig{
+		Secret: []byte(testSecret), Issuer: "mcpauth-test", MaxLifetime: 365 * 24 * time.Hour, Now: o.now,
+	}, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifier, err := auth.NewVerifier(auth.VerifierConfig{Secret: []byte(testSecret), Issuer: "mcpauth-test", Now: o.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + ln.Addr().String()
+	ts := tools.New(tools.Deps{
+		Minter: issuer, Inspector: verifier, Clients: reg,
+		DefaultExpiry: auth.Expiry{Duration: 30 * 24 * time.Hour},
+		PublicURL:     base, Issuer: "mcpauth-test", Now: o.now,
+	})
+	logger := slog.New(slog.DiscardHandler)
+	h := transport.NewHTTP(transport.HTTPConfig{
+		MCP:         transport.NewMCPServer(ts, "test"),
+		Auth:        auth.Middleware(auth.MiddlewareConfig{Verifier: verifier}),
+		AuthEnabled: true,
+		Version:     "test",
+		Logger:      logger,
+	})
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- transport.Serve(sctx, ln, h, logger) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil && !errors.Is(err, http.ErrServerClosed) {
+				t.Errorf("server shutdown: %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Error("server did not shut down")
+		}
+	})
+	return &stack{URL: base, Reg: reg, Issuer: issuer, Verifier: verifier, HTTP: h}
+}
+
+// mint issues a recorded token as a local admin.
+func (s *stack) mint(t *testing.T, clientID string, d time.Duration, scopes ...string) string {
+	t.Helper()
+	admin := &auth.Claims{Scope: auth.Scopes{auth.ScopeAdmin}}
+	admin.Subject = "test-admin"
+	tok, err := s.Issuer.Issue(context.Background(), auth.IssueRequest{
+		ClientID: clientID, Expiry: auth.Expiry{Duration: d}, Scopes: scopes, Caller: admin,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok.Token
+}
+
+func (s *stack) tokenCount(t *testing.T) int {
+	t.Helper()
+	toks, err := s.Reg.ListTokens(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(toks)
+}

@@ -1,0 +1,217 @@
+package transport
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/mcpauth/mcpauth/auth"
+)
+
+// maxBodyBytes bounds every request body.
+const maxBodyBytes = 1 << 20
+
+// HTTPConfig configures the HTTP handler.
+type HTTPConfig struct {
+	// MCP is the server to expose.
+	MCP *server.MCPServer
+	// Auth is the Bearer middleware (auth.Middleware) placed in front of
+	// every MCP endpoint.
+	Auth func(http.Handler) http.Handler
+	// AuthEnabled is reported by /health.
+	AuthEnabled bool
+	// Version is reported by /health.
+	Version string
+	// Logger receives request-level warnings; never tokens.
+	Logger *slog.Logger
+	// KeepAlive is the SSE keep-alive interval; 15s when zero.
+	KeepAlive time.Duration
+	// SessionIdleTTL ends Streamable HTTP sessions idle for this long;
+	// 30 minutes when zero.
+	SessionIdleTTL time.Duration
+}
+
+// HTTP serves Streamable HTTP at /mcp, legacy SSE at GET /sse + POST
+// /message, and GET /health, all MCP endpoints behind the auth middleware.
+type HTTP struct {
+	handler    http.Handler
+	sse        *server.SSEServer
+	streamable *server.StreamableHTTPServer
+	sessions   *sessionTable
+	log        *slog.Logger
+}
+
+// NewHTTP builds the handler.
+func NewHTTP(cfg HTTPConfig) *HTTP {
+	if cfg.KeepAlive == 0 {
+		cfg.KeepAlive = 15 * time.Second
+	}
+	if cfg.SessionIdleTTL == 0 {
+		cfg.SessionIdleTTL = 30 * time.Minute
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	h := &HTTP{sessions: newSessionTable(), log: cfg.Logger}
+	h.sse = server.NewSSEServer(cfg.MCP,
+		server.WithSSEEndpoint("/sse"),
+		server.WithMessageEndpoint("/message"),
+		server.WithUseFullURLForMessageEndpoint(false),
+		server.WithKeepAlive(true),
+		server.WithKeepAliveInterval(cfg.KeepAlive),
+		server.WithSessionIDGenerator(h.sessions.sseSessionID),
+	)
+	h.streamable = server.NewStreamableHTTPServer(cfg.MCP,
+		server.WithEndpointPath("/mcp"),
+		server.WithSessionIdManagerResolver(h.sessions),
+		server.WithSessionIdleTTL(cfg.SessionIdleTTL),
+		server.WithHeartbeatInterval(cfg.KeepAlive),
+		server.WithStreamableHTTPLogger(cfg.Logger),
+	)
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /health", health(cfg))
+	mux.Handle("/mcp", cfg.Auth(h.bindStreamable(h.streamable)))
+	mux.Handle("GET /sse", cfg.Auth(h.openSSE(h.sse.SSEHandler())))
+	mux.Handle("POST /message", cfg.Auth(h.bindSSEMessage(h.sse.MessageHandler())))
+	h.handler = limitBody(mux)
+	return h
+}
+
+// ServeHTTP implements http.Handler.
+func (h *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.handler.ServeHTTP(w, r) }
+
+// Close ends every open SSE stream and Streamable HTTP session.
+func (h *HTTP) Close(ctx context.Context) error {
+	h.sse.CloseSessions()
+	return h.streamable.Shutdown(ctx)
+}
+
+// OpenSessions reports how many sessions are bound (for tests and health).
+func (h *HTTP) OpenSessions() int { return h.sessions.len() }
+
+// openSSE records the stream's session for binding, forgets it when the
+// stream ends, and ends the stream when the token expires.
+func (h *HTTP) openSSE(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		holder := &sseIDHolder{}
+		ctx := context.WithValue(r.Context(), sseIDHolderKey{}, holder)
+		ctx, cancel := untilExpiry(ctx)
+		defer cancel()
+		defer func() {
+			if holder.id != "" {
+				h.sessions.close(holder.id)
+			}
+		}()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// bindSSEMessage lets a POST /message through only for the subject that
+// opened the session.
+func (h *HTTP) bindSSEMessage(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.URL.Query().Get("sessionId")
+		if id == "" {
+			writeError(w, http.StatusBadRequest, "invalid_request", "Missing sessionId query parameter")
+			return
+		}
+		if !h.checkOwner(w, r, id) {
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// bindStreamable lets a request carrying Mcp-Session-Id through only for
+// the subject that opened that session; a GET stream ends when its token
+// expires.
+func (h *HTTP) bindStreamable(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if id := r.Header.Get(server.HeaderKeySessionID); id != "" {
+			if !h.checkOwner(w, r, id) {
+				return
+			}
+		}
+		if r.Method == http.MethodGet {
+			ctx, cancel := untilExpiry(r.Context())
+			defer cancel()
+			r = r.WithContext(ctx)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (h *HTTP) checkOwner(w http.ResponseWriter, r *http.Request, id string) bool {
+	owner, ok := h.sessions.owner(id)
+	if !ok {
+		writeError(w, http.StatusNotFound, "session_not_found", "Session not found: it has ended or was never opened; start a new session")
+		return false
+	}
+	c, _ := auth.ClaimsFrom(r.Context())
+	if c == nil || c.Subject != owner {
+		h.log.Warn("session used by another subject", "path", r.URL.Path, "client_id", subjectOf(c))
+		writeError(w, http.StatusForbidden, "forbidden", "This session belongs to another client")
+		return false
+	}
+	return true
+}
+
+func subjectOf(c *auth.Claims) string {
+	if c == nil {
+		return ""
+	}
+	return c.Subject
+}
+
+// untilExpiry bounds ctx by the caller's token expiry, so long-lived
+// streams do not outlive their credentials.
+func untilExpiry(ctx context.Context) (context.Context, context.CancelFunc) {
+	if c, ok := auth.ClaimsFrom(ctx); ok {
+		if exp, ok := c.Expires(); ok {
+			return context.WithDeadline(ctx, exp)
+		}
+	}
+	return context.WithCancel(ctx)
+}
+
+func limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Health is the /health response body. It never contains a secret.
+type Health struct {
+	Status      string   `json:"status"`
+	Version     string   `json:"version"`
+	AuthEnabled bool     `json:"auth_enabled"`
+	Transports  []string `json:"transports"`
+}
+
+func health(cfg HTTPConfig) http.HandlerFunc {
+	body, _ := json.Marshal(Health{
+		Status:      "ok",
+		Version:     cfg.Version,
+		AuthEnabled: cfg.AuthEnabled,
+		Transports:  []string{"streamable-http", "sse"},
+	})
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		_, _ = w.Write(body)
+	}
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(auth.ErrorBody{Error: code, Description: msg})
+}
