@@ -1,0 +1,414 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/mcp"
+)
+
+const testSecret = "cmd-test-secret-0123456789abcdef0123456789"
+
+// binary is the mcpauth binary built once for these tests.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "mcpauth-bin")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "mcpauth")
+	build := exec.Command("go", "build", "-o", binary, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		panic("build mcpauth: " + err.Error())
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// env is a clean environment for one test: its own registry file, the
+// test secret, no .env file.
+func testEnv(t *testing.T, extra ...string) []string {
+	t.Helper()
+	base := []string{
+		"PATH=" + os.Getenv("PATH"),
+		"HOME=" + t.TempDir(),
+		"MCP_DATABASE_URL=" + filepath.Join(t.TempDir(), "reg.db"),
+		"MCP_JWT_SECRET=" + testSecret,
+	}
+	return mergeEnv(base, extra)
+}
+
+// mergeEnv returns base with extra's keys replaced or added; an entry
+// "KEY=" with nothing after it removes the key.
+func mergeEnv(base, extra []string) []string {
+	out := slices.Clone(base)
+	for _, e := range extra {
+		k, v, _ := strings.Cut(e, "=")
+		out = slices.DeleteFunc(out, func(x string) bool { return strings.HasPrefix(x, k+"=") })
+		if v != "" {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// run runs the binary to completion with a deadline.
+func run(t *testing.T, environ []string, stdin string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, append([]string{"--env-file="}, args...)...)
+	cmd.Env = environ
+	cmd.Dir = t.TempDir()
+	cmd.Stdin = strings.NewReader(stdin)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	case err != nil:
+		t.Fatalf("run %v: %v", args, err)
+	}
+	return o.String(), e.String(), code
+}
+
+type issuedJSON struct {
+	Token     string   `json:"token"`
+	JTI       string   `json:"jti"`
+	ClientID  string   `json:"client_id"`
+	Scopes    []string `json:"scopes"`
+	IssuedAt  string   `json:"issued_at"`
+	ExpiresAt *string  `json:"expires_at"`
+}
+
+func issue(t *testing.T, environ []string, args ...string) issuedJSON {
+	t.Helper()
+	out, errOut, code := run(t, environ, "", append([]string{"token", "issue", "--json"}, args...)...)
+	if code != 0 {
+		t.Fatalf("token issue %v: exit %d: %s", args, code, errOut)
+	}
+	var r issuedJSON
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("token issue output %q: %v", out, err)
+	}
+	return r
+}
+
+func listCount(t *testing.T, environ []string) int {
+	t.Helper()
+	out, errOut, code := run(t, environ, "", "token", "list", "--all", "--json")
+	if code != 0 {
+		t.Fatalf("token list: %s", errOut)
+	}
+	var rows []map[string]any
+	if err := json.Unmarshal([]byte(out), &rows); err != nil {
+		t.Fatalf("token list output %q: %v", out, err)
+	}
+	return len(rows)
+}
+
+func TestTokenIssuePrintsTheSeedReportAndRecordsTheToken(t *testing.T) {
+	e := testEnv(t)
+	out, errOut, code := run(t, e, "", "token", "issue", "my-app", "90d")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"JWT token generated", "Client ID:  my-app", "Expires in: 90d", "Token:", `"mcpServers"`, "Authorization", "Copy the configuration above", "Token details:", "iss:   mcpauth"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if listCount(t, e) != 1 {
+		t.Error("token not recorded")
+	}
+	if strings.Contains(errOut, "eyJ") {
+		t.Error("a token reached the log on stderr")
+	}
+
+	j := issue(t, e, "research-bot", "30d", "--scope", "tools:call")
+	if j.ClientID != "research-bot" || !slices.Equal(j.Scopes, []string{"tools:call"}) || j.ExpiresAt == nil || j.JTI == "" {
+		t.Fatalf("json = %+v", j)
+	}
+	dec, _, code := run(t, e, j.Token+"\n", "token", "decode", "--json")
+	if code != 0 || !strings.Contains(dec, `"valid": true`) {
+		t.Fatalf("decode of a fresh token: exit %d\n%s", code, dec)
+	}
+	// Another server's secret: decode reports it and exits 2.
+	other := mergeEnv(e, []string{"MCP_JWT_SECRET=another-secret-another-secret-0123456789"})
+	dec, _, code = run(t, other, "", "token", "decode", j.Token)
+	if code != 2 || !strings.Contains(dec, "signature does not match") {
+		t.Fatalf("decode with another secret: exit %d\n%s", code, dec)
+	}
+}
+
+func TestTokenIssueRefusalsRecordNothing(t *testing.T) {
+	e := testEnv(t)
+	cases := []struct {
+		name    string
+		args    []string
+		wantErr string
+	}{
+		{"bad client id", []string{"bad id!"}, "invalid client_id"},
+		{"overflowing expiry", []string{"ok", "999999999d"}, "too long"},
+		{"zero expiry", []string{"ok", "0d"}, "zero"},
+		{"negative expiry", []string{"ok", "--", "-5d"}, "invalid expiry"},
+		{"beyond the maximum lifetime", []string{"ok", "400d"}, "exceeds the configured maximum"},
+		{"never when not allowed", []string{"ok", "never"}, "never expire are not allowed"},
+		{"bad scope", []string{"ok", "--scope", "a b"}, "invalid scope"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, errOut, code := run(t, e, "", append([]string{"token", "issue"}, c.args...)...)
+			if code == 0 || !strings.Contains(errOut, c.wantErr) {
+				t.Fatalf("exit %d, stderr %q, want failure mentioning %q", code, errOut, c.wantErr)
+			}
+		})
+	}
+	if n := listCount(t, e); n != 0 {
+		t.Fatalf("%d tokens recorded by refused mints", n)
+	}
+}
+
+func TestStartupRefusesUnsafeConfiguration(t *testing.T) {
+	cases := []struct {
+		name    string
+		extra   []string
+		args    []string
+		wantErr string
+	}{
+		{"no secret", []string{"MCP_JWT_SECRET="}, []string{"serve"}, "JWT_SECRET not found"},
+		{"short secret", []string{"MCP_JWT_SECRET=tooshort"}, []string{"serve"}, "at least 32 bytes"},
+		{"placeholder secret", []string{"MCP_JWT_SECRET=your-256-bit-secret-your-256-bit-secret"}, []string{"serve"}, "placeholder"},
+		{"auth disabled outside dev mode", []string{"MCP_AUTH_ENABLED=false"}, []string{"serve"}, "only in dev mode"},
+		{"auth disabled on a public address", []string{"MCP_AUTH_ENABLED=false", "MCP_ENV=development"}, []string{"serve", "--addr", "0.0.0.0:0"}, "loopback"},
+		{"bad default expiry", []string{"MCP_TOKEN_EXPIRY=forever"}, []string{"serve"}, "MCP_TOKEN_EXPIRY"},
+		{"default beyond max", []string{"MCP_TOKEN_EXPIRY=400d"}, []string{"serve"}, "longer than MCP_MAX_TOKEN_LIFETIME"},
+		{"stdio with a bad token", []string{"MCP_TOKEN=abc"}, []string{"serve", "--stdio"}, "Invalid token"},
+		{"postgres not yet", []string{"MCP_DATABASE_URL=postgres://localhost/x"}, []string{"serve"}, "PostgreSQL is not supported yet"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := testEnv(t, c.extra...)
+			_, errOut, code := run(t, e, "", c.args...)
+			if code == 0 || !strings.Contains(errOut, c.wantErr) {
+				t.Fatalf("exit %d, stderr %q, want refusal mentioning %q", code, errOut, c.wantErr)
+			}
+			for _, kv := range c.extra {
+				if _, v, _ := strings.Cut(kv, "="); len(v) > 8 && strings.Contains(errOut, v) && strings.Contains(kv, "SECRET") {
+					t.Errorf("error message reveals the secret value")
+				}
+			}
+		})
+	}
+}
+
+func TestDevModeGeneratesAPrivateSecretAndServesHTTP(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "dev.db")
+	e := testEnv(t, "MCP_JWT_SECRET=", "MCP_DATABASE_URL="+db)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, "--env-file=", "serve", "--dev", "--addr", "127.0.0.1:0")
+	cmd.Env = e
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+	}()
+	sc := bufio.NewScanner(stderr)
+	addrRe := regexp.MustCompile(`addr=(127\.0\.0\.1:\d+)`)
+	var addr, log string
+	for sc.Scan() {
+		log += sc.Text() + "\n"
+		if m := addrRe.FindStringSubmatch(sc.Text()); m != nil {
+			addr = m[1]
+			break
+		}
+	}
+	go func() { _, _ = io.Copy(io.Discard, stderr) }()
+	if addr == "" {
+		t.Fatalf("server did not report its address:\n%s", log)
+	}
+	if !strings.Contains(log, "DEV MODE") {
+		t.Errorf("no loud dev-mode warning:\n%s", log)
+	}
+	fi, err := os.Stat(filepath.Join(dir, "dev.dev-secret"))
+	if err != nil {
+		t.Fatalf("dev secret not kept beside the database: %v", err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("dev secret mode %v, want 0600", fi.Mode().Perm())
+	}
+	resp, err := http.Get("http://" + addr + "/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"auth_enabled":true`) {
+		t.Fatalf("health: %d %s", resp.StatusCode, body)
+	}
+	if out, errOut, code := run(t, e, "", "health", "--url", "http://"+addr+"/health"); code != 0 || !strings.Contains(out, `"status":"ok"`) {
+		t.Fatalf("mcpauth health: exit %d %s %s", code, out, errOut)
+	}
+	// A token minted by the CLI in dev mode (same kept secret) is accepted.
+	tok := issue(t, mergeEnv(e, []string{"MCP_ENV=development"}), "dev-client", "1h").Token
+	req, _ := http.NewRequest("POST", "http://"+addr+"/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("initialize with a dev token: %d", resp.StatusCode)
+	}
+}
+
+func TestSecretGenerate(t *testing.T) {
+	a, _, code := run(t, testEnv(t), "", "secret", "generate")
+	b, _, _ := run(t, testEnv(t), "", "secret", "generate")
+	if code != 0 || !regexp.MustCompile(`^[0-9a-f]{64}\n$`).MatchString(a) || a == b {
+		t.Fatalf("secret generate: %q %q", a, b)
+	}
+}
+
+// stdioClient starts "mcpauth serve --stdio" and initializes an mcp-go
+// client over its stdin/stdout.
+func stdioClient(t *testing.T, environ []string) (*client.Client, error) {
+	t.Helper()
+	c, err := client.NewStdioMCPClient(binary, environ, "--env-file=", "serve", "--stdio")
+	if err != nil {
+		return nil, err
+	}
+	t.Cleanup(func() { c.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	req := mcp.InitializeRequest{}
+	req.Params.ClientInfo = mcp.Implementation{Name: "stdio-test", Version: "1"}
+	if _, err := c.Initialize(ctx, req); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func callTool(t *testing.T, c *client.Client, name string, args map[string]any) *mcp.CallToolResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	req := mcp.CallToolRequest{}
+	req.Params.Name = name
+	req.Params.Arguments = args
+	res, err := c.CallTool(ctx, req)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return res
+}
+
+func listToolNames(t *testing.T, c *client.Client) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	res, err := c.ListTools(ctx, mcp.ListToolsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, tl := range res.Tools {
+		names = append(names, tl.Name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+func structuredField(t *testing.T, res *mcp.CallToolResult, field string) any {
+	t.Helper()
+	b, _ := json.Marshal(res.StructuredContent)
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("structured content %s: %v", b, err)
+	}
+	return m[field]
+}
+
+func TestStdioServesEveryToolAsLocalAdmin(t *testing.T) {
+	e := testEnv(t)
+	c, err := stdioClient(t, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := listToolNames(t, c); !slices.Equal(got, []string{"decode_token", "issue_token", "list_clients", "whoami"}) {
+		t.Fatalf("tools = %v", got)
+	}
+	if who := structuredField(t, callTool(t, c, "whoami", nil), "client_id"); who != "local-admin" {
+		t.Fatalf("whoami = %v", who)
+	}
+	res := callTool(t, c, "issue_token", map[string]any{"client_id": "stdio-made", "expires_in": "7d"})
+	if res.IsError {
+		t.Fatalf("issue_token: %+v", res.Content)
+	}
+	tok, _ := structuredField(t, res, "token").(string)
+	if v := structuredField(t, callTool(t, c, "decode_token", map[string]any{"token": tok}), "valid"); v != true {
+		t.Fatalf("decode_token valid = %v", v)
+	}
+	list := callTool(t, c, "list_clients", nil)
+	b, _ := json.Marshal(list.StructuredContent)
+	if !strings.Contains(string(b), `"client_id":"stdio-made"`) {
+		t.Fatalf("list_clients = %s", b)
+	}
+	// The same registry is visible to the CLI.
+	if n := listCount(t, e); n != 1 {
+		t.Fatalf("CLI sees %d tokens, want 1", n)
+	}
+}
+
+func TestStdioActsAsTheGivenTokensIdentity(t *testing.T) {
+	e := testEnv(t)
+	user := issue(t, e, "plain-user", "1h", "--scope", "tools:call").Token
+	c, err := stdioClient(t, mergeEnv(e, []string{"MCP_TOKEN=" + user}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := listToolNames(t, c); !slices.Equal(got, []string{"whoami"}) {
+		t.Fatalf("tools for a non-admin = %v", got)
+	}
+	if who := structuredField(t, callTool(t, c, "whoami", nil), "client_id"); who != "plain-user" {
+		t.Fatalf("whoami = %v", who)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	req := mcp.CallToolRequest{}
+	req.Params.Name = "issue_token"
+	req.Params.Arguments = map[string]any{"client_id": "escalate"}
+	if res, err := c.CallTool(ctx, req); err == nil && !res.IsError {
+		t.Fatal("a non-admin minted a token over stdio")
+	}
+	if n := listCount(t, e); n != 1 {
+		t.Fatalf("registry has %d tokens, want 1", n)
+	}
+}
