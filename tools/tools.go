@@ -2,6 +2,7 @@ package tools
 
 import (
 	"context"
+	"log/slog"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -42,6 +43,9 @@ type Deps struct {
 	Issuer string
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Logger records issued tokens by jti and client id (never the
+	// token); discarded when nil.
+	Logger *slog.Logger
 }
 
 // Toolset is the set of mcpauth tools bound to their dependencies.
@@ -55,6 +59,9 @@ type Toolset struct {
 func New(d Deps) *Toolset {
 	if d.Now == nil {
 		d.Now = time.Now
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
 	}
 	if d.ServerName == "" {
 		d.ServerName = "mcpauth"

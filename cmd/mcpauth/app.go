@@ -77,6 +77,7 @@ func (a *app) toolset() *tools.Toolset {
 		DefaultExpiry: a.policy.defaultExpiry,
 		PublicURL:     a.cfg.publicURL(),
 		Issuer:        a.cfg.Issuer,
+		Logger:        a.log,
 	})
 }
 
