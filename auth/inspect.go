@@ -67,10 +67,13 @@ func (v *Verifier) Inspect(token string) Inspection {
 		t := time.Unix(int64(exp), 0).UTC()
 		in.ExpiresAt = &t
 		left := t.Sub(v.cfg.Now())
-		if left <= 0 {
+		switch {
+		case left <= -v.cfg.Leeway:
 			in.Expired = true
 			in.TimeLeft = "expired " + roundDuration(-left).String() + " ago"
-		} else {
+		case left <= 0:
+			in.TimeLeft = "expired " + roundDuration(-left).String() + " ago, still accepted within the " + v.cfg.Leeway.String() + " leeway"
+		default:
 			in.TimeLeft = roundDuration(left).String()
 		}
 	} else if _, has := in.Claims["exp"]; !has {

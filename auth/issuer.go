@@ -78,6 +78,9 @@ func NewIssuer(cfg IssuerConfig, rec Recorder) (*Issuer, error) {
 	if rec == nil {
 		return nil, errors.New("a recorder is required")
 	}
+	if cfg.MaxLifetime < time.Second {
+		return nil, errors.New("maximum token lifetime must be at least 1s")
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -118,8 +121,8 @@ func (i *Issuer) Issue(ctx context.Context, req IssueRequest) (IssuedToken, erro
 	switch {
 	case req.Expiry.Never && !i.cfg.AllowNever:
 		return IssuedToken{}, fmt.Errorf("%w: set MCP_ALLOW_NEVER_EXPIRING=true to allow them (discouraged)", ErrNeverNotAllowed)
-	case !req.Expiry.Never && req.Expiry.Duration <= 0:
-		return IssuedToken{}, fmt.Errorf("%w: lifetime must be positive", ErrInvalidExpiry)
+	case !req.Expiry.Never && (req.Expiry.Duration < time.Second || req.Expiry.Duration%time.Second != 0):
+		return IssuedToken{}, fmt.Errorf("%w: lifetime must be a whole number of seconds, at least 1s", ErrInvalidExpiry)
 	case !req.Expiry.Never && req.Expiry.Duration > i.cfg.MaxLifetime:
 		return IssuedToken{}, fmt.Errorf("%w: %s is longer than %s", ErrLifetimeTooLong, req.Expiry, Expiry{Duration: i.cfg.MaxLifetime})
 	}

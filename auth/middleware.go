@@ -70,13 +70,13 @@ func BearerToken(r *http.Request) (string, error) {
 		return "", errors.Join(ErrTokenInvalid, errors.New("more than one Authorization header"))
 	}
 	h := strings.TrimSpace(values[0])
-	scheme, token, ok := strings.Cut(h, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
+	scheme, token, _ := strings.Cut(h, " ")
+	if !strings.EqualFold(scheme, "Bearer") {
 		return "", errors.Join(ErrTokenMissing, errors.New("use the Bearer scheme"))
 	}
 	token = strings.TrimSpace(token)
 	if token == "" {
-		return "", ErrTokenMissing
+		return "", errors.Join(ErrTokenMissing, errors.New("empty Bearer token"))
 	}
 	if len(token) > MaxTokenLen {
 		return "", errors.Join(ErrTokenInvalid, errors.New("token is larger than 8 KiB"))
@@ -104,8 +104,9 @@ func WriteUnauthorized(w http.ResponseWriter, err error) {
 	desc := Describe(err)
 	code := "invalid_token"
 	h := `Bearer error="invalid_token", error_description="` + quoteSafe(desc) + `"`
-	if errors.Is(err, ErrTokenMissing) && !strings.Contains(desc, ":") {
-		// RFC 6750 3.1: a request with no credentials gets no error code.
+	if errors.Is(err, ErrTokenMissing) {
+		// RFC 6750 3.1: a request without Bearer credentials gets no
+		// error code.
 		h = `Bearer realm="mcpauth", error_description="` + quoteSafe(desc) + `"`
 		code = "unauthorized"
 	}

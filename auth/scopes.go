@@ -68,7 +68,8 @@ func (s *Scopes) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &arr); err != nil {
 		return errors.New("scope must be a space-separated string or an array of strings")
 	}
-	*s = NormalizeScopes(arr)
+	// An item holding spaces is several scopes, as in the string form.
+	*s = ParseScopes(strings.Join(arr, " "))
 	return nil
 }
 

@@ -15,28 +15,50 @@ const MinSecretLen = 32
 // ErrWeakSecret reports a secret that must not be used.
 var ErrWeakSecret = errors.New("weak secret")
 
-// weakSecrets are well-known placeholder secrets that appear in tutorials.
+// weakSecrets are well-known placeholder secrets that appear in tutorials,
+// longest first so that removing them leaves no fragment of a longer one.
 var weakSecrets = []string{
-	"secret", "changeme", "change-me", "your-256-bit-secret", "your-secret-key",
-	"your_jwt_secret", "jwt-secret", "password", "mysecret", "supersecret",
+	"your-256-bit-secret", "your-secret-key", "your_jwt_secret", "supersecret",
+	"jwt-secret", "change-me", "changeme", "password", "mysecret", "secret",
 }
 
-// CheckSecret refuses secrets that are short, made of one repeated byte, or
-// contain a well-known placeholder. The error never contains the secret.
+// minSecretEntropyChars is how many characters must remain once known
+// placeholders are removed from a secret.
+const minSecretEntropyChars = 24
+
+// CheckSecret refuses secrets that are short, a short pattern repeated
+// ("aaaa…", "abab…", "passwordpassword…"), made of very few distinct
+// characters, or mostly a well-known placeholder. The error never contains
+// the secret.
 func CheckSecret(secret []byte) error {
 	if len(secret) < MinSecretLen {
 		return fmt.Errorf("%w: must be at least %d bytes, got %d", ErrWeakSecret, MinSecretLen, len(secret))
 	}
-	if bytes.Count(secret, secret[:1]) == len(secret) {
-		return fmt.Errorf("%w: one character repeated", ErrWeakSecret)
+	if p := period(secret); p <= len(secret)/2 {
+		return fmt.Errorf("%w: a %d-character pattern repeated", ErrWeakSecret, p)
 	}
-	lower := strings.ToLower(string(secret))
+	if distinct := distinctBytes(secret); distinct < 8 {
+		return fmt.Errorf("%w: only %d distinct characters", ErrWeakSecret, distinct)
+	}
+	rest := strings.ToLower(string(secret))
 	for _, w := range weakSecrets {
-		if strings.Contains(lower, w) && len(lower) < len(w)+24 {
-			return fmt.Errorf("%w: it is a well-known placeholder", ErrWeakSecret)
-		}
+		rest = strings.ReplaceAll(rest, w, "")
+	}
+	if len(rest) < minSecretEntropyChars || distinctBytes([]byte(rest)) < 8 {
+		return fmt.Errorf("%w: it is a well-known placeholder", ErrWeakSecret)
 	}
 	return nil
+}
+
+// period returns the length of the shortest pattern whose repetition
+// (possibly truncated) makes up b.
+func period(b []byte) int {
+	for p := 1; p < len(b); p++ {
+		if bytes.Equal(b[p:], b[:len(b)-p]) {
+			return p
+		}
+	}
+	return len(b)
 }
 
 // GenerateSecret returns 32 random bytes as 64 hex characters.
@@ -46,4 +68,16 @@ func GenerateSecret() (string, error) {
 		return "", fmt.Errorf("generate secret: %w", err)
 	}
 	return hex.EncodeToString(b[:]), nil
+}
+
+func distinctBytes(b []byte) int {
+	var seen [256]bool
+	n := 0
+	for _, c := range b {
+		if !seen[c] {
+			seen[c] = true
+			n++
+		}
+	}
+	return n
 }

@@ -55,6 +55,9 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	if cfg.Issuer == "" {
 		return nil, errors.New("issuer must not be empty")
 	}
+	if cfg.Leeway < 0 {
+		return nil, errors.New("leeway must not be negative")
+	}
 	if cfg.Leeway == 0 {
 		cfg.Leeway = DefaultLeeway
 	}
