@@ -36,11 +36,15 @@ func parseArgs(req mcp.CallToolRequest, known ...string) (args, error) {
 	if bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
 		return args{}, nil
 	}
+	keys, err := objectKeys(raw)
+	if err != nil {
+		return nil, err
+	}
 	var a args
 	if err := json.Unmarshal(raw, &a); err != nil {
 		return nil, fmt.Errorf("arguments must be a JSON object")
 	}
-	for k := range a {
+	for _, k := range keys {
 		if slices.Contains(known, k) {
 			continue
 		}
@@ -89,4 +93,34 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// objectKeys returns the top-level keys of a JSON object in order and
+// refuses duplicates: encoding/json would silently keep the last one, so
+// {"client_id":"ok","client_id":"evil"} could mean different things to a
+// reviewer and to the server.
+func objectKeys(raw []byte) ([]string, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, fmt.Errorf("arguments must be a JSON object")
+	}
+	var keys []string
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, fmt.Errorf("arguments must be a JSON object")
+		}
+		k, _ := tok.(string)
+		for _, seen := range keys {
+			if strings.EqualFold(seen, k) {
+				return nil, fmt.Errorf("argument %q is given more than once", truncate(k, 40))
+			}
+		}
+		keys = append(keys, k)
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return nil, fmt.Errorf("arguments must be a JSON object")
+		}
+	}
+	return keys, nil
 }

@@ -34,8 +34,9 @@ type Client struct {
 	ClientID     string
 	ActiveTokens int
 	TotalTokens  int
-	// LatestExpiry is the latest expiry among active tokens; zero when
-	// none is active or one never expires (see NeverExpires).
+	// LatestExpiry is the latest expiry among active tokens that expire;
+	// zero when there are none. NeverExpires reports whether an active
+	// token has no expiry at all.
 	LatestExpiry time.Time
 	NeverExpires bool
 	LastIssued   time.Time
@@ -57,6 +58,11 @@ func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 	path = strings.TrimPrefix(path, "sqlite://")
 	if path == "" {
 		return nil, errors.New("registry: empty database path")
+	}
+	if strings.ContainsAny(path, "?#") {
+		// The path becomes a SQLite URI, where these start the query
+		// or fragment; refuse rather than open another file.
+		return nil, fmt.Errorf("registry: database path %q must not contain '?' or '#'", path)
 	}
 	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
