@@ -412,3 +412,40 @@ func TestStdioActsAsTheGivenTokensIdentity(t *testing.T) {
 		t.Fatalf("registry has %d tokens, want 1", n)
 	}
 }
+
+func TestSecretIsReadFromJWTSecretAndFromADotEnvFile(t *testing.T) {
+	// JWT_SECRET is the seed's name for the variable.
+	e := testEnv(t, "MCP_JWT_SECRET=", "JWT_SECRET="+testSecret)
+	if j := issue(t, e, "legacy-name", "1h"); j.Token == "" {
+		t.Fatal("no token with JWT_SECRET")
+	}
+
+	// A .env file in the working directory is read; set variables win.
+	dir := t.TempDir()
+	envFile := "MCP_JWT_SECRET=" + testSecret + "\nMCP_ISSUER=from-dotenv\n"
+	if err := os.WriteFile(filepath.Join(dir, ".env"), []byte(envFile), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, "token", "issue", "dotenv-client", "1h", "--json")
+	cmd.Env = testEnv(t, "MCP_JWT_SECRET=")
+	cmd.Dir = dir
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("token issue with .env: %v", err)
+	}
+	var j issuedJSON
+	if err := json.Unmarshal(out, &j); err != nil {
+		t.Fatal(err)
+	}
+	dec, _, code := run(t, testEnv(t, "MCP_ISSUER=from-dotenv"), "", "token", "decode", j.Token)
+	if code != 0 || !strings.Contains(dec, `"iss": "from-dotenv"`) {
+		t.Fatalf("token from .env config: exit %d\n%s", code, dec)
+	}
+
+	// An explicitly named env file must exist.
+	if _, errOut, code := run(t, testEnv(t), "", "--env-file", filepath.Join(dir, "missing.env"), "token", "list"); code == 0 || !strings.Contains(errOut, "missing.env") {
+		t.Fatalf("missing --env-file: exit %d %q", code, errOut)
+	}
+}
