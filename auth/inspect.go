@@ -24,8 +24,10 @@ type Inspection struct {
 	// Valid reports whether this server would accept the token.
 	Valid bool `json:"valid"`
 	// Reason explains why the token is not valid; empty when valid.
-	Reason    string     `json:"reason,omitempty"`
-	Expired   bool       `json:"expired"`
+	Reason  string `json:"reason,omitempty"`
+	Expired bool   `json:"expired"`
+	// Revoked reports whether the token's jti is in the revocation set.
+	Revoked   bool       `json:"revoked"`
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 	// TimeLeft is a human-readable remaining lifetime ("never" when the
 	// token has no exp, "expired" once past).
@@ -78,6 +80,9 @@ func (v *Verifier) Inspect(token string) Inspection {
 		}
 	} else if _, has := in.Claims["exp"]; !has {
 		in.TimeLeft = "never"
+	}
+	if jti, ok := in.Claims["jti"].(string); ok && v.cfg.Revoked != nil && v.cfg.Revoked.IsRevoked(jti) {
+		in.Revoked = true
 	}
 	claims, err := v.Verify(token)
 	if err != nil {

@@ -24,6 +24,9 @@ type MiddlewareConfig struct {
 	// OnFailure, if set, is called for each refused request with the
 	// reason (never the token), e.g. for logging.
 	OnFailure func(r *http.Request, err error)
+	// OnSuccess, if set, is called for each authenticated request (e.g.
+	// to track when a client was last seen). It must not block.
+	OnSuccess func(r *http.Request, c *Claims)
 }
 
 // Middleware returns an HTTP middleware that requires a valid
@@ -48,6 +51,9 @@ func Middleware(cfg MiddlewareConfig) func(http.Handler) http.Handler {
 				}
 				WriteUnauthorized(w, err)
 				return
+			}
+			if cfg.OnSuccess != nil {
+				cfg.OnSuccess(r, claims)
 			}
 			next.ServeHTTP(w, r.WithContext(WithClaims(r.Context(), claims)))
 		})

@@ -23,7 +23,13 @@ var (
 	ErrTokenExpired     = errors.New("Token has expired")
 	ErrTokenNotYetValid = errors.New("Token is not valid yet")
 	ErrTokenInvalid     = errors.New("Invalid token")
+	ErrTokenRevoked     = errors.New("Token has been revoked")
 )
+
+// RevocationChecker reports whether a token id has been revoked.
+type RevocationChecker interface {
+	IsRevoked(jti string) bool
+}
 
 // VerifierConfig configures a Verifier.
 type VerifierConfig struct {
@@ -38,10 +44,13 @@ type VerifierConfig struct {
 	AllowNever bool
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Revoked, when set, refuses tokens whose jti it reports revoked.
+	Revoked RevocationChecker
 }
 
 // Verifier validates mcpauth tokens: HS256 only, issuer, audience, expiry
-// and not-before with leeway, and the presence of sub and jti.
+// and not-before with leeway, the presence of sub and jti, and (when
+// configured) that the jti has not been revoked.
 type Verifier struct {
 	cfg    VerifierConfig
 	parser *jwt.Parser
@@ -90,8 +99,8 @@ func (v *Verifier) key(t *jwt.Token) (any, error) {
 }
 
 // Verify checks a token and returns its claims. Errors wrap one of
-// ErrTokenMissing, ErrTokenExpired, ErrTokenNotYetValid or ErrTokenInvalid
-// with a short reason.
+// ErrTokenMissing, ErrTokenExpired, ErrTokenNotYetValid, ErrTokenRevoked or
+// ErrTokenInvalid with a short reason.
 func (v *Verifier) Verify(token string) (*Claims, error) {
 	if token == "" {
 		return nil, ErrTokenMissing
@@ -112,6 +121,9 @@ func (v *Verifier) Verify(token string) (*Claims, error) {
 	}
 	if claims.ID == "" {
 		return nil, fmt.Errorf("%w: missing jti claim", ErrTokenInvalid)
+	}
+	if v.cfg.Revoked != nil && v.cfg.Revoked.IsRevoked(claims.ID) {
+		return nil, ErrTokenRevoked
 	}
 	return claims, nil
 }

@@ -3,12 +3,14 @@ package tools
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/auth/registry"
 )
 
 func decodeTokenTool() mcp.Tool {
@@ -22,7 +24,7 @@ func decodeTokenTool() mcp.Tool {
 	)
 }
 
-func (t *Toolset) decodeToken(_ context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+func (t *Toolset) decodeToken(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 	a, err := parseArgs(req, "token")
 	if err != nil {
 		return mcp.NewToolResultError(err.Error()), nil
@@ -39,7 +41,61 @@ func (t *Toolset) decodeToken(_ context.Context, req mcp.CallToolRequest) (*mcp.
 		tok = strings.TrimSpace(tok[7:])
 	}
 	in := t.deps.Inspector.Inspect(tok)
-	return mcp.NewToolResultStructured(in, FormatInspection(in)), nil
+	out := DecodeResult{Inspection: in}
+	if jti, ok := in.Claims["jti"].(string); ok && in.SignatureValid && t.deps.Tokens != nil {
+		rec, err := t.deps.Tokens.Get(ctx, jti)
+		switch {
+		case err == nil:
+			out.Registry = &RegistryInfo{Recorded: true, IssuedBy: rec.IssuedBy}
+			if rec.Revoked() {
+				out.Revoked = true
+				out.Registry.RevokedAt = isoTime(rec.RevokedAt)
+				out.Registry.RevokedBy = rec.RevokedBy
+				out.Registry.RevokeReason = rec.RevokeReason
+			}
+		case errors.Is(err, registry.ErrNotFound):
+			out.Registry = &RegistryInfo{Recorded: false}
+		default:
+			return mcp.NewToolResultError("Cannot read the registry: " + err.Error()), nil
+		}
+	}
+	return mcp.NewToolResultStructured(out, FormatDecode(out)), nil
+}
+
+// DecodeResult is decode_token's structured content: the inspection plus
+// what the registry knows of the token.
+type DecodeResult struct {
+	auth.Inspection
+	Registry *RegistryInfo `json:"registry,omitempty"`
+}
+
+// RegistryInfo is the registry's record of a decoded token.
+type RegistryInfo struct {
+	Recorded     bool   `json:"recorded"`
+	IssuedBy     string `json:"issued_by,omitempty"`
+	RevokedAt    string `json:"revoked_at,omitempty"`
+	RevokedBy    string `json:"revoked_by,omitempty"`
+	RevokeReason string `json:"revoke_reason,omitempty"`
+}
+
+// FormatDecode renders a decode result for people.
+func FormatDecode(d DecodeResult) string {
+	var b strings.Builder
+	if d.Registry != nil {
+		switch {
+		case !d.Registry.Recorded:
+			b.WriteString("Registry: not recorded here (minted elsewhere with this secret?)\n")
+		case d.Registry.RevokedAt != "":
+			fmt.Fprintf(&b, "Registry: REVOKED at %s by %s", d.Registry.RevokedAt, d.Registry.RevokedBy)
+			if d.Registry.RevokeReason != "" {
+				fmt.Fprintf(&b, " (%s)", d.Registry.RevokeReason)
+			}
+			b.WriteString("\n")
+		default:
+			fmt.Fprintf(&b, "Registry: issued by %s, not revoked\n", d.Registry.IssuedBy)
+		}
+	}
+	return FormatInspection(d.Inspection) + b.String()
 }
 
 // FormatInspection renders an inspection for people: a verdict line, then

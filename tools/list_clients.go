@@ -12,7 +12,7 @@ import (
 
 func listClientsTool() mcp.Tool {
 	return mcp.NewTool("list_clients",
-		mcp.WithDescription("List every client that has tokens in the registry (admin only): active tokens, latest expiry, last issued and scopes."),
+		mcp.WithDescription("List every client that has tokens in the registry (admin only): active and revoked tokens, latest expiry, last issued, last seen and scopes."),
 		mcp.WithReadOnlyHintAnnotation(true),
 		mcp.WithIdempotentHintAnnotation(true),
 		mcp.WithOpenWorldHintAnnotation(false),
@@ -21,13 +21,15 @@ func listClientsTool() mcp.Tool {
 
 // ClientInfo is one row of list_clients' structured content.
 type ClientInfo struct {
-	ClientID     string   `json:"client_id"`
-	ActiveTokens int      `json:"active_tokens"`
-	TotalTokens  int      `json:"total_tokens"`
-	LatestExpiry *string  `json:"latest_expiry"`
-	NeverExpires bool     `json:"never_expires"`
-	LastIssued   string   `json:"last_issued"`
-	Scopes       []string `json:"scopes"`
+	ClientID      string   `json:"client_id"`
+	ActiveTokens  int      `json:"active_tokens"`
+	RevokedTokens int      `json:"revoked_tokens"`
+	TotalTokens   int      `json:"total_tokens"`
+	LastSeen      *string  `json:"last_seen"`
+	LatestExpiry  *string  `json:"latest_expiry"`
+	NeverExpires  bool     `json:"never_expires"`
+	LastIssued    string   `json:"last_issued"`
+	Scopes        []string `json:"scopes"`
 }
 
 // ClientList is list_clients' structured content.
@@ -52,16 +54,21 @@ func (t *Toolset) listClients(ctx context.Context, req mcp.CallToolRequest) (*mc
 
 func clientInfo(c registry.Client) ClientInfo {
 	ci := ClientInfo{
-		ClientID:     c.ClientID,
-		ActiveTokens: c.ActiveTokens,
-		TotalTokens:  c.TotalTokens,
-		NeverExpires: c.NeverExpires,
-		LastIssued:   isoTime(c.LastIssued),
-		Scopes:       append([]string{}, c.Scopes...),
+		ClientID:      c.ClientID,
+		ActiveTokens:  c.ActiveTokens,
+		RevokedTokens: c.RevokedTokens,
+		TotalTokens:   c.TotalTokens,
+		NeverExpires:  c.NeverExpires,
+		LastIssued:    isoTime(c.LastIssued),
+		Scopes:        append([]string{}, c.Scopes...),
 	}
 	if !c.LatestExpiry.IsZero() {
 		s := isoTime(c.LatestExpiry)
 		ci.LatestExpiry = &s
+	}
+	if !c.LastSeen.IsZero() {
+		s := isoTime(c.LastSeen)
+		ci.LastSeen = &s
 	}
 	return ci
 }
@@ -85,8 +92,12 @@ func FormatClients(l ClientList) string {
 		if scopes == "" {
 			scopes = "-"
 		}
-		fmt.Fprintf(&b, "- %s: %d active of %d, latest expiry %s, last issued %s, scopes %s\n",
-			c.ClientID, c.ActiveTokens, c.TotalTokens, exp, c.LastIssued, scopes)
+		seen := "never"
+		if c.LastSeen != nil {
+			seen = *c.LastSeen
+		}
+		fmt.Fprintf(&b, "- %s: %d active, %d revoked, %d total; latest expiry %s; last issued %s; last seen %s; scopes %s\n",
+			c.ClientID, c.ActiveTokens, c.RevokedTokens, c.TotalTokens, exp, c.LastIssued, seen, scopes)
 	}
 	return b.String()
 }

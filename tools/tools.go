@@ -27,11 +27,24 @@ type ClientLister interface {
 	ListClients(ctx context.Context, now time.Time) ([]registry.Client, error)
 }
 
+// Revoker revokes tokens and enforces the revocation at once.
+type Revoker interface {
+	RevokeJTI(ctx context.Context, jti, by, reason string) (registry.Token, bool, error)
+	RevokeClient(ctx context.Context, clientID, by, reason string) ([]registry.Token, error)
+}
+
+// TokenLookup reads one token's registry record.
+type TokenLookup interface {
+	Get(ctx context.Context, jti string) (registry.Token, error)
+}
+
 // Deps are what the tools need.
 type Deps struct {
 	Minter    Minter
 	Inspector Inspector
 	Clients   ClientLister
+	Revoker   Revoker
+	Tokens    TokenLookup
 	// DefaultExpiry applies when issue_token gets no expires_in.
 	DefaultExpiry auth.Expiry
 	// PublicURL is the server's externally reachable base URL, used in
@@ -71,6 +84,7 @@ func New(d Deps) *Toolset {
 	t.add(true, issueTokenTool(), t.issueToken)
 	t.add(true, decodeTokenTool(), t.decodeToken)
 	t.add(true, listClientsTool(), t.listClients)
+	t.add(true, revokeTokenTool(), t.revokeToken)
 	return t
 }
 

@@ -451,7 +451,7 @@ func TestToolsListShowsAdminToolsOnlyToAdmins(t *testing.T) {
 		ctx  context.Context
 		want []string
 	}{
-		{"admin sees every tool", adminCtx(), []string{"decode_token", "issue_token", "list_clients", "whoami"}},
+		{"admin sees every tool", adminCtx(), []string{"decode_token", "issue_token", "list_clients", "revoke_token", "whoami"}},
 		{"non-admin sees only whoami", userCtx(), []string{"whoami"}},
 		{"caller with no scopes sees only whoami", auth.WithClaims(context.Background(), &auth.Claims{RegisteredClaims: regClaims("bare")}), []string{"whoami"}},
 		{"no claims in context sees nothing", context.Background(), []string{}},
@@ -726,7 +726,7 @@ func TestListClientsSummarizesMintedTokens(t *testing.T) {
 		t.Errorf("client-a last_issued = %q", a.LastIssued)
 	}
 	text := r.text()
-	for _, want := range []string{"2 client(s)", "client-a: 2 active of 2", "client-b: 1 active of 1"} {
+	for _, want := range []string{"2 client(s)", "client-a: 2 active, 0 revoked, 2 total", "client-b: 1 active, 0 revoked, 1 total"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("text lacks %q:\n%s", want, text)
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mcpauth/mcpauth/auth"
 	"github.com/mcpauth/mcpauth/auth/registry"
+	"github.com/mcpauth/mcpauth/auth/revocation"
 	"github.com/mcpauth/mcpauth/tools"
 	"github.com/mcpauth/mcpauth/transport"
 )
@@ -25,6 +26,7 @@ type stack struct {
 	Issuer   *auth.Issuer
 	Verifier *auth.Verifier
 	HTTP     *transport.HTTP
+	Revoker  *revocation.Service
 }
 
 type stackOpts struct {
@@ -47,7 +49,9 @@ func startStack(t *testing.T, o stackOpts) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	verifier, err := auth.NewVerifier(auth.VerifierConfig{Secret: []byte(testSecret), Issuer: "mcpauth-test", Now: o.now})
+	revoked := auth.NewRevocationSet()
+	revoker := revocation.New(revocation.Config{Store: reg, Set: revoked, Now: o.now})
+	verifier, err := auth.NewVerifier(auth.VerifierConfig{Secret: []byte(testSecret), Issuer: "mcpauth-test", Now: o.now, Revoked: revoked})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,17 +61,19 @@ func startStack(t *testing.T, o stackOpts) *stack {
 	}
 	base := "http://" + ln.Addr().String()
 	ts := tools.New(tools.Deps{
-		Minter: issuer, Inspector: verifier, Clients: reg,
+		Minter: issuer, Inspector: verifier, Clients: reg, Revoker: revoker, Tokens: reg,
 		DefaultExpiry: auth.Expiry{Duration: 30 * 24 * time.Hour},
 		PublicURL:     base, Issuer: "mcpauth-test", Now: o.now,
 	})
 	logger := slog.New(slog.DiscardHandler)
 	h := transport.NewHTTP(transport.HTTPConfig{
-		MCP:         transport.NewMCPServer(ts, "test"),
-		Auth:        auth.Middleware(auth.MiddlewareConfig{Verifier: verifier}),
-		AuthEnabled: true,
-		Version:     "test",
-		Logger:      logger,
+		MCP:          transport.NewMCPServer(ts, "test"),
+		Auth:         auth.Middleware(auth.MiddlewareConfig{Verifier: verifier}),
+		AuthEnabled:  true,
+		Version:      "test",
+		Logger:       logger,
+		Revoked:      revoked,
+		ReapInterval: 100 * time.Millisecond,
 	})
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
@@ -83,7 +89,7 @@ func startStack(t *testing.T, o stackOpts) *stack {
 			t.Error("server did not shut down")
 		}
 	})
-	return &stack{URL: base, Reg: reg, Issuer: issuer, Verifier: verifier, HTTP: h}
+	return &stack{URL: base, Reg: reg, Issuer: issuer, Verifier: verifier, HTTP: h, Revoker: revoker}
 }
 
 // mint issues a recorded token as a local admin.

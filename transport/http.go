@@ -33,11 +33,18 @@ type HTTPConfig struct {
 	// SessionIdleTTL ends Streamable HTTP sessions idle for this long;
 	// 30 minutes when zero.
 	SessionIdleTTL time.Duration
+	// Revoked, when set, is checked every ReapInterval: sessions opened
+	// with a revoked token are ended (streams closed, id forgotten).
+	Revoked auth.RevocationChecker
+	// ReapInterval is how often sessions are checked against Revoked;
+	// 500ms when zero.
+	ReapInterval time.Duration
 }
 
 // HTTP serves Streamable HTTP at /mcp, legacy SSE at GET /sse + POST
 // /message, and GET /health, all MCP endpoints behind the auth middleware.
 type HTTP struct {
+	cfg        HTTPConfig
 	handler    http.Handler
 	sse        *server.SSEServer
 	streamable *server.StreamableHTTPServer
@@ -56,7 +63,10 @@ func NewHTTP(cfg HTTPConfig) *HTTP {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	h := &HTTP{sessions: newSessionTable(), log: cfg.Logger}
+	if cfg.ReapInterval == 0 {
+		cfg.ReapInterval = 500 * time.Millisecond
+	}
+	h := &HTTP{sessions: newSessionTable(), log: cfg.Logger, cfg: cfg}
 	h.sse = server.NewSSEServer(cfg.MCP,
 		server.WithSSEEndpoint("/sse"),
 		server.WithMessageEndpoint("/message"),
@@ -91,20 +101,40 @@ func (h *HTTP) Close(ctx context.Context) error {
 	return h.streamable.Shutdown(ctx)
 }
 
+// RunReaper ends sessions whose opening token has been revoked, checking
+// every ReapInterval until ctx ends. Serve runs it.
+func (h *HTTP) RunReaper(ctx context.Context) {
+	if h.cfg.Revoked == nil {
+		return
+	}
+	tick := time.NewTicker(h.cfg.ReapInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if n := h.sessions.closeRevoked(h.cfg.Revoked); n > 0 {
+				h.log.Info("ended sessions of revoked tokens", "count", n)
+			}
+		}
+	}
+}
+
 // OpenSessions reports how many sessions are bound (for tests and health).
 func (h *HTTP) OpenSessions() int { return h.sessions.len() }
 
-// openSSE records the stream's session for binding, forgets it when the
-// stream ends, and ends the stream when the token expires.
+// openSSE binds the stream's session to its opener, forgets it when the
+// stream ends, and ends the stream when the token expires or is revoked.
 func (h *HTTP) openSSE(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		holder := &sseIDHolder{}
-		ctx := context.WithValue(r.Context(), sseIDHolderKey{}, holder)
-		ctx, cancel := untilExpiry(ctx)
+		ctx, cancel := untilExpiry(r.Context())
 		defer cancel()
+		st := &sseStream{cancel: cancel}
+		ctx = context.WithValue(ctx, sseStreamKey{}, st)
 		defer func() {
-			if holder.id != "" {
-				h.sessions.close(holder.id)
+			if st.id != "" {
+				h.sessions.close(st.id)
 			}
 		}()
 		next.ServeHTTP(w, r.WithContext(ctx))
@@ -129,17 +159,20 @@ func (h *HTTP) bindSSEMessage(next http.Handler) http.Handler {
 
 // bindStreamable lets a request carrying Mcp-Session-Id through only for
 // the subject that opened that session; a GET stream ends when its token
-// expires.
+// expires or its session is ended.
 func (h *HTTP) bindStreamable(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if id := r.Header.Get(server.HeaderKeySessionID); id != "" {
-			if !h.checkOwner(w, r, id) {
-				return
-			}
+		id := r.Header.Get(server.HeaderKeySessionID)
+		if id != "" && !h.checkOwner(w, r, id) {
+			return
 		}
 		if r.Method == http.MethodGet {
 			ctx, cancel := untilExpiry(r.Context())
 			defer cancel()
+			if id != "" {
+				remove, _ := h.sessions.addStream(id, cancel)
+				defer remove()
+			}
 			r = r.WithContext(ctx)
 		}
 		next.ServeHTTP(w, r)

@@ -24,6 +24,9 @@ func Serve(ctx context.Context, ln net.Listener, h *HTTP, logger *slog.Logger) e
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	reapCtx, stopReaper := context.WithCancel(ctx)
+	defer stopReaper()
+	go h.RunReaper(reapCtx)
 	select {
 	case err := <-errc:
 		return fmt.Errorf("http server: %w", err)

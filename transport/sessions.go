@@ -13,22 +13,37 @@ import (
 	"github.com/mcpauth/mcpauth/auth"
 )
 
-// sessionTable remembers which subject opened each session, so that a
-// session id alone (which travels in URLs and headers) never lets another
-// client act inside it.
-type sessionTable struct {
-	mu     sync.RWMutex
-	owners map[string]string
+// session is what the transport remembers of an open session: who opened
+// it, with which token, and how to end its streams.
+type session struct {
+	subject string
+	jti     string
+	// streams cancel the open streams (SSE GET, Streamable HTTP GET) of
+	// this session.
+	streams map[*context.CancelFunc]struct{}
 }
 
-func newSessionTable() *sessionTable { return &sessionTable{owners: map[string]string{}} }
+// sessionTable remembers which subject opened each session, so that a
+// session id alone (which travels in URLs and headers) never lets another
+// client act inside it, and which token opened it, so that revoking that
+// token ends the session.
+type sessionTable struct {
+	mu       sync.RWMutex
+	sessions map[string]*session
+}
 
-func (t *sessionTable) open(subject string) string {
+func newSessionTable() *sessionTable { return &sessionTable{sessions: map[string]*session{}} }
+
+func (t *sessionTable) open(c *auth.Claims) string {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
 	id := hex.EncodeToString(b[:])
+	s := &session{streams: map[*context.CancelFunc]struct{}{}}
+	if c != nil {
+		s.subject, s.jti = c.Subject, c.ID
+	}
 	t.mu.Lock()
-	t.owners[id] = subject
+	t.sessions[id] = s
 	t.mu.Unlock()
 	return id
 }
@@ -36,20 +51,65 @@ func (t *sessionTable) open(subject string) string {
 func (t *sessionTable) owner(id string) (string, bool) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	s, ok := t.owners[id]
-	return s, ok
+	s, ok := t.sessions[id]
+	if !ok {
+		return "", false
+	}
+	return s.subject, true
 }
 
+// addStream registers a stream's cancel func under a session; the
+// returned func unregisters it. ok is false for an unknown session.
+func (t *sessionTable) addStream(id string, cancel context.CancelFunc) (remove func(), ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s, ok := t.sessions[id]
+	if !ok {
+		return func() {}, false
+	}
+	key := &cancel
+	s.streams[key] = struct{}{}
+	return func() {
+		t.mu.Lock()
+		delete(s.streams, key)
+		t.mu.Unlock()
+	}, true
+}
+
+// close forgets a session and ends its streams.
 func (t *sessionTable) close(id string) {
 	t.mu.Lock()
-	delete(t.owners, id)
+	s, ok := t.sessions[id]
+	delete(t.sessions, id)
 	t.mu.Unlock()
+	if ok {
+		for c := range s.streams {
+			(*c)()
+		}
+	}
+}
+
+// closeRevoked ends every session opened with a revoked token and
+// returns how many it ended.
+func (t *sessionTable) closeRevoked(revoked auth.RevocationChecker) int {
+	var ids []string
+	t.mu.RLock()
+	for id, s := range t.sessions {
+		if s.jti != "" && revoked.IsRevoked(s.jti) {
+			ids = append(ids, id)
+		}
+	}
+	t.mu.RUnlock()
+	for _, id := range ids {
+		t.close(id)
+	}
+	return len(ids)
 }
 
 func (t *sessionTable) len() int {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	return len(t.owners)
+	return len(t.sessions)
 }
 
 // errUnknownSession is returned by Validate for ids this table never
@@ -57,24 +117,22 @@ func (t *sessionTable) len() int {
 var errUnknownSession = errors.New("unknown session")
 
 // ResolveSessionIdManager implements server.SessionIdManagerResolver: the
-// manager it returns records the requesting subject as the owner of any
+// manager it returns records the requesting identity as the owner of any
 // session it generates.
 func (t *sessionTable) ResolveSessionIdManager(r *http.Request) server.SessionIdManager {
 	m := boundManager{t: t}
 	if r != nil {
-		if c, ok := auth.ClaimsFrom(r.Context()); ok {
-			m.subject = c.Subject
-		}
+		m.claims, _ = auth.ClaimsFrom(r.Context())
 	}
 	return m
 }
 
 type boundManager struct {
-	t       *sessionTable
-	subject string
+	t      *sessionTable
+	claims *auth.Claims
 }
 
-func (m boundManager) Generate() string { return m.t.open(m.subject) }
+func (m boundManager) Generate() string { return m.t.open(m.claims) }
 
 func (m boundManager) Validate(id string) (bool, error) {
 	if _, ok := m.t.owner(id); !ok {
@@ -88,21 +146,26 @@ func (m boundManager) Terminate(id string) (bool, error) {
 	return false, nil
 }
 
-// sseIDHolder receives the id of the SSE session being opened, so the
-// GET /sse wrapper can forget it when the stream ends.
-type sseIDHolder struct{ id string }
+// sseStream carries, from the GET /sse wrapper to the session id
+// generator, the stream's cancel func; the generator fills in the id.
+type sseStream struct {
+	id     string
+	cancel context.CancelFunc
+}
 
-type sseIDHolderKey struct{}
+type sseStreamKey struct{}
 
-// sseSessionID generates SSE session ids bound to the opener's subject.
-func (t *sessionTable) sseSessionID(ctx context.Context, r *http.Request) (string, error) {
+// sseSessionID generates SSE session ids bound to the opener's identity
+// and registers the stream so the session can be ended from outside.
+func (t *sessionTable) sseSessionID(_ context.Context, r *http.Request) (string, error) {
 	c, ok := auth.ClaimsFrom(r.Context())
 	if !ok {
 		return "", errors.New("no identity on SSE request")
 	}
-	id := t.open(c.Subject)
-	if h, ok := r.Context().Value(sseIDHolderKey{}).(*sseIDHolder); ok {
-		h.id = id
+	id := t.open(c)
+	if st, ok := r.Context().Value(sseStreamKey{}).(*sseStream); ok {
+		st.id = id
+		t.addStream(id, st.cancel)
 	}
 	return id, nil
 }

@@ -1,22 +1,21 @@
 // Package registry is the durable record of every token mcpauth issues:
-// who it was for, with which scopes, when it was issued and expires, and who
-// issued it. It stores facts about tokens, never the tokens themselves.
+// who it was for, with which scopes, when it was issued and expires, who
+// issued it, and whether (and why, and by whom) it was revoked. It stores
+// facts about tokens, never the tokens themselves.
 //
-// SQLite (pure Go, modernc.org/sqlite) is the embedded default.
+// SQLite (pure Go, modernc.org/sqlite) is the embedded default; PostgreSQL
+// (pgx) serves several replicas. Both implement Store and pass the same
+// contract tests.
 package registry
 
 import (
 	"context"
-	"database/sql"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/mcpauth/mcpauth/auth"
-
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
 // Token is one recorded token.
@@ -27,164 +26,101 @@ type Token struct {
 	IssuedAt  time.Time
 	ExpiresAt time.Time // zero: never expires
 	IssuedBy  string
+	// RevokedAt is zero unless the token was revoked.
+	RevokedAt    time.Time
+	RevokedBy    string
+	RevokeReason string
+}
+
+// Revoked reports whether the token was revoked.
+func (t Token) Revoked() bool { return !t.RevokedAt.IsZero() }
+
+// Active reports whether the token is neither expired nor revoked at now.
+func (t Token) Active(now time.Time) bool {
+	return !t.Revoked() && (t.ExpiresAt.IsZero() || t.ExpiresAt.After(now))
 }
 
 // Client summarizes the tokens of one client id.
 type Client struct {
-	ClientID     string
-	ActiveTokens int
-	TotalTokens  int
+	ClientID      string
+	ActiveTokens  int
+	RevokedTokens int
+	TotalTokens   int
 	// LatestExpiry is the latest expiry among active tokens that expire;
 	// zero when there are none. NeverExpires reports whether an active
 	// token has no expiry at all.
 	LatestExpiry time.Time
 	NeverExpires bool
 	LastIssued   time.Time
+	// LastSeen is when a token of this client last authenticated; zero
+	// when never seen (or not yet flushed).
+	LastSeen time.Time
 	// Scopes is the union of the scopes of the client's active tokens.
 	Scopes auth.Scopes
 }
 
-// ErrNotFound reports an unknown jti.
-var ErrNotFound = errors.New("token not found in registry")
-
-// SQLite is a registry backed by a SQLite file.
-type SQLite struct {
-	db *sql.DB
+// Revocation is what the in-memory revocation set needs of a revoked
+// token: its jti and when it would have expired anyway (zero: never).
+type Revocation struct {
+	JTI       string
+	ExpiresAt time.Time
 }
 
-// OpenSQLite opens (creating if needed) the SQLite registry at path, in WAL
-// mode with full synchronous writes, and applies migrations.
-func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
-	path = strings.TrimPrefix(path, "sqlite://")
-	if path == "" {
-		return nil, errors.New("registry: empty database path")
+// Errors callers tell apart with errors.Is.
+var (
+	ErrNotFound     = errors.New("token not found in registry")
+	ErrNoSuchClient = errors.New("no tokens recorded for this client")
+)
+
+// Store is the registry contract every backend implements.
+type Store interface {
+	// Record stores an issued token durably before returning.
+	Record(ctx context.Context, t auth.IssuedToken) error
+	// Get returns one token's record, or ErrNotFound.
+	Get(ctx context.Context, jti string) (Token, error)
+	// ListTokens returns one client's tokens (all when clientID is
+	// empty), newest first.
+	ListTokens(ctx context.Context, clientID string) ([]Token, error)
+	// ListClients summarizes every client with tokens at now.
+	ListClients(ctx context.Context, now time.Time) ([]Client, error)
+	// Revoke marks one token revoked. Revoking a revoked token changes
+	// nothing and reports already=true with the original record.
+	Revoke(ctx context.Context, jti, by, reason string, at time.Time) (t Token, already bool, err error)
+	// RevokeClient revokes every not-yet-revoked token of a client and
+	// returns those it revoked; ErrNoSuchClient when the client has no
+	// tokens at all.
+	RevokeClient(ctx context.Context, clientID, by, reason string, at time.Time) ([]Token, error)
+	// ListRevoked returns revoked tokens that have not expired at now
+	// (expired ones need no enforcement: they are pruned).
+	ListRevoked(ctx context.Context, now time.Time) ([]Revocation, error)
+	// TouchClients records last-seen times in one batch, keeping the
+	// later time when one is already stored.
+	TouchClients(ctx context.Context, seen map[string]time.Time) error
+	// Changes delivers a value whenever another process may have changed
+	// revocations (PostgreSQL LISTEN/NOTIFY); nil when the backend cannot
+	// tell, in which case periodic resync is the only signal.
+	Changes() <-chan struct{}
+	// Close releases the store.
+	Close() error
+}
+
+// Open opens the registry named by url: "postgres://…" or
+// "postgresql://…" selects PostgreSQL; a file path, "sqlite://path" or
+// "file:path" selects SQLite.
+func Open(ctx context.Context, url string) (Store, error) {
+	// Each branch returns a nil interface on error, never a typed nil.
+	if strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://") {
+		s, err := OpenPostgres(ctx, url)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
 	}
-	if strings.ContainsAny(path, "?#") {
-		// The path becomes a SQLite URI, where these start the query
-		// or fragment; refuse rather than open another file.
-		return nil, fmt.Errorf("registry: database path %q must not contain '?' or '#'", path)
-	}
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)&_txlock=immediate"
-	db, err := sql.Open("sqlite", dsn)
+	s, err := OpenSQLite(ctx, strings.TrimPrefix(url, "file:"))
 	if err != nil {
-		return nil, fmt.Errorf("registry: open %s: %w", path, err)
-	}
-	if err := db.PingContext(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("registry: open %s: %w", path, err)
-	}
-	s := &SQLite{db: db}
-	if err := s.migrate(ctx); err != nil {
-		db.Close()
 		return nil, err
 	}
 	return s, nil
-}
-
-// migrations are applied in order; the index is the schema version - 1.
-var migrations = []string{
-	`CREATE TABLE tokens (
-		jti        TEXT PRIMARY KEY,
-		client_id  TEXT NOT NULL,
-		scopes     TEXT NOT NULL DEFAULT '',
-		issued_at  INTEGER NOT NULL,
-		expires_at INTEGER,
-		issued_by  TEXT NOT NULL
-	);
-	CREATE INDEX tokens_client ON tokens (client_id, issued_at);`,
-}
-
-func (s *SQLite) migrate(ctx context.Context) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("registry: migrate: %w", err)
-	}
-	defer tx.Rollback()
-	var version int
-	if err := tx.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&version); err != nil {
-		return fmt.Errorf("registry: read schema version: %w", err)
-	}
-	if version > len(migrations) {
-		return fmt.Errorf("registry: database schema version %d is newer than this binary supports (%d)", version, len(migrations))
-	}
-	for i := version; i < len(migrations); i++ {
-		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
-			return fmt.Errorf("registry: apply migration %d: %w", i+1, err)
-		}
-	}
-	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, len(migrations))); err != nil {
-		return fmt.Errorf("registry: set schema version: %w", err)
-	}
-	return tx.Commit()
-}
-
-// Close closes the database.
-func (s *SQLite) Close() error { return s.db.Close() }
-
-// Record stores an issued token durably; it returns only after the write
-// is committed.
-func (s *SQLite) Record(ctx context.Context, t auth.IssuedToken) error {
-	var exp any
-	if !t.ExpiresAt.IsZero() {
-		exp = t.ExpiresAt.Unix()
-	}
-	_, err := s.db.ExecContext(ctx,
-		`INSERT INTO tokens (jti, client_id, scopes, issued_at, expires_at, issued_by) VALUES (?, ?, ?, ?, ?, ?)`,
-		t.JTI, t.ClientID, t.Scopes.String(), t.IssuedAt.Unix(), exp, t.IssuedBy)
-	if err != nil {
-		return fmt.Errorf("registry: record token %s: %w", t.JTI, err)
-	}
-	return nil
-}
-
-// Get returns the record of one token.
-func (s *SQLite) Get(ctx context.Context, jti string) (Token, error) {
-	row := s.db.QueryRowContext(ctx,
-		`SELECT jti, client_id, scopes, issued_at, expires_at, issued_by FROM tokens WHERE jti = ?`, jti)
-	t, err := scanToken(row)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Token{}, ErrNotFound
-	}
-	if err != nil {
-		return Token{}, fmt.Errorf("registry: get %s: %w", jti, err)
-	}
-	return t, nil
-}
-
-// ListTokens returns the tokens of one client (all clients when clientID is
-// empty), newest first.
-func (s *SQLite) ListTokens(ctx context.Context, clientID string) ([]Token, error) {
-	q := `SELECT jti, client_id, scopes, issued_at, expires_at, issued_by FROM tokens`
-	var args []any
-	if clientID != "" {
-		q += ` WHERE client_id = ?`
-		args = append(args, clientID)
-	}
-	q += ` ORDER BY issued_at DESC, jti`
-	rows, err := s.db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("registry: list tokens: %w", err)
-	}
-	defer rows.Close()
-	var out []Token
-	for rows.Next() {
-		t, err := scanToken(rows)
-		if err != nil {
-			return nil, fmt.Errorf("registry: list tokens: %w", err)
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
-}
-
-// ListClients summarizes every client that has tokens, ordered by client
-// id. A token is active when it has not expired at now.
-func (s *SQLite) ListClients(ctx context.Context, now time.Time) ([]Client, error) {
-	tokens, err := s.ListTokens(ctx, "")
-	if err != nil {
-		return nil, err
-	}
-	return Summarize(tokens, now), nil
 }
 
 // Summarize groups tokens by client, ordered by client id.
@@ -202,8 +138,10 @@ func Summarize(tokens []Token, now time.Time) []Client {
 		if t.IssuedAt.After(c.LastIssued) {
 			c.LastIssued = t.IssuedAt
 		}
-		active := t.ExpiresAt.IsZero() || t.ExpiresAt.After(now)
-		if !active {
+		if t.Revoked() {
+			c.RevokedTokens++
+		}
+		if !t.Active(now) {
 			continue
 		}
 		c.ActiveTokens++
@@ -220,24 +158,4 @@ func Summarize(tokens []Token, now time.Time) []Client {
 		out = append(out, *byID[id])
 	}
 	return out
-}
-
-type scanner interface{ Scan(dest ...any) error }
-
-func scanToken(sc scanner) (Token, error) {
-	var (
-		t      Token
-		scopes string
-		iat    int64
-		exp    sql.NullInt64
-	)
-	if err := sc.Scan(&t.JTI, &t.ClientID, &scopes, &iat, &exp, &t.IssuedBy); err != nil {
-		return Token{}, err
-	}
-	t.Scopes = auth.ParseScopes(scopes)
-	t.IssuedAt = time.Unix(iat, 0).UTC()
-	if exp.Valid {
-		t.ExpiresAt = time.Unix(exp.Int64, 0).UTC()
-	}
-	return t, nil
 }

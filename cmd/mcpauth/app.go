@@ -7,6 +7,7 @@ import (
 
 	"github.com/mcpauth/mcpauth/auth"
 	"github.com/mcpauth/mcpauth/auth/registry"
+	"github.com/mcpauth/mcpauth/auth/revocation"
 	"github.com/mcpauth/mcpauth/tools"
 )
 
@@ -14,13 +15,16 @@ import (
 type app struct {
 	cfg      Config
 	policy   policy
-	reg      *registry.SQLite
+	reg      registry.Store
+	revoked  *auth.RevocationSet
+	revoker  *revocation.Service
 	issuer   *auth.Issuer
 	verifier *auth.Verifier
 	log      *slog.Logger
 }
 
-// newApp validates the configuration and opens the registry.
+// newApp validates the configuration, opens the registry and loads the
+// revocation set from it.
 func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) {
 	pol, err := cfg.policy()
 	if err != nil {
@@ -33,15 +37,23 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 	if err != nil {
 		return nil, err
 	}
-	path, err := cfg.dbPath()
+	url, err := cfg.databaseURL()
 	if err != nil {
 		return nil, err
 	}
-	reg, err := registry.OpenSQLite(ctx, path)
+	reg, err := registry.Open(ctx, url)
 	if err != nil {
 		return nil, err
 	}
-	issuer, err := auth.NewIssuer(auth.IssuerConfig{
+	a := &app{cfg: cfg, policy: pol, reg: reg, revoked: auth.NewRevocationSet(), log: logger}
+	a.revoker = revocation.New(revocation.Config{
+		Store: reg, Set: a.revoked, Resync: cfg.RevocationResync, Leeway: cfg.Leeway, Logger: logger,
+	})
+	if err := a.revoker.Sync(ctx); err != nil {
+		reg.Close()
+		return nil, err
+	}
+	a.issuer, err = auth.NewIssuer(auth.IssuerConfig{
 		Secret:         secret,
 		Issuer:         cfg.Issuer,
 		Audience:       cfg.Audience,
@@ -53,18 +65,19 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		reg.Close()
 		return nil, err
 	}
-	verifier, err := auth.NewVerifier(auth.VerifierConfig{
+	a.verifier, err = auth.NewVerifier(auth.VerifierConfig{
 		Secret:     secret,
 		Issuer:     cfg.Issuer,
 		Audience:   cfg.Audience,
 		Leeway:     cfg.Leeway,
 		AllowNever: cfg.AllowNever,
+		Revoked:    a.revoked,
 	})
 	if err != nil {
 		reg.Close()
 		return nil, err
 	}
-	return &app{cfg: cfg, policy: pol, reg: reg, issuer: issuer, verifier: verifier, log: logger}, nil
+	return a, nil
 }
 
 func (a *app) Close() error { return a.reg.Close() }
@@ -74,6 +87,8 @@ func (a *app) toolset() *tools.Toolset {
 		Minter:        a.issuer,
 		Inspector:     a.verifier,
 		Clients:       a.reg,
+		Revoker:       a.revoker,
+		Tokens:        a.reg,
 		DefaultExpiry: a.policy.defaultExpiry,
 		PublicURL:     a.cfg.publicURL(),
 		Issuer:        a.cfg.Issuer,

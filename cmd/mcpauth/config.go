@@ -44,8 +44,14 @@ type Config struct {
 	Issuer string `env:"MCP_ISSUER" envDefault:"mcpauth"`
 	// Audience, when set, is written to and required in aud.
 	Audience string `env:"MCP_AUDIENCE"`
-	// DatabaseURL is the registry: a SQLite file path or sqlite://path.
+	// DatabaseURL is the registry: a SQLite file path (or sqlite://path)
+	// or a postgres:// URL.
 	DatabaseURL string `env:"MCP_DATABASE_URL" envDefault:"./mcpauth.db"`
+	// RevocationResync is how often the revocation set is fully
+	// reloaded from the registry (PostgreSQL also pushes changes at once).
+	RevocationResync time.Duration `env:"MCP_REVOCATION_RESYNC" envDefault:"1s"`
+	// LastSeenFlush is how often last-seen times are written in a batch.
+	LastSeenFlush time.Duration `env:"MCP_LAST_SEEN_FLUSH" envDefault:"10s"`
 	// Leeway is the clock skew tolerated on exp/nbf.
 	Leeway time.Duration `env:"MCP_LEEWAY" envDefault:"30s"`
 	// LogLevel is debug, info, warn or error.
@@ -99,6 +105,12 @@ func (c Config) policy() (policy, error) {
 	if def.Never && !c.AllowNever {
 		return policy{}, errors.New(`MCP_TOKEN_EXPIRY is "never" but MCP_ALLOW_NEVER_EXPIRING is not true`)
 	}
+	if c.RevocationResync < 100*time.Millisecond || c.LastSeenFlush < 100*time.Millisecond {
+		return policy{}, errors.New("MCP_REVOCATION_RESYNC and MCP_LAST_SEEN_FLUSH must be at least 100ms")
+	}
+	if c.Leeway < 0 || c.Leeway > 10*time.Minute {
+		return policy{}, errors.New("MCP_LEEWAY must be between 0s and 10m")
+	}
 	if !def.Never && def.Duration > maxL.Duration {
 		return policy{}, fmt.Errorf("MCP_TOKEN_EXPIRY (%s) is longer than MCP_MAX_TOKEN_LIFETIME (%s)", def, maxL)
 	}
@@ -110,21 +122,28 @@ func (c Config) policy() (policy, error) {
 	return policy{defaultExpiry: def, maxLifetime: maxL.Duration}, nil
 }
 
-// dbPath is the SQLite file path of DatabaseURL.
-func (c Config) dbPath() (string, error) {
-	u := c.DatabaseURL
-	switch {
-	case strings.HasPrefix(u, "postgres://"), strings.HasPrefix(u, "postgresql://"):
-		return "", errors.New("MCP_DATABASE_URL: PostgreSQL is not supported yet; use a SQLite file path")
-	case strings.HasPrefix(u, "sqlite://"):
-		u = strings.TrimPrefix(u, "sqlite://")
-	case strings.HasPrefix(u, "file:"):
-		u = strings.TrimPrefix(u, "file:")
-	}
-	if u == "" {
-		return "", errors.New("MCP_DATABASE_URL is empty")
+// databaseURL checks DatabaseURL: a PostgreSQL URL, or a SQLite file path
+// (optionally sqlite:// or file: prefixed).
+func (c Config) databaseURL() (string, error) {
+	u := strings.TrimSpace(c.DatabaseURL)
+	if u == "" || u == "sqlite://" || u == "file:" {
+		return "", errors.New("MCP_DATABASE_URL is empty: give a SQLite file path or a postgres:// URL")
 	}
 	return u, nil
+}
+
+// isPostgres reports whether DatabaseURL selects PostgreSQL.
+func (c Config) isPostgres() bool {
+	return strings.HasPrefix(c.DatabaseURL, "postgres://") || strings.HasPrefix(c.DatabaseURL, "postgresql://")
+}
+
+// sqlitePath is the SQLite file of DatabaseURL ("" for PostgreSQL).
+func (c Config) sqlitePath() string {
+	if c.isPostgres() {
+		return ""
+	}
+	u := strings.TrimPrefix(c.DatabaseURL, "sqlite://")
+	return strings.TrimPrefix(u, "file:")
 }
 
 // secret resolves the signing secret: the configured one (checked), or in
@@ -145,11 +164,10 @@ func (c Config) secret(logger *slog.Logger) ([]byte, error) {
 			"e.g. MCP_JWT_SECRET=$(mcpauth secret generate), in the environment or a .env file; " +
 			"or run with --dev (MCP_ENV=development) for a generated development secret")
 	}
-	db, err := c.dbPath()
-	if err != nil {
-		return nil, err
+	path := "mcpauth.dev-secret"
+	if db := c.sqlitePath(); db != "" {
+		path = devSecretPath(db)
 	}
-	path := devSecretPath(db)
 	if b, err := os.ReadFile(path); err == nil {
 		s := strings.TrimSpace(string(b))
 		if len(s) >= auth.MinSecretLen {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 )
 
@@ -203,7 +204,6 @@ func TestStartupRefusesUnsafeConfiguration(t *testing.T) {
 		{"bad default expiry", []string{"MCP_TOKEN_EXPIRY=forever"}, []string{"serve"}, "MCP_TOKEN_EXPIRY"},
 		{"default beyond max", []string{"MCP_TOKEN_EXPIRY=400d"}, []string{"serve"}, "longer than MCP_MAX_TOKEN_LIFETIME"},
 		{"stdio with a bad token", []string{"MCP_TOKEN=abc"}, []string{"serve", "--stdio"}, "Invalid token"},
-		{"postgres not yet", []string{"MCP_DATABASE_URL=postgres://localhost/x"}, []string{"serve"}, "PostgreSQL is not supported yet"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -362,7 +362,7 @@ func TestStdioServesEveryToolAsLocalAdmin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := listToolNames(t, c); !slices.Equal(got, []string{"decode_token", "issue_token", "list_clients", "whoami"}) {
+	if got := listToolNames(t, c); !slices.Equal(got, []string{"decode_token", "issue_token", "list_clients", "revoke_token", "whoami"}) {
 		t.Fatalf("tools = %v", got)
 	}
 	if who := structuredField(t, callTool(t, c, "whoami", nil), "client_id"); who != "local-admin" {
@@ -448,4 +448,154 @@ func TestSecretIsReadFromJWTSecretAndFromADotEnvFile(t *testing.T) {
 	if _, errOut, code := run(t, testEnv(t), "", "--env-file", filepath.Join(dir, "missing.env"), "token", "list"); code == 0 || !strings.Contains(errOut, "missing.env") {
 		t.Fatalf("missing --env-file: exit %d %q", code, errOut)
 	}
+}
+
+// startServer runs "mcpauth serve" on a free loopback port until the test
+// ends and returns its address.
+func startServer(t *testing.T, environ []string, extraArgs ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, binary, append([]string{"--env-file=", "serve", "--addr", "127.0.0.1:0"}, extraArgs...)...)
+	cmd.Env = environ
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			t.Error("server did not stop on SIGINT")
+		}
+		cancel()
+	})
+	sc := bufio.NewScanner(stderr)
+	addrRe := regexp.MustCompile(`addr=(127\.0\.0\.1:\d+)`)
+	var log string
+	found := make(chan string, 1)
+	go func() {
+		for sc.Scan() {
+			if m := addrRe.FindStringSubmatch(sc.Text()); m != nil {
+				found <- m[1]
+				break
+			}
+			log += sc.Text() + "\n"
+		}
+		_, _ = io.Copy(io.Discard, stderr)
+	}()
+	select {
+	case addr := <-found:
+		return addr
+	case <-time.After(20 * time.Second):
+		t.Fatalf("server did not report its address:\n%s", log)
+		return ""
+	}
+}
+
+func postMCP(t *testing.T, addr, token, body string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest("POST", "http://"+addr+"/mcp", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+const initJSON = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`
+
+func TestCLIRevocationReachesARunningServerAndLastSeenIsTracked(t *testing.T) {
+	e := testEnv(t, "MCP_REVOCATION_RESYNC=200ms", "MCP_LAST_SEEN_FLUSH=200ms")
+	addr := startServer(t, e)
+	user := issue(t, e, "phone", "1h")
+	if r := postMCP(t, addr, user.Token, initJSON); r.StatusCode != 200 {
+		t.Fatalf("before revocation: %d", r.StatusCode)
+	}
+
+	// Revoking from the CLI (another process) takes effect on the server
+	// within the resync interval.
+	out, errOut, code := run(t, e, "", "token", "revoke", user.JTI, "--reason", "lost phone", "--json")
+	if code != 0 || !strings.Contains(out, `"revoke_reason": "lost phone"`) {
+		t.Fatalf("token revoke: exit %d\n%s%s", code, out, errOut)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r := postMCP(t, addr, user.Token, initJSON)
+		if r.StatusCode == http.StatusUnauthorized && strings.Contains(r.Header.Get("WWW-Authenticate"), "revoked") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server still accepts a token revoked from the CLI (status %d)", r.StatusCode)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Idempotent, and listed as revoked.
+	if _, errOut, code := run(t, e, "", "token", "revoke", user.JTI); code != 0 || !strings.Contains(errOut, "already revoked") {
+		t.Fatalf("second revoke: exit %d %q", code, errOut)
+	}
+	if _, errOut, code := run(t, e, "", "token", "revoke", "ffffffffffffffffffffffffffffffff"); code == 0 || !strings.Contains(errOut, "not found") {
+		t.Fatalf("unknown jti: exit %d %q", code, errOut)
+	}
+	lst, _, _ := run(t, e, "", "token", "list")
+	if strings.Contains(lst, user.JTI) {
+		t.Error("token list shows a revoked token without --all")
+	}
+	lst, _, _ = run(t, e, "", "token", "list", "--all")
+	if !strings.Contains(lst, user.JTI) || !strings.Contains(lst, "REVOKED") {
+		t.Errorf("token list --all:\n%s", lst)
+	}
+
+	// Last seen is recorded (batched) for the client that authenticated.
+	admin := issue(t, e, "watcher", "1h", "--scope", "admin")
+	c, err := client.NewStreamableHttpClient("http://"+addr+"/mcp", transportHeaders(admin.Token))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Initialize(ctx, mcp.InitializeRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(5 * time.Second)
+	for {
+		res := callTool(t, c, "list_clients", nil)
+		b, _ := json.Marshal(res.StructuredContent)
+		var l struct {
+			Clients []struct {
+				ClientID string  `json:"client_id"`
+				LastSeen *string `json:"last_seen"`
+				Revoked  int     `json:"revoked_tokens"`
+			} `json:"clients"`
+		}
+		_ = json.Unmarshal(b, &l)
+		seen := map[string]bool{}
+		for _, cl := range l.Clients {
+			seen[cl.ClientID] = cl.LastSeen != nil
+			if cl.ClientID == "phone" && cl.Revoked != 1 {
+				t.Fatalf("phone revoked_tokens = %d", cl.Revoked)
+			}
+		}
+		if seen["phone"] && seen["watcher"] {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("last_seen never recorded: %s", b)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func transportHeaders(token string) transport.StreamableHTTPCOption {
+	return transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + token})
 }

@@ -1,13 +1,16 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
+	"sync"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/auth/activity"
 	"github.com/mcpauth/mcpauth/transport"
 )
 
@@ -42,7 +45,9 @@ Environment:
   MCP_ISSUER                   iss claim (default mcpauth)
   MCP_AUDIENCE                 aud claim to write and require (optional)
   MCP_LEEWAY                   clock skew tolerated on exp/nbf (default 30s)
-  MCP_DATABASE_URL             SQLite registry file (default ./mcpauth.db)
+  MCP_DATABASE_URL             SQLite file (default ./mcpauth.db) or postgres:// URL
+  MCP_REVOCATION_RESYNC        full revocation reload interval (default 1s)
+  MCP_LAST_SEEN_FLUSH          last-seen batch write interval (default 10s)
   MCP_LOG_LEVEL                debug, info, warn, error (default info)
   MCP_TOKEN                    identity for --stdio (default: local admin)`,
 		Args: cobra.NoArgs,
@@ -64,6 +69,17 @@ Environment:
 			defer a.Close()
 			mcp := transport.NewMCPServer(a.toolset(), version)
 
+			// Background work lives as long as the command: revocation
+			// sync (other processes' and replicas' revocations) and
+			// batched last-seen writes.
+			bg, stopBG := context.WithCancel(cmd.Context())
+			var wg sync.WaitGroup
+			defer func() { stopBG(); wg.Wait() }()
+			tracker := activity.New(a.reg, logger)
+			wg.Add(2)
+			go func() { defer wg.Done(); a.revoker.Run(bg) }()
+			go func() { defer wg.Done(); tracker.Run(bg, cfg.LastSeenFlush) }()
+
 			if stdio {
 				identity := localAdmin()
 				if cfg.Token != "" {
@@ -82,7 +98,8 @@ Environment:
 			}
 			h := transport.NewHTTP(transport.HTTPConfig{
 				MCP:         mcp,
-				Auth:        authMiddleware(a, cfg),
+				Auth:        authMiddleware(a, cfg, tracker),
+				Revoked:     a.revoked,
 				AuthEnabled: cfg.AuthEnabled,
 				Version:     version,
 				Logger:      logger,
@@ -105,11 +122,12 @@ Environment:
 	return cmd
 }
 
-func authMiddleware(a *app, cfg Config) func(http.Handler) http.Handler {
+func authMiddleware(a *app, cfg Config, tracker *activity.Tracker) func(http.Handler) http.Handler {
 	return auth.Middleware(auth.MiddlewareConfig{
 		Verifier:    a.verifier,
 		Disabled:    !cfg.AuthEnabled,
 		DevIdentity: devIdentity(),
+		OnSuccess:   func(_ *http.Request, c *auth.Claims) { tracker.Seen(c.Subject) },
 		OnFailure: func(r *http.Request, err error) {
 			a.log.Info("authentication failed", "path", r.URL.Path, "remote", r.RemoteAddr, "reason", auth.Describe(err))
 		},

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/auth/registry"
 	"github.com/mcpauth/mcpauth/tools"
 )
 
@@ -19,7 +21,7 @@ func newTokenCmd(g *globals) *cobra.Command {
 		Use:   "token",
 		Short: "Issue, decode and list tokens",
 	}
-	cmd.AddCommand(newTokenIssueCmd(g), newTokenDecodeCmd(g), newTokenListCmd(g))
+	cmd.AddCommand(newTokenIssueCmd(g), newTokenDecodeCmd(g), newTokenListCmd(g), newTokenRevokeCmd(g))
 	return cmd
 }
 
@@ -136,7 +138,7 @@ func newTokenListCmd(g *globals) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "list",
-		Short: "List recorded tokens (active ones unless --all)",
+		Short: "List recorded tokens (active ones unless --all shows expired and revoked too)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, logger, err := g.load(cmd)
@@ -153,27 +155,12 @@ func newTokenListCmd(g *globals) *cobra.Command {
 				return err
 			}
 			now := time.Now()
-			type row struct {
-				JTI       string   `json:"jti"`
-				ClientID  string   `json:"client_id"`
-				Scopes    []string `json:"scopes"`
-				IssuedAt  string   `json:"issued_at"`
-				ExpiresAt *string  `json:"expires_at"`
-				IssuedBy  string   `json:"issued_by"`
-				Expired   bool     `json:"expired"`
-			}
-			rows := []row{}
+			rows := []tokenRow{}
 			for _, t := range toks {
-				expired := !t.ExpiresAt.IsZero() && !t.ExpiresAt.After(now)
-				if expired && !all {
+				if !all && !t.Active(now) {
 					continue
 				}
-				r := row{JTI: t.JTI, ClientID: t.ClientID, Scopes: append([]string{}, t.Scopes...), IssuedAt: t.IssuedAt.Format(time.RFC3339), IssuedBy: t.IssuedBy, Expired: expired}
-				if !t.ExpiresAt.IsZero() {
-					s := t.ExpiresAt.Format(time.RFC3339)
-					r.ExpiresAt = &s
-				}
-				rows = append(rows, r)
+				rows = append(rows, newTokenRow(t, now))
 			}
 			if asJSON {
 				return writeJSON(g.stdout, rows)
@@ -187,13 +174,20 @@ func newTokenListCmd(g *globals) *cobra.Command {
 				if r.ExpiresAt != nil {
 					exp = *r.ExpiresAt
 				}
-				fmt.Fprintf(g.stdout, "%s  %-24s  expires %-20s  scopes [%s]\n", r.JTI, r.ClientID, exp, strings.Join(r.Scopes, " "))
+				state := "active"
+				switch {
+				case r.Revoked:
+					state = "REVOKED"
+				case r.Expired:
+					state = "expired"
+				}
+				fmt.Fprintf(g.stdout, "%s  %-24s  %-7s  expires %-20s  scopes [%s]\n", r.JTI, r.ClientID, state, exp, strings.Join(r.Scopes, " "))
 			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&client, "client", "", "only this client's tokens")
-	cmd.Flags().BoolVar(&all, "all", false, "include expired tokens")
+	cmd.Flags().BoolVar(&all, "all", false, "include expired and revoked tokens")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }
@@ -202,4 +196,120 @@ func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// tokenRow is one token as the CLI prints it.
+type tokenRow struct {
+	JTI          string   `json:"jti"`
+	ClientID     string   `json:"client_id"`
+	Scopes       []string `json:"scopes"`
+	IssuedAt     string   `json:"issued_at"`
+	ExpiresAt    *string  `json:"expires_at"`
+	IssuedBy     string   `json:"issued_by"`
+	Expired      bool     `json:"expired"`
+	Revoked      bool     `json:"revoked"`
+	RevokedAt    *string  `json:"revoked_at,omitempty"`
+	RevokedBy    string   `json:"revoked_by,omitempty"`
+	RevokeReason string   `json:"revoke_reason,omitempty"`
+}
+
+func newTokenRow(t registry.Token, now time.Time) tokenRow {
+	r := tokenRow{
+		JTI: t.JTI, ClientID: t.ClientID, Scopes: append([]string{}, t.Scopes...),
+		IssuedAt: t.IssuedAt.Format(time.RFC3339), IssuedBy: t.IssuedBy,
+		Expired: !t.ExpiresAt.IsZero() && !t.ExpiresAt.After(now), Revoked: t.Revoked(),
+		RevokedBy: t.RevokedBy, RevokeReason: t.RevokeReason,
+	}
+	if !t.ExpiresAt.IsZero() {
+		s := t.ExpiresAt.Format(time.RFC3339)
+		r.ExpiresAt = &s
+	}
+	if t.Revoked() {
+		s := t.RevokedAt.Format(time.RFC3339)
+		r.RevokedAt = &s
+	}
+	return r
+}
+
+func newTokenRevokeCmd(g *globals) *cobra.Command {
+	var (
+		client string
+		reason string
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "revoke <jti|token> | --client <id>",
+		Short: "Revoke one token (by jti or the token itself) or every token of a client",
+		Long: `Revoke one token, by its jti or the token itself, or every token of a client
+with --client. Running servers refuse a revoked token on its next request (a
+server sharing this registry picks it up within MCP_REVOCATION_RESYNC, at once
+on PostgreSQL) and close its open sessions. Revoking twice changes nothing.`,
+		Example: `  mcpauth token revoke 3f2a9c...e1 --reason "laptop stolen"
+  mcpauth token revoke --client research-bot --reason "project ended"`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			switch {
+			case client == "" && len(args) != 1:
+				return errors.New("give a jti or token to revoke, or --client <id>")
+			case client != "" && len(args) != 0:
+				return errors.New("give either a jti/token or --client, not both")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, logger, err := g.load(cmd)
+			if err != nil {
+				return err
+			}
+			a, err := newApp(cmd.Context(), cfg, logger)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			by := localAdmin().Subject
+			var toks []registry.Token
+			if client != "" {
+				if err := auth.ValidateClientID(client); err != nil {
+					return err
+				}
+				if toks, err = a.revoker.RevokeClient(cmd.Context(), client, by, reason); err != nil {
+					return err
+				}
+			} else {
+				jti := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(args[0]), "Bearer "))
+				if strings.Count(jti, ".") == 2 {
+					in := a.verifier.Inspect(jti)
+					id, _ := in.Claims["jti"].(string)
+					if !in.SignatureValid || id == "" {
+						return errors.New("cannot revoke: this token was not signed by this server or has no jti")
+					}
+					jti = id
+				}
+				t, already, err := a.revoker.RevokeJTI(cmd.Context(), jti, by, reason)
+				if err != nil {
+					return err
+				}
+				if already {
+					fmt.Fprintf(g.stderr, "token %s was already revoked at %s; nothing changed\n", t.JTI, t.RevokedAt.Format(time.RFC3339))
+				}
+				toks = []registry.Token{t}
+			}
+			now := time.Now()
+			rows := make([]tokenRow, 0, len(toks))
+			for _, t := range toks {
+				rows = append(rows, newTokenRow(t, now))
+			}
+			if asJSON {
+				return writeJSON(g.stdout, rows)
+			}
+			fmt.Fprintf(g.stdout, "Revoked %d token(s).\n", len(rows))
+			for _, r := range rows {
+				fmt.Fprintf(g.stdout, "  %s  %s\n", r.JTI, r.ClientID)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&client, "client", "", "revoke every token of this client id")
+	cmd.Flags().StringVar(&reason, "reason", "", "why (recorded with who and when)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
 }

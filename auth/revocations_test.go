@@ -1,0 +1,92 @@
+package auth
+
+import (
+	"sync"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"testing"
+	"time"
+)
+
+func TestRevocationSet(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s := NewRevocationSet()
+	if s.IsRevoked("a") || s.Len() != 0 {
+		t.Fatal("a new set is not empty")
+	}
+	v0 := s.Version()
+	s.Add(map[string]time.Time{"a": now.Add(time.Hour), "b": now.Add(-time.Hour), "never": {}})
+	if !s.IsRevoked("a") || !s.IsRevoked("b") || !s.IsRevoked("never") || s.IsRevoked("c") {
+		t.Fatal("Add did not mark exactly the given ids")
+	}
+	if s.Version() == v0 {
+		t.Error("Add did not change the version")
+	}
+
+	// Prune keeps tokens expired within the leeway (still accepted as
+	// unexpired by the verifier) and never-expiring ones.
+	s.Add(map[string]time.Time{"edge": now.Add(-10 * time.Second)})
+	s.Prune(now, 30*time.Second)
+	for id, want := range map[string]bool{"a": true, "b": false, "never": true, "edge": true} {
+		if s.IsRevoked(id) != want {
+			t.Errorf("after Prune IsRevoked(%q) = %v, want %v", id, !want, want)
+		}
+	}
+
+	// Replace swaps the whole set; an identical snapshot changes nothing.
+	s.Replace(map[string]time.Time{"x": {}})
+	if s.IsRevoked("a") || !s.IsRevoked("x") || s.Len() != 1 {
+		t.Fatal("Replace did not swap the set")
+	}
+	v := s.Version()
+	s.Replace(map[string]time.Time{"x": {}})
+	if s.Version() != v {
+		t.Error("an identical snapshot bumped the version")
+	}
+}
+
+func TestRevocationSetIsSafeForConcurrentUse(t *testing.T) {
+	s := NewRevocationSet()
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(2)
+		go func(i int) {
+			defer wg.Done()
+			for j := 0; j < 200; j++ {
+				s.Add(map[string]time.Time{string(rune('a'+i)) + string(rune(j)): {}})
+			}
+		}(i)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < 2000; j++ {
+				_ = s.IsRevoked("a")
+			}
+		}()
+	}
+	wg.Wait()
+	if s.Len() != 8*200 {
+		t.Fatalf("Len = %d, want %d", s.Len(), 8*200)
+	}
+}
+
+func TestVerifierRefusesRevokedTokens(t *testing.T) {
+	set := NewRevocationSet()
+	v := newTestVerifier(t, func(c *VerifierConfig) { c.Revoked = set })
+	tok := hs256(t, baseClaims())
+	if _, err := v.Verify(tok); err != nil {
+		t.Fatalf("before revocation: %v", err)
+	}
+	set.Add(map[string]time.Time{testJTI: t0.Add(time.Hour)})
+	if _, err := v.Verify(tok); err != ErrTokenRevoked {
+		t.Fatalf("after revocation: %v, want ErrTokenRevoked", err)
+	}
+	if in := v.Inspect(tok); in.Valid || !in.Revoked || in.Reason != "Token has been revoked" {
+		t.Fatalf("Inspect = %+v", in)
+	}
+	// Another token is unaffected.
+	other := hs256(t, claimsWith(func(c jwt.MapClaims) { c["jti"] = "another" }))
+	if _, err := v.Verify(other); err != nil {
+		t.Fatalf("unrevoked token: %v", err)
+	}
+}
