@@ -30,7 +30,8 @@ type stack struct {
 }
 
 type stackOpts struct {
-	now func() time.Time
+	now       func() time.Time
+	stateless bool
 }
 
 // startStack starts the full server (registry, issuer, verifier, tools,
@@ -74,6 +75,7 @@ func startStack(t *testing.T, o stackOpts) *stack {
 		Logger:       logger,
 		Revoked:      revoked,
 		ReapInterval: 100 * time.Millisecond,
+		Stateless:    o.stateless,
 	})
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)

@@ -39,6 +39,11 @@ type HTTPConfig struct {
 	// ReapInterval is how often sessions are checked against Revoked;
 	// 500ms when zero.
 	ReapInterval time.Duration
+	// Stateless serves 2025-11-25 Streamable HTTP clients without
+	// Mcp-Session-Id, so any replica behind a load balancer can answer
+	// any request (2026-07-28 clients are stateless anyway). Server-to-
+	// client requests within a session are then unavailable.
+	Stateless bool
 }
 
 // HTTP serves Streamable HTTP at /mcp, legacy SSE at GET /sse + POST
@@ -75,13 +80,17 @@ func NewHTTP(cfg HTTPConfig) *HTTP {
 		server.WithKeepAliveInterval(cfg.KeepAlive),
 		server.WithSessionIDGenerator(h.sessions.sseSessionID),
 	)
-	h.streamable = server.NewStreamableHTTPServer(cfg.MCP,
+	sopts := []server.StreamableHTTPOption{
 		server.WithEndpointPath("/mcp"),
 		server.WithSessionIdManagerResolver(h.sessions),
 		server.WithSessionIdleTTL(cfg.SessionIdleTTL),
 		server.WithHeartbeatInterval(cfg.KeepAlive),
 		server.WithStreamableHTTPLogger(cfg.Logger),
-	)
+	}
+	if cfg.Stateless {
+		sopts = append(sopts, server.WithStateLess(true)) // last wins over the resolver
+	}
+	h.streamable = server.NewStreamableHTTPServer(cfg.MCP, sopts...)
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /health", health(cfg))

@@ -247,3 +247,33 @@ func TestSSEStreamClosesWhenItsTokenExpires(t *testing.T) {
 		t.Errorf("%d sessions still bound after the stream ended", n)
 	}
 }
+
+func TestStatelessModeServesLegacyClientsWithoutSessions(t *testing.T) {
+	s := startStack(t, stackOpts{stateless: true})
+	tok := s.mint(t, "anywhere", time.Hour)
+	resp := do(t, "POST", s.URL+"/mcp", tok, initBody, nil)
+	if resp.StatusCode != 200 || resp.Header.Get("Mcp-Session-Id") != "" {
+		t.Fatalf("initialize: status %d, session %q; want 200 and no session", resp.StatusCode, resp.Header.Get("Mcp-Session-Id"))
+	}
+	// A follow-up request without any session (as if it reached another
+	// replica) is served.
+	r := do(t, "POST", s.URL+"/mcp", tok, `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`, map[string]string{"Mcp-Protocol-Version": "2025-11-25"})
+	b, _ := io.ReadAll(r.Body)
+	if r.StatusCode != 200 || !strings.Contains(string(b), "whoami") {
+		t.Fatalf("tools/list without session: %d %s", r.StatusCode, b)
+	}
+	// Every client kind still works end to end.
+	for _, k := range kinds {
+		t.Run(k.name, func(t *testing.T) {
+			c, err := connect(t, k, s.URL, tok)
+			if err != nil {
+				t.Fatal(err)
+			}
+			call(t, c, "whoami", nil)
+		})
+	}
+	// Auth still applies to every request.
+	if r := do(t, "POST", s.URL+"/mcp", "", initBody, nil); r.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("no token: %d", r.StatusCode)
+	}
+}

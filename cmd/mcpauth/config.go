@@ -50,6 +50,9 @@ type Config struct {
 	// RevocationResync is how often the revocation set is fully
 	// reloaded from the registry (PostgreSQL also pushes changes at once).
 	RevocationResync time.Duration `env:"MCP_REVOCATION_RESYNC" envDefault:"1s"`
+	// Stateless serves Streamable HTTP without Mcp-Session-Id so any
+	// replica can answer any request.
+	Stateless bool `env:"MCP_STATELESS" envDefault:"false"`
 	// LastSeenFlush is how often last-seen times are written in a batch.
 	LastSeenFlush time.Duration `env:"MCP_LAST_SEEN_FLUSH" envDefault:"10s"`
 	// Leeway is the clock skew tolerated on exp/nbf.

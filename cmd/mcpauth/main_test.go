@@ -454,6 +454,13 @@ func TestSecretIsReadFromJWTSecretAndFromADotEnvFile(t *testing.T) {
 // ends and returns its address.
 func startServer(t *testing.T, environ []string, extraArgs ...string) string {
 	t.Helper()
+	addr, _ := startServerProc(t, environ, extraArgs...)
+	return addr
+}
+
+// startServerProc is startServer that also returns the process.
+func startServerProc(t *testing.T, environ []string, extraArgs ...string) (string, *exec.Cmd) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, binary, append([]string{"--env-file=", "serve", "--addr", "127.0.0.1:0"}, extraArgs...)...)
 	cmd.Env = environ
@@ -462,13 +469,15 @@ func startServer(t *testing.T, environ []string, extraArgs ...string) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			t.Error("server did not stop on SIGINT")
+		if cmd.ProcessState == nil { // not already waited for (e.g. killed)
+			_ = cmd.Process.Signal(os.Interrupt)
+			done := make(chan struct{})
+			go func() { _ = cmd.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(15 * time.Second):
+				t.Error("server did not stop on SIGINT")
+			}
 		}
 		cancel()
 	})
@@ -488,10 +497,10 @@ func startServer(t *testing.T, environ []string, extraArgs ...string) string {
 	}()
 	select {
 	case addr := <-found:
-		return addr
+		return addr, cmd
 	case <-time.After(20 * time.Second):
 		t.Fatalf("server did not report its address:\n%s", log)
-		return ""
+		return "", nil
 	}
 }
 

@@ -48,6 +48,8 @@ Environment:
   MCP_DATABASE_URL             SQLite file (default ./mcpauth.db) or postgres:// URL
   MCP_REVOCATION_RESYNC        full revocation reload interval (default 1s)
   MCP_LAST_SEEN_FLUSH          last-seen batch write interval (default 10s)
+  MCP_STATELESS                Streamable HTTP without Mcp-Session-Id: any replica
+                               can answer (default false)
   MCP_LOG_LEVEL                debug, info, warn, error (default info)
   MCP_TOKEN                    identity for --stdio (default: local admin)`,
 		Args: cobra.NoArgs,
@@ -100,6 +102,7 @@ Environment:
 				MCP:         mcp,
 				Auth:        authMiddleware(a, cfg, tracker),
 				Revoked:     a.revoked,
+				Stateless:   cfg.Stateless,
 				AuthEnabled: cfg.AuthEnabled,
 				Version:     version,
 				Logger:      logger,
