@@ -20,6 +20,8 @@ func issueTokenTool() mcp.Tool {
 			mcp.MinLength(1), mcp.MaxLength(auth.MaxClientIDLen), mcp.Pattern(`^[A-Za-z0-9._-]+$`)),
 		mcp.WithString("expires_in",
 			mcp.Description(`Lifetime as <number><unit> with unit d, h, m or s (e.g. "30d", "24h"), or "never" if the server allows it. Defaults to the server's MCP_TOKEN_EXPIRY.`)),
+		mcp.WithString("client", mcp.Enum(ClientKinds...),
+			mcp.Description("Which client's ready configuration to feature: claude-desktop (default), cursor, windsurf, vscode, claude-code or generic. Structured output carries all of them.")),
 		mcp.WithArray("scopes", mcp.WithStringItems(),
 			mcp.Description(`Scopes to grant, e.g. ["tools:call"]. You can only grant scopes you hold yourself; "admin" grants the admin tools.`)),
 		mcp.WithDestructiveHintAnnotation(false),
@@ -30,19 +32,22 @@ func issueTokenTool() mcp.Tool {
 
 // IssueResult is issue_token's structured content.
 type IssueResult struct {
-	Token     string         `json:"token"`
-	TokenType string         `json:"token_type"`
-	JTI       string         `json:"jti"`
-	ClientID  string         `json:"client_id"`
-	Scopes    []string       `json:"scopes"`
-	IssuedAt  string         `json:"issued_at"`
-	ExpiresAt *string        `json:"expires_at"`
-	ExpiresIn string         `json:"expires_in"`
-	Config    map[string]any `json:"config"`
+	Token     string   `json:"token"`
+	TokenType string   `json:"token_type"`
+	JTI       string   `json:"jti"`
+	ClientID  string   `json:"client_id"`
+	Scopes    []string `json:"scopes"`
+	IssuedAt  string   `json:"issued_at"`
+	ExpiresAt *string  `json:"expires_at"`
+	ExpiresIn string   `json:"expires_in"`
+	// Client is the kind of Config; Configs holds every kind.
+	Client  string         `json:"client"`
+	Config  map[string]any `json:"config"`
+	Configs map[string]any `json:"configs"`
 }
 
 func (t *Toolset) issueToken(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-	a, err := parseArgs(req, "client_id", "expires_in", "scopes")
+	a, err := parseArgs(req, "client_id", "expires_in", "scopes", "client")
 	if err != nil {
 		return mcp.NewToolResultError(err.Error()), nil
 	}
@@ -65,6 +70,13 @@ func (t *Toolset) issueToken(ctx context.Context, req mcp.CallToolRequest) (*mcp
 	if err != nil {
 		return mcp.NewToolResultError(err.Error()), nil
 	}
+	kind, _, err := a.str("client")
+	if err != nil {
+		return mcp.NewToolResultError(err.Error()), nil
+	}
+	if kind, err = CheckClientKind(kind); err != nil {
+		return mcp.NewToolResultError(err.Error()), nil
+	}
 	caller, _ := auth.ClaimsFrom(ctx)
 	tok, err := t.deps.Minter.Issue(ctx, auth.IssueRequest{ClientID: clientID, Expiry: expiry, Scopes: scopes, Caller: caller})
 	if err != nil {
@@ -73,7 +85,7 @@ func (t *Toolset) issueToken(ctx context.Context, req mcp.CallToolRequest) (*mcp
 	}
 	t.deps.Logger.Info("token issued", "client_id", tok.ClientID, "jti", tok.JTI, "issued_by", tok.IssuedBy,
 		"scopes", tok.Scopes.String(), "expires_in", expiry.String())
-	out := Issued{Token: tok, Expiry: expiry, PublicURL: t.deps.PublicURL, ServerName: t.deps.ServerName, Issuer: t.deps.Issuer}
+	out := Issued{Token: tok, Expiry: expiry, PublicURL: t.deps.PublicURL, ServerName: t.deps.ServerName, Issuer: t.deps.Issuer, Client: kind}
 	return mcp.NewToolResultStructured(out.Result(), out.Text()), nil
 }
 
@@ -85,21 +97,32 @@ type Issued struct {
 	PublicURL  string
 	ServerName string
 	Issuer     string
+	// Client is the kind of client config to feature (see ClientKinds);
+	// empty means Claude Desktop.
+	Client string
 }
 
-// SSEURL is the legacy SSE endpoint clients connect to.
-func (i Issued) SSEURL() string { return strings.TrimRight(i.PublicURL, "/") + "/sse" }
+func (i Issued) endpoints() Endpoints { return Endpoints{Base: strings.TrimRight(i.PublicURL, "/")} }
 
-// Config is a ready mcpServers block using the URL and a Bearer header.
-func (i Issued) Config() map[string]any {
-	return map[string]any{
-		"mcpServers": map[string]any{
-			i.ServerName: map[string]any{
-				"url":     i.SSEURL(),
-				"headers": map[string]string{"Authorization": "Bearer " + i.Token.Token},
-			},
-		},
+func (i Issued) client() string {
+	if k, err := CheckClientKind(i.Client); err == nil {
+		return k
 	}
+	return ClientClaudeDesktop
+}
+
+// Config is the featured client's ready configuration.
+func (i Issued) Config() map[string]any {
+	return ClientConfig(i.client(), i.ServerName, i.Token.Token, i.endpoints())
+}
+
+// Configs are the ready configurations of every client kind.
+func (i Issued) Configs() map[string]any {
+	out := make(map[string]any, len(ClientKinds))
+	for _, k := range ClientKinds {
+		out[k] = ClientConfig(k, i.ServerName, i.Token.Token, i.endpoints())
+	}
+	return out
 }
 
 // Result is the structured form.
@@ -112,7 +135,9 @@ func (i Issued) Result() IssueResult {
 		Scopes:    append([]string{}, i.Token.Scopes...),
 		IssuedAt:  isoTime(i.Token.IssuedAt),
 		ExpiresIn: i.Expiry.String(),
+		Client:    i.client(),
 		Config:    i.Config(),
+		Configs:   i.Configs(),
 	}
 	if !i.Token.ExpiresAt.IsZero() {
 		s := isoTime(i.Token.ExpiresAt)
@@ -133,15 +158,26 @@ func (i Issued) Text() string {
 	if scopes == "" {
 		scopes = "(none)"
 	}
-	cfg, _ := json.MarshalIndent(i.Config(), "", "  ")
+	kind := i.client()
 	fmt.Fprintf(&b, "%s\nJWT token generated\n%s\n\n", line, line)
 	fmt.Fprintf(&b, "Client ID:  %s\nExpires in: %s\nExpires at: %s\nScopes:     %s\n\n", i.Token.ClientID, i.Expiry, exp, scopes)
 	fmt.Fprintf(&b, "Token:\n%s\n\n", i.Token.Token)
-	fmt.Fprintf(&b, "MCP client configuration:\n%s\n\n", cfg)
-	b.WriteString("Copy the configuration above into your MCP client settings.\n")
-	b.WriteString("Claude Desktop reaches remote servers through mcp-remote: use\n")
-	fmt.Fprintf(&b, "  npx mcp-remote %s --header \"Authorization:${AUTH_HEADER}\"\n", i.SSEURL())
-	b.WriteString("with AUTH_HEADER=\"Bearer <token>\" in the server's env block.\n\n")
+	fmt.Fprintf(&b, "MCP client configuration for %s:\n", clientNames[kind])
+	if kind == ClientClaudeCode {
+		fmt.Fprintf(&b, "%s\n\n", i.Config()["command"])
+		b.WriteString("Run the command above in a terminal.\n")
+	} else {
+		cfg, _ := json.MarshalIndent(i.Config(), "", "  ")
+		fmt.Fprintf(&b, "%s\n\n", cfg)
+		b.WriteString("Copy the configuration above into your MCP client settings.\n")
+	}
+	var others []string
+	for _, k := range ClientKinds {
+		if k != kind {
+			others = append(others, k)
+		}
+	}
+	fmt.Fprintf(&b, "Configs for other clients: %s (ask for client=<name>, or --client on the CLI).\n\n", strings.Join(others, ", "))
 	fmt.Fprintf(&b, "Token details:\n  sub:   %s\n  iat:   %s\n  exp:   %s\n  iss:   %s\n  jti:   %s\n  scope: %s\n",
 		i.Token.ClientID, isoTime(i.Token.IssuedAt), exp, i.Issuer, i.Token.JTI, scopes)
 	return b.String()

@@ -367,17 +367,31 @@ func TestIssueTokenMintsRecordsAndDescribesToken(t *testing.T) {
 			if res.ExpiresAt == nil || *res.ExpiresAt != t0.Add(tc.wantLife).Format(time.RFC3339) {
 				t.Errorf("expires_at = %v, want %s", res.ExpiresAt, t0.Add(tc.wantLife).Format(time.RFC3339))
 			}
+			// The featured config is Claude Desktop's: mcp-remote with the
+			// header passed through an env var.
+			if res.Client != "claude-desktop" {
+				t.Errorf("client = %q, want claude-desktop by default", res.Client)
+			}
 			servers, _ := res.Config["mcpServers"].(map[string]any)
 			entry, _ := servers["mcpauth-test"].(map[string]any)
 			if entry == nil {
 				t.Fatalf("config.mcpServers lacks the server entry: %v", res.Config)
 			}
-			if entry["url"] != "https://mcp.example.test/sse" {
-				t.Errorf("config url = %v", entry["url"])
+			args, _ := entry["args"].([]any)
+			if entry["command"] != "npx" || len(args) != 4 || args[0] != "mcp-remote" || args[1] != "https://mcp.example.test/sse" || args[3] != "Authorization:${AUTH_HEADER}" {
+				t.Errorf("claude desktop config = %v", entry)
 			}
-			headers, _ := entry["headers"].(map[string]any)
-			if headers["Authorization"] != "Bearer "+res.Token {
-				t.Errorf("config Authorization header does not carry the token")
+			env, _ := entry["env"].(map[string]any)
+			if env["AUTH_HEADER"] != "Bearer "+res.Token {
+				t.Errorf("config AUTH_HEADER does not carry the token")
+			}
+			// The generic one is the seed's url + headers block.
+			generic, _ := res.Configs["generic"].(map[string]any)
+			gs, _ := generic["mcpServers"].(map[string]any)
+			ge, _ := gs["mcpauth-test"].(map[string]any)
+			headers, _ := ge["headers"].(map[string]any)
+			if ge["url"] != "https://mcp.example.test/sse" || headers["Authorization"] != "Bearer "+res.Token {
+				t.Errorf("generic config = %v", generic)
 			}
 			text := r.text()
 			if !strings.Contains(text, res.Token) || !strings.Contains(text, "mcpServers") {

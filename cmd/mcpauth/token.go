@@ -29,6 +29,7 @@ func newTokenIssueCmd(g *globals) *cobra.Command {
 	var (
 		scopes []string
 		asJSON bool
+		client string
 	)
 	cmd := &cobra.Command{
 		Use:   "issue <client-id> [expires-in]",
@@ -42,9 +43,14 @@ Suggested lifetimes: dev/test 7-30d, personal 30-90d, production 90-180d,
 enterprise 180-365d.`,
 		Example: `  mcpauth token issue my-app 90d
   mcpauth token issue research-bot 30d --scope tools:call
-  mcpauth token issue ci-admin 7d --scope admin --json`,
+  mcpauth token issue ci-admin 7d --scope admin --json
+  mcpauth token issue my-laptop 30d --client cursor`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			kind, err := tools.CheckClientKind(client)
+			if err != nil {
+				return err
+			}
 			cfg, logger, err := g.load(cmd)
 			if err != nil {
 				return err
@@ -67,7 +73,7 @@ enterprise 180-365d.`,
 				return err
 			}
 			logger.Info("token issued", "client_id", tok.ClientID, "jti", tok.JTI, "issued_by", tok.IssuedBy)
-			out := tools.Issued{Token: tok, Expiry: expiry, PublicURL: cfg.publicURL(), ServerName: "mcpauth", Issuer: cfg.Issuer}
+			out := tools.Issued{Token: tok, Expiry: expiry, PublicURL: cfg.publicURL(), ServerName: "mcpauth", Issuer: cfg.Issuer, Client: kind}
 			if asJSON {
 				return writeJSON(g.stdout, out.Result())
 			}
@@ -76,7 +82,8 @@ enterprise 180-365d.`,
 		},
 	}
 	cmd.Flags().StringArrayVar(&scopes, "scope", nil, "scope to grant (repeatable), e.g. --scope admin")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON (token, jti, client_id, scopes, issued_at, expires_at, config)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON (token, jti, client_id, scopes, issued_at, expires_at, config, configs)")
+	cmd.Flags().StringVar(&client, "client", tools.ClientClaudeDesktop, "client config to show: "+strings.Join(tools.ClientKinds, ", "))
 	return cmd
 }
 

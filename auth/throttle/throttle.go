@@ -1,0 +1,129 @@
+// Package throttle slows down repeated failures from one source (a client
+// address): after Burst failures within the window, further attempts are
+// refused until failures age out, so secrets and API keys cannot be
+// brute-forced. Successes are never slowed and cost one map lookup.
+package throttle
+
+import (
+	"sync"
+	"time"
+)
+
+// Config configures a Limiter.
+type Config struct {
+	// Burst is how many failures a source may have before it is
+	// throttled.
+	Burst int
+	// Per is how long one failure counts against a source: the budget
+	// refills at one failure per Per.
+	Per time.Duration
+	// MaxSources bounds memory: when exceeded, the oldest idle sources
+	// are forgotten first.
+	MaxSources int
+	Now        func() time.Time
+}
+
+// Limiter counts failures per source with a leaky bucket.
+type Limiter struct {
+	cfg Config
+	mu  sync.Mutex
+	src map[string]*bucket
+}
+
+type bucket struct {
+	level float64 // failures currently counted
+	at    time.Time
+}
+
+// New returns a Limiter. Zero fields get defaults: Burst 10, Per 6s (10
+// failures a minute), MaxSources 100,000.
+func New(cfg Config) *Limiter {
+	if cfg.Burst <= 0 {
+		cfg.Burst = 10
+	}
+	if cfg.Per <= 0 {
+		cfg.Per = 6 * time.Second
+	}
+	if cfg.MaxSources <= 0 {
+		cfg.MaxSources = 100_000
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Limiter{cfg: cfg, src: map[string]*bucket{}}
+}
+
+// drain returns the bucket's level at now.
+func (l *Limiter) drain(b *bucket, now time.Time) float64 {
+	lvl := b.level - float64(now.Sub(b.at))/float64(l.cfg.Per)
+	if lvl < 0 {
+		lvl = 0
+	}
+	return lvl
+}
+
+// Blocked reports whether source must wait, and for how long, before its
+// next attempt is even considered.
+func (l *Limiter) Blocked(source string) (time.Duration, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, ok := l.src[source]
+	if !ok {
+		return 0, false
+	}
+	now := l.cfg.Now()
+	lvl := l.drain(b, now)
+	if lvl < float64(l.cfg.Burst) {
+		return 0, false
+	}
+	wait := time.Duration((lvl - float64(l.cfg.Burst) + 1) * float64(l.cfg.Per))
+	if wait < time.Second {
+		wait = time.Second
+	}
+	return wait, true
+}
+
+// Fail records one failure of source.
+func (l *Limiter) Fail(source string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.cfg.Now()
+	b, ok := l.src[source]
+	if !ok {
+		if len(l.src) >= l.cfg.MaxSources {
+			l.evict(now)
+		}
+		b = &bucket{at: now}
+		l.src[source] = b
+	}
+	b.level = l.drain(b, now) + 1
+	b.at = now
+}
+
+// evict forgets sources whose buckets have drained; if none has, it
+// forgets an arbitrary tenth to stay bounded.
+func (l *Limiter) evict(now time.Time) {
+	for k, b := range l.src {
+		if l.drain(b, now) == 0 {
+			delete(l.src, k)
+		}
+	}
+	if len(l.src) < l.cfg.MaxSources {
+		return
+	}
+	n := l.cfg.MaxSources / 10
+	for k := range l.src {
+		if n <= 0 {
+			break
+		}
+		delete(l.src, k)
+		n--
+	}
+}
+
+// Len is the number of sources tracked.
+func (l *Limiter) Len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.src)
+}
