@@ -3,8 +3,12 @@ package auth
 import (
 	"encoding/json"
 	"errors"
+	"math"
+	"net"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // TokenVerifier verifies a raw bearer token.
@@ -27,6 +31,39 @@ type MiddlewareConfig struct {
 	// OnSuccess, if set, is called for each authenticated request (e.g.
 	// to track when a client was last seen). It must not block.
 	OnSuccess func(r *http.Request, c *Claims)
+	// ResourceMetadata, when set, is the URL of this server's RFC 9728
+	// protected-resource metadata, named in every challenge so clients
+	// can discover how to authenticate.
+	ResourceMetadata string
+	// Throttle, when set, refuses (429) sources with too many recent
+	// failures before looking at their credentials, and counts each
+	// failure. Successful requests are never counted.
+	Throttle Throttle
+}
+
+// Throttle limits repeated failures per source (see auth/throttle).
+type Throttle interface {
+	Blocked(source string) (retryAfter time.Duration, blocked bool)
+	Fail(source string)
+}
+
+// ClientAddress is the source a request is throttled by: the peer's IP.
+func ClientAddress(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// WriteTooManyRequests answers 429 with Retry-After.
+func WriteTooManyRequests(w http.ResponseWriter, retryAfter time.Duration) {
+	secs := int(math.Ceil(retryAfter.Seconds()))
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusTooManyRequests)
+	_ = json.NewEncoder(w).Encode(ErrorBody{Error: "too_many_requests", Description: "Too many failed attempts from this address; retry after " + strconv.Itoa(secs) + "s"})
 }
 
 // Middleware returns an HTTP middleware that requires a valid
@@ -40,6 +77,14 @@ func Middleware(cfg MiddlewareConfig) func(http.Handler) http.Handler {
 				next.ServeHTTP(w, r.WithContext(WithClaims(r.Context(), cfg.DevIdentity)))
 				return
 			}
+			src := ""
+			if cfg.Throttle != nil {
+				src = ClientAddress(r)
+				if wait, blocked := cfg.Throttle.Blocked(src); blocked {
+					WriteTooManyRequests(w, wait)
+					return
+				}
+			}
 			token, err := BearerToken(r)
 			var claims *Claims
 			if err == nil {
@@ -49,7 +94,12 @@ func Middleware(cfg MiddlewareConfig) func(http.Handler) http.Handler {
 				if cfg.OnFailure != nil {
 					cfg.OnFailure(r, err)
 				}
-				WriteUnauthorized(w, err)
+				// A request with no credentials at all is how clients
+				// discover that auth is needed; it is not an attack.
+				if cfg.Throttle != nil && !(errors.Is(err, ErrTokenMissing) && len(r.Header.Values("Authorization")) == 0) {
+					cfg.Throttle.Fail(src)
+				}
+				WriteUnauthorized(w, err, cfg.ResourceMetadata)
 				return
 			}
 			if cfg.OnSuccess != nil {
@@ -105,22 +155,45 @@ func Describe(err error) string {
 	return msg
 }
 
-// WriteUnauthorized answers 401 with WWW-Authenticate and a JSON body.
-func WriteUnauthorized(w http.ResponseWriter, err error) {
+// WriteUnauthorized answers 401 with an RFC 6750 WWW-Authenticate
+// challenge (naming the resource metadata when given) and a JSON body.
+func WriteUnauthorized(w http.ResponseWriter, err error, resourceMetadata string) {
 	desc := Describe(err)
 	code := "invalid_token"
-	h := `Bearer error="invalid_token", error_description="` + quoteSafe(desc) + `"`
+	params := []string{}
+	if resourceMetadata != "" {
+		params = append(params, `resource_metadata="`+quoteSafe(resourceMetadata)+`"`)
+	}
 	if errors.Is(err, ErrTokenMissing) {
 		// RFC 6750 3.1: a request without Bearer credentials gets no
 		// error code.
-		h = `Bearer realm="mcpauth", error_description="` + quoteSafe(desc) + `"`
 		code = "unauthorized"
+		params = append([]string{`realm="mcpauth"`}, params...)
+	} else {
+		params = append(params, `error="invalid_token"`)
 	}
-	w.Header().Set("WWW-Authenticate", h)
+	params = append(params, `error_description="`+quoteSafe(desc)+`"`)
+	w.Header().Set("WWW-Authenticate", "Bearer "+strings.Join(params, ", "))
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusUnauthorized)
 	_ = json.NewEncoder(w).Encode(ErrorBody{Error: code, Description: desc})
+}
+
+// WriteInsufficientScope answers 403 for a valid token that lacks scope
+// (RFC 6750 3.1 insufficient_scope).
+func WriteInsufficientScope(w http.ResponseWriter, scope, resourceMetadata string) {
+	params := []string{`error="insufficient_scope"`, `scope="` + quoteSafe(scope) + `"`}
+	if resourceMetadata != "" {
+		params = append(params, `resource_metadata="`+quoteSafe(resourceMetadata)+`"`)
+	}
+	desc := "The token lacks the " + scope + " scope"
+	params = append(params, `error_description="`+quoteSafe(desc)+`"`)
+	w.Header().Set("WWW-Authenticate", "Bearer "+strings.Join(params, ", "))
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusForbidden)
+	_ = json.NewEncoder(w).Encode(ErrorBody{Error: "insufficient_scope", Description: desc})
 }
 
 // quoteSafe makes s safe inside a quoted-string header parameter.

@@ -303,7 +303,7 @@ func TestWriteUnauthorizedKeepsHeaderSafe(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			w := httptest.NewRecorder()
-			WriteUnauthorized(w, tc.err)
+			WriteUnauthorized(w, tc.err, "")
 			www := w.Header().Get("WWW-Authenticate")
 			const prefix = `Bearer error="invalid_token", error_description="`
 			if !strings.HasPrefix(www, prefix) || !strings.HasSuffix(www, `"`) {

@@ -3,6 +3,7 @@ package auth
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -46,6 +47,9 @@ type VerifierConfig struct {
 	Now func() time.Time
 	// Revoked, when set, refuses tokens whose jti it reports revoked.
 	Revoked RevocationChecker
+	// AllowedClients, when non-empty, refuses tokens of any other
+	// subject (MCP_ALLOWED_CLIENTS).
+	AllowedClients []string
 }
 
 // Verifier validates mcpauth tokens: HS256 only, issuer, audience, expiry
@@ -121,6 +125,9 @@ func (v *Verifier) Verify(token string) (*Claims, error) {
 	}
 	if claims.ID == "" {
 		return nil, fmt.Errorf("%w: missing jti claim", ErrTokenInvalid)
+	}
+	if len(v.cfg.AllowedClients) > 0 && !slices.Contains(v.cfg.AllowedClients, claims.Subject) {
+		return nil, fmt.Errorf("%w: client is not in the allowed clients list", ErrTokenInvalid)
 	}
 	if v.cfg.Revoked != nil && v.cfg.Revoked.IsRevoked(claims.ID) {
 		return nil, ErrTokenRevoked

@@ -217,3 +217,14 @@ func TestVerifyAcceptsTokenWithoutNbfOrIat(t *testing.T) {
 		t.Fatalf("Verify = %v; nbf and iat are optional", err)
 	}
 }
+
+func TestVerifierRefusesClientsOutsideTheAllowedList(t *testing.T) {
+	v := newTestVerifier(t, func(c *VerifierConfig) { c.AllowedClients = []string{"cursor", "vscode"} })
+	if _, err := v.Verify(hs256(t, claimsWith(func(c jwt.MapClaims) { c["sub"] = "cursor" }))); err != nil {
+		t.Fatalf("allowed client refused: %v", err)
+	}
+	_, err := v.Verify(hs256(t, baseClaims())) // sub my-app
+	if !errors.Is(err, ErrTokenInvalid) || !strings.Contains(err.Error(), "allowed clients") {
+		t.Fatalf("client outside the list: %v", err)
+	}
+}

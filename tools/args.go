@@ -13,16 +13,16 @@ import (
 // maxArgBytes bounds the raw arguments of one call.
 const maxArgBytes = 64 << 10
 
-// args are a call's arguments, decoded strictly: keys are matched exactly
+// Args are arguments decoded strictly: keys are matched exactly
 // (encoding/json into a struct would match "CLIENT_ID" to client_id), and
-// unknown or case-variant keys are refused rather than ignored.
-type args map[string]json.RawMessage
+// unknown, duplicate or case-variant keys are refused rather than ignored.
+type Args map[string]json.RawMessage
 
-func parseArgs(req mcp.CallToolRequest, known ...string) (args, error) {
+func parseArgs(req mcp.CallToolRequest, known ...string) (Args, error) {
 	raw := req.Params.RawArguments
 	if len(raw) == 0 {
 		if req.Params.Arguments == nil {
-			return args{}, nil
+			return Args{}, nil
 		}
 		b, err := json.Marshal(req.Params.Arguments)
 		if err != nil {
@@ -30,17 +30,23 @@ func parseArgs(req mcp.CallToolRequest, known ...string) (args, error) {
 		}
 		raw = b
 	}
+	return DecodeArgs(raw, known...)
+}
+
+// DecodeArgs decodes a JSON object strictly (see Args). null and empty
+// input are an empty object.
+func DecodeArgs(raw []byte, known ...string) (Args, error) {
 	if len(raw) > maxArgBytes {
 		return nil, fmt.Errorf("arguments are larger than %d bytes", maxArgBytes)
 	}
-	if bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
-		return args{}, nil
+	if t := bytes.TrimSpace(raw); len(t) == 0 || bytes.Equal(t, []byte("null")) {
+		return Args{}, nil
 	}
 	keys, err := objectKeys(raw)
 	if err != nil {
 		return nil, err
 	}
-	var a args
+	var a Args
 	if err := json.Unmarshal(raw, &a); err != nil {
 		return nil, fmt.Errorf("arguments must be a JSON object")
 	}
@@ -58,8 +64,8 @@ func parseArgs(req mcp.CallToolRequest, known ...string) (args, error) {
 	return a, nil
 }
 
-// str returns a string argument; ok is false when absent or null.
-func (a args) str(name string) (s string, ok bool, err error) {
+// Str returns a string argument; ok is false when absent or null.
+func (a Args) Str(name string) (s string, ok bool, err error) {
 	v, has := a[name]
 	if !has || string(v) == "null" {
 		return "", false, nil
@@ -70,9 +76,9 @@ func (a args) str(name string) (s string, ok bool, err error) {
 	return s, true, nil
 }
 
-// strs returns a string-array argument; a single string is accepted and
+// Strs returns a string-array argument; a single string is accepted and
 // split on spaces, as in the scope claim.
-func (a args) strs(name string) ([]string, error) {
+func (a Args) Strs(name string) ([]string, error) {
 	v, has := a[name]
 	if !has || string(v) == "null" {
 		return nil, nil

@@ -29,7 +29,7 @@ func (t *Toolset) decodeToken(ctx context.Context, req mcp.CallToolRequest) (*mc
 	if err != nil {
 		return mcp.NewToolResultError(err.Error()), nil
 	}
-	tok, ok, err := a.str("token")
+	tok, ok, err := a.Str("token")
 	if err != nil {
 		return mcp.NewToolResultError(err.Error()), nil
 	}

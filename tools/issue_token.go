@@ -51,7 +51,7 @@ func (t *Toolset) issueToken(ctx context.Context, req mcp.CallToolRequest) (*mcp
 	if err != nil {
 		return mcp.NewToolResultError(err.Error()), nil
 	}
-	clientID, ok, err := a.str("client_id")
+	clientID, ok, err := a.Str("client_id")
 	if err != nil {
 		return mcp.NewToolResultError(err.Error()), nil
 	}
@@ -59,18 +59,18 @@ func (t *Toolset) issueToken(ctx context.Context, req mcp.CallToolRequest) (*mcp
 		return mcp.NewToolResultError(`argument "client_id" is required`), nil
 	}
 	expiry := t.deps.DefaultExpiry
-	if s, ok, err := a.str("expires_in"); err != nil {
+	if s, ok, err := a.Str("expires_in"); err != nil {
 		return mcp.NewToolResultError(err.Error()), nil
 	} else if ok {
 		if expiry, err = auth.ParseExpiry(s); err != nil {
 			return mcp.NewToolResultError(err.Error()), nil
 		}
 	}
-	scopes, err := a.strs("scopes")
+	scopes, err := a.Strs("scopes")
 	if err != nil {
 		return mcp.NewToolResultError(err.Error()), nil
 	}
-	kind, _, err := a.str("client")
+	kind, _, err := a.Str("client")
 	if err != nil {
 		return mcp.NewToolResultError(err.Error()), nil
 	}

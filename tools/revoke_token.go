@@ -52,7 +52,7 @@ func (t *Toolset) revokeToken(ctx context.Context, req mcp.CallToolRequest) (*mc
 	var vals [4]string
 	var given []string
 	for i, name := range []string{"jti", "token", "client_id", "reason"} {
-		v, ok, err := a.str(name)
+		v, ok, err := a.Str(name)
 		if err != nil {
 			return mcp.NewToolResultError(err.Error()), nil
 		}

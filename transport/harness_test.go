@@ -30,8 +30,12 @@ type stack struct {
 }
 
 type stackOpts struct {
-	now       func() time.Time
-	stateless bool
+	now            func() time.Time
+	stateless      bool
+	apiKey         string
+	cors           []string
+	throttle       auth.Throttle
+	allowedClients []string
 }
 
 // startStack starts the full server (registry, issuer, verifier, tools,
@@ -46,13 +50,16 @@ func startStack(t *testing.T, o stackOpts) *stack {
 	t.Cleanup(func() { reg.Close() })
 	issuer, err := auth.NewIssuer(auth.IssuerConfig{
 		Secret: []byte(testSecret), Issuer: "mcpauth-test", MaxLifetime: 365 * 24 * time.Hour, Now: o.now,
+		AllowedClients: o.allowedClients,
 	}, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	revoked := auth.NewRevocationSet()
 	revoker := revocation.New(revocation.Config{Store: reg, Set: revoked, Now: o.now})
-	verifier, err := auth.NewVerifier(auth.VerifierConfig{Secret: []byte(testSecret), Issuer: "mcpauth-test", Now: o.now, Revoked: revoked})
+	verifier, err := auth.NewVerifier(auth.VerifierConfig{
+		Secret: []byte(testSecret), Issuer: "mcpauth-test", Now: o.now, Revoked: revoked, AllowedClients: o.allowedClients,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,8 +75,19 @@ func startStack(t *testing.T, o stackOpts) *stack {
 	})
 	logger := slog.New(slog.DiscardHandler)
 	h := transport.NewHTTP(transport.HTTPConfig{
-		MCP:          transport.NewMCPServer(ts, "test"),
-		Auth:         auth.Middleware(auth.MiddlewareConfig{Verifier: verifier}),
+		MCP: transport.NewMCPServer(ts, "test"),
+		Auth: auth.Middleware(auth.MiddlewareConfig{
+			Verifier: verifier, Throttle: o.throttle, ResourceMetadata: base + "/.well-known/oauth-protected-resource",
+		}),
+		PublicURL:       base,
+		ScopesSupported: []string{"admin", "tools:call"},
+		CORSOrigins:     o.cors,
+		Throttle:        o.throttle,
+		TokenAPI: &transport.TokenAPIConfig{
+			APIKey: o.apiKey, Minter: issuer, Verifier: verifier,
+			DefaultExpiry: auth.Expiry{Duration: 30 * 24 * time.Hour},
+		},
+		AuthInfo:     transport.AuthInfo{Issuer: "mcpauth-test", Algorithm: "HS256", DefaultExpiry: "30d", MaxExpiry: "365d"},
 		AuthEnabled:  true,
 		Version:      "test",
 		Logger:       logger,

@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/mark3labs/mcp-go/server"
@@ -39,6 +42,23 @@ type HTTPConfig struct {
 	// ReapInterval is how often sessions are checked against Revoked;
 	// 500ms when zero.
 	ReapInterval time.Duration
+	// PublicURL is the server's external base URL (no trailing slash);
+	// it names the protected resource and its metadata in challenges.
+	PublicURL string
+	// ScopesSupported is advertised in the protected-resource metadata.
+	ScopesSupported []string
+	// CORSOrigins are the browser origins allowed to call the server
+	// (normalized; see NormalizeOrigin). Requests with any other Origin
+	// get 403. The public URL's own origin is always allowed.
+	CORSOrigins []string
+	// Throttle limits failed authentications per client address (Bearer
+	// and API key alike).
+	Throttle auth.Throttle
+	// TokenAPI, when set with a non-empty API key, serves the HTTP token
+	// endpoint.
+	TokenAPI *TokenAPIConfig
+	// AuthInfo is the auth configuration /health may show.
+	AuthInfo AuthInfo
 	// Stateless serves 2025-11-25 Streamable HTTP clients without
 	// Mcp-Session-Id, so any replica behind a load balancer can answer
 	// any request (2026-07-28 clients are stateless anyway). Server-to-
@@ -50,6 +70,7 @@ type HTTPConfig struct {
 // /message, and GET /health, all MCP endpoints behind the auth middleware.
 type HTTP struct {
 	cfg        HTTPConfig
+	throttle   auth.Throttle
 	handler    http.Handler
 	sse        *server.SSEServer
 	streamable *server.StreamableHTTPServer
@@ -71,7 +92,8 @@ func NewHTTP(cfg HTTPConfig) *HTTP {
 	if cfg.ReapInterval == 0 {
 		cfg.ReapInterval = 500 * time.Millisecond
 	}
-	h := &HTTP{sessions: newSessionTable(), log: cfg.Logger, cfg: cfg}
+	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
+	h := &HTTP{sessions: newSessionTable(), log: cfg.Logger, cfg: cfg, throttle: cfg.Throttle}
 	h.sse = server.NewSSEServer(cfg.MCP,
 		server.WithSSEEndpoint("/sse"),
 		server.WithMessageEndpoint("/message"),
@@ -93,11 +115,27 @@ func NewHTTP(cfg HTTPConfig) *HTTP {
 	h.streamable = server.NewStreamableHTTPServer(cfg.MCP, sopts...)
 
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /health", health(cfg))
+	healthz := health(cfg)
+	mux.HandleFunc("GET /health", healthz)
+	mux.HandleFunc("GET /api/v1/mcp/health", healthz)
 	mux.Handle("/mcp", cfg.Auth(h.bindStreamable(h.streamable)))
 	mux.Handle("GET /sse", cfg.Auth(h.openSSE(h.sse.SSEHandler())))
 	mux.Handle("POST /message", cfg.Auth(h.bindSSEMessage(h.sse.MessageHandler())))
-	h.handler = limitBody(mux)
+	if cfg.PublicURL != "" {
+		mux.HandleFunc("GET /.well-known/oauth-protected-resource", h.protectedResource(""))
+		mux.HandleFunc("GET /.well-known/oauth-protected-resource/mcp", h.protectedResource("/mcp"))
+		mux.HandleFunc("GET /.well-known/oauth-protected-resource/sse", h.protectedResource("/sse"))
+	}
+	if cfg.TokenAPI != nil && cfg.TokenAPI.APIKey != "" {
+		api := h.tokenAPI(*cfg.TokenAPI)
+		mux.Handle("POST /api/v1/mcp/auth/token", api)
+		mux.Handle("POST /api/auth/token", api)
+	}
+	origins := slices.Clone(cfg.CORSOrigins)
+	if o, err := NormalizeOrigin(cfg.PublicURL); err == nil {
+		origins = append(origins, o)
+	}
+	h.handler = originGuard(origins, limitBody(mux))
 	return h
 }
 
@@ -232,24 +270,52 @@ func limitBody(next http.Handler) http.Handler {
 
 // Health is the /health response body. It never contains a secret.
 type Health struct {
-	Status      string   `json:"status"`
-	Version     string   `json:"version"`
+	Status     string   `json:"status"`
+	Version    string   `json:"version"`
+	Transports []string `json:"transports"`
+	// AuthEnabled is kept at the top level for simple checks.
 	AuthEnabled bool     `json:"auth_enabled"`
-	Transports  []string `json:"transports"`
+	Auth        AuthInfo `json:"auth"`
+}
+
+// AuthInfo is the auth configuration that is safe to show: no secret,
+// key or client list, only their shape.
+type AuthInfo struct {
+	Enabled        bool   `json:"enabled"`
+	Issuer         string `json:"issuer,omitempty"`
+	Algorithm      string `json:"algorithm,omitempty"`
+	Audience       string `json:"audience,omitempty"`
+	DefaultExpiry  string `json:"default_expiry,omitempty"`
+	MaxExpiry      string `json:"max_expiry,omitempty"`
+	AllowedClients int    `json:"allowed_clients"`
+	TokenAPI       bool   `json:"token_api"`
+	Revocation     string `json:"revocation,omitempty"`
 }
 
 func health(cfg HTTPConfig) http.HandlerFunc {
+	info := cfg.AuthInfo
+	info.Enabled = cfg.AuthEnabled
+	info.TokenAPI = cfg.TokenAPI != nil && cfg.TokenAPI.APIKey != ""
 	body, _ := json.Marshal(Health{
 		Status:      "ok",
 		Version:     cfg.Version,
-		AuthEnabled: cfg.AuthEnabled,
 		Transports:  []string{"streamable-http", "sse"},
+		AuthEnabled: cfg.AuthEnabled,
+		Auth:        info,
 	})
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
 		_, _ = w.Write(body)
 	}
+}
+
+func retryAfterSecs(d time.Duration) string {
+	secs := int64((d + time.Second - 1) / time.Second)
+	if secs < 1 {
+		secs = 1
+	}
+	return strconv.FormatInt(secs, 10)
 }
 
 func writeError(w http.ResponseWriter, status int, code, msg string) {

@@ -18,8 +18,15 @@ import (
 // signedWith makes an otherwise well-formed token signed with secret.
 func signedWith(t *testing.T, secret, sub string) string {
 	t.Helper()
+	return signedWithIssuer(t, secret, "mcpauth-test", sub)
+}
+
+// signedWithIssuer makes a token for sub signed with secret, outside the
+// registry.
+func signedWithIssuer(t *testing.T, secret, iss, sub string) string {
+	t.Helper()
 	c := auth.Claims{RegisteredClaims: jwt.RegisteredClaims{
-		Issuer: "mcpauth-test", Subject: sub, ID: "foreign",
+		Issuer: iss, Subject: sub, ID: "foreign",
 		IssuedAt: jwt.NewNumericDate(time.Now()), ExpiresAt: jwt.NewNumericDate(time.Now().Add(time.Hour)),
 	}}
 	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString([]byte(secret))

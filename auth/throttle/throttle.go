@@ -72,11 +72,12 @@ func (l *Limiter) Blocked(source string) (time.Duration, bool) {
 		return 0, false
 	}
 	now := l.cfg.Now()
-	lvl := l.drain(b, now)
-	if lvl < float64(l.cfg.Burst) {
+	// Blocked once another failure would exceed the burst.
+	over := l.drain(b, now) - float64(l.cfg.Burst-1)
+	if over <= 0 {
 		return 0, false
 	}
-	wait := time.Duration((lvl - float64(l.cfg.Burst) + 1) * float64(l.cfg.Per))
+	wait := time.Duration(over * float64(l.cfg.Per))
 	if wait < time.Second {
 		wait = time.Second
 	}

@@ -66,12 +66,13 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		return nil, err
 	}
 	a.verifier, err = auth.NewVerifier(auth.VerifierConfig{
-		Secret:     secret,
-		Issuer:     cfg.Issuer,
-		Audience:   cfg.Audience,
-		Leeway:     cfg.Leeway,
-		AllowNever: cfg.AllowNever,
-		Revoked:    a.revoked,
+		Secret:         secret,
+		Issuer:         cfg.Issuer,
+		Audience:       cfg.Audience,
+		Leeway:         cfg.Leeway,
+		AllowNever:     cfg.AllowNever,
+		Revoked:        a.revoked,
+		AllowedClients: cfg.AllowedClients,
 	})
 	if err != nil {
 		reg.Close()

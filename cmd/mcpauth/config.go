@@ -15,6 +15,7 @@ import (
 	"github.com/joho/godotenv"
 
 	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/transport"
 )
 
 // Config is mcpauth's whole configuration, read once from the environment
@@ -25,6 +26,19 @@ type Config struct {
 	// Secret is the HS256 signing secret (MCP_JWT_SECRET, or JWT_SECRET).
 	Secret       string `env:"MCP_JWT_SECRET"`
 	LegacySecret string `env:"JWT_SECRET"`
+	// APIKey guards the HTTP token endpoint (X-API-Key / X-Admin-Key);
+	// the endpoint is off when empty.
+	APIKey string `env:"API_KEY"`
+	// CORSOrigin lists the browser origins allowed to call the server.
+	CORSOrigin []string `env:"MCP_CORS_ORIGIN" envSeparator:","`
+	// Scopes lists scopes advertised in the protected-resource metadata
+	// besides "admin".
+	Scopes []string `env:"MCP_SCOPES" envSeparator:","`
+	// AuthFailBurst is how many failed authentications one address may
+	// make before it gets 429; AuthFailRefill is how fast that budget
+	// refills (one attempt per interval).
+	AuthFailBurst  int           `env:"MCP_AUTH_FAIL_BURST" envDefault:"20"`
+	AuthFailRefill time.Duration `env:"MCP_AUTH_FAIL_REFILL" envDefault:"3s"`
 	// AuthEnabled turns Bearer checks on; false only in dev mode.
 	AuthEnabled bool `env:"MCP_AUTH_ENABLED" envDefault:"true"`
 	// TokenExpiry is the default lifetime of minted tokens.
@@ -122,6 +136,17 @@ func (c Config) policy() (policy, error) {
 			return policy{}, fmt.Errorf("MCP_ALLOWED_CLIENTS: %w", err)
 		}
 	}
+	if c.AuthFailBurst < 1 || c.AuthFailRefill <= 0 {
+		return policy{}, errors.New("MCP_AUTH_FAIL_BURST must be at least 1 and MCP_AUTH_FAIL_REFILL positive")
+	}
+	for _, o := range c.CORSOrigin {
+		if _, err := transport.NormalizeOrigin(o); err != nil {
+			return policy{}, fmt.Errorf("MCP_CORS_ORIGIN: %w", err)
+		}
+	}
+	if err := auth.ValidateScopes(c.Scopes); err != nil {
+		return policy{}, fmt.Errorf("MCP_SCOPES: %w", err)
+	}
 	return policy{defaultExpiry: def, maxLifetime: maxL.Duration}, nil
 }
 
@@ -152,6 +177,17 @@ func (c Config) sqlitePath() string {
 // secret resolves the signing secret: the configured one (checked), or in
 // dev mode a generated one kept beside the database with 0600 permissions.
 func (c Config) secret(logger *slog.Logger) ([]byte, error) {
+	secret, err := c.loadSecret(logger)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.checkAPIKey(secret); err != nil {
+		return nil, err
+	}
+	return secret, nil
+}
+
+func (c Config) loadSecret(logger *slog.Logger) ([]byte, error) {
 	if c.Secret != "" {
 		if err := auth.CheckSecret([]byte(c.Secret)); err != nil {
 			if c.Dev() && len(c.Secret) >= auth.MinSecretLen {
@@ -191,6 +227,32 @@ func (c Config) secret(logger *slog.Logger) ([]byte, error) {
 	logger.Warn("DEV MODE: no MCP_JWT_SECRET set; GENERATED A DEVELOPMENT SECRET. Tokens signed with it are for development only. "+
 		"Set MCP_JWT_SECRET for production.", "file", path)
 	return []byte(s), nil
+}
+
+// checkAPIKey refuses an API key that is short or equal to the signing
+// secret; the message names the variable, never the value.
+func (c Config) checkAPIKey(secret []byte) error {
+	if c.APIKey == "" {
+		return nil
+	}
+	if len(c.APIKey) < 32 {
+		return fmt.Errorf("API_KEY is refused: it must be at least 32 bytes, got %d. Generate one with: mcpauth secret generate", len(c.APIKey))
+	}
+	if c.APIKey == string(secret) {
+		return errors.New("API_KEY is refused: it must differ from MCP_JWT_SECRET")
+	}
+	return nil
+}
+
+// corsOrigins returns the normalized MCP_CORS_ORIGIN list.
+func (c Config) corsOrigins() []string {
+	var out []string
+	for _, o := range c.CORSOrigin {
+		if n, err := transport.NormalizeOrigin(o); err == nil {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 func devSecretPath(db string) string {

@@ -204,6 +204,12 @@ func TestStartupRefusesUnsafeConfiguration(t *testing.T) {
 		{"bad default expiry", []string{"MCP_TOKEN_EXPIRY=forever"}, []string{"serve"}, "MCP_TOKEN_EXPIRY"},
 		{"default beyond max", []string{"MCP_TOKEN_EXPIRY=400d"}, []string{"serve"}, "longer than MCP_MAX_TOKEN_LIFETIME"},
 		{"stdio with a bad token", []string{"MCP_TOKEN=abc"}, []string{"serve", "--stdio"}, "Invalid token"},
+		{"short API key", []string{"API_KEY=short-key"}, []string{"serve"}, "API_KEY is refused: it must be at least 32 bytes"},
+		{"API key equal to the secret", []string{"API_KEY=" + testSecret}, []string{"serve"}, "API_KEY is refused: it must differ"},
+		{"wildcard CORS origin", []string{"MCP_CORS_ORIGIN=*"}, []string{"serve"}, "MCP_CORS_ORIGIN"},
+		{"null CORS origin", []string{"MCP_CORS_ORIGIN=https://ok.example,null"}, []string{"serve"}, "wildcards and null"},
+		{"CORS origin with a path", []string{"MCP_CORS_ORIGIN=https://ok.example/app"}, []string{"serve"}, "no path"},
+		{"out-of-range max lifetime", []string{"MCP_MAX_TOKEN_LIFETIME=999999999d"}, []string{"serve"}, "MCP_MAX_TOKEN_LIFETIME"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -286,6 +292,37 @@ func TestDevModeGeneratesAPrivateSecretAndServesHTTP(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Fatalf("initialize with a dev token: %d", resp.StatusCode)
+	}
+}
+
+func TestSecretGenerateEnvPrintsAFreshProductionBlock(t *testing.T) {
+	a, _, code := run(t, testEnv(t), "", "secret", "generate", "--env")
+	b, _, _ := run(t, testEnv(t), "", "secret", "generate", "--env")
+	if code != 0 || a == b {
+		t.Fatalf("exit %d, identical blocks: %v", code, a == b)
+	}
+	vals := map[string]string{}
+	for _, line := range strings.Split(a, "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
+			vals[k] = v
+		}
+	}
+	for _, k := range []string{"MCP_JWT_SECRET", "API_KEY", "MCP_AUTH_ENABLED", "MCP_TOKEN_EXPIRY", "MCP_ALLOWED_CLIENTS", "MCP_ENV"} {
+		if vals[k] == "" {
+			t.Errorf("env block lacks %s:\n%s", k, a)
+		}
+	}
+	if vals["MCP_AUTH_ENABLED"] != "true" || vals["MCP_JWT_SECRET"] == vals["API_KEY"] || len(vals["API_KEY"]) != 64 {
+		t.Errorf("env block values wrong:\n%s", a)
+	}
+	// The block is accepted as it is by the server's configuration.
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "prod.env"), []byte(a), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := testEnv(t, "MCP_JWT_SECRET=")
+	if out, errOut, code := run(t, e, "", "--env-file", filepath.Join(dir, "prod.env"), "token", "issue", "cursor", "1h", "--json"); code != 0 || !strings.Contains(out, `"token"`) {
+		t.Fatalf("token issue with the generated block: exit %d %s", code, errOut)
 	}
 }
 

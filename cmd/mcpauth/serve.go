@@ -11,6 +11,7 @@ import (
 
 	"github.com/mcpauth/mcpauth/auth"
 	"github.com/mcpauth/mcpauth/auth/activity"
+	"github.com/mcpauth/mcpauth/auth/throttle"
 	"github.com/mcpauth/mcpauth/transport"
 )
 
@@ -51,7 +52,12 @@ Environment:
   MCP_STATELESS                Streamable HTTP without Mcp-Session-Id: any replica
                                can answer (default false)
   MCP_LOG_LEVEL                debug, info, warn, error (default info)
-  MCP_TOKEN                    identity for --stdio (default: local admin)`,
+  MCP_TOKEN                    identity for --stdio (default: local admin)
+  API_KEY                      enables POST /api/v1/mcp/auth/token (X-API-Key); >= 32 bytes
+  MCP_CORS_ORIGIN              comma-separated browser origins allowed (others get 403)
+  MCP_SCOPES                   extra scopes advertised in resource metadata
+  MCP_AUTH_FAIL_BURST          failed auths per address before 429 (default 20)
+  MCP_AUTH_FAIL_REFILL         one more attempt allowed per interval (default 3s)`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, logger, err := g.load(cmd)
@@ -98,11 +104,32 @@ Environment:
 			if !cfg.AuthEnabled && !isLoopbackAddr(cfg.Addr) {
 				return fmt.Errorf("auth is disabled (MCP_AUTH_ENABLED=false), so mcpauth listens only on loopback; %q is not a loopback address", cfg.Addr)
 			}
+			limiter := throttle.New(throttle.Config{Burst: cfg.AuthFailBurst, Per: cfg.AuthFailRefill})
 			h := transport.NewHTTP(transport.HTTPConfig{
-				MCP:         mcp,
-				Auth:        authMiddleware(a, cfg, tracker),
-				Revoked:     a.revoked,
-				Stateless:   cfg.Stateless,
+				MCP:             mcp,
+				Auth:            authMiddleware(a, cfg, tracker, limiter),
+				Revoked:         a.revoked,
+				Stateless:       cfg.Stateless,
+				PublicURL:       cfg.publicURL(),
+				ScopesSupported: auth.NormalizeScopes(append([]string{auth.ScopeAdmin}, cfg.Scopes...)),
+				CORSOrigins:     cfg.corsOrigins(),
+				Throttle:        limiter,
+				TokenAPI: &transport.TokenAPIConfig{
+					APIKey:        cfg.APIKey,
+					Minter:        a.issuer,
+					Verifier:      a.verifier,
+					DefaultExpiry: a.policy.defaultExpiry,
+					Logger:        logger,
+				},
+				AuthInfo: transport.AuthInfo{
+					Issuer:         cfg.Issuer,
+					Algorithm:      "HS256",
+					Audience:       cfg.Audience,
+					DefaultExpiry:  a.policy.defaultExpiry.String(),
+					MaxExpiry:      auth.Expiry{Duration: a.policy.maxLifetime}.String(),
+					AllowedClients: len(cfg.AllowedClients),
+					Revocation:     revocationMode(cfg),
+				},
 				AuthEnabled: cfg.AuthEnabled,
 				Version:     version,
 				Logger:      logger,
@@ -125,12 +152,21 @@ Environment:
 	return cmd
 }
 
-func authMiddleware(a *app, cfg Config, tracker *activity.Tracker) func(http.Handler) http.Handler {
+func revocationMode(cfg Config) string {
+	if cfg.isPostgres() {
+		return "postgres listen/notify + resync every " + cfg.RevocationResync.String()
+	}
+	return "sqlite resync every " + cfg.RevocationResync.String()
+}
+
+func authMiddleware(a *app, cfg Config, tracker *activity.Tracker, limiter auth.Throttle) func(http.Handler) http.Handler {
 	return auth.Middleware(auth.MiddlewareConfig{
-		Verifier:    a.verifier,
-		Disabled:    !cfg.AuthEnabled,
-		DevIdentity: devIdentity(),
-		OnSuccess:   func(_ *http.Request, c *auth.Claims) { tracker.Seen(c.Subject) },
+		Verifier:         a.verifier,
+		Throttle:         limiter,
+		ResourceMetadata: cfg.publicURL() + "/.well-known/oauth-protected-resource",
+		Disabled:         !cfg.AuthEnabled,
+		DevIdentity:      devIdentity(),
+		OnSuccess:        func(_ *http.Request, c *auth.Claims) { tracker.Seen(c.Subject) },
 		OnFailure: func(r *http.Request, err error) {
 			a.log.Info("authentication failed", "path", r.URL.Path, "remote", r.RemoteAddr, "reason", auth.Describe(err))
 		},

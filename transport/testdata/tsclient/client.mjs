@@ -1,6 +1,7 @@
 // Interop test client for mcpauth, built on the official MCP TypeScript SDK.
 //
 // Usage: MCP_TOKEN=<jwt> [CALL_ISSUE=1] node client.mjs <url> <sse|streamable>
+//    or: MCP_HEADERS='{"Authorization":"Bearer <jwt>"}' node client.mjs <url> <sse|streamable>
 //
 // Prints exactly one JSON line to stdout:
 //   {"protocolVersion": ..., "tools": [...], "whoami": <CallToolResult>, "issue": <CallToolResult|null>}
@@ -29,7 +30,16 @@ async function main() {
   }
   const token = process.env.MCP_TOKEN ?? '';
   const url = new URL(urlArg);
-  const authHeader = `Bearer ${token}`;
+  // MCP_HEADERS (a JSON object, as in a pasted client config) wins over
+  // MCP_TOKEN.
+  let authHeader = `Bearer ${token}`;
+  if (process.env.MCP_HEADERS) {
+    const headers = JSON.parse(process.env.MCP_HEADERS);
+    if (typeof headers.Authorization !== 'string') {
+      throw new Error('MCP_HEADERS has no Authorization header');
+    }
+    authHeader = headers.Authorization;
+  }
 
   let transport;
   if (mode === 'sse') {

@@ -1,0 +1,229 @@
+package transport
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"time"
+
+	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/tools"
+)
+
+// Minter mints and records tokens under the server's policy.
+type Minter interface {
+	Issue(ctx context.Context, req auth.IssueRequest) (auth.IssuedToken, error)
+}
+
+// TokenAPIConfig configures the seed-compatible HTTP token endpoint.
+type TokenAPIConfig struct {
+	// APIKey guards the endpoint (X-API-Key or X-Admin-Key). The
+	// endpoint is not served when it is empty.
+	APIKey string
+	// Minter mints through the same policy and registry as the tools.
+	Minter Minter
+	// Verifier, when set, also lets an admin Bearer token call the
+	// endpoint.
+	Verifier auth.TokenVerifier
+	// DefaultExpiry applies when the body has no expires_in.
+	DefaultExpiry auth.Expiry
+	Logger        *slog.Logger
+}
+
+// apiKeyIdentity is the caller recorded as issued_by for API-key mints.
+func apiKeyIdentity() *auth.Claims {
+	c := &auth.Claims{Scope: auth.Scopes{auth.ScopeAdmin}}
+	c.Subject = "api-key"
+	return c
+}
+
+// tokenRequest is the endpoint's body.
+type tokenRequest struct {
+	ClientID  string
+	Scope     []string
+	ExpiresIn string
+}
+
+// tokenData is the success payload, as the seed documents it, plus the
+// token's id and expiry time.
+type tokenData struct {
+	AccessToken string   `json:"access_token"`
+	TokenType   string   `json:"token_type"`
+	ExpiresIn   *int64   `json:"expires_in"`
+	Scope       []string `json:"scope"`
+	JTI         string   `json:"jti"`
+	ClientID    string   `json:"client_id"`
+	ExpiresAt   *string  `json:"expires_at"`
+}
+
+type apiError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+type apiResponse struct {
+	Success bool      `json:"success"`
+	Data    any       `json:"data,omitempty"`
+	Error   *apiError `json:"error,omitempty"`
+}
+
+func writeAPI(w http.ResponseWriter, status int, resp apiResponse) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(resp)
+}
+
+func writeAPIError(w http.ResponseWriter, status int, code, msg string) {
+	writeAPI(w, status, apiResponse{Error: &apiError{Code: code, Message: msg}})
+}
+
+// tokenAPI serves POST /api/v1/mcp/auth/token and POST /api/auth/token.
+func (h *HTTP) tokenAPI(cfg TokenAPIConfig) http.Handler {
+	keySum := sha256.Sum256([]byte(cfg.APIKey))
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		src := auth.ClientAddress(r)
+		if h.throttle != nil {
+			if wait, blocked := h.throttle.Blocked(src); blocked {
+				w.Header().Set("Retry-After", retryAfterSecs(wait))
+				writeAPIError(w, http.StatusTooManyRequests, "too_many_requests", "Too many failed attempts from this address; retry after "+retryAfterSecs(wait)+"s")
+				return
+			}
+		}
+		fail := func(status int, code, msg string) {
+			if h.throttle != nil {
+				h.throttle.Fail(src)
+			}
+			log.Info("token API authentication failed", "remote", src, "reason", code)
+			if status == http.StatusUnauthorized {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="mcpauth"`+h.resourceMetadataParam())
+			}
+			writeAPIError(w, status, code, msg)
+		}
+
+		// Who is asking: the API key (either seed's header) or an admin
+		// Bearer token.
+		var caller *auth.Claims
+		key := r.Header.Get("X-API-Key")
+		if key == "" {
+			key = r.Header.Get("X-Admin-Key")
+		}
+		switch {
+		case key != "":
+			sum := sha256.Sum256([]byte(key))
+			if subtle.ConstantTimeCompare(sum[:], keySum[:]) != 1 {
+				fail(http.StatusUnauthorized, "invalid_api_key", "Invalid API key")
+				return
+			}
+			caller = apiKeyIdentity()
+		case r.Header.Get("Authorization") != "" && cfg.Verifier != nil:
+			tok, err := auth.BearerToken(r)
+			if err == nil {
+				caller, err = cfg.Verifier.Verify(tok)
+			}
+			if err != nil {
+				fail(http.StatusUnauthorized, "invalid_token", auth.Describe(err))
+				return
+			}
+			if !caller.Scope.IsAdmin() {
+				auth.WriteInsufficientScope(w, auth.ScopeAdmin, h.resourceMetadata())
+				return
+			}
+		default:
+			w.Header().Set("WWW-Authenticate", `Bearer realm="mcpauth"`+h.resourceMetadataParam())
+			writeAPIError(w, http.StatusUnauthorized, "unauthorized", "Authentication required: send X-API-Key (or an admin Bearer token)")
+			return
+		}
+
+		mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		if err != nil || mt != "application/json" {
+			writeAPIError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json")
+			return
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10+1))
+		if err != nil {
+			writeAPIError(w, http.StatusBadRequest, "invalid_request", "Cannot read the request body")
+			return
+		}
+		if len(body) > 64<<10 {
+			writeAPIError(w, http.StatusRequestEntityTooLarge, "request_too_large", "Request body is larger than 64 KiB")
+			return
+		}
+		req, err := parseTokenRequest(body)
+		if err != nil {
+			writeAPIError(w, http.StatusBadRequest, "invalid_request", err.Error())
+			return
+		}
+		expiry := cfg.DefaultExpiry
+		if req.ExpiresIn != "" {
+			if expiry, err = auth.ParseExpiry(req.ExpiresIn); err != nil {
+				writeAPIError(w, http.StatusBadRequest, "invalid_request", err.Error())
+				return
+			}
+		}
+		tok, err := cfg.Minter.Issue(r.Context(), auth.IssueRequest{ClientID: req.ClientID, Expiry: expiry, Scopes: req.Scope, Caller: caller})
+		if err != nil {
+			status, code := mintErrorStatus(err)
+			writeAPIError(w, status, code, err.Error())
+			return
+		}
+		log.Info("token issued", "client_id", tok.ClientID, "jti", tok.JTI, "issued_by", tok.IssuedBy, "via", "token API", "remote", src)
+		data := tokenData{
+			AccessToken: tok.Token, TokenType: "Bearer", Scope: append([]string{}, tok.Scopes...),
+			JTI: tok.JTI, ClientID: tok.ClientID,
+		}
+		if !tok.ExpiresAt.IsZero() {
+			secs := int64(tok.ExpiresAt.Sub(tok.IssuedAt) / time.Second)
+			at := tok.ExpiresAt.UTC().Format(time.RFC3339)
+			data.ExpiresIn, data.ExpiresAt = &secs, &at
+		}
+		writeAPI(w, http.StatusOK, apiResponse{Success: true, Data: data})
+	})
+}
+
+func parseTokenRequest(body []byte) (tokenRequest, error) {
+	a, err := tools.DecodeArgs(body, "client_id", "scope", "expires_in")
+	if err != nil {
+		return tokenRequest{}, err
+	}
+	var req tokenRequest
+	id, ok, err := a.Str("client_id")
+	if err != nil {
+		return req, err
+	}
+	if !ok {
+		return req, errors.New(`"client_id" is required`)
+	}
+	req.ClientID = id
+	if req.Scope, err = a.Strs("scope"); err != nil {
+		return req, err
+	}
+	if req.ExpiresIn, _, err = a.Str("expires_in"); err != nil {
+		return req, err
+	}
+	return req, nil
+}
+
+// mintErrorStatus maps a policy refusal to a status and error code.
+func mintErrorStatus(err error) (int, string) {
+	switch {
+	case errors.Is(err, auth.ErrClientNotAllowed):
+		return http.StatusForbidden, "client_not_allowed"
+	case errors.Is(err, auth.ErrScopeNotHeld):
+		return http.StatusForbidden, "insufficient_scope"
+	case errors.Is(err, auth.ErrRecordFailed):
+		return http.StatusServiceUnavailable, "registry_unavailable"
+	default:
+		return http.StatusBadRequest, "invalid_request"
+	}
+}

@@ -1,0 +1,53 @@
+package transport
+
+import (
+	"encoding/json"
+	"net/http"
+)
+
+// ProtectedResourceMetadata is the RFC 9728 document describing this
+// server as an OAuth protected resource.
+type ProtectedResourceMetadata struct {
+	Resource               string   `json:"resource"`
+	ResourceName           string   `json:"resource_name,omitempty"`
+	AuthorizationServers   []string `json:"authorization_servers,omitempty"`
+	BearerMethodsSupported []string `json:"bearer_methods_supported"`
+	ScopesSupported        []string `json:"scopes_supported"`
+	ResourceDocumentation  string   `json:"resource_documentation,omitempty"`
+}
+
+// resourceMetadata is the URL of the protected-resource metadata, or ""
+// when no public URL is configured.
+func (h *HTTP) resourceMetadata() string {
+	if h.cfg.PublicURL == "" {
+		return ""
+	}
+	return h.cfg.PublicURL + "/.well-known/oauth-protected-resource"
+}
+
+func (h *HTTP) resourceMetadataParam() string {
+	if u := h.resourceMetadata(); u != "" {
+		return `, resource_metadata="` + u + `"`
+	}
+	return ""
+}
+
+// protectedResource serves the metadata at the root well-known path and
+// the path-suffixed forms for each MCP endpoint (RFC 9728 section 3.1).
+func (h *HTTP) protectedResource(resourcePath string) http.HandlerFunc {
+	doc := ProtectedResourceMetadata{
+		Resource:               h.cfg.PublicURL + resourcePath,
+		ResourceName:           "mcpauth",
+		BearerMethodsSupported: []string{"header"},
+		ScopesSupported:        h.cfg.ScopesSupported,
+	}
+	if doc.ScopesSupported == nil {
+		doc.ScopesSupported = []string{}
+	}
+	body, _ := json.MarshalIndent(doc, "", "  ")
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		_, _ = w.Write(body)
+	}
+}
