@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -17,6 +18,7 @@ var (
 	ErrLifetimeTooLong  = errors.New("lifetime exceeds the configured maximum")
 	ErrNeverNotAllowed  = errors.New("tokens that never expire are not allowed")
 	ErrScopeNotHeld     = errors.New("cannot grant a scope the caller does not hold")
+	ErrUnknownScope     = errors.New("unknown scope")
 	ErrClientNotAllowed = errors.New("client is not in the allowed clients list")
 	ErrRecordFailed     = errors.New("could not record the token")
 	ErrNoCallerIdentity = errors.New("no caller identity")
@@ -55,6 +57,9 @@ type IssuerConfig struct {
 	// AllowedClients, when non-empty, restricts which client ids may
 	// receive tokens.
 	AllowedClients []string
+	// KnownScopes, when non-empty, is the set of scopes that may be
+	// granted at all (besides admin); anything else is refused.
+	KnownScopes []string
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
@@ -114,6 +119,9 @@ func (i *Issuer) Issue(ctx context.Context, req IssueRequest) (IssuedToken, erro
 		return IssuedToken{}, err
 	}
 	for _, s := range scopes {
+		if len(i.cfg.KnownScopes) > 0 && s != ScopeAdmin && !slices.Contains(i.cfg.KnownScopes, s) {
+			return IssuedToken{}, fmt.Errorf("%w: %q is not one of the configured scopes (%s)", ErrUnknownScope, s, strings.Join(i.cfg.KnownScopes, ", "))
+		}
 		if !req.Caller.Scope.Has(s) {
 			return IssuedToken{}, fmt.Errorf("%w: %q", ErrScopeNotHeld, s)
 		}

@@ -422,3 +422,23 @@ func TestIssuedTokenVerifiesUntilExpiry(t *testing.T) {
 		})
 	}
 }
+
+func TestIssuerRefusesScopesOutsideTheKnownSet(t *testing.T) {
+	rec := &fakeRecorder{}
+	iss, err := NewIssuer(IssuerConfig{Secret: testSecret, Issuer: testIssuer, MaxLifetime: time.Hour, KnownScopes: []string{"tools:call"}, Now: fixedClock(t0)}, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := &Claims{Scope: Scopes{ScopeAdmin}}
+	admin.Subject = "root"
+	if _, err := iss.Issue(t.Context(), IssueRequest{ClientID: "a", Expiry: Expiry{Duration: time.Minute}, Scopes: []string{"tools:call", "admin"}, Caller: admin}); err != nil {
+		t.Fatalf("known scopes refused: %v", err)
+	}
+	_, err = iss.Issue(t.Context(), IssueRequest{ClientID: "a", Expiry: Expiry{Duration: time.Minute}, Scopes: []string{"billing:write"}, Caller: admin})
+	if !errors.Is(err, ErrUnknownScope) {
+		t.Fatalf("unknown scope: %v", err)
+	}
+	if len(rec.calls) != 1 {
+		t.Fatalf("recorder saw %d calls, want 1", len(rec.calls))
+	}
+}

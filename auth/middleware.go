@@ -74,7 +74,8 @@ func Middleware(cfg MiddlewareConfig) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if cfg.Disabled {
-				next.ServeHTTP(w, r.WithContext(WithClaims(r.Context(), cfg.DevIdentity)))
+				ctx := WithRemoteAddr(WithClaims(r.Context(), cfg.DevIdentity), ClientAddress(r))
+				next.ServeHTTP(w, r.WithContext(ctx))
 				return
 			}
 			src := ""
@@ -105,7 +106,8 @@ func Middleware(cfg MiddlewareConfig) func(http.Handler) http.Handler {
 			if cfg.OnSuccess != nil {
 				cfg.OnSuccess(r, claims)
 			}
-			next.ServeHTTP(w, r.WithContext(WithClaims(r.Context(), claims)))
+			ctx := WithRemoteAddr(WithClaims(r.Context(), claims), ClientAddress(r))
+			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}
 }

@@ -1,6 +1,8 @@
 package auth
 
 import (
+	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
@@ -116,9 +118,19 @@ func (v *Verifier) Verify(token string) (*Claims, error) {
 		return nil, fmt.Errorf("%w: a JWT has three dot-separated parts", ErrTokenInvalid)
 	}
 	claims := new(Claims)
-	_, err := v.parser.ParseWithClaims(token, claims, v.key)
+	tok, err := v.parser.ParseWithClaims(token, claims, v.key)
 	if err != nil {
 		return nil, classify(err)
+	}
+	// RFC 7515 4.1.11: a "crit" header names extensions the recipient
+	// must understand; mcpauth understands none.
+	if _, ok := tok.Header["crit"]; ok {
+		return nil, fmt.Errorf("%w: critical header extensions are not supported", ErrTokenInvalid)
+	}
+	// Duplicate member names are read differently by different JSON
+	// parsers; a token must mean one thing.
+	if hasDuplicateMembers(token) {
+		return nil, fmt.Errorf("%w: duplicate JSON member names", ErrTokenInvalid)
 	}
 	if claims.Subject == "" {
 		return nil, fmt.Errorf("%w: missing sub claim", ErrTokenInvalid)
@@ -158,4 +170,135 @@ func classify(err error) error {
 	default:
 		return fmt.Errorf("%w: invalid claims", ErrTokenInvalid)
 	}
+}
+
+// hasDuplicateMembers reports whether the token's header or payload
+// object repeats a member name (compared exactly, as JSON does). It runs
+// only on tokens whose signature already verified.
+func hasDuplicateMembers(token string) bool {
+	first, rest, _ := strings.Cut(token, ".")
+	payload, _, _ := strings.Cut(rest, ".")
+	for _, seg := range [2]string{first, payload} {
+		b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(seg, "="))
+		if err != nil {
+			return true
+		}
+		if duplicateKeys(b) {
+			return true
+		}
+	}
+	return false
+}
+
+// duplicateKeys reports whether a JSON object repeats a top-level member
+// name. It is a byte scanner (no allocation for small objects); anything
+// it does not expect, including escaped member names (which mcpauth never
+// writes), counts as a duplicate so that the token is refused.
+func duplicateKeys(obj []byte) bool {
+	var buf [16][]byte
+	keys := buf[:0]
+	i := skipSpace(obj, 0)
+	if i >= len(obj) || obj[i] != '{' {
+		return true
+	}
+	i = skipSpace(obj, i+1)
+	if i < len(obj) && obj[i] == '}' {
+		return false
+	}
+	for {
+		if i >= len(obj) || obj[i] != '"' {
+			return true
+		}
+		end := i + 1
+		for end < len(obj) && obj[end] != '"' {
+			if obj[end] == '\\' {
+				return true
+			}
+			end++
+		}
+		if end >= len(obj) {
+			return true
+		}
+		key := obj[i+1 : end]
+		for _, k := range keys {
+			if bytes.Equal(k, key) {
+				return true
+			}
+		}
+		keys = append(keys, key)
+		i = skipSpace(obj, end+1)
+		if i >= len(obj) || obj[i] != ':' {
+			return true
+		}
+		if i = skipJSONValue(obj, skipSpace(obj, i+1)); i < 0 {
+			return true
+		}
+		i = skipSpace(obj, i)
+		if i >= len(obj) {
+			return true
+		}
+		switch obj[i] {
+		case ',':
+			i = skipSpace(obj, i+1)
+		case '}':
+			return false
+		default:
+			return true
+		}
+	}
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipJSONValue returns the index just past the value starting at i, or
+// -1 when the input is not well formed.
+func skipJSONValue(b []byte, i int) int {
+	depth := 0
+	for i < len(b) {
+		switch c := b[i]; c {
+		case '"':
+			i++
+			for i < len(b) && b[i] != '"' {
+				if b[i] == '\\' {
+					i++
+				}
+				i++
+			}
+			if i >= len(b) {
+				return -1
+			}
+			i++
+		case '{', '[':
+			depth++
+			i++
+			continue
+		case '}', ']':
+			if depth == 0 {
+				return i
+			}
+			depth--
+			i++
+		case ',':
+			if depth == 0 {
+				return i
+			}
+			i++
+			continue
+		default:
+			i++
+			continue
+		}
+		if depth == 0 {
+			return i
+		}
+	}
+	if depth == 0 {
+		return i
+	}
+	return -1
 }

@@ -42,7 +42,7 @@ func DecodeArgs(raw []byte, known ...string) (Args, error) {
 	if t := bytes.TrimSpace(raw); len(t) == 0 || bytes.Equal(t, []byte("null")) {
 		return Args{}, nil
 	}
-	keys, err := objectKeys(raw)
+	keys, err := ObjectKeys(raw)
 	if err != nil {
 		return nil, err
 	}
@@ -101,11 +101,12 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// objectKeys returns the top-level keys of a JSON object in order and
-// refuses duplicates: encoding/json would silently keep the last one, so
-// {"client_id":"ok","client_id":"evil"} could mean different things to a
-// reviewer and to the server.
-func objectKeys(raw []byte) ([]string, error) {
+// ObjectKeys returns the top-level keys of a JSON object in order and
+// refuses duplicates, exact or differing only in case: encoding/json would
+// silently keep the last one (matching case-insensitively into structs),
+// so {"client_id":"ok","CLIENT_ID":"evil"} could mean different things to
+// a reviewer and to the server.
+func ObjectKeys(raw []byte) ([]string, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
 		return nil, fmt.Errorf("arguments must be a JSON object")

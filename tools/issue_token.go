@@ -80,11 +80,11 @@ func (t *Toolset) issueToken(ctx context.Context, req mcp.CallToolRequest) (*mcp
 	caller, _ := auth.ClaimsFrom(ctx)
 	tok, err := t.deps.Minter.Issue(ctx, auth.IssueRequest{ClientID: clientID, Expiry: expiry, Scopes: scopes, Caller: caller})
 	if err != nil {
-		t.deps.Logger.Info("issue_token refused", "caller", caller.Subject, "client_id", truncate(clientID, 64), "reason", err.Error())
+		auth.Audit(ctx, t.deps.Logger, auth.EventIssueRefused, "issued_by", caller.Subject, "client_id", truncate(clientID, 64), "reason", err.Error(), "via", "issue_token")
 		return mcp.NewToolResultError("Cannot issue token: " + err.Error()), nil
 	}
-	t.deps.Logger.Info("token issued", "client_id", tok.ClientID, "jti", tok.JTI, "issued_by", tok.IssuedBy,
-		"scopes", tok.Scopes.String(), "expires_in", expiry.String())
+	auth.Audit(ctx, t.deps.Logger, auth.EventTokenIssued, "client_id", tok.ClientID, "jti", tok.JTI, "issued_by", tok.IssuedBy,
+		"scopes", tok.Scopes.String(), "expires_in", expiry.String(), "via", "issue_token")
 	out := Issued{Token: tok, Expiry: expiry, PublicURL: t.deps.PublicURL, ServerName: t.deps.ServerName, Issuer: t.deps.Issuer, Client: kind}
 	return mcp.NewToolResultStructured(out.Result(), out.Text()), nil
 }

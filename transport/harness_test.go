@@ -36,6 +36,9 @@ type stackOpts struct {
 	cors           []string
 	throttle       auth.Throttle
 	allowedClients []string
+	timeouts       transport.Timeouts
+	maxStreams     int
+	allowedHosts   []string
 }
 
 // startStack starts the full server (registry, issuer, verifier, tools,
@@ -87,13 +90,16 @@ func startStack(t *testing.T, o stackOpts) *stack {
 			APIKey: o.apiKey, Minter: issuer, Verifier: verifier,
 			DefaultExpiry: auth.Expiry{Duration: 30 * 24 * time.Hour},
 		},
-		AuthInfo:     transport.AuthInfo{Issuer: "mcpauth-test", Algorithm: "HS256", DefaultExpiry: "30d", MaxExpiry: "365d"},
-		AuthEnabled:  true,
-		Version:      "test",
-		Logger:       logger,
-		Revoked:      revoked,
-		ReapInterval: 100 * time.Millisecond,
-		Stateless:    o.stateless,
+		AuthInfo:            transport.AuthInfo{Issuer: "mcpauth-test", Algorithm: "HS256", DefaultExpiry: "30d", MaxExpiry: "365d"},
+		AuthEnabled:         true,
+		Version:             "test",
+		Logger:              logger,
+		Revoked:             revoked,
+		ReapInterval:        100 * time.Millisecond,
+		Stateless:           o.stateless,
+		Timeouts:            o.timeouts,
+		AllowedHosts:        o.allowedHosts,
+		MaxStreamsPerClient: o.maxStreams,
 	})
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)

@@ -59,6 +59,15 @@ type HTTPConfig struct {
 	TokenAPI *TokenAPIConfig
 	// AuthInfo is the auth configuration /health may show.
 	AuthInfo AuthInfo
+	// Timeouts bound slow clients; zero fields get Serve's defaults.
+	Timeouts Timeouts
+	// AllowedHosts are extra Host header values accepted on a loopback
+	// listener (a reverse proxy on the same machine); the public URL's
+	// host is always allowed.
+	AllowedHosts []string
+	// MaxStreamsPerClient bounds the open event streams (SSE and
+	// Streamable HTTP GET) per client id; 0 means 32.
+	MaxStreamsPerClient int
 	// Stateless serves 2025-11-25 Streamable HTTP clients without
 	// Mcp-Session-Id, so any replica behind a load balancer can answer
 	// any request (2026-07-28 clients are stateless anyway). Server-to-
@@ -75,6 +84,7 @@ type HTTP struct {
 	sse        *server.SSEServer
 	streamable *server.StreamableHTTPServer
 	sessions   *sessionTable
+	streams    *streamLimiter
 	log        *slog.Logger
 }
 
@@ -93,7 +103,10 @@ func NewHTTP(cfg HTTPConfig) *HTTP {
 		cfg.ReapInterval = 500 * time.Millisecond
 	}
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
-	h := &HTTP{sessions: newSessionTable(), log: cfg.Logger, cfg: cfg, throttle: cfg.Throttle}
+	if cfg.MaxStreamsPerClient == 0 {
+		cfg.MaxStreamsPerClient = 32
+	}
+	h := &HTTP{sessions: newSessionTable(), log: cfg.Logger, cfg: cfg, throttle: cfg.Throttle, streams: newStreamLimiter(cfg.MaxStreamsPerClient)}
 	h.sse = server.NewSSEServer(cfg.MCP,
 		server.WithSSEEndpoint("/sse"),
 		server.WithMessageEndpoint("/message"),
@@ -101,6 +114,9 @@ func NewHTTP(cfg HTTPConfig) *HTTP {
 		server.WithKeepAlive(true),
 		server.WithKeepAliveInterval(cfg.KeepAlive),
 		server.WithSessionIDGenerator(h.sessions.sseSessionID),
+		// hostGuard replaces mcp-go's Host check, which cannot allow the
+		// public host behind a reverse proxy on loopback.
+		server.WithSSEDisableLocalhostProtection(true),
 	)
 	sopts := []server.StreamableHTTPOption{
 		server.WithEndpointPath("/mcp"),
@@ -108,6 +124,7 @@ func NewHTTP(cfg HTTPConfig) *HTTP {
 		server.WithSessionIdleTTL(cfg.SessionIdleTTL),
 		server.WithHeartbeatInterval(cfg.KeepAlive),
 		server.WithStreamableHTTPLogger(cfg.Logger),
+		server.WithDisableLocalhostProtection(true), // see hostGuard
 	}
 	if cfg.Stateless {
 		sopts = append(sopts, server.WithStateLess(true)) // last wins over the resolver
@@ -118,9 +135,9 @@ func NewHTTP(cfg HTTPConfig) *HTTP {
 	healthz := health(cfg)
 	mux.HandleFunc("GET /health", healthz)
 	mux.HandleFunc("GET /api/v1/mcp/health", healthz)
-	mux.Handle("/mcp", cfg.Auth(h.bindStreamable(h.streamable)))
+	mux.Handle("/mcp", requireJSON(cfg.Auth(strictJSONRPC(h.bindStreamable(h.streamable)))))
 	mux.Handle("GET /sse", cfg.Auth(h.openSSE(h.sse.SSEHandler())))
-	mux.Handle("POST /message", cfg.Auth(h.bindSSEMessage(h.sse.MessageHandler())))
+	mux.Handle("POST /message", requireJSON(cfg.Auth(strictJSONRPC(h.bindSSEMessage(h.sse.MessageHandler())))))
 	if cfg.PublicURL != "" {
 		mux.HandleFunc("GET /.well-known/oauth-protected-resource", h.protectedResource(""))
 		mux.HandleFunc("GET /.well-known/oauth-protected-resource/mcp", h.protectedResource("/mcp"))
@@ -132,10 +149,15 @@ func NewHTTP(cfg HTTPConfig) *HTTP {
 		mux.Handle("POST /api/auth/token", api)
 	}
 	origins := slices.Clone(cfg.CORSOrigins)
+	hosts := make([]string, 0, len(cfg.AllowedHosts)+1)
+	for _, ah := range cfg.AllowedHosts {
+		hosts = append(hosts, strings.ToLower(ah))
+	}
 	if o, err := NormalizeOrigin(cfg.PublicURL); err == nil {
 		origins = append(origins, o)
+		hosts = append(hosts, strings.TrimPrefix(strings.TrimPrefix(o, "https://"), "http://"))
 	}
-	h.handler = originGuard(origins, limitBody(mux))
+	h.handler = hostGuard(hosts, originGuard(origins, limitBody(mux)))
 	return h
 }
 
@@ -175,6 +197,12 @@ func (h *HTTP) OpenSessions() int { return h.sessions.len() }
 // stream ends, and ends the stream when the token expires or is revoked.
 func (h *HTTP) openSSE(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		release, ok := h.streams.acquire(r)
+		if !ok {
+			writeError(w, http.StatusTooManyRequests, "too_many_streams", "This client has too many open streams; close one first")
+			return
+		}
+		defer release()
 		ctx, cancel := untilExpiry(r.Context())
 		defer cancel()
 		st := &sseStream{cancel: cancel}
@@ -214,6 +242,12 @@ func (h *HTTP) bindStreamable(next http.Handler) http.Handler {
 			return
 		}
 		if r.Method == http.MethodGet {
+			release, ok := h.streams.acquire(r)
+			if !ok {
+				writeError(w, http.StatusTooManyRequests, "too_many_streams", "This client has too many open streams; close one first")
+				return
+			}
+			defer release()
 			ctx, cancel := untilExpiry(r.Context())
 			defer cancel()
 			if id != "" {

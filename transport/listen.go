@@ -10,16 +10,38 @@ import (
 	"time"
 )
 
+// Timeouts bound how long a client may take: to send its headers
+// (slowloris), to send a whole request, and to sit idle between requests.
+// There is no write timeout: event streams are long-lived by design and
+// end at token expiry or revocation instead.
+type Timeouts struct {
+	ReadHeader time.Duration // default 10s
+	Read       time.Duration // default 60s
+	Idle       time.Duration // default 120s
+}
+
+// MaxHeaderBytes bounds request headers (an 8 KiB token fits many times).
+const MaxHeaderBytes = 64 << 10
+
 // Serve runs handler on ln until ctx ends, then shuts down gracefully,
-// closing open streams via closeStreams first (streams never finish on
-// their own).
+// closing open streams first (streams never finish on their own).
 func Serve(ctx context.Context, ln net.Listener, h *HTTP, logger *slog.Logger) error {
+	t := h.cfg.Timeouts
+	if t.ReadHeader <= 0 {
+		t.ReadHeader = 10 * time.Second
+	}
+	if t.Read <= 0 {
+		t.Read = 60 * time.Second
+	}
+	if t.Idle <= 0 {
+		t.Idle = 120 * time.Second
+	}
 	srv := &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
+		ReadHeaderTimeout: t.ReadHeader,
+		ReadTimeout:       t.Read,
+		IdleTimeout:       t.Idle,
+		MaxHeaderBytes:    MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 1)

@@ -104,7 +104,7 @@ func (h *HTTP) tokenAPI(cfg TokenAPIConfig) http.Handler {
 			if h.throttle != nil {
 				h.throttle.Fail(src)
 			}
-			log.Info("token API authentication failed", "remote", src, "reason", code)
+			auth.Audit(auth.WithRemoteAddr(r.Context(), src), log, auth.EventAuthFailed, "path", r.URL.Path, "reason", code)
 			if status == http.StatusUnauthorized {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="mcpauth"`+h.resourceMetadataParam())
 			}
@@ -174,10 +174,13 @@ func (h *HTTP) tokenAPI(cfg TokenAPIConfig) http.Handler {
 		tok, err := cfg.Minter.Issue(r.Context(), auth.IssueRequest{ClientID: req.ClientID, Expiry: expiry, Scopes: req.Scope, Caller: caller})
 		if err != nil {
 			status, code := mintErrorStatus(err)
+			auth.Audit(auth.WithRemoteAddr(r.Context(), src), log, auth.EventIssueRefused, "client_id", truncateID(req.ClientID),
+				"issued_by", caller.Subject, "reason", err.Error(), "via", "token_api")
 			writeAPIError(w, status, code, err.Error())
 			return
 		}
-		log.Info("token issued", "client_id", tok.ClientID, "jti", tok.JTI, "issued_by", tok.IssuedBy, "via", "token API", "remote", src)
+		auth.Audit(auth.WithRemoteAddr(r.Context(), src), log, auth.EventTokenIssued, "client_id", tok.ClientID, "jti", tok.JTI,
+			"issued_by", tok.IssuedBy, "scopes", tok.Scopes.String(), "expires_in", expiry.String(), "via", "token_api")
 		data := tokenData{
 			AccessToken: tok.Token, TokenType: "Bearer", Scope: append([]string{}, tok.Scopes...),
 			JTI: tok.JTI, ClientID: tok.ClientID,
@@ -226,4 +229,12 @@ func mintErrorStatus(err error) (int, string) {
 	default:
 		return http.StatusBadRequest, "invalid_request"
 	}
+}
+
+// truncateID bounds an untrusted client id before it is logged.
+func truncateID(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
 }

@@ -74,7 +74,7 @@ func (s *Service) RevokeJTI(ctx context.Context, jti, by, reason string) (regist
 	}
 	s.cfg.Set.Add(map[string]time.Time{t.JTI: t.ExpiresAt})
 	if !already {
-		s.cfg.Logger.Info("token revoked", "jti", t.JTI, "client_id", t.ClientID, "revoked_by", by, "reason", reason)
+		auth.Audit(ctx, s.cfg.Logger, auth.EventTokenRevoked, "jti", t.JTI, "client_id", t.ClientID, "revoked_by", by, "reason", reason)
 	}
 	return t, already, nil
 }
@@ -93,7 +93,10 @@ func (s *Service) RevokeClient(ctx context.Context, clientID, by, reason string)
 		add[t.JTI] = t.ExpiresAt
 	}
 	s.cfg.Set.Add(add)
-	s.cfg.Logger.Info("client tokens revoked", "client_id", clientID, "count", len(toks), "revoked_by", by, "reason", reason)
+	for _, t := range toks {
+		auth.Audit(ctx, s.cfg.Logger, auth.EventTokenRevoked, "jti", t.JTI, "client_id", clientID, "revoked_by", by, "reason", reason)
+	}
+	auth.Audit(ctx, s.cfg.Logger, auth.EventClientRevoked, "client_id", clientID, "count", len(toks), "revoked_by", by, "reason", reason)
 	return toks, nil
 }
 

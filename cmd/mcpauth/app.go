@@ -60,6 +60,7 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		MaxLifetime:    pol.maxLifetime,
 		AllowNever:     cfg.AllowNever,
 		AllowedClients: cfg.AllowedClients,
+		KnownScopes:    cfg.Scopes,
 	}, reg)
 	if err != nil {
 		reg.Close()

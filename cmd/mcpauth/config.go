@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -31,8 +32,8 @@ type Config struct {
 	APIKey string `env:"API_KEY"`
 	// CORSOrigin lists the browser origins allowed to call the server.
 	CORSOrigin []string `env:"MCP_CORS_ORIGIN" envSeparator:","`
-	// Scopes lists scopes advertised in the protected-resource metadata
-	// besides "admin".
+	// Scopes lists the scopes tokens may carry besides "admin"; when set,
+	// others are refused at minting. Advertised in the resource metadata.
 	Scopes []string `env:"MCP_SCOPES" envSeparator:","`
 	// AuthFailBurst is how many failed authentications one address may
 	// make before it gets 429; AuthFailRefill is how fast that budget
@@ -73,6 +74,9 @@ type Config struct {
 	Leeway time.Duration `env:"MCP_LEEWAY" envDefault:"30s"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `env:"MCP_LOG_LEVEL" envDefault:"info"`
+	// LogFormat is json (structured audit records; the default) or text
+	// (the default in dev mode).
+	LogFormat string `env:"MCP_LOG_FORMAT"`
 	// Token, for stdio, is the identity to act as instead of local admin.
 	Token string `env:"MCP_TOKEN"`
 }
@@ -280,10 +284,24 @@ func isLoopbackAddr(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-func newLogger(level string) (*slog.Logger, error) {
+func newLogger(w io.Writer, level, format string, dev bool) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("MCP_LOG_LEVEL: %q is not one of debug, info, warn, error", level)
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+	if format == "" {
+		format = "json"
+		if dev {
+			format = "text"
+		}
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	default:
+		return nil, fmt.Errorf("MCP_LOG_FORMAT: %q is not json or text", format)
+	}
 }

@@ -85,7 +85,7 @@ func (g *globals) load(cmd *cobra.Command) (Config, *slog.Logger, error) {
 	if g.dev {
 		cfg.Env = "development"
 	}
-	logger, err := newLogger(cfg.LogLevel)
+	logger, err := newLogger(g.stderr, cfg.LogLevel, cfg.LogFormat, cfg.Dev())
 	if err != nil {
 		return Config{}, nil, err
 	}

@@ -244,7 +244,7 @@ func TestDevModeGeneratesAPrivateSecretAndServesHTTP(t *testing.T) {
 		_ = cmd.Wait()
 	}()
 	sc := bufio.NewScanner(stderr)
-	addrRe := regexp.MustCompile(`addr=(127\.0\.0\.1:\d+)`)
+	addrRe := regexp.MustCompile(`"?addr"?[=:]"?(127\.0\.0\.1:\d+)`)
 	var addr, log string
 	for sc.Scan() {
 		log += sc.Text() + "\n"
@@ -519,7 +519,7 @@ func startServerProc(t *testing.T, environ []string, extraArgs ...string) (strin
 		cancel()
 	})
 	sc := bufio.NewScanner(stderr)
-	addrRe := regexp.MustCompile(`addr=(127\.0\.0\.1:\d+)`)
+	addrRe := regexp.MustCompile(`"?addr"?[=:]"?(127\.0\.0\.1:\d+)`)
 	var log string
 	found := make(chan string, 1)
 	go func() {

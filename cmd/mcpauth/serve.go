@@ -75,6 +75,21 @@ Environment:
 				return err
 			}
 			defer a.Close()
+
+			var ln net.Listener
+			if !stdio {
+				if !cfg.AuthEnabled && !isLoopbackAddr(cfg.Addr) {
+					return fmt.Errorf("auth is disabled (MCP_AUTH_ENABLED=false), so mcpauth listens only on loopback; %q is not a loopback address", cfg.Addr)
+				}
+				if ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+					return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+				}
+				defer ln.Close()
+				if cfg.PublicURL == "" { // e.g. --addr 127.0.0.1:0: name the real port
+					cfg.PublicURL = "http://" + ln.Addr().String()
+					a.cfg.PublicURL = cfg.PublicURL
+				}
+			}
 			mcp := transport.NewMCPServer(a.toolset(), version)
 
 			// Background work lives as long as the command: revocation
@@ -101,9 +116,6 @@ Environment:
 				return transport.ServeStdio(cmd.Context(), mcp, identity, g.stdin, g.stdout, g.stderr)
 			}
 
-			if !cfg.AuthEnabled && !isLoopbackAddr(cfg.Addr) {
-				return fmt.Errorf("auth is disabled (MCP_AUTH_ENABLED=false), so mcpauth listens only on loopback; %q is not a loopback address", cfg.Addr)
-			}
 			limiter := throttle.New(throttle.Config{Burst: cfg.AuthFailBurst, Per: cfg.AuthFailRefill})
 			h := transport.NewHTTP(transport.HTTPConfig{
 				MCP:             mcp,
@@ -134,10 +146,6 @@ Environment:
 				Version:     version,
 				Logger:      logger,
 			})
-			ln, err := net.Listen("tcp", cfg.Addr)
-			if err != nil {
-				return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
-			}
 			if !cfg.AuthEnabled {
 				logger.Warn("AUTH IS DISABLED (dev mode): every request acts as an admin; never expose this server")
 			}
@@ -168,7 +176,28 @@ func authMiddleware(a *app, cfg Config, tracker *activity.Tracker, limiter auth.
 		DevIdentity:      devIdentity(),
 		OnSuccess:        func(_ *http.Request, c *auth.Claims) { tracker.Seen(c.Subject) },
 		OnFailure: func(r *http.Request, err error) {
-			a.log.Info("authentication failed", "path", r.URL.Path, "remote", r.RemoteAddr, "reason", auth.Describe(err))
+			attrs := []any{"path", r.URL.Path, "reason", auth.Describe(err)}
+			// What the refused token claims (unverified, bounded) helps
+			// an operator see who is failing; the token itself is never
+			// logged.
+			if tok, terr := auth.BearerToken(r); terr == nil {
+				in := a.verifier.Inspect(tok)
+				if sub, ok := in.Claims["sub"].(string); ok {
+					attrs = append(attrs, "claimed_client_id", clip(sub))
+				}
+				if jti, ok := in.Claims["jti"].(string); ok {
+					attrs = append(attrs, "claimed_jti", clip(jti))
+				}
+			}
+			auth.Audit(auth.WithRemoteAddr(r.Context(), auth.ClientAddress(r)), a.log, auth.EventAuthFailed, attrs...)
 		},
 	})
+}
+
+// clip bounds an untrusted string before it is logged.
+func clip(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
 }

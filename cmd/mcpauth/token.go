@@ -72,7 +72,8 @@ enterprise 180-365d.`,
 			if err != nil {
 				return err
 			}
-			logger.Info("token issued", "client_id", tok.ClientID, "jti", tok.JTI, "issued_by", tok.IssuedBy)
+			auth.Audit(cmd.Context(), logger, auth.EventTokenIssued, "client_id", tok.ClientID, "jti", tok.JTI, "issued_by", tok.IssuedBy,
+				"scopes", tok.Scopes.String(), "expires_in", expiry.String(), "via", "cli")
 			out := tools.Issued{Token: tok, Expiry: expiry, PublicURL: cfg.publicURL(), ServerName: "mcpauth", Issuer: cfg.Issuer, Client: kind}
 			if asJSON {
 				return writeJSON(g.stdout, out.Result())

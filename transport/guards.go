@@ -1,0 +1,101 @@
+package transport
+
+import (
+	"mime"
+	"net"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/mcpauth/mcpauth/auth"
+)
+
+// hostGuard is the DNS-rebinding defence for loopback listeners: a request
+// that arrives on a loopback address must name a loopback host or one of
+// allowedHosts (the public URL's host, for a reverse proxy on the same
+// machine). mcp-go's own check knows no allowed hosts, so it is replaced
+// by this one.
+func hostGuard(allowedHosts []string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		local, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+		if ok && local != nil && isLoopback(local.String()) && !isLoopback(r.Host) &&
+			!slices.Contains(allowedHosts, strings.ToLower(r.Host)) {
+			writeError(w, http.StatusForbidden, "host_not_allowed",
+				"This server answers on loopback only for loopback hosts or the MCP_PUBLIC_URL host")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func isLoopback(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host = strings.Trim(hostport, "[]")
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// requireJSON refuses POST bodies that are not application/json (415):
+// cross-site "simple" requests (text/plain, forms) can be sent by any web
+// page without a preflight, so they must never reach a handler. Bodies
+// announced larger than maxBodyBytes get 413 before being read.
+func requireJSON(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+			if err != nil || mt != "application/json" {
+				writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json")
+				return
+			}
+			if r.ContentLength > maxBodyBytes {
+				writeError(w, http.StatusRequestEntityTooLarge, "request_too_large", "Request body is larger than 1 MiB")
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// streamLimiter bounds the open event streams (SSE and Streamable HTTP
+// GET) per subject, so one client cannot exhaust the server.
+type streamLimiter struct {
+	max  int
+	mu   sync.Mutex
+	open map[string]int
+}
+
+func newStreamLimiter(max int) *streamLimiter {
+	return &streamLimiter{max: max, open: map[string]int{}}
+}
+
+// acquire reserves a stream for the caller; release must be called when
+// it ends. ok is false when the caller is at the limit.
+func (l *streamLimiter) acquire(r *http.Request) (release func(), ok bool) {
+	c, _ := auth.ClaimsFrom(r.Context())
+	if l == nil || l.max <= 0 || c == nil {
+		return func() {}, true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.open[c.Subject] >= l.max {
+		return nil, false
+	}
+	l.open[c.Subject]++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			l.mu.Lock()
+			if l.open[c.Subject]--; l.open[c.Subject] <= 0 {
+				delete(l.open, c.Subject)
+			}
+			l.mu.Unlock()
+		})
+	}, true
+}

@@ -1,0 +1,106 @@
+package transport
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/mcpauth/mcpauth/tools"
+)
+
+// jsonrpcMembers are the member names a JSON-RPC 2.0 message may have.
+var jsonrpcMembers = []string{"jsonrpc", "id", "method", "params", "result", "error"}
+
+// strictJSONRPC refuses message bodies that parsers could read two ways
+// before mcp-go sees them. mcp-go (encoding/json) matches member names
+// case-insensitively and keeps the last duplicate, so "Method"/"Params"
+// spellings or {"arguments":{…},"ARGUMENTS":{…}} would otherwise reach a
+// tool in a shape no reviewer expects. Batches (removed from MCP) and
+// bodies that are not a single JSON object are refused too.
+func strictJSONRPC(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			next.ServeHTTP(w, r)
+			return
+		}
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				writeError(w, http.StatusRequestEntityTooLarge, "request_too_large", "Request body is larger than 1 MiB")
+				return
+			}
+			writeError(w, http.StatusBadRequest, "invalid_request", "Cannot read the request body")
+			return
+		}
+		if err := checkJSONRPC(body); err != nil {
+			writeError(w, http.StatusBadRequest, "invalid_request", err.Error())
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		next.ServeHTTP(w, r)
+	})
+}
+
+func checkJSONRPC(body []byte) error {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) > 0 && trimmed[0] == '[' {
+		return errors.New("JSON-RPC batch requests are not supported; send one message per request")
+	}
+	if !json.Valid(trimmed) {
+		return errors.New("the body is not valid JSON")
+	}
+	keys, err := tools.ObjectKeys(trimmed)
+	if err != nil {
+		return fmt.Errorf("invalid JSON-RPC message: %w", err)
+	}
+	if err := canonical(keys, jsonrpcMembers); err != nil {
+		return err
+	}
+	var msg struct {
+		Params json.RawMessage `json:"params"`
+	}
+	_ = json.Unmarshal(trimmed, &msg) // valid JSON, checked above
+	p := bytes.TrimSpace(msg.Params)
+	if len(p) == 0 || p[0] != '{' {
+		return nil
+	}
+	pkeys, err := tools.ObjectKeys(p)
+	if err != nil {
+		return fmt.Errorf("invalid params: %w", err)
+	}
+	if err := canonical(pkeys, []string{"name", "arguments", "_meta", "cursor", "protocolVersion", "capabilities", "clientInfo", "task"}); err != nil {
+		return err
+	}
+	var params struct {
+		Arguments json.RawMessage `json:"arguments"`
+	}
+	_ = json.Unmarshal(p, &params)
+	if a := bytes.TrimSpace(params.Arguments); len(a) > 0 && a[0] == '{' {
+		if _, err := tools.ObjectKeys(a); err != nil {
+			return fmt.Errorf("invalid arguments: %w", err)
+		}
+	}
+	return nil
+}
+
+// canonical refuses member names that match a known one only when case is
+// ignored ("Method" for "method").
+func canonical(keys, known []string) error {
+	for _, k := range keys {
+		if slices.Contains(known, k) {
+			continue
+		}
+		for _, kn := range known {
+			if strings.EqualFold(k, kn) {
+				return fmt.Errorf("member %q must be spelled %q (names are case-sensitive)", k, kn)
+			}
+		}
+	}
+	return nil
+}
