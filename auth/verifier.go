@@ -128,9 +128,10 @@ func (v *Verifier) Verify(token string) (*Claims, error) {
 		return nil, fmt.Errorf("%w: critical header extensions are not supported", ErrTokenInvalid)
 	}
 	// Duplicate member names are read differently by different JSON
-	// parsers; a token must mean one thing.
-	if hasDuplicateMembers(token) {
-		return nil, fmt.Errorf("%w: duplicate JSON member names", ErrTokenInvalid)
+	// parsers, and golang-jwt reads a quoted number as a NumericDate; a
+	// token must mean one thing, in the types RFC 7519 gives.
+	if err := checkMembers(token); err != nil {
+		return nil, fmt.Errorf("%w: %s", ErrTokenInvalid, err)
 	}
 	if claims.Subject == "" {
 		return nil, fmt.Errorf("%w: missing sub claim", ErrTokenInvalid)
@@ -172,78 +173,116 @@ func classify(err error) error {
 	}
 }
 
-// hasDuplicateMembers reports whether the token's header or payload
-// object repeats a member name (compared exactly, as JSON does). It runs
-// only on tokens whose signature already verified.
-func hasDuplicateMembers(token string) bool {
+// checkMembers refuses a header or payload object that repeats a member
+// name (compared exactly, as JSON does) and registered claims of the wrong
+// JSON type. It runs only on tokens whose signature already verified.
+func checkMembers(token string) error {
 	first, rest, _ := strings.Cut(token, ".")
 	payload, _, _ := strings.Cut(rest, ".")
-	for _, seg := range [2]string{first, payload} {
+	for i, seg := range [2]string{first, payload} {
 		b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(seg, "="))
 		if err != nil {
-			return true
+			return errors.New("undecodable segment")
 		}
-		if duplicateKeys(b) {
-			return true
+		check := noTypeCheck
+		if i == 1 {
+			check = claimTypes
+		}
+		if err := scanObject(b, check); err != nil {
+			return err
 		}
 	}
-	return false
+	return nil
+}
+
+func noTypeCheck(string, byte) error { return nil }
+
+// claimTypes checks the JSON type of a registered claim by the first byte
+// of its value.
+func claimTypes(name string, first byte) error {
+	switch name {
+	case "exp", "nbf", "iat":
+		if first != '-' && (first < '0' || first > '9') {
+			return errors.New(name + " must be a JSON number")
+		}
+	case "iss", "sub", "jti":
+		if first != '"' {
+			return errors.New(name + " must be a JSON string")
+		}
+	case "scope":
+		if first != '"' && first != '[' {
+			return errors.New("scope must be a string or an array of strings")
+		}
+	}
+	return nil
 }
 
 // duplicateKeys reports whether a JSON object repeats a top-level member
-// name. It is a byte scanner (no allocation for small objects); anything
-// it does not expect, including escaped member names (which mcpauth never
-// writes), counts as a duplicate so that the token is refused.
-func duplicateKeys(obj []byte) bool {
+// name (or is not a well-formed object).
+func duplicateKeys(obj []byte) bool { return scanObject(obj, noTypeCheck) != nil }
+
+// scanObject walks a JSON object's top-level members with a byte scanner
+// (no allocation for small objects), refusing repeated member names and
+// values that check refuses. Anything it does not expect, including
+// escaped member names (which mcpauth never writes), is an error.
+func scanObject(obj []byte, check func(name string, first byte) error) error {
+	errShape := errors.New("malformed JSON object")
 	var buf [16][]byte
 	keys := buf[:0]
 	i := skipSpace(obj, 0)
 	if i >= len(obj) || obj[i] != '{' {
-		return true
+		return errShape
 	}
 	i = skipSpace(obj, i+1)
 	if i < len(obj) && obj[i] == '}' {
-		return false
+		return nil
 	}
 	for {
 		if i >= len(obj) || obj[i] != '"' {
-			return true
+			return errShape
 		}
 		end := i + 1
 		for end < len(obj) && obj[end] != '"' {
 			if obj[end] == '\\' {
-				return true
+				return errors.New("escaped member names are not accepted")
 			}
 			end++
 		}
 		if end >= len(obj) {
-			return true
+			return errShape
 		}
 		key := obj[i+1 : end]
 		for _, k := range keys {
 			if bytes.Equal(k, key) {
-				return true
+				return errors.New("duplicate JSON member names")
 			}
 		}
 		keys = append(keys, key)
 		i = skipSpace(obj, end+1)
 		if i >= len(obj) || obj[i] != ':' {
-			return true
+			return errShape
 		}
-		if i = skipJSONValue(obj, skipSpace(obj, i+1)); i < 0 {
-			return true
+		v := skipSpace(obj, i+1)
+		if v >= len(obj) {
+			return errShape
+		}
+		if err := check(string(key), obj[v]); err != nil {
+			return err
+		}
+		if i = skipJSONValue(obj, v); i < 0 {
+			return errShape
 		}
 		i = skipSpace(obj, i)
 		if i >= len(obj) {
-			return true
+			return errShape
 		}
 		switch obj[i] {
 		case ',':
 			i = skipSpace(obj, i+1)
 		case '}':
-			return false
+			return nil
 		default:
-			return true
+			return errShape
 		}
 	}
 }

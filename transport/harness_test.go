@@ -39,6 +39,8 @@ type stackOpts struct {
 	timeouts       transport.Timeouts
 	maxStreams     int
 	allowedHosts   []string
+	audience       string
+	knownScopes    []string
 }
 
 // startStack starts the full server (registry, issuer, verifier, tools,
@@ -53,7 +55,7 @@ func startStack(t *testing.T, o stackOpts) *stack {
 	t.Cleanup(func() { reg.Close() })
 	issuer, err := auth.NewIssuer(auth.IssuerConfig{
 		Secret: []byte(testSecret), Issuer: "mcpauth-test", MaxLifetime: 365 * 24 * time.Hour, Now: o.now,
-		AllowedClients: o.allowedClients,
+		AllowedClients: o.allowedClients, Audience: o.audience, KnownScopes: o.knownScopes,
 	}, reg)
 	if err != nil {
 		t.Fatal(err)
@@ -62,6 +64,7 @@ func startStack(t *testing.T, o stackOpts) *stack {
 	revoker := revocation.New(revocation.Config{Store: reg, Set: revoked, Now: o.now})
 	verifier, err := auth.NewVerifier(auth.VerifierConfig{
 		Secret: []byte(testSecret), Issuer: "mcpauth-test", Now: o.now, Revoked: revoked, AllowedClients: o.allowedClients,
+		Audience: o.audience,
 	})
 	if err != nil {
 		t.Fatal(err)
