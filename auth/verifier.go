@@ -87,6 +87,9 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 		jwt.WithLeeway(cfg.Leeway),
 		jwt.WithTimeFunc(cfg.Now),
 		jwt.WithIssuedAt(),
+		// Canonical base64 only (no stray trailing bits), so a token has
+		// exactly one spelling.
+		jwt.WithStrictDecoding(),
 	}
 	if cfg.Audience != "" {
 		opts = append(opts, jwt.WithAudience(cfg.Audience))
@@ -116,6 +119,13 @@ func (v *Verifier) Verify(token string) (*Claims, error) {
 	}
 	if strings.Count(token, ".") != 2 {
 		return nil, fmt.Errorf("%w: a JWT has three dot-separated parts", ErrTokenInvalid)
+	}
+	// Only the base64url alphabet: the decoder would otherwise skip CR/LF
+	// and padding, so one token could be spelled many ways.
+	for i := 0; i < len(token); i++ {
+		if c := token[i]; !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return nil, fmt.Errorf("%w: characters outside base64url", ErrTokenInvalid)
+		}
 	}
 	claims := new(Claims)
 	tok, err := v.parser.ParseWithClaims(token, claims, v.key)
@@ -197,9 +207,18 @@ func checkMembers(token string) error {
 
 func noTypeCheck(string, byte) error { return nil }
 
+// registeredClaims are the claim names mcpauth reads.
+var registeredClaims = [...]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "scope"}
+
 // claimTypes checks the JSON type of a registered claim by the first byte
-// of its value.
+// of its value, and refuses other spellings of registered names ("EXP"),
+// which encoding/json would read as the real claim.
 func claimTypes(name string, first byte) error {
+	for _, rc := range registeredClaims {
+		if name != rc && strings.EqualFold(name, rc) {
+			return errors.New("claim " + rc + " must be spelled in lower case")
+		}
+	}
 	switch name {
 	case "exp", "nbf", "iat":
 		if first != '-' && (first < '0' || first > '9') {
@@ -252,8 +271,10 @@ func scanObject(obj []byte, check func(name string, first byte) error) error {
 			return errShape
 		}
 		key := obj[i+1 : end]
+		// Compared ignoring case: encoding/json (and so golang-jwt)
+		// matches member names case-insensitively.
 		for _, k := range keys {
-			if bytes.Equal(k, key) {
+			if bytes.EqualFold(k, key) {
 				return errors.New("duplicate JSON member names")
 			}
 		}

@@ -212,6 +212,15 @@ func TestAdversarialTable(t *testing.T) {
 			p := strings.Split(tok, ".")
 			return p[0] + "." + seg(claims("scope", "admin")) + "." + p[2]
 		}()), 401, "signature does not match"},
+		{"signature with non-canonical trailing bits", withValid("canon", user, func(t *testing.T, s *stack, tok string) *http.Request {
+			// A 32-byte MAC leaves the last base64 character's two low
+			// bits unused: flipping one decodes to the same MAC.
+			const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+			i := strings.IndexByte(alphabet, tok[len(tok)-1])
+			return bearerReq(tok[:len(tok)-1]+string(alphabet[i^1]))(t, s)
+		}), 401, "Invalid token"},
+		{"claim name in upper case (EXP)", bearerReq(forge(hdr("HS256"), claims("exp", nil, "EXP", now+3600), "HS256", testSecret)), 401, "lower case"},
+		{"exp and EXP both present", bearerReq(forge(hdr("HS256"), claims("EXP", now+999999), "HS256", testSecret)), 401, "Invalid token"},
 		{"signature stripped", bearerReq(strings.Join(strings.Split(forge(hdr("HS256"), claims(), "HS256", testSecret), ".")[:2], ".") + "."), 401, "Invalid token"},
 		{"scope as a JSON array is accepted", bearerReq(forge(hdr("HS256"), claims("scope", []string{"tools:call"}), "HS256", testSecret)), 200, `"protocolVersion"`},
 		{"scope as a number", bearerReq(forge(hdr("HS256"), claims("scope", 7), "HS256", testSecret)), 401, "Invalid token"},
