@@ -40,6 +40,8 @@ type Config struct {
 	// refills (one attempt per interval).
 	AuthFailBurst  int           `env:"MCP_AUTH_FAIL_BURST" envDefault:"20"`
 	AuthFailRefill time.Duration `env:"MCP_AUTH_FAIL_REFILL" envDefault:"3s"`
+	// MaxStreamsPerClient bounds open event streams per client id.
+	MaxStreamsPerClient int `env:"MCP_MAX_STREAMS_PER_CLIENT" envDefault:"32"`
 	// AuthEnabled turns Bearer checks on; false only in dev mode.
 	AuthEnabled bool `env:"MCP_AUTH_ENABLED" envDefault:"true"`
 	// TokenExpiry is the default lifetime of minted tokens.
@@ -139,6 +141,9 @@ func (c Config) policy() (policy, error) {
 		if err := auth.ValidateClientID(id); err != nil {
 			return policy{}, fmt.Errorf("MCP_ALLOWED_CLIENTS: %w", err)
 		}
+	}
+	if c.MaxStreamsPerClient < 1 || c.MaxStreamsPerClient > 100000 {
+		return policy{}, errors.New("MCP_MAX_STREAMS_PER_CLIENT must be between 1 and 100000")
 	}
 	if c.AuthFailBurst < 1 || c.AuthFailRefill <= 0 {
 		return policy{}, errors.New("MCP_AUTH_FAIL_BURST must be at least 1 and MCP_AUTH_FAIL_REFILL positive")

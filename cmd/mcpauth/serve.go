@@ -57,7 +57,9 @@ Environment:
   MCP_CORS_ORIGIN              comma-separated browser origins allowed (others get 403)
   MCP_SCOPES                   extra scopes advertised in resource metadata
   MCP_AUTH_FAIL_BURST          failed auths per address before 429 (default 20)
-  MCP_AUTH_FAIL_REFILL         one more attempt allowed per interval (default 3s)`,
+  MCP_AUTH_FAIL_REFILL         one more attempt allowed per interval (default 3s)
+  MCP_MAX_STREAMS_PER_CLIENT   open SSE/GET streams per client id (default 32)
+  MCP_LOG_FORMAT               json (default; audit records) or text (default in dev mode)`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, logger, err := g.load(cmd)
@@ -118,14 +120,15 @@ Environment:
 
 			limiter := throttle.New(throttle.Config{Burst: cfg.AuthFailBurst, Per: cfg.AuthFailRefill})
 			h := transport.NewHTTP(transport.HTTPConfig{
-				MCP:             mcp,
-				Auth:            authMiddleware(a, cfg, tracker, limiter),
-				Revoked:         a.revoked,
-				Stateless:       cfg.Stateless,
-				PublicURL:       cfg.publicURL(),
-				ScopesSupported: auth.NormalizeScopes(append([]string{auth.ScopeAdmin}, cfg.Scopes...)),
-				CORSOrigins:     cfg.corsOrigins(),
-				Throttle:        limiter,
+				MCP:                 mcp,
+				Auth:                authMiddleware(a, cfg, tracker, limiter),
+				Revoked:             a.revoked,
+				Stateless:           cfg.Stateless,
+				PublicURL:           cfg.publicURL(),
+				ScopesSupported:     auth.NormalizeScopes(append([]string{auth.ScopeAdmin}, cfg.Scopes...)),
+				CORSOrigins:         cfg.corsOrigins(),
+				Throttle:            limiter,
+				MaxStreamsPerClient: cfg.MaxStreamsPerClient,
 				TokenAPI: &transport.TokenAPIConfig{
 					APIKey:        cfg.APIKey,
 					Minter:        a.issuer,
