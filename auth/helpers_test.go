@@ -93,7 +93,7 @@ func decodeSegment(t *testing.T, seg string) map[string]any {
 
 // newTestVerifier builds a verifier for testSecret/testIssuer at t0,
 // with edit applied to the config first.
-func newTestVerifier(t *testing.T, edit func(*VerifierConfig)) *Verifier {
+func newTestVerifier(t testing.TB, edit func(*VerifierConfig)) *Verifier {
 	t.Helper()
 	cfg := VerifierConfig{Secret: testSecret, Issuer: testIssuer, Now: fixedClock(t0)}
 	if edit != nil {

@@ -60,6 +60,7 @@ type VerifierConfig struct {
 type Verifier struct {
 	cfg    VerifierConfig
 	parser *jwt.Parser
+	macs   *macPool
 }
 
 // NewVerifier returns a Verifier for cfg.
@@ -97,7 +98,7 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	if !cfg.AllowNever {
 		opts = append(opts, jwt.WithExpirationRequired())
 	}
-	return &Verifier{cfg: cfg, parser: jwt.NewParser(opts...)}, nil
+	return &Verifier{cfg: cfg, parser: jwt.NewParser(opts...), macs: newMACPool(cfg.Secret)}, nil
 }
 
 func (v *Verifier) key(t *jwt.Token) (any, error) {
@@ -127,6 +128,25 @@ func (v *Verifier) Verify(token string) (*Claims, error) {
 			return nil, fmt.Errorf("%w: characters outside base64url", ErrTokenInvalid)
 		}
 	}
+	claims, ok := v.fast(token)
+	if !ok {
+		var err error
+		if claims, err = v.full(token); err != nil {
+			return nil, err
+		}
+	}
+	if len(v.cfg.AllowedClients) > 0 && !slices.Contains(v.cfg.AllowedClients, claims.Subject) {
+		return nil, fmt.Errorf("%w: client is not in the allowed clients list", ErrTokenInvalid)
+	}
+	if v.cfg.Revoked != nil && v.cfg.Revoked.IsRevoked(claims.ID) {
+		return nil, ErrTokenRevoked
+	}
+	return claims, nil
+}
+
+// full verifies any token with golang-jwt and mcpauth's extra checks; it
+// produces the precise error for every refusal.
+func (v *Verifier) full(token string) (*Claims, error) {
 	claims := new(Claims)
 	tok, err := v.parser.ParseWithClaims(token, claims, v.key)
 	if err != nil {
@@ -148,12 +168,6 @@ func (v *Verifier) Verify(token string) (*Claims, error) {
 	}
 	if claims.ID == "" {
 		return nil, fmt.Errorf("%w: missing jti claim", ErrTokenInvalid)
-	}
-	if len(v.cfg.AllowedClients) > 0 && !slices.Contains(v.cfg.AllowedClients, claims.Subject) {
-		return nil, fmt.Errorf("%w: client is not in the allowed clients list", ErrTokenInvalid)
-	}
-	if v.cfg.Revoked != nil && v.cfg.Revoked.IsRevoked(claims.ID) {
-		return nil, ErrTokenRevoked
 	}
 	return claims, nil
 }
