@@ -86,14 +86,16 @@ func ValidateScopes(scopes []string) error {
 		for i := 0; i < len(sc); i++ {
 			c := sc[i]
 			if c <= 0x20 || c >= 0x7f || c == '"' || c == '\\' {
-				return fmt.Errorf("%w: %q may contain only printable ASCII without spaces, quotes or backslashes", ErrInvalidScope, truncate(sc, 40))
+				return fmt.Errorf("%w: %q may contain only printable ASCII without spaces, quotes or backslashes", ErrInvalidScope, Clip(sc, 40))
 			}
 		}
 	}
 	return nil
 }
 
-func truncate(s string, n int) string {
+// Clip bounds an untrusted string to n bytes (plus an ellipsis) before
+// it is echoed in an error or a log line.
+func Clip(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}

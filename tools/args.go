@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/mcpauth/mcpauth/auth"
 )
 
 // maxArgBytes bounds the raw arguments of one call.
@@ -59,7 +61,7 @@ func DecodeArgs(raw []byte, known ...string) (Args, error) {
 				return nil, fmt.Errorf("unknown argument %q (did you mean %q? names are case-sensitive)", k, kn)
 			}
 		}
-		return nil, fmt.Errorf("unknown argument %q; accepted: %s", truncate(k, 40), strings.Join(known, ", "))
+		return nil, fmt.Errorf("unknown argument %q; accepted: %s", auth.Clip(k, 40), strings.Join(known, ", "))
 	}
 	return a, nil
 }
@@ -94,13 +96,6 @@ func (a Args) Strs(name string) ([]string, error) {
 	return nil, fmt.Errorf("argument %q must be an array of strings", name)
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
-}
-
 // ObjectKeys returns the top-level keys of a JSON object in order and
 // refuses duplicates, exact or differing only in case: encoding/json would
 // silently keep the last one (matching case-insensitively into structs),
@@ -120,7 +115,7 @@ func ObjectKeys(raw []byte) ([]string, error) {
 		k, _ := tok.(string)
 		for _, seen := range keys {
 			if strings.EqualFold(seen, k) {
-				return nil, fmt.Errorf("argument %q is given more than once", truncate(k, 40))
+				return nil, fmt.Errorf("argument %q is given more than once", auth.Clip(k, 40))
 			}
 		}
 		keys = append(keys, k)

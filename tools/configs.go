@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/mcpauth/mcpauth/auth"
 )
 
 // Client kinds a ready configuration can be rendered for.
@@ -35,7 +37,7 @@ func CheckClientKind(kind string) (string, error) {
 		return ClientClaudeDesktop, nil
 	}
 	if !slices.Contains(ClientKinds, kind) {
-		return "", fmt.Errorf("unknown client %q; choose one of %s", truncate(kind, 40), strings.Join(ClientKinds, ", "))
+		return "", fmt.Errorf("unknown client %q; choose one of %s", auth.Clip(kind, 40), strings.Join(ClientKinds, ", "))
 	}
 	return kind, nil
 }

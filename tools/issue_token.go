@@ -80,7 +80,7 @@ func (t *Toolset) issueToken(ctx context.Context, req mcp.CallToolRequest) (*mcp
 	caller, _ := auth.ClaimsFrom(ctx)
 	tok, err := t.deps.Minter.Issue(ctx, auth.IssueRequest{ClientID: clientID, Expiry: expiry, Scopes: scopes, Caller: caller})
 	if err != nil {
-		auth.Audit(ctx, t.deps.Logger, auth.EventIssueRefused, "issued_by", caller.Subject, "client_id", truncate(clientID, 64), "reason", err.Error(), "via", "issue_token")
+		auth.Audit(ctx, t.deps.Logger, auth.EventIssueRefused, "issued_by", caller.Subject, "client_id", auth.Clip(clientID, 64), "reason", err.Error(), "via", "issue_token")
 		return mcp.NewToolResultError("Cannot issue token: " + err.Error()), nil
 	}
 	auth.Audit(ctx, t.deps.Logger, auth.EventTokenIssued, "client_id", tok.ClientID, "jti", tok.JTI, "issued_by", tok.IssuedBy,

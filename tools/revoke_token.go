@@ -119,7 +119,7 @@ func (t *Toolset) revokeToken(ctx context.Context, req mcp.CallToolRequest) (*mc
 	}
 	tk, already, err := t.deps.Revoker.RevokeJTI(ctx, jti, caller.Subject, reason)
 	if errors.Is(err, registry.ErrNotFound) {
-		return mcp.NewToolResultError(fmt.Sprintf("Cannot revoke: no token with jti %q in the registry", truncate(jti, 64))), nil
+		return mcp.NewToolResultError(fmt.Sprintf("Cannot revoke: no token with jti %q in the registry", auth.Clip(jti, 64))), nil
 	}
 	if err != nil {
 		return mcp.NewToolResultError("Cannot revoke: " + err.Error()), nil

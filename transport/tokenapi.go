@@ -174,7 +174,7 @@ func (h *HTTP) tokenAPI(cfg TokenAPIConfig) http.Handler {
 		tok, err := cfg.Minter.Issue(r.Context(), auth.IssueRequest{ClientID: req.ClientID, Expiry: expiry, Scopes: req.Scope, Caller: caller})
 		if err != nil {
 			status, code := mintErrorStatus(err)
-			auth.Audit(auth.WithRemoteAddr(r.Context(), src), log, auth.EventIssueRefused, "client_id", truncateID(req.ClientID),
+			auth.Audit(auth.WithRemoteAddr(r.Context(), src), log, auth.EventIssueRefused, "client_id", auth.Clip(req.ClientID, 64),
 				"issued_by", caller.Subject, "reason", err.Error(), "via", "token_api")
 			writeAPIError(w, status, code, err.Error())
 			return
@@ -229,12 +229,4 @@ func mintErrorStatus(err error) (int, string) {
 	default:
 		return http.StatusBadRequest, "invalid_request"
 	}
-}
-
-// truncateID bounds an untrusted client id before it is logged.
-func truncateID(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "…"
-	}
-	return s
 }

@@ -75,6 +75,16 @@ Run "mcpauth serve --help" for the full list.`,
 	return root
 }
 
+// openApp loads the configuration and builds the app for a command that
+// needs the registry and keys; the caller closes it.
+func (g *globals) openApp(cmd *cobra.Command) (*app, error) {
+	cfg, logger, err := g.load(cmd)
+	if err != nil {
+		return nil, err
+	}
+	return newApp(cmd.Context(), cfg, logger)
+}
+
 // load reads the configuration once for a command.
 func (g *globals) load(cmd *cobra.Command) (Config, *slog.Logger, error) {
 	explicit := cmd.Flags().Changed("env-file")

@@ -186,21 +186,13 @@ func authMiddleware(a *app, cfg Config, tracker *activity.Tracker, limiter auth.
 			if tok, terr := auth.BearerToken(r); terr == nil {
 				in := a.verifier.Inspect(tok)
 				if sub, ok := in.Claims["sub"].(string); ok {
-					attrs = append(attrs, "claimed_client_id", clip(sub))
+					attrs = append(attrs, "claimed_client_id", auth.Clip(sub, 64))
 				}
 				if jti, ok := in.Claims["jti"].(string); ok {
-					attrs = append(attrs, "claimed_jti", clip(jti))
+					attrs = append(attrs, "claimed_jti", auth.Clip(jti, 64))
 				}
 			}
 			auth.Audit(auth.WithRemoteAddr(r.Context(), auth.ClientAddress(r)), a.log, auth.EventAuthFailed, attrs...)
 		},
 	})
-}
-
-// clip bounds an untrusted string before it is logged.
-func clip(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "…"
-	}
-	return s
 }

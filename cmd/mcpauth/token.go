@@ -51,11 +51,7 @@ enterprise 180-365d.`,
 			if err != nil {
 				return err
 			}
-			cfg, logger, err := g.load(cmd)
-			if err != nil {
-				return err
-			}
-			a, err := newApp(cmd.Context(), cfg, logger)
+			a, err := g.openApp(cmd)
 			if err != nil {
 				return err
 			}
@@ -72,9 +68,9 @@ enterprise 180-365d.`,
 			if err != nil {
 				return err
 			}
-			auth.Audit(cmd.Context(), logger, auth.EventTokenIssued, "client_id", tok.ClientID, "jti", tok.JTI, "issued_by", tok.IssuedBy,
+			auth.Audit(cmd.Context(), a.log, auth.EventTokenIssued, "client_id", tok.ClientID, "jti", tok.JTI, "issued_by", tok.IssuedBy,
 				"scopes", tok.Scopes.String(), "expires_in", expiry.String(), "via", "cli")
-			out := tools.Issued{Token: tok, Expiry: expiry, PublicURL: cfg.publicURL(), ServerName: "mcpauth", Issuer: cfg.Issuer, Client: kind}
+			out := tools.Issued{Token: tok, Expiry: expiry, PublicURL: a.cfg.publicURL(), ServerName: "mcpauth", Issuer: a.cfg.Issuer, Client: kind}
 			if asJSON {
 				return writeJSON(g.stdout, out.Result())
 			}
@@ -110,11 +106,7 @@ is not valid.`,
 				tok = line
 			}
 			tok = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(tok), "Bearer "))
-			cfg, logger, err := g.load(cmd)
-			if err != nil {
-				return err
-			}
-			a, err := newApp(cmd.Context(), cfg, logger)
+			a, err := g.openApp(cmd)
 			if err != nil {
 				return err
 			}
@@ -149,11 +141,7 @@ func newTokenListCmd(g *globals) *cobra.Command {
 		Short: "List recorded tokens (active ones unless --all shows expired and revoked too)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, logger, err := g.load(cmd)
-			if err != nil {
-				return err
-			}
-			a, err := newApp(cmd.Context(), cfg, logger)
+			a, err := g.openApp(cmd)
 			if err != nil {
 				return err
 			}
@@ -264,11 +252,7 @@ on PostgreSQL) and close its open sessions. Revoking twice changes nothing.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, logger, err := g.load(cmd)
-			if err != nil {
-				return err
-			}
-			a, err := newApp(cmd.Context(), cfg, logger)
+			a, err := g.openApp(cmd)
 			if err != nil {
 				return err
 			}
