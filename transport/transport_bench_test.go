@@ -1,0 +1,160 @@
+package transport_test
+
+// In-process benchmarks of one tools/call (whoami) through the whole HTTP
+// handler (body limit, auth middleware, session binding, mcp-go's
+// Streamable HTTP server, the tool), with no network and no client: the
+// server-side CPU cost per request, with auth and with auth disabled. Run
+// with
+//
+//	go test -run '^$' -bench ToolsCall -benchmem ./transport
+//
+// The load harness (go run ./bench) measures the same over loopback.
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/auth/registry"
+	"github.com/mcpauth/mcpauth/auth/revocation"
+	"github.com/mcpauth/mcpauth/tools"
+	"github.com/mcpauth/mcpauth/transport"
+)
+
+const benchToolsCall = `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"whoami","arguments":{}}}`
+
+// benchHandler assembles the server as cmd/mcpauth does, with 1,000
+// revoked jtis in the revocation set, and returns the handler and a token.
+func benchHandler(b *testing.B, authOn bool) (http.Handler, string) {
+	b.Helper()
+	ctx := context.Background()
+	reg, err := registry.OpenSQLite(ctx, filepath.Join(b.TempDir(), "reg.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { reg.Close() })
+	secret := []byte(testSecret)
+	issuer, err := auth.NewIssuer(auth.IssuerConfig{Secret: secret, Issuer: "mcpauth", MaxLifetime: 365 * 24 * time.Hour}, reg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	revoked := auth.NewRevocationSet()
+	bulk := make(map[string]time.Time, 1000)
+	for range 1000 {
+		var r [16]byte
+		_, _ = rand.Read(r[:])
+		bulk[hex.EncodeToString(r[:])] = time.Now().Add(time.Hour)
+	}
+	revoked.Add(bulk)
+	verifier, err := auth.NewVerifier(auth.VerifierConfig{Secret: secret, Issuer: "mcpauth", Revoked: revoked})
+	if err != nil {
+		b.Fatal(err)
+	}
+	admin := &auth.Claims{Scope: auth.Scopes{auth.ScopeAdmin}}
+	admin.Subject = "bench-admin"
+	tok, err := issuer.Issue(ctx, auth.IssueRequest{ClientID: "bench-client", Expiry: auth.Expiry{Duration: time.Hour}, Scopes: []string{"admin"}, Caller: admin})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ts := tools.New(tools.Deps{
+		Minter: issuer, Inspector: verifier, Clients: reg, Tokens: reg,
+		Revoker:       revocation.New(revocation.Config{Store: reg, Set: revoked}),
+		DefaultExpiry: auth.Expiry{Duration: 30 * 24 * time.Hour}, PublicURL: "http://127.0.0.1:8080", Issuer: "mcpauth",
+	})
+	dev := &auth.Claims{Scope: auth.Scopes{auth.ScopeAdmin}}
+	dev.Subject, dev.ID = "dev-anonymous", "local"
+	h := transport.NewHTTP(transport.HTTPConfig{
+		MCP: transport.NewMCPServer(ts, "bench"),
+		Auth: auth.Middleware(auth.MiddlewareConfig{
+			Verifier: verifier, Disabled: !authOn, DevIdentity: dev,
+			OnSuccess: func(*http.Request, *auth.Claims) {},
+		}),
+		AuthEnabled: authOn, Version: "bench", Revoked: revoked,
+	})
+	b.Cleanup(func() { _ = h.Close(context.Background()) })
+	return h, tok.Token
+}
+
+func benchPost(h http.Handler, token, session, body string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(http.MethodPost, "http://127.0.0.1:8080/mcp", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Authorization", "Bearer "+token)
+	if session != "" {
+		req.Header.Set("Mcp-Session-Id", session)
+		req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	return w
+}
+
+func benchToolsCallStreamable(b *testing.B, authOn bool) {
+	h, tok := benchHandler(b, authOn)
+	w := benchPost(h, tok, "", initBody)
+	session := w.Header().Get("Mcp-Session-Id")
+	if w.Code != http.StatusOK || session == "" {
+		b.Fatalf("initialize: %d %q", w.Code, w.Body.String())
+	}
+	if w := benchPost(h, tok, session, `{"jsonrpc":"2.0","method":"notifications/initialized"}`); w.Code/100 != 2 {
+		b.Fatalf("initialized: %d", w.Code)
+	}
+	w = benchPost(h, tok, session, benchToolsCall)
+	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"client_id"`) || strings.Contains(w.Body.String(), `"isError":true`) {
+		b.Fatalf("tools/call: %d %s", w.Code, w.Body.String())
+	}
+	body := []byte(benchToolsCall)
+	b.ReportAllocs()
+	for b.Loop() {
+		req := httptest.NewRequest(http.MethodPost, "http://127.0.0.1:8080/mcp", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Mcp-Session-Id", session)
+		req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
+		rw := &benchWriter{h: http.Header{}}
+		h.ServeHTTP(rw, req)
+		if rw.code != http.StatusOK {
+			b.Fatalf("tools/call: %d", rw.code)
+		}
+	}
+}
+
+// benchWriter discards the body so the benchmark measures the server.
+type benchWriter struct {
+	h    http.Header
+	code int
+}
+
+func (w *benchWriter) Header() http.Header { return w.h }
+func (w *benchWriter) Write(p []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return len(p), nil
+}
+func (w *benchWriter) WriteHeader(c int) {
+	if w.code == 0 {
+		w.code = c
+	}
+}
+func (w *benchWriter) Flush() {}
+
+var _ io.Writer = (*benchWriter)(nil)
+
+// BenchmarkToolsCallStreamable is one whoami tools/call in a 2025-11-25
+// Mcp-Session-Id session through the full handler, authenticated.
+func BenchmarkToolsCallStreamable(b *testing.B) { benchToolsCallStreamable(b, true) }
+
+// BenchmarkToolsCallStreamableNoAuth is the same with auth disabled (the
+// ceiling): the difference is what authentication costs per request.
+func BenchmarkToolsCallStreamableNoAuth(b *testing.B) { benchToolsCallStreamable(b, false) }
