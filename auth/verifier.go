@@ -52,6 +52,11 @@ type VerifierConfig struct {
 	// AllowedClients, when non-empty, refuses tokens of any other
 	// subject (MCP_ALLOWED_CLIENTS).
 	AllowedClients []string
+	// CacheSize bounds how many verified tokens are remembered so that a
+	// client's repeated requests skip the HMAC and claim parsing (expiry
+	// and revocation are still checked every time). 0 means 8192; a
+	// negative value disables the cache.
+	CacheSize int
 }
 
 // Verifier validates mcpauth tokens: HS256 only, issuer, audience, expiry
@@ -61,7 +66,11 @@ type Verifier struct {
 	cfg    VerifierConfig
 	parser *jwt.Parser
 	macs   *macPool
+	cache  *verifiedCache
 }
+
+// verifiedCacheSize is the default CacheSize.
+const verifiedCacheSize = 8192
 
 // NewVerifier returns a Verifier for cfg.
 func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
@@ -98,7 +107,7 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	if !cfg.AllowNever {
 		opts = append(opts, jwt.WithExpirationRequired())
 	}
-	return &Verifier{cfg: cfg, parser: jwt.NewParser(opts...), macs: newMACPool(cfg.Secret)}, nil
+	return &Verifier{cfg: cfg, parser: jwt.NewParser(opts...), macs: newMACPool(cfg.Secret), cache: newVerifiedCache(cacheSize(cfg.CacheSize))}, nil
 }
 
 func (v *Verifier) key(t *jwt.Token) (any, error) {
@@ -111,9 +120,18 @@ func (v *Verifier) key(t *jwt.Token) (any, error) {
 // Verify checks a token and returns its claims. Errors wrap one of
 // ErrTokenMissing, ErrTokenExpired, ErrTokenNotYetValid, ErrTokenRevoked or
 // ErrTokenInvalid with a short reason.
+//
+// The returned claims are shared between calls with the same token and
+// must not be modified.
 func (v *Verifier) Verify(token string) (*Claims, error) {
 	if token == "" {
 		return nil, ErrTokenMissing
+	}
+	if c, ok := v.cache.get(token); ok {
+		if exp, has := c.Expires(); !has || v.cfg.Now().Before(exp.Add(v.cfg.Leeway)) {
+			return v.admit(c)
+		}
+		v.cache.drop(token) // expired: the full path below says so
 	}
 	if len(token) > MaxTokenLen {
 		return nil, fmt.Errorf("%w: token is larger than %d bytes", ErrTokenInvalid, MaxTokenLen)
@@ -135,6 +153,16 @@ func (v *Verifier) Verify(token string) (*Claims, error) {
 			return nil, err
 		}
 	}
+	c, err := v.admit(claims)
+	if err == nil {
+		v.cache.put(token, c)
+	}
+	return c, err
+}
+
+// admit applies the checks that can change for a verified token: the
+// allowed-clients list and revocation.
+func (v *Verifier) admit(claims *Claims) (*Claims, error) {
 	if len(v.cfg.AllowedClients) > 0 && !slices.Contains(v.cfg.AllowedClients, claims.Subject) {
 		return nil, fmt.Errorf("%w: client is not in the allowed clients list", ErrTokenInvalid)
 	}
@@ -375,4 +403,14 @@ func skipJSONValue(b []byte, i int) int {
 		return i
 	}
 	return -1
+}
+
+func cacheSize(n int) int {
+	switch {
+	case n == 0:
+		return verifiedCacheSize
+	case n < 0:
+		return 0
+	}
+	return n
 }

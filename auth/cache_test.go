@@ -1,0 +1,73 @@
+package auth
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+func TestCachedVerificationsStillExpireAndRevoke(t *testing.T) {
+	now := t0
+	set := NewRevocationSet()
+	v := newTestVerifier(t, func(c *VerifierConfig) { c.Now = func() time.Time { return now }; c.Revoked = set })
+	tok := hs256(t, baseClaims()) // exp = t0 + 1h
+	first, err := v.Verify(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.cache.len() != 1 {
+		t.Fatal("a verified token was not cached")
+	}
+	again, err := v.Verify(tok)
+	if err != nil || again != first {
+		t.Fatalf("cached verification: %v (same claims: %v)", err, again == first)
+	}
+	// Within the leeway after exp: still accepted.
+	now = t0.Add(time.Hour + 20*time.Second)
+	if _, err := v.Verify(tok); err != nil {
+		t.Fatalf("within leeway: %v", err)
+	}
+	// Beyond it: expired, even though it was cached.
+	now = t0.Add(time.Hour + 31*time.Second)
+	if _, err := v.Verify(tok); err != ErrTokenExpired {
+		t.Fatalf("cached token past exp: %v, want ErrTokenExpired", err)
+	}
+	if v.cache.len() != 0 {
+		t.Fatal("an expired token stayed cached")
+	}
+
+	// Revocation applies to cached tokens at once.
+	now = t0
+	tok2 := hs256(t, claimsWith(func(c jwt.MapClaims) { c["jti"] = "second" }))
+	if _, err := v.Verify(tok2); err != nil {
+		t.Fatal(err)
+	}
+	set.Add(map[string]time.Time{"second": t0.Add(time.Hour)})
+	if _, err := v.Verify(tok2); err != ErrTokenRevoked {
+		t.Fatalf("cached then revoked: %v, want ErrTokenRevoked", err)
+	}
+	// Refusals are never cached.
+	if _, err := v.Verify(tok2); err != ErrTokenRevoked {
+		t.Fatalf("second look: %v", err)
+	}
+	bad := tok[:len(tok)-2] + "AA"
+	_, _ = v.Verify(bad)
+	if _, ok := v.cache.get(bad); ok {
+		t.Fatal("a refused token was cached")
+	}
+}
+
+func TestVerifiedCacheIsBounded(t *testing.T) {
+	v := newTestVerifier(t, nil)
+	for i := 0; i < verifiedCacheSize+500; i++ {
+		tok := hs256(t, claimsWith(func(c jwt.MapClaims) { c["jti"] = fmt.Sprint("j", i) }))
+		if _, err := v.Verify(tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := v.cache.len(); n > verifiedCacheSize {
+		t.Fatalf("cache holds %d entries, bound is %d", n, verifiedCacheSize)
+	}
+}
