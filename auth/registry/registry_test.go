@@ -517,3 +517,35 @@ func TestConcurrentRecordKeepsEveryToken(t *testing.T) {
 		}
 	}
 }
+
+func TestGroupCommitFailsOnlyTheBadRecordOfABatch(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make([]error, 40)
+	for i := range errs {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			jti := fmt.Sprintf("g%02d", i)
+			if i == 39 {
+				jti = "g00" // duplicate of the first
+			}
+			errs[i] = s.Record(ctx, auth.IssuedToken{JTI: jti, ClientID: "c", IssuedAt: time.Unix(1, 0), IssuedBy: "t"})
+		}(i)
+	}
+	wg.Wait()
+	failed := 0
+	for _, err := range errs {
+		if err != nil {
+			failed++
+		}
+	}
+	toks, err := s.ListTokens(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if failed != 1 || len(toks) != 39 {
+		t.Fatalf("%d records failed and %d are stored; want exactly the duplicate to fail and 39 stored", failed, len(toks))
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
@@ -13,6 +14,11 @@ import (
 // SQLite is a registry backed by a SQLite file (WAL mode, full sync).
 type SQLite struct {
 	*sqlStore
+	records   chan recordReq
+	stop      chan struct{}
+	stopped   chan struct{}
+	closeOnce sync.Once
+	closeErr  error
 }
 
 var _ Store = (*SQLite)(nil)
@@ -38,11 +44,12 @@ func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 		db.Close()
 		return nil, fmt.Errorf("registry: open %s: %w", path, err)
 	}
-	s := &SQLite{&sqlStore{db: db}}
+	s := &SQLite{sqlStore: &sqlStore{db: db}}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}
+	s.startWriter()
 	return s, nil
 }
 
@@ -101,5 +108,13 @@ func (s *SQLite) migrate(ctx context.Context) error {
 // periodic resync is what picks up their revocations.
 func (s *SQLite) Changes() <-chan struct{} { return nil }
 
-// Close closes the database.
-func (s *SQLite) Close() error { return s.db.Close() }
+// Close stops the writer (after the batch in flight) and closes the
+// database.
+func (s *SQLite) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.stop)
+		<-s.stopped
+		s.closeErr = s.db.Close()
+	})
+	return s.closeErr
+}

@@ -48,7 +48,16 @@ const tokenCols = `jti, client_id, scopes, issued_at, expires_at, issued_by, rev
 // Record stores an issued token durably; it returns only after the write
 // is committed.
 func (s *sqlStore) Record(ctx context.Context, t auth.IssuedToken) error {
-	_, err := s.db.ExecContext(ctx, s.q(
+	return insertToken(ctx, s.db, s.q, t)
+}
+
+// execer is a *sql.DB or *sql.Tx.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+func insertToken(ctx context.Context, db execer, q func(string) string, t auth.IssuedToken) error {
+	_, err := db.ExecContext(ctx, q(
 		`INSERT INTO tokens (jti, client_id, scopes, issued_at, expires_at, issued_by) VALUES (?, ?, ?, ?, ?, ?)`),
 		t.JTI, t.ClientID, t.Scopes.String(), t.IssuedAt.Unix(), nullUnix(t.ExpiresAt), t.IssuedBy)
 	if err != nil {

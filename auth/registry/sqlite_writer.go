@@ -1,0 +1,106 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/mcpauth/mcpauth/auth"
+)
+
+// SQLite allows one writer at a time; concurrent Record calls on separate
+// connections would wait for each other in SQLite's busy handler, whose
+// back-off sleeps turn a 0.25 ms commit into tens of milliseconds at the
+// tail. Records therefore go through one writer goroutine that commits
+// whatever has queued up in a single transaction (group commit): each
+// caller still returns only after its own row is durable.
+
+// maxBatch bounds how many records one transaction carries.
+const maxBatch = 128
+
+type recordReq struct {
+	t    auth.IssuedToken
+	done chan error
+}
+
+// startWriter runs the group-commit writer until stop is closed.
+func (s *SQLite) startWriter() {
+	s.records = make(chan recordReq, maxBatch)
+	s.stop = make(chan struct{})
+	s.stopped = make(chan struct{})
+	go s.writeLoop()
+}
+
+func (s *SQLite) writeLoop() {
+	defer close(s.stopped)
+	batch := make([]recordReq, 0, maxBatch)
+	for {
+		select {
+		case <-s.stop:
+			return
+		case r := <-s.records:
+			batch = append(batch[:0], r)
+		}
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case r := <-s.records:
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		s.commitBatch(batch)
+	}
+}
+
+// commitBatch writes a batch in one transaction; if that fails (one bad
+// row, e.g. a duplicate jti), each record is retried alone so only the
+// bad one fails.
+func (s *SQLite) commitBatch(batch []recordReq) {
+	ctx := context.Background()
+	if len(batch) > 1 {
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err == nil {
+			for _, r := range batch {
+				if err = insertToken(ctx, tx, s.q, r.t); err != nil {
+					break
+				}
+			}
+			if err == nil {
+				err = tx.Commit()
+			} else {
+				_ = tx.Rollback()
+			}
+			if err == nil {
+				for _, r := range batch {
+					r.done <- nil
+				}
+				return
+			}
+		}
+	}
+	for _, r := range batch {
+		r.done <- s.sqlStore.Record(ctx, r.t)
+	}
+}
+
+// Record stores an issued token durably through the group-commit writer;
+// it returns only after the row is committed.
+func (s *SQLite) Record(ctx context.Context, t auth.IssuedToken) error {
+	r := recordReq{t: t, done: make(chan error, 1)}
+	select {
+	case s.records <- r:
+	case <-s.stopped:
+		return errors.New("registry: closed")
+	case <-ctx.Done():
+		return fmt.Errorf("registry: record token %s: %w", t.JTI, ctx.Err())
+	}
+	select {
+	case err := <-r.done:
+		return err
+	case <-ctx.Done():
+		// The write may still land; the caller never saw the token.
+		return fmt.Errorf("registry: record token %s: %w", t.JTI, ctx.Err())
+	}
+}
