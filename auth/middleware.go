@@ -116,7 +116,7 @@ func Middleware(cfg MiddlewareConfig) func(http.Handler) http.Handler {
 // header. The scheme is matched case-insensitively (RFC 6750). Tokens in
 // the query string are refused: they leak into logs and browser history.
 func BearerToken(r *http.Request) (string, error) {
-	if r.URL.Query().Has("access_token") {
+	if r.URL.RawQuery != "" && r.URL.Query().Has("access_token") {
 		return "", errors.Join(ErrTokenInvalid, errors.New("tokens in the query string are not accepted; send an Authorization header"))
 	}
 	values := r.Header.Values("Authorization")
