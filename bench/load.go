@@ -6,6 +6,7 @@ import (
 	"log"
 	"runtime"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -223,45 +224,71 @@ func runLoad(ctx context.Context, o options, env *serverEnv, token, tmp string) 
 		out   []loadResult
 		profs []*perfProfile
 	)
-	for _, s := range specs {
-		srv, err := s.start()
-		if err != nil {
-			return nil, nil, err
-		}
-		for _, tr := range []string{"streamable-http", "sse"} {
-			waitQuiet("load", o.quietWait)
-			log.Printf("load: %s over %s, %d clients, %s (+%s warm-up)", s.name, tr, o.clients, o.duration, o.warmup)
-			open := func(ctx context.Context) (caller, error) {
-				if tr == "sse" {
-					return openSSE(ctx, hc, srv.url, token)
+	// Rounds alternate the servers, so drift on a shared machine hits
+	// them alike; each (server, transport) reports its median round.
+	for round := 0; round < max(o.rounds, 1); round++ {
+		for _, s := range specs {
+			srv, err := s.start()
+			if err != nil {
+				return nil, nil, err
+			}
+			for _, tr := range []string{"streamable-http", "sse"} {
+				waitQuiet("load", o.quietWait)
+				log.Printf("load: round %d: %s over %s, %d clients, %s (+%s warm-up)", round+1, s.name, tr, o.clients, o.duration, o.warmup)
+				open := func(ctx context.Context) (caller, error) {
+					if tr == "sse" {
+						return openSSE(ctx, hc, srv.url, token)
+					}
+					return openStreamable(ctx, hc, srv.url, token)
 				}
-				return openStreamable(ctx, hc, srv.url, token)
+				r, err := drive(ctx, srv, o.clients, o.warmup, o.duration, open)
+				if err != nil {
+					srv.stop()
+					return nil, nil, fmt.Errorf("%s over %s: %w (server output: %s)", s.name, tr, err, srv.output())
+				}
+				r.server, r.transport = s.name, tr
+				log.Printf("  %.0f req/s  p50 %s  p99 %s  server CPU %.0f µs/req (%.2f cores), client %.2f cores, other processes %.2f cores, errors %d",
+					r.rps, r.p50, r.p99, float64(r.cpuPerReq().Nanoseconds())/1e3, r.serverUtil(), r.clientUtil(), r.otherUtil(), r.errors)
+				out = append(out, r)
+				hc.CloseIdleConnections()
 			}
-			r, err := drive(ctx, srv, o.clients, o.warmup, o.duration, open)
-			if err != nil {
-				srv.stop()
-				return nil, nil, fmt.Errorf("%s over %s: %w (server output: %s)", s.name, tr, err, srv.output())
+			if round == 0 && strings.HasPrefix(s.name, "mcpauth") && havePerf() {
+				log.Printf("load: perf profile of %s over streamable-http (separate 4s run)", s.name)
+				p, err := perfRun(ctx, srv, o, tmp, strings.NewReplacer(" ", "-", "(", "", ")", "").Replace(s.name), func(ctx context.Context) (caller, error) {
+					return openStreamable(ctx, hc, srv.url, token)
+				})
+				if err != nil {
+					log.Printf("perf profile skipped: %v", err)
+				} else {
+					p.server = s.name
+					profs = append(profs, p)
+				}
+				hc.CloseIdleConnections()
 			}
-			r.server, r.transport = s.name, tr
-			log.Printf("  %.0f req/s  p50 %s  p99 %s  server CPU %.0f µs/req (%.2f cores), client %.2f cores, other processes %.2f cores, errors %d",
-				r.rps, r.p50, r.p99, float64(r.cpuPerReq().Nanoseconds())/1e3, r.serverUtil(), r.clientUtil(), r.otherUtil(), r.errors)
-			out = append(out, r)
-			hc.CloseIdleConnections()
+			srv.stop()
 		}
-		if strings.HasPrefix(s.name, "mcpauth") && havePerf() {
-			log.Printf("load: perf profile of %s over streamable-http (separate 4s run)", s.name)
-			p, err := perfRun(ctx, srv, o, tmp, strings.NewReplacer(" ", "-", "(", "", ")", "").Replace(s.name), func(ctx context.Context) (caller, error) {
-				return openStreamable(ctx, hc, srv.url, token)
-			})
-			if err != nil {
-				log.Printf("perf profile skipped: %v", err)
-			} else {
-				p.server = s.name
-				profs = append(profs, p)
-			}
-			hc.CloseIdleConnections()
-		}
-		srv.stop()
 	}
-	return out, profs, nil
+	return medianRounds(out), profs, nil
+}
+
+// medianRounds keeps, for each (server, transport), the round with the
+// median throughput, in first-seen order.
+func medianRounds(all []loadResult) []loadResult {
+	type key struct{ server, transport string }
+	groups := map[key][]loadResult{}
+	var order []key
+	for _, r := range all {
+		k := key{r.server, r.transport}
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], r)
+	}
+	out := make([]loadResult, 0, len(order))
+	for _, k := range order {
+		g := groups[k]
+		sort.Slice(g, func(i, j int) bool { return g[i].rps < g[j].rps })
+		out = append(out, g[len(g)/2])
+	}
+	return out
 }

@@ -167,7 +167,7 @@ func (r *report) markdown() string {
 	r.writeAnalysis(&b)
 
 	w("## Reproduce\n\n```sh\n%s\n```\n\n", r.command)
-	w("Flags: `-clients N` (load concurrency), `-duration`/`-warmup` (per load run), `-sessions N`, `-mints N`, " +
+	w("Flags: `-clients N` (load concurrency), `-duration`/`-warmup` (per load run), `-rounds N` (alternating load rounds; the median is reported), `-sessions N`, `-mints N`, " +
 		"`-mint-concurrency N`, `-benchtime`, `-benchcount`, `-quiet-wait`, `-pin=false`, `-skip-gobench|-skip-load|-skip-peer|-skip-sessions|-skip-issue`, " +
 		"`-out FILE`, `-timeout` (hard limit, default 10m). `bench/run.sh [flags]` is the same command. " +
 		"The harness listens and connects on 127.0.0.1 only, stops every process it started, and needs Go and, for the peer, Node + npm " +
@@ -285,6 +285,8 @@ func (r *report) writeLoad(b *strings.Builder) {
 		"Latency is from sending the call to having its answer. Server CPU is read from /proc/<pid>/stat over the measured window: "+
 		"*CPU/req* is server CPU time per call, independent of who saturates first. Every run sends the same Bearer token (%d bytes, minted with "+
 		"`mcpauth token issue bench-client 1h --scope admin --json`).\n\n", r.opts.clients, r.opts.duration, r.opts.warmup, r.tokenLen)
+	w("Each (server, transport) ran %d rounds, the servers alternating within each round so that drift on this shared machine "+
+		"hits them alike; the table shows each one's median round (run-to-run spread between single runs was up to ±20%%).\n\n", max(r.opts.rounds, 1))
 	w("| server | transport | req/s | p50 | p90 | p99 | max | server CPU/req | server cores | load-gen cores | other processes, cores | errors |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, l := range r.load {
 		w("| %s | %s | %.0f | %s | %s | %s | %s | %s | %.2f | %.2f | %.2f | %d |\n", l.server, l.transport, l.rps, ms(l.p50), ms(l.p90), ms(l.p99), ms(l.max), us(l.cpuPerReq()), l.serverUtil(), l.clientUtil(), l.otherUtil(), l.errors)
