@@ -81,6 +81,18 @@ var postgresMigrations = [][]string{
 			last_seen BIGINT NOT NULL
 		)`,
 	},
+	{
+		`CREATE TABLE oauth_state (
+			kind       TEXT COLLATE "C" NOT NULL,
+			key        TEXT COLLATE "C" NOT NULL,
+			grp        TEXT COLLATE "C" NOT NULL DEFAULT '',
+			value      TEXT NOT NULL,
+			expires_at BIGINT NOT NULL,
+			PRIMARY KEY (kind, key)
+		)`,
+		`CREATE INDEX oauth_state_grp ON oauth_state (kind, grp)`,
+		`CREATE INDEX oauth_state_exp ON oauth_state (expires_at)`,
+	},
 }
 
 // OpenPostgres connects to the PostgreSQL registry at url

@@ -102,6 +102,20 @@ type Store interface {
 	Changes() <-chan struct{}
 	// Close releases the store.
 	Close() error
+
+	StateStore
+}
+
+// StateStore keeps short-lived protocol state shared by replicas (see
+// State).
+type StateStore interface {
+	PutState(ctx context.Context, st State) error
+	GetState(ctx context.Context, kind, key string, now time.Time) (State, error)
+	ConsumeState(ctx context.Context, kind, key string, now time.Time) (State, error)
+	UpdateState(ctx context.Context, st State, now time.Time) error
+	DeleteStateGroup(ctx context.Context, kind, group string) (int, error)
+	ListState(ctx context.Context, kind string, now time.Time) ([]State, error)
+	PruneState(ctx context.Context, now time.Time) error
 }
 
 // Open opens the registry named by url: "postgres://…" or

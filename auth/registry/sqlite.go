@@ -73,6 +73,16 @@ var sqliteMigrations = []string{
 		client_id TEXT PRIMARY KEY,
 		last_seen INTEGER NOT NULL
 	);`,
+	`CREATE TABLE oauth_state (
+		kind       TEXT NOT NULL,
+		key        TEXT NOT NULL,
+		grp        TEXT NOT NULL DEFAULT '',
+		value      TEXT NOT NULL,
+		expires_at INTEGER NOT NULL,
+		PRIMARY KEY (kind, key)
+	);
+	CREATE INDEX oauth_state_grp ON oauth_state (kind, grp);
+	CREATE INDEX oauth_state_exp ON oauth_state (expires_at);`,
 }
 
 // migrations is kept for tests that check the schema version.
