@@ -161,6 +161,9 @@ func (v *Verifier) fastClaims(obj []byte) (*Claims, bool) {
 	if v.cfg.Audience != "" && string(aud) != v.cfg.Audience {
 		return nil, false
 	}
+	if seen&8 != 0 && !v.audienceOK([]string{string(aud)}) {
+		return nil, false
+	}
 	b := &claimsBlock{}
 	if hasExp {
 		b.exp.Time = time.Unix(exp, 0).Truncate(jwt.TimePrecision)

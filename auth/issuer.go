@@ -100,6 +100,9 @@ type IssueRequest struct {
 	// Caller is the identity minting the token; its scopes bound what may
 	// be granted.
 	Caller *Claims
+	// Audience, when set, is the token's aud instead of the configured
+	// one (OAuth access tokens name the resource they were granted for).
+	Audience string
 }
 
 // Issue checks the request against the policy, mints the token, records it
@@ -150,7 +153,10 @@ func (i *Issuer) Issue(ctx context.Context, req IssueRequest) (IssuedToken, erro
 		},
 		Scope: scopes,
 	}
-	if i.cfg.Audience != "" {
+	switch {
+	case req.Audience != "":
+		claims.Audience = jwt.ClaimStrings{req.Audience}
+	case i.cfg.Audience != "":
 		claims.Audience = jwt.ClaimStrings{i.cfg.Audience}
 	}
 	var exp time.Time

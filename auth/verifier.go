@@ -52,6 +52,10 @@ type VerifierConfig struct {
 	// AllowedClients, when non-empty, refuses tokens of any other
 	// subject (MCP_ALLOWED_CLIENTS).
 	AllowedClients []string
+	// Resources are this server's resource URLs (RFC 8707). A token that
+	// names an audience must name Audience or one of these: a token
+	// granted for another resource is refused here.
+	Resources []string
 	// CacheSize bounds how many verified tokens are remembered so that a
 	// client's repeated requests skip the HMAC and claim parsing (expiry
 	// and revocation are still checked every time). 0 means 8192; a
@@ -197,7 +201,24 @@ func (v *Verifier) full(token string) (*Claims, error) {
 	if claims.ID == "" {
 		return nil, fmt.Errorf("%w: missing jti claim", ErrTokenInvalid)
 	}
+	if len(claims.Audience) > 0 && !v.audienceOK(claims.Audience) {
+		return nil, fmt.Errorf("%w: the token was granted for another resource", ErrTokenInvalid)
+	}
 	return claims, nil
+}
+
+// audienceOK reports whether one of the token's audiences is this server
+// (always, when the server knows no audience or resource of its own).
+func (v *Verifier) audienceOK(aud []string) bool {
+	if v.cfg.Audience == "" && len(v.cfg.Resources) == 0 {
+		return true
+	}
+	for _, a := range aud {
+		if a == v.cfg.Audience || slices.Contains(v.cfg.Resources, a) {
+			return true
+		}
+	}
+	return false
 }
 
 // classify maps jwt errors to mcpauth's sentinel errors with a reason safe

@@ -9,6 +9,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/auth/oauth"
 	"github.com/mcpauth/mcpauth/auth/registry"
 )
 
@@ -38,6 +39,11 @@ type TokenLookup interface {
 	Get(ctx context.Context, jti string) (registry.Token, error)
 }
 
+// Enroller creates enrollment codes for OAuth sign-in.
+type Enroller interface {
+	CreateEnrollment(ctx context.Context, caller *auth.Claims, name string, scopes []string, ttl time.Duration) (oauth.Enrollment, error)
+}
+
 // Deps are what the tools need.
 type Deps struct {
 	Minter    Minter
@@ -45,6 +51,8 @@ type Deps struct {
 	Clients   ClientLister
 	Revoker   Revoker
 	Tokens    TokenLookup
+	// Enroller, when set, enables create_enrollment.
+	Enroller Enroller
 	// DefaultExpiry applies when issue_token gets no expires_in.
 	DefaultExpiry auth.Expiry
 	// PublicURL is the server's externally reachable base URL, used in
@@ -85,6 +93,9 @@ func New(d Deps) *Toolset {
 	t.add(true, decodeTokenTool(), t.decodeToken)
 	t.add(true, listClientsTool(), t.listClients)
 	t.add(true, revokeTokenTool(), t.revokeToken)
+	if d.Enroller != nil {
+		t.add(true, createEnrollmentTool(), t.createEnrollment)
+	}
 	return t
 }
 

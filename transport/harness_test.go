@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/auth/oauth"
 	"github.com/mcpauth/mcpauth/auth/registry"
 	"github.com/mcpauth/mcpauth/auth/revocation"
 	"github.com/mcpauth/mcpauth/tools"
@@ -27,6 +28,7 @@ type stack struct {
 	Verifier *auth.Verifier
 	HTTP     *transport.HTTP
 	Revoker  *revocation.Service
+	OAuth    *oauth.Server
 }
 
 type stackOpts struct {
@@ -41,6 +43,7 @@ type stackOpts struct {
 	allowedHosts   []string
 	audience       string
 	knownScopes    []string
+	oauth          bool
 }
 
 // startStack starts the full server (registry, issuer, verifier, tools,
@@ -60,22 +63,33 @@ func startStack(t *testing.T, o stackOpts) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	revoked := auth.NewRevocationSet()
-	revoker := revocation.New(revocation.Config{Store: reg, Set: revoked, Now: o.now})
-	verifier, err := auth.NewVerifier(auth.VerifierConfig{
-		Secret: []byte(testSecret), Issuer: "mcpauth-test", Now: o.now, Revoked: revoked, AllowedClients: o.allowedClients,
-		Audience: o.audience,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	base := "http://" + ln.Addr().String()
+	revoked := auth.NewRevocationSet()
+	revoker := revocation.New(revocation.Config{Store: reg, Set: revoked, Now: o.now})
+	verifier, err := auth.NewVerifier(auth.VerifierConfig{
+		Secret: []byte(testSecret), Issuer: "mcpauth-test", Now: o.now, Revoked: revoked, AllowedClients: o.allowedClients,
+		Audience: o.audience, Resources: []string{base + "/mcp", base, base + "/sse"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var as *oauth.Server
+	if o.oauth {
+		as, err = oauth.New(oauth.Config{
+			Issuer: base, Resources: []string{base + "/mcp", base, base + "/sse"},
+			Store: reg, Minter: issuer, Revoker: revoker, Inspector: verifier, Throttle: o.throttle,
+			ScopesSupported: []string{"admin", "tools:call"}, AllowLoopbackRedirects: true, Now: o.now,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 	ts := tools.New(tools.Deps{
-		Minter: issuer, Inspector: verifier, Clients: reg, Revoker: revoker, Tokens: reg,
+		Minter: issuer, Inspector: verifier, Clients: reg, Revoker: revoker, Tokens: reg, Enroller: enroller(as),
 		DefaultExpiry: auth.Expiry{Duration: 30 * 24 * time.Hour},
 		PublicURL:     base, Issuer: "mcpauth-test", Now: o.now,
 	})
@@ -94,6 +108,7 @@ func startStack(t *testing.T, o stackOpts) *stack {
 			DefaultExpiry: auth.Expiry{Duration: 30 * 24 * time.Hour},
 		},
 		AuthInfo:            transport.AuthInfo{Issuer: "mcpauth-test", Algorithm: "HS256", DefaultExpiry: "30d", MaxExpiry: "365d"},
+		OAuth:               oauthRoutes(as),
 		AuthEnabled:         true,
 		Version:             "test",
 		Logger:              logger,
@@ -118,7 +133,7 @@ func startStack(t *testing.T, o stackOpts) *stack {
 			t.Error("server did not shut down")
 		}
 	})
-	return &stack{URL: base, Reg: reg, Issuer: issuer, Verifier: verifier, HTTP: h, Revoker: revoker}
+	return &stack{URL: base, Reg: reg, Issuer: issuer, Verifier: verifier, HTTP: h, Revoker: revoker, OAuth: as}
 }
 
 // mint issues a recorded token as a local admin.
@@ -142,4 +157,19 @@ func (s *stack) tokenCount(t *testing.T) int {
 		t.Fatal(err)
 	}
 	return len(toks)
+}
+
+// oauthRoutes avoids a typed-nil interface when OAuth is off.
+func oauthRoutes(as *oauth.Server) interface{ Routes(*http.ServeMux) } {
+	if as == nil {
+		return nil
+	}
+	return as
+}
+
+func enroller(as *oauth.Server) tools.Enroller {
+	if as == nil {
+		return nil
+	}
+	return as
 }

@@ -59,6 +59,9 @@ type HTTPConfig struct {
 	TokenAPI *TokenAPIConfig
 	// AuthInfo is the auth configuration /health may show.
 	AuthInfo AuthInfo
+	// OAuth, when set, is the built-in authorization server: its routes
+	// are mounted and the resource metadata names it.
+	OAuth interface{ Routes(mux *http.ServeMux) }
 	// Timeouts bound slow clients; zero fields get Serve's defaults.
 	Timeouts Timeouts
 	// AllowedHosts are extra Host header values accepted on a loopback
@@ -142,6 +145,9 @@ func NewHTTP(cfg HTTPConfig) *HTTP {
 		mux.HandleFunc("GET /.well-known/oauth-protected-resource", h.protectedResource(""))
 		mux.HandleFunc("GET /.well-known/oauth-protected-resource/mcp", h.protectedResource("/mcp"))
 		mux.HandleFunc("GET /.well-known/oauth-protected-resource/sse", h.protectedResource("/sse"))
+	}
+	if cfg.OAuth != nil {
+		cfg.OAuth.Routes(mux)
 	}
 	if cfg.TokenAPI != nil && cfg.TokenAPI.APIKey != "" {
 		api := h.tokenAPI(*cfg.TokenAPI)

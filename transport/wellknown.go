@@ -44,6 +44,9 @@ func (h *HTTP) protectedResource(resourcePath string) http.HandlerFunc {
 	if doc.ScopesSupported == nil {
 		doc.ScopesSupported = []string{}
 	}
+	if h.cfg.OAuth != nil {
+		doc.AuthorizationServers = []string{h.cfg.PublicURL}
+	}
 	body, _ := json.MarshalIndent(doc, "", "  ")
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

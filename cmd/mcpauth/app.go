@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/auth/oauth"
 	"github.com/mcpauth/mcpauth/auth/registry"
 	"github.com/mcpauth/mcpauth/auth/revocation"
 	"github.com/mcpauth/mcpauth/tools"
@@ -20,6 +21,7 @@ type app struct {
 	revoker  *revocation.Service
 	issuer   *auth.Issuer
 	verifier *auth.Verifier
+	oauth    *oauth.Server
 	log      *slog.Logger
 }
 
@@ -74,6 +76,26 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		AllowNever:     cfg.AllowNever,
 		Revoked:        a.revoked,
 		AllowedClients: cfg.AllowedClients,
+		Resources:      cfg.resources(),
+	})
+	if err != nil {
+		reg.Close()
+		return nil, err
+	}
+	a.oauth, err = oauth.New(oauth.Config{
+		Issuer:          cfg.publicURL(),
+		Resources:       cfg.resources(),
+		Store:           reg,
+		Minter:          a.issuer,
+		Revoker:         a.revoker,
+		Inspector:       a.verifier,
+		ScopesSupported: auth.NormalizeScopes(append([]string{auth.ScopeAdmin}, cfg.Scopes...)),
+		AccessTTL:       cfg.OAuthAccessTTL,
+		RefreshTTL:      cfg.OAuthRefreshTTL,
+		EnrollmentTTL:   cfg.EnrollmentTTL,
+		// Loopback redirects for web clients only in dev mode.
+		AllowLoopbackRedirects: cfg.Dev(),
+		Logger:                 logger,
 	})
 	if err != nil {
 		reg.Close()
@@ -91,6 +113,7 @@ func (a *app) toolset() *tools.Toolset {
 		Clients:       a.reg,
 		Revoker:       a.revoker,
 		Tokens:        a.reg,
+		Enroller:      a.oauth,
 		DefaultExpiry: a.policy.defaultExpiry,
 		PublicURL:     a.cfg.publicURL(),
 		Issuer:        a.cfg.Issuer,

@@ -40,6 +40,15 @@ type Config struct {
 	// refills (one attempt per interval).
 	AuthFailBurst  int           `env:"MCP_AUTH_FAIL_BURST" envDefault:"20"`
 	AuthFailRefill time.Duration `env:"MCP_AUTH_FAIL_REFILL" envDefault:"3s"`
+	// OAuthEnabled serves the built-in OAuth authorization server
+	// (sign-in approved with the admin's enrollment codes).
+	OAuthEnabled bool `env:"MCP_OAUTH_ENABLED" envDefault:"true"`
+	// OAuthAccessTTL is the lifetime of OAuth access tokens.
+	OAuthAccessTTL time.Duration `env:"MCP_OAUTH_ACCESS_TTL" envDefault:"1h"`
+	// OAuthRefreshTTL is the lifetime of OAuth refresh tokens.
+	OAuthRefreshTTL time.Duration `env:"MCP_OAUTH_REFRESH_TTL" envDefault:"720h"`
+	// EnrollmentTTL is the default lifetime of enrollment codes.
+	EnrollmentTTL time.Duration `env:"MCP_ENROLLMENT_TTL" envDefault:"15m"`
 	// MaxStreamsPerClient bounds open event streams per client id.
 	MaxStreamsPerClient int `env:"MCP_MAX_STREAMS_PER_CLIENT" envDefault:"32"`
 	// AuthEnabled turns Bearer checks on; false only in dev mode.
@@ -141,6 +150,12 @@ func (c Config) policy() (policy, error) {
 		if err := auth.ValidateClientID(id); err != nil {
 			return policy{}, fmt.Errorf("MCP_ALLOWED_CLIENTS: %w", err)
 		}
+	}
+	if c.OAuthAccessTTL < time.Minute || c.OAuthAccessTTL > 24*time.Hour || c.OAuthRefreshTTL < time.Hour || c.OAuthRefreshTTL > 365*24*time.Hour {
+		return policy{}, errors.New("MCP_OAUTH_ACCESS_TTL must be 1m-24h and MCP_OAUTH_REFRESH_TTL 1h-8760h")
+	}
+	if c.EnrollmentTTL < time.Minute || c.EnrollmentTTL > 24*time.Hour {
+		return policy{}, errors.New("MCP_ENROLLMENT_TTL must be between 1m and 24h")
 	}
 	if c.MaxStreamsPerClient < 1 || c.MaxStreamsPerClient > 100000 {
 		return policy{}, errors.New("MCP_MAX_STREAMS_PER_CLIENT must be between 1 and 100000")
@@ -309,4 +324,11 @@ func newLogger(w io.Writer, level, format string, dev bool) (*slog.Logger, error
 	default:
 		return nil, fmt.Errorf("MCP_LOG_FORMAT: %q is not json or text", format)
 	}
+}
+
+// resources are this server's resource URLs (RFC 8707): the MCP endpoints
+// and the base URL.
+func (c Config) resources() []string {
+	base := c.publicURL()
+	return []string{base + "/mcp", base, base + "/sse"}
 }

@@ -72,12 +72,6 @@ Environment:
 			if cmd.Flags().Changed("token") {
 				cfg.Token = token
 			}
-			a, err := newApp(cmd.Context(), cfg, logger)
-			if err != nil {
-				return err
-			}
-			defer a.Close()
-
 			var ln net.Listener
 			if !stdio {
 				if !cfg.AuthEnabled && !isLoopbackAddr(cfg.Addr) {
@@ -89,9 +83,14 @@ Environment:
 				defer ln.Close()
 				if cfg.PublicURL == "" { // e.g. --addr 127.0.0.1:0: name the real port
 					cfg.PublicURL = "http://" + ln.Addr().String()
-					a.cfg.PublicURL = cfg.PublicURL
 				}
 			}
+			a, err := newApp(cmd.Context(), cfg, logger)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+
 			mcp := transport.NewMCPServer(a.toolset(), version)
 
 			// Background work lives as long as the command: revocation
@@ -128,6 +127,7 @@ Environment:
 				ScopesSupported:     auth.NormalizeScopes(append([]string{auth.ScopeAdmin}, cfg.Scopes...)),
 				CORSOrigins:         cfg.corsOrigins(),
 				Throttle:            limiter,
+				OAuth:               oauthServer(a, cfg, limiter),
 				MaxStreamsPerClient: cfg.MaxStreamsPerClient,
 				TokenAPI: &transport.TokenAPIConfig{
 					APIKey:        cfg.APIKey,
@@ -195,4 +195,13 @@ func authMiddleware(a *app, cfg Config, tracker *activity.Tracker, limiter auth.
 			auth.Audit(auth.WithRemoteAddr(r.Context(), auth.ClientAddress(r)), a.log, auth.EventAuthFailed, attrs...)
 		},
 	})
+}
+
+// oauthServer is the authorization server when enabled (never a typed nil).
+func oauthServer(a *app, cfg Config, limiter auth.Throttle) interface{ Routes(*http.ServeMux) } {
+	if !cfg.OAuthEnabled {
+		return nil
+	}
+	a.oauth.SetThrottle(limiter)
+	return a.oauth
 }

@@ -1,0 +1,203 @@
+// Package oauth makes mcpauth an OAuth 2.1 authorization server for MCP
+// clients that sign in by themselves (MCP authorization spec): RFC 8414
+// metadata, RFC 7591 dynamic client registration, the authorization code
+// flow with PKCE S256 only and RFC 8707 resource indicators, refresh
+// tokens rotated on every use (reuse revokes the family), RFC 7009
+// revocation, and a consent page where the admin's one-time enrollment
+// code says yes. Access tokens are ordinary mcpauth JWTs: minted through
+// the same Issuer, recorded in the registry, listed and revocable like
+// any other. All flow state lives in the registry (registry.StateStore),
+// so any replica can continue a flow another began. Secrets (codes,
+// refresh tokens) are stored only as SHA-256 hashes.
+package oauth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/auth/registry"
+)
+
+// State kinds in the registry.
+const (
+	kindClient     = "oauth.client"
+	kindRequest    = "oauth.request"
+	kindEnrollment = "oauth.enrollment"
+	kindCode       = "oauth.code"
+	kindRefresh    = "oauth.refresh"
+	kindSpent      = "oauth.refresh_spent"
+)
+
+// Minter mints and records access tokens.
+type Minter interface {
+	Issue(ctx context.Context, req auth.IssueRequest) (auth.IssuedToken, error)
+}
+
+// Revoker revokes access tokens by jti.
+type Revoker interface {
+	RevokeJTI(ctx context.Context, jti, by, reason string) (registry.Token, bool, error)
+}
+
+// Config configures the authorization server.
+type Config struct {
+	// Issuer is the authorization server's identifier: the public URL.
+	Issuer string
+	// Resources are the resource URLs tokens may be requested for; the
+	// first is the default.
+	Resources []string
+	Store     registry.StateStore
+	Minter    Minter
+	Revoker   Revoker
+	// Inspector reads access tokens presented to the revocation endpoint.
+	Inspector interface{ Inspect(string) auth.Inspection }
+	// Throttle slows down wrong enrollment codes and registrations per
+	// address.
+	Throttle        auth.Throttle
+	ScopesSupported []string
+	AccessTTL       time.Duration // default 1h
+	RefreshTTL      time.Duration // default 30d
+	CodeTTL         time.Duration // default 60s
+	RequestTTL      time.Duration // default 10m
+	EnrollmentTTL   time.Duration // default 15m
+	// AllowLoopbackRedirects lets web (non-native) clients register
+	// http://localhost redirect URIs (development and tests).
+	AllowLoopbackRedirects bool
+	Logger                 *slog.Logger
+	Now                    func() time.Time
+}
+
+// Server is the authorization server.
+type Server struct {
+	cfg Config
+}
+
+// New returns a Server with defaults filled in.
+func New(cfg Config) (*Server, error) {
+	if cfg.Issuer == "" || len(cfg.Resources) == 0 || cfg.Store == nil || cfg.Minter == nil {
+		return nil, errors.New("oauth: issuer, resources, store and minter are required")
+	}
+	cfg.Issuer = strings.TrimRight(cfg.Issuer, "/")
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&cfg.AccessTTL, time.Hour)
+	def(&cfg.RefreshTTL, 30*24*time.Hour)
+	def(&cfg.CodeTTL, time.Minute)
+	def(&cfg.RequestTTL, 10*time.Minute)
+	def(&cfg.EnrollmentTTL, 15*time.Minute)
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Server{cfg: cfg}, nil
+}
+
+// Enrollment is a one-time code an admin hands to whoever will approve a
+// client's sign-in, bound to the client name and the scopes it may get.
+type Enrollment struct {
+	Code      string    `json:"code"`
+	Name      string    `json:"name"`
+	Scopes    []string  `json:"scopes"`
+	ExpiresAt time.Time `json:"expires_at"`
+	CreatedBy string    `json:"created_by"`
+}
+
+type enrollmentRecord struct {
+	Name      string   `json:"name"`
+	Scopes    []string `json:"scopes"`
+	CreatedBy string   `json:"created_by"`
+}
+
+// CreateEnrollment mints a one-time enrollment code for name (the client
+// id its tokens will carry) limited to scopes, which the creator must
+// hold. Only the code's hash is stored.
+func (s *Server) CreateEnrollment(ctx context.Context, caller *auth.Claims, name string, scopes []string, ttl time.Duration) (Enrollment, error) {
+	if err := auth.ValidateClientID(name); err != nil {
+		return Enrollment{}, err
+	}
+	scopes = auth.NormalizeScopes(scopes)
+	if err := auth.ValidateScopes(scopes); err != nil {
+		return Enrollment{}, err
+	}
+	if caller == nil {
+		return Enrollment{}, auth.ErrNoCallerIdentity
+	}
+	for _, sc := range scopes {
+		if !caller.Scope.Has(sc) {
+			return Enrollment{}, fmt.Errorf("%w: %q", auth.ErrScopeNotHeld, sc)
+		}
+	}
+	if ttl <= 0 {
+		ttl = s.cfg.EnrollmentTTL
+	}
+	if ttl > 24*time.Hour {
+		return Enrollment{}, errors.New("an enrollment code lives at most 24h")
+	}
+	code := newEnrollmentCode()
+	rec, _ := json.Marshal(enrollmentRecord{Name: name, Scopes: scopes, CreatedBy: caller.Subject})
+	exp := s.cfg.Now().Add(ttl).Truncate(time.Second)
+	if err := s.cfg.Store.PutState(ctx, registry.State{Kind: kindEnrollment, Key: hashKey(normalizeCode(code)), Value: rec, ExpiresAt: exp}); err != nil {
+		return Enrollment{}, fmt.Errorf("store enrollment: %w", err)
+	}
+	auth.Audit(ctx, s.cfg.Logger, "oauth.enrollment_created", "client_id", name, "scopes", strings.Join(scopes, " "), "created_by", caller.Subject)
+	return Enrollment{Code: code, Name: name, Scopes: scopes, ExpiresAt: exp, CreatedBy: caller.Subject}, nil
+}
+
+// newEnrollmentCode is 10 random base32 characters shown as XXXXX-XXXXX
+// (50 bits; single use, short-lived and rate-limited).
+func newEnrollmentCode() string {
+	var b [7]byte
+	_, _ = rand.Read(b[:])
+	s := base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:])[:10]
+	return s[:5] + "-" + s[5:]
+}
+
+// normalizeCode makes typed codes comparable: upper case, no separators.
+func normalizeCode(c string) string {
+	c = strings.ToUpper(strings.TrimSpace(c))
+	return strings.NewReplacer("-", "", " ", "").Replace(c)
+}
+
+// hashKey stores secrets as SHA-256 hex.
+func hashKey(secret string) string {
+	h := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(h[:])
+}
+
+// randomToken is 32 random bytes, base64url.
+func randomToken() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func randomID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// s256 is the PKCE S256 transform of a verifier.
+func s256(verifier string) string {
+	h := sha256.Sum256([]byte(verifier))
+	return base64.RawURLEncoding.EncodeToString(h[:])
+}
+
+// SetThrottle sets the limiter for wrong enrollment codes and
+// registrations (shared with the HTTP server's failure throttle).
+func (s *Server) SetThrottle(t auth.Throttle) { s.cfg.Throttle = t }

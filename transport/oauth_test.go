@@ -1,0 +1,410 @@
+package transport_test
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mcpauth/mcpauth/auth"
+)
+
+// oauthClient plays an MCP client that signs in by itself: discovery,
+// dynamic registration, PKCE, the consent page, the token endpoint.
+type oauthClient struct {
+	t        *testing.T
+	s        *stack
+	id       string
+	redirect string
+	verifier string
+	http     *http.Client
+}
+
+func newOAuthClient(t *testing.T, s *stack) *oauthClient {
+	t.Helper()
+	c := &oauthClient{t: t, s: s, redirect: "http://127.0.0.1:9/callback",
+		http: &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	body := `{"client_name":"Test Assistant","redirect_uris":["` + c.redirect + `"],"token_endpoint_auth_method":"none","grant_types":["authorization_code","refresh_token"],"response_types":["code"]}`
+	resp := c.post("/register", "application/json", body)
+	if resp.StatusCode != http.StatusCreated {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("register: %d %s", resp.StatusCode, b)
+	}
+	var reg struct {
+		ClientID string `json:"client_id"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&reg)
+	c.id = reg.ClientID
+	return c
+}
+
+func (c *oauthClient) post(path, ctype, body string) *http.Response {
+	c.t.Helper()
+	req, _ := http.NewRequest("POST", c.s.URL+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", ctype)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+func (c *oauthClient) get(u string) *http.Response {
+	c.t.Helper()
+	resp, err := c.http.Get(u)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+func pkce() (verifier, challenge string) {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	verifier = base64.RawURLEncoding.EncodeToString(b[:])
+	h := sha256.Sum256([]byte(verifier))
+	return verifier, base64.RawURLEncoding.EncodeToString(h[:])
+}
+
+// authorizeURL builds an authorization request; edit can change params.
+func (c *oauthClient) authorizeURL(edit func(url.Values)) string {
+	v, ch := pkce()
+	c.verifier = v
+	q := url.Values{
+		"response_type": {"code"}, "client_id": {c.id}, "redirect_uri": {c.redirect},
+		"code_challenge": {ch}, "code_challenge_method": {"S256"}, "state": {"xyz-state"},
+		"scope": {"tools:call"}, "resource": {c.s.URL + "/mcp"},
+	}
+	if edit != nil {
+		edit(q)
+	}
+	return c.s.URL + "/authorize?" + q.Encode()
+}
+
+var hiddenRe = regexp.MustCompile(`name="(request|csrf)" value="([^"]+)"`)
+
+// consent loads the consent page and submits code; it returns the
+// redirect (Location) or fails.
+func (c *oauthClient) consent(authURL, code, action string) (*http.Response, string) {
+	c.t.Helper()
+	page := c.get(authURL)
+	b, _ := io.ReadAll(page.Body)
+	if page.StatusCode != 200 {
+		c.t.Fatalf("consent page: %d %s", page.StatusCode, b)
+	}
+	form := url.Values{"enrollment_code": {code}, "action": {action}}
+	for _, m := range hiddenRe.FindAllStringSubmatch(string(b), -1) {
+		form.Set(m[1], m[2])
+	}
+	resp := c.post("/authorize", "application/x-www-form-urlencoded", form.Encode())
+	return resp, string(b)
+}
+
+func (c *oauthClient) exchange(form url.Values) (int, map[string]any) {
+	c.t.Helper()
+	resp := c.post("/token", "application/x-www-form-urlencoded", form.Encode())
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+func enroll(t *testing.T, s *stack, name string, scopes ...string) string {
+	t.Helper()
+	admin := &auth.Claims{Scope: auth.Scopes{auth.ScopeAdmin}}
+	admin.Subject = "admin-console"
+	e, err := s.OAuth.CreateEnrollment(context.Background(), admin, name, scopes, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e.Code
+}
+
+func TestOAuthSignInMintsRecordedRevocableTokens(t *testing.T) {
+	s := startStack(t, stackOpts{oauth: true})
+
+	// Discovery: the 401 names the resource metadata, which names us.
+	r := do(t, "POST", s.URL+"/mcp", "", initBody, nil)
+	if !strings.Contains(r.Header.Get("WWW-Authenticate"), "resource_metadata=") {
+		t.Fatal("no resource_metadata in the 401")
+	}
+	var prm struct {
+		AS []string `json:"authorization_servers"`
+	}
+	_ = json.NewDecoder(do(t, "GET", s.URL+"/.well-known/oauth-protected-resource/mcp", "", "", nil).Body).Decode(&prm)
+	if len(prm.AS) != 1 || prm.AS[0] != s.URL {
+		t.Fatalf("authorization_servers = %v", prm.AS)
+	}
+	var md map[string]any
+	_ = json.NewDecoder(do(t, "GET", s.URL+"/.well-known/oauth-authorization-server", "", "", nil).Body).Decode(&md)
+	for k, want := range map[string]any{"issuer": s.URL, "token_endpoint": s.URL + "/token", "registration_endpoint": s.URL + "/register",
+		"authorization_response_iss_parameter_supported": true} {
+		if md[k] != want {
+			t.Errorf("metadata %s = %v, want %v", k, md[k], want)
+		}
+	}
+	if b, _ := json.Marshal(md["code_challenge_methods_supported"]); string(b) != `["S256"]` {
+		t.Errorf("code_challenge_methods_supported = %s", b)
+	}
+
+	c := newOAuthClient(t, s)
+	code := enroll(t, s, "claude-ai", "tools:call")
+	resp, page := c.consent(c.authorizeURL(nil), code, "approve")
+	for _, want := range []string{"Test Assistant", "call this server", "127.0.0.1:9", "Enrollment code"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("consent page lacks %q", want)
+		}
+	}
+	if resp.StatusCode != http.StatusFound {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("consent: %d %s", resp.StatusCode, b)
+	}
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	if !strings.HasPrefix(loc.String(), c.redirect) || loc.Query().Get("state") != "xyz-state" || loc.Query().Get("iss") != s.URL || loc.Query().Get("code") == "" {
+		t.Fatalf("redirect = %s", loc)
+	}
+	authCode := loc.Query().Get("code")
+	before := s.tokenCount(t)
+	status, tok := c.exchange(url.Values{"grant_type": {"authorization_code"}, "code": {authCode}, "client_id": {c.id},
+		"redirect_uri": {c.redirect}, "code_verifier": {c.verifier}, "resource": {s.URL + "/mcp"}})
+	if status != 200 || tok["token_type"] != "Bearer" || tok["refresh_token"] == nil {
+		t.Fatalf("token: %d %v", status, tok)
+	}
+	access := tok["access_token"].(string)
+	claims, err := s.Verifier.Verify(access)
+	if err != nil || claims.Subject != "claude-ai" || claims.Scope.String() != "tools:call" || len(claims.Audience) != 1 || claims.Audience[0] != s.URL+"/mcp" {
+		t.Fatalf("access token claims %+v, %v", claims, err)
+	}
+	if s.tokenCount(t) != before+1 {
+		t.Fatal("the access token was not recorded in the registry")
+	}
+	// The token works for MCP like any other.
+	mc, err := connect(t, kinds[0], s.URL, access)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var who struct {
+		ClientID string `json:"client_id"`
+	}
+	structured(t, call(t, mc, "whoami", nil), &who)
+	if who.ClientID != "claude-ai" {
+		t.Fatalf("whoami = %+v", who)
+	}
+	// The code is single use.
+	if status, out := c.exchange(url.Values{"grant_type": {"authorization_code"}, "code": {authCode}, "client_id": {c.id},
+		"redirect_uri": {c.redirect}, "code_verifier": {c.verifier}}); status != 400 || out["error"] != "invalid_grant" {
+		t.Fatalf("code reuse: %d %v", status, out)
+	}
+
+	// Refresh rotates; reusing a spent refresh token revokes the family.
+	rt1 := tok["refresh_token"].(string)
+	status, tok2 := c.exchange(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt1}, "client_id": {c.id}})
+	if status != 200 || tok2["refresh_token"] == rt1 {
+		t.Fatalf("refresh: %d %v", status, tok2)
+	}
+	access2 := tok2["access_token"].(string)
+	if _, err := s.Verifier.Verify(access2); err != nil {
+		t.Fatal(err)
+	}
+	if status, out := c.exchange(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt1}, "client_id": {c.id}}); status != 400 || out["error"] != "invalid_grant" {
+		t.Fatalf("refresh reuse: %d %v", status, out)
+	}
+	if _, err := s.Verifier.Verify(access2); err != auth.ErrTokenRevoked {
+		t.Fatalf("after refresh-token reuse the family's access token: %v, want revoked", err)
+	}
+	if status, _ := c.exchange(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok2["refresh_token"].(string)}, "client_id": {c.id}}); status != 400 {
+		t.Fatalf("the family's newest refresh token still works: %d", status)
+	}
+
+	// RFC 7009 revocation of an access token.
+	_, tok3 := func() (int, map[string]any) {
+		code := enroll(t, s, "claude-ai", "tools:call")
+		resp, _ := c.consent(c.authorizeURL(nil), code, "approve")
+		loc, _ := url.Parse(resp.Header.Get("Location"))
+		return c.exchange(url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "client_id": {c.id},
+			"redirect_uri": {c.redirect}, "code_verifier": {c.verifier}})
+	}()
+	access3 := tok3["access_token"].(string)
+	if r := c.post("/revoke", "application/x-www-form-urlencoded", url.Values{"token": {access3}}.Encode()); r.StatusCode != 200 {
+		t.Fatalf("revoke: %d", r.StatusCode)
+	}
+	if _, err := s.Verifier.Verify(access3); err != auth.ErrTokenRevoked {
+		t.Fatalf("revoked access token: %v", err)
+	}
+}
+
+func TestOAuthRefusalsMintNothing(t *testing.T) {
+	s := startStack(t, stackOpts{oauth: true})
+	c := newOAuthClient(t, s)
+	before := s.tokenCount(t)
+
+	// Authorization requests refused before any consent.
+	for name, tc := range map[string]struct {
+		edit   func(url.Values)
+		status int
+		err    string
+	}{
+		"missing PKCE":        {func(q url.Values) { q.Del("code_challenge"); q.Del("code_challenge_method") }, 302, "invalid_request"},
+		"plain PKCE":          {func(q url.Values) { q.Set("code_challenge_method", "plain") }, 302, "invalid_request"},
+		"foreign resource":    {func(q url.Values) { q.Set("resource", "https://other.example/mcp") }, 302, "invalid_target"},
+		"wrong response type": {func(q url.Values) { q.Set("response_type", "token") }, 302, "unsupported_response_type"},
+		"redirect mismatch":   {func(q url.Values) { q.Set("redirect_uri", "http://127.0.0.1:9/callback/evil") }, 400, ""},
+		"unknown client":      {func(q url.Values) { q.Set("client_id", "mcp-unknown") }, 400, ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := c.get(c.authorizeURL(tc.edit))
+			if r.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d", r.StatusCode, tc.status)
+			}
+			if tc.err != "" {
+				loc, _ := url.Parse(r.Header.Get("Location"))
+				if loc.Query().Get("error") != tc.err || loc.Query().Get("iss") != s.URL || loc.Query().Get("state") != "xyz-state" {
+					t.Fatalf("error redirect = %s", loc)
+				}
+			}
+		})
+	}
+
+	// A wrong enrollment code re-renders the page and changes nothing.
+	resp, _ := c.consent(c.authorizeURL(nil), "WRONG-CODE1", "approve")
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(b), "not valid") {
+		t.Fatalf("wrong code: %d", resp.StatusCode)
+	}
+	// Deny redirects with access_denied.
+	resp, _ = c.consent(c.authorizeURL(nil), "", "deny")
+	if loc, _ := url.Parse(resp.Header.Get("Location")); loc.Query().Get("error") != "access_denied" {
+		t.Fatalf("deny: %s", resp.Header.Get("Location"))
+	}
+	// An enrollment code works once.
+	code := enroll(t, s, "once", "tools:call")
+	resp, _ = c.consent(c.authorizeURL(nil), code, "approve")
+	if resp.StatusCode != http.StatusFound {
+		t.Fatalf("first use: %d", resp.StatusCode)
+	}
+	good, _ := url.Parse(resp.Header.Get("Location"))
+	goodVerifier := c.verifier
+	if resp, _ := c.consent(c.authorizeURL(nil), code, "approve"); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("second use of an enrollment code: %d", resp.StatusCode)
+	}
+
+	// Token endpoint refusals.
+	base := url.Values{"grant_type": {"authorization_code"}, "code": {good.Query().Get("code")}, "client_id": {c.id},
+		"redirect_uri": {c.redirect}, "code_verifier": {goodVerifier}}
+	with := func(k, v string) url.Values {
+		q := url.Values{}
+		for kk, vv := range base {
+			q[kk] = vv
+		}
+		q.Set(k, v)
+		return q
+	}
+	// Each failed exchange consumes the code (single use), so the wrong
+	// verifier row goes first and the rest use fresh codes.
+	if status, out := c.exchange(with("code_verifier", "wrong-verifier-wrong-verifier-wrong-verifier-1")); status != 400 || out["error"] != "invalid_grant" {
+		t.Fatalf("wrong verifier: %d %v", status, out)
+	}
+	if status, _ := c.exchange(base); status != 400 {
+		t.Fatal("a code survived a failed exchange")
+	}
+	if status, out := c.exchange(url.Values{"grant_type": {"password"}}); status != 400 || out["error"] != "unsupported_grant_type" {
+		t.Fatalf("password grant: %d %v", status, out)
+	}
+	// Registration refusals.
+	for name, body := range map[string]string{
+		"http redirect for a web client": `{"redirect_uris":["http://evil.example/cb"]}`,
+		"confidential client":            `{"redirect_uris":["https://ok.example/cb"],"token_endpoint_auth_method":"client_secret_basic"}`,
+		"no redirect":                    `{"redirect_uris":[]}`,
+		"fragment":                       `{"redirect_uris":["https://ok.example/cb#x"]}`,
+	} {
+		if r := c.post("/register", "application/json", body); r.StatusCode != 400 {
+			t.Errorf("register %s: %d", name, r.StatusCode)
+		}
+	}
+	if s.tokenCount(t) != before {
+		t.Fatalf("refusals minted %d tokens", s.tokenCount(t)-before)
+	}
+}
+
+func TestConsentPageIsLockedDown(t *testing.T) {
+	s := startStack(t, stackOpts{oauth: true})
+	c := newOAuthClient(t, s)
+	r := c.get(c.authorizeURL(nil))
+	csp := r.Header.Get("Content-Security-Policy")
+	for _, want := range []string{"frame-ancestors 'none'", "default-src 'none'", "form-action 'self' http://127.0.0.1:9"} {
+		if !strings.Contains(csp, want) {
+			t.Errorf("CSP %q lacks %q", csp, want)
+		}
+	}
+	b, _ := io.ReadAll(r.Body)
+	if strings.Contains(string(b), "<script") || strings.Contains(string(b), "http://") && !strings.Contains(string(b), "127.0.0.1:9") {
+		t.Error("the consent page loads scripts or external assets")
+	}
+	// A forged form (no CSRF token) is refused.
+	m := hiddenRe.FindAllStringSubmatch(string(b), -1)
+	form := url.Values{"enrollment_code": {enroll(t, s, "x", "tools:call")}, "action": {"approve"}}
+	for _, mm := range m {
+		if mm[1] == "request" {
+			form.Set("request", mm[2])
+		}
+	}
+	if r := c.post("/authorize", "application/x-www-form-urlencoded", form.Encode()); r.StatusCode != http.StatusForbidden {
+		t.Fatalf("form without CSRF token: %d", r.StatusCode)
+	}
+}
+
+func TestCreateEnrollmentToolCodeSignsAClientIn(t *testing.T) {
+	s := startStack(t, stackOpts{oauth: true})
+	admin, err := connect(t, kinds[0], s.URL, s.mint(t, "admin-console", time.Hour, "admin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := call(t, admin, "create_enrollment", map[string]any{"name": "chatgpt", "scopes": []string{"tools:call"}, "expires_in": "10m"})
+	var enr struct {
+		Code      string `json:"code"`
+		ServerURL string `json:"server_url"`
+	}
+	structured(t, res, &enr)
+	if res.IsError || enr.Code == "" || enr.ServerURL != s.URL+"/mcp" {
+		t.Fatalf("create_enrollment: %s", text(res))
+	}
+	for name, args := range map[string]map[string]any{
+		"bad name":      {"name": "a b"},
+		"never":         {"name": "x", "expires_in": "never"},
+		"too long":      {"name": "x", "expires_in": "2d"},
+		"unknown field": {"name": "x", "admin": true},
+	} {
+		if r := call(t, admin, "create_enrollment", args); !r.IsError {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	c := newOAuthClient(t, s)
+	resp, _ := c.consent(c.authorizeURL(nil), enr.Code, "approve")
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	status, tok := c.exchange(url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "client_id": {c.id},
+		"redirect_uri": {c.redirect}, "code_verifier": {c.verifier}})
+	if status != 200 {
+		t.Fatalf("token: %d %v", status, tok)
+	}
+	claims, err := s.Verifier.Verify(tok["access_token"].(string))
+	if err != nil || claims.Subject != "chatgpt" {
+		t.Fatalf("claims %+v %v", claims, err)
+	}
+	// A non-admin does not see the tool.
+	user, err := connect(t, kinds[0], s.URL, s.mint(t, "plain", time.Hour, "tools:call"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if names := toolNames(t, user); len(names) != 1 {
+		t.Fatalf("non-admin tools = %v", names)
+	}
+}
