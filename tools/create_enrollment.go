@@ -61,7 +61,7 @@ func (t *Toolset) createEnrollment(ctx context.Context, req mcp.CallToolRequest)
 		ttl = e.Duration
 	}
 	caller, _ := auth.ClaimsFrom(ctx)
-	e, err := t.deps.Enroller.CreateEnrollment(ctx, caller, name, scopes, ttl)
+	e, err := t.deps.OAuth.CreateEnrollment(ctx, caller, name, scopes, ttl)
 	if err != nil {
 		return mcp.NewToolResultError("Cannot create the enrollment: " + err.Error()), nil
 	}

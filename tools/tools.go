@@ -39,9 +39,13 @@ type TokenLookup interface {
 	Get(ctx context.Context, jti string) (registry.Token, error)
 }
 
-// Enroller creates enrollment codes for OAuth sign-in.
-type Enroller interface {
+// OAuthAdmin is what admins do with the OAuth authorization server from
+// the chat: make enrollment codes, and answer pending sign-ins.
+type OAuthAdmin interface {
 	CreateEnrollment(ctx context.Context, caller *auth.Claims, name string, scopes []string, ttl time.Duration) (oauth.Enrollment, error)
+	PendingAuthorizations(ctx context.Context) ([]oauth.Pending, error)
+	Approve(ctx context.Context, caller *auth.Claims, requestID, name string, scopes []string) (oauth.Pending, error)
+	Deny(ctx context.Context, caller *auth.Claims, requestID string) error
 }
 
 // Deps are what the tools need.
@@ -51,8 +55,8 @@ type Deps struct {
 	Clients   ClientLister
 	Revoker   Revoker
 	Tokens    TokenLookup
-	// Enroller, when set, enables create_enrollment.
-	Enroller Enroller
+	// OAuth, when set, enables create_enrollment and the approval tools.
+	OAuth OAuthAdmin
 	// DefaultExpiry applies when issue_token gets no expires_in.
 	DefaultExpiry auth.Expiry
 	// PublicURL is the server's externally reachable base URL, used in
@@ -93,8 +97,11 @@ func New(d Deps) *Toolset {
 	t.add(true, decodeTokenTool(), t.decodeToken)
 	t.add(true, listClientsTool(), t.listClients)
 	t.add(true, revokeTokenTool(), t.revokeToken)
-	if d.Enroller != nil {
+	if d.OAuth != nil {
 		t.add(true, createEnrollmentTool(), t.createEnrollment)
+		t.add(true, listPendingTool(), t.listPending)
+		t.add(true, approveTool(), t.approve)
+		t.add(true, denyTool(), t.deny)
 	}
 	return t
 }

@@ -89,7 +89,7 @@ func startStack(t *testing.T, o stackOpts) *stack {
 		}
 	}
 	ts := tools.New(tools.Deps{
-		Minter: issuer, Inspector: verifier, Clients: reg, Revoker: revoker, Tokens: reg, Enroller: enroller(as),
+		Minter: issuer, Inspector: verifier, Clients: reg, Revoker: revoker, Tokens: reg, OAuth: oauthAdmin(as),
 		DefaultExpiry: auth.Expiry{Duration: 30 * 24 * time.Hour},
 		PublicURL:     base, Issuer: "mcpauth-test", Now: o.now,
 	})
@@ -167,7 +167,7 @@ func oauthRoutes(as *oauth.Server) interface{ Routes(*http.ServeMux) } {
 	return as
 }
 
-func enroller(as *oauth.Server) tools.Enroller {
+func oauthAdmin(as *oauth.Server) tools.OAuthAdmin {
 	if as == nil {
 		return nil
 	}

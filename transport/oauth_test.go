@@ -408,3 +408,76 @@ func TestCreateEnrollmentToolCodeSignsAClientIn(t *testing.T) {
 		t.Fatalf("non-admin tools = %v", names)
 	}
 }
+
+func TestApprovalFromTheChatContinuesTheWaitingPage(t *testing.T) {
+	s := startStack(t, stackOpts{oauth: true})
+	admin, err := connect(t, kinds[0], s.URL, s.mint(t, "admin-console", time.Hour, "admin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newOAuthClient(t, s)
+	startWaiting := func() (waitURL string) {
+		page := c.get(c.authorizeURL(nil))
+		b, _ := io.ReadAll(page.Body)
+		q := url.Values{}
+		for _, m := range hiddenRe.FindAllStringSubmatch(string(b), -1) {
+			q.Set(m[1], m[2])
+		}
+		return s.URL + "/authorize/wait?" + q.Encode()
+	}
+	waitURL := startWaiting()
+	r := c.get(waitURL)
+	body, _ := io.ReadAll(r.Body)
+	if r.StatusCode != 200 || r.Header.Get("Refresh") == "" || !strings.Contains(string(body), "Waiting for your admin") {
+		t.Fatalf("waiting page: %d %q", r.StatusCode, r.Header.Get("Refresh"))
+	}
+	var pending struct {
+		Pending []struct {
+			ID     string   `json:"request_id"`
+			Name   string   `json:"client_name"`
+			Scopes []string `json:"requested_scopes"`
+		} `json:"pending"`
+	}
+	structured(t, call(t, admin, "list_pending_authorizations", nil), &pending)
+	if len(pending.Pending) != 1 || pending.Pending[0].Name != "Test Assistant" || !strings.Contains(string(body), pending.Pending[0].ID) {
+		t.Fatalf("pending = %+v", pending)
+	}
+	id := pending.Pending[0].ID
+	if res := call(t, admin, "approve_authorization", map[string]any{"request_id": id, "scopes": []string{"admin"}}); !res.IsError {
+		t.Fatal("approved a scope the client did not request")
+	}
+	if res := call(t, admin, "approve_authorization", map[string]any{"request_id": "ZZZ-ZZZ"}); !res.IsError {
+		t.Fatal("approved an unknown request")
+	}
+	if res := call(t, admin, "approve_authorization", map[string]any{"request_id": strings.ToLower(id)}); res.IsError {
+		t.Fatalf("approve: %s", text(res))
+	}
+	r = c.get(waitURL)
+	loc, _ := url.Parse(r.Header.Get("Location"))
+	if r.StatusCode != http.StatusFound || loc.Query().Get("code") == "" || loc.Query().Get("iss") != s.URL {
+		t.Fatalf("after approval: %d %s", r.StatusCode, loc)
+	}
+	status, tok := c.exchange(url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "client_id": {c.id},
+		"redirect_uri": {c.redirect}, "code_verifier": {c.verifier}})
+	if status != 200 {
+		t.Fatalf("token: %d %v", status, tok)
+	}
+	claims, err := s.Verifier.Verify(tok["access_token"].(string))
+	if err != nil || claims.Subject != "test-assistant" || claims.Scope.String() != "tools:call" {
+		t.Fatalf("claims %+v %v", claims, err)
+	}
+
+	// Denial: the waiting page sends access_denied; a forged wait URL is refused.
+	waitURL = startWaiting()
+	structured(t, call(t, admin, "list_pending_authorizations", nil), &pending)
+	if res := call(t, admin, "deny_authorization", map[string]any{"request_id": pending.Pending[0].ID}); res.IsError {
+		t.Fatalf("deny: %s", text(res))
+	}
+	if r := c.get(strings.Replace(waitURL, "csrf=", "csrf=x", 1)); r.StatusCode != http.StatusForbidden {
+		t.Fatalf("forged wait URL: %d", r.StatusCode)
+	}
+	r = c.get(waitURL)
+	if loc, _ := url.Parse(r.Header.Get("Location")); loc.Query().Get("error") != "access_denied" {
+		t.Fatalf("after denial: %d %s", r.StatusCode, r.Header.Get("Location"))
+	}
+}

@@ -23,6 +23,7 @@ func (s *Server) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /register", s.register)
 	mux.HandleFunc("GET /authorize", s.authorize)
 	mux.HandleFunc("POST /authorize", s.consent)
+	mux.HandleFunc("GET /authorize/wait", s.wait)
 	mux.HandleFunc("POST /token", s.token)
 	mux.HandleFunc("POST /revoke", s.revoke)
 }
@@ -193,6 +194,9 @@ type authRequest struct {
 	Scopes        []string `json:"scopes"`
 	Resource      string   `json:"resource"`
 	CSRF          string   `json:"csrf"`
+	// Grant or Denied is set when an admin answers from the chat.
+	Grant  *grant `json:"grant,omitempty"`
+	Denied bool   `json:"denied,omitempty"`
 }
 
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
@@ -267,7 +271,11 @@ func (s *Server) consent(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, http.StatusBadRequest, "This request has expired", "Start the sign-in again from your application.")
 		return
 	}
-	if subtle.ConstantTimeCompare([]byte(r.PostForm.Get("csrf")), []byte(req.CSRF)) != 1 {
+	if req.Grant != nil || req.Denied {
+		s.errorPage(w, http.StatusBadRequest, "This request was already answered", "Start the sign-in again from your application.")
+		return
+	}
+	if !constantEqual(r.PostForm.Get("csrf"), req.CSRF) {
 		s.errorPage(w, http.StatusForbidden, "Forbidden", "The form did not come from this page.")
 		return
 	}
@@ -302,19 +310,27 @@ func (s *Server) consent(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, http.StatusBadRequest, "This request was already answered", "Start the sign-in again from your application.")
 		return
 	}
+	s.grantCode(w, r.WithContext(auth.WithRemoteAddr(r.Context(), src)), req, grant{Name: rec.Name, Scopes: granted, ApprovedBy: rec.CreatedBy})
+}
+
+// grantCode issues the authorization code of an approved request and
+// sends the browser back to the client.
+func (s *Server) grantCode(w http.ResponseWriter, r *http.Request, req authRequest, g grant) {
 	authCode := randomToken()
 	cv, _ := json.Marshal(codeRecord{
 		ClientID: req.ClientID, RedirectURI: req.RedirectURI, CodeChallenge: req.CodeChallenge,
-		Resource: req.Resource, Subject: rec.Name, Scopes: granted, ApprovedBy: rec.CreatedBy,
+		Resource: req.Resource, Subject: g.Name, Scopes: g.Scopes, ApprovedBy: g.ApprovedBy,
 	})
 	if err := s.cfg.Store.PutState(r.Context(), registry.State{Kind: kindCode, Key: hashKey(authCode), Value: cv, ExpiresAt: s.cfg.Now().Add(s.cfg.CodeTTL)}); err != nil {
 		s.errorPage(w, http.StatusServiceUnavailable, "Try again", "The server cannot store the authorization right now.")
 		return
 	}
-	auth.Audit(auth.WithRemoteAddr(r.Context(), src), s.cfg.Logger, "oauth.authorized", "client_id", rec.Name, "oauth_client_id", req.ClientID,
-		"scopes", strings.Join(granted, " "), "enrolled_by", rec.CreatedBy)
+	auth.Audit(r.Context(), s.cfg.Logger, "oauth.authorized", "client_id", g.Name, "oauth_client_id", req.ClientID,
+		"scopes", strings.Join(g.Scopes, " "), "approved_by", g.ApprovedBy)
 	s.redirect(w, r, req.RedirectURI, url.Values{"code": {authCode}, "state": {req.State}, "iss": {s.cfg.Issuer}})
 }
+
+func constantEqual(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
 
 // codeRecord is what an authorization code stands for.
 type codeRecord struct {

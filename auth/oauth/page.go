@@ -4,7 +4,6 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
-	"strings"
 )
 
 // scopeWords says what each scope lets a client do, for people.
@@ -31,7 +30,10 @@ input[type=text]{box-sizing:border-box;width:100%;font:1.2rem ui-monospace,monos
 .actions{display:flex;gap:.75rem;margin-top:1.25rem}
 button{font:inherit;font-weight:600;border-radius:8px;padding:.6rem 1.1rem;border:1px solid #c8cdd6;background:#fff;cursor:pointer}
 button.primary{background:#2457d6;border-color:#2457d6;color:#fff;flex:1}
-footer{color:#8a92a3;font-size:.8rem;margin-top:1.5rem}`
+footer{color:#8a92a3;font-size:.8rem;margin-top:1.5rem}
+.alt{border-top:1px solid #e3e6eb;margin-top:1.5rem;padding-top:1rem;color:#5b6475;font-size:.95rem}
+.alt button{padding:.3rem .7rem;font-size:.9rem}
+.big{font:700 1.6rem ui-monospace,monospace;letter-spacing:.1em;text-align:center;background:#f4f5f7;border-radius:8px;padding:.75rem}`
 
 var consentTmpl = template.Must(template.New("consent").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
@@ -50,8 +52,22 @@ var consentTmpl = template.Must(template.New("consent").Parse(`<!doctype html>
 <div class="actions"><button class="primary" type="submit" name="action" value="approve">Approve</button>
 <button type="submit" name="action" value="deny" formnovalidate>Deny</button></div>
 </form>
+<form method="get" action="/authorize/wait" class="alt">
+<input type="hidden" name="request" value="{{.Request}}"><input type="hidden" name="csrf" value="{{.CSRF}}">
+<p>No code? Ask your admin to approve request <strong>{{.ShortID}}</strong> (for example by telling their assistant
+“approve request {{.ShortID}}”), then <button type="submit">wait for approval</button></p>
+</form>
 <footer>Request {{.ShortID}} · mcpauth</footer>
 </main></body></html>`))
+
+var waitTmpl = template.Must(template.New("wait").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>Waiting for approval</title><style>` + pageCSS + `</style></head>
+<body><main><h1>Waiting for your admin</h1>
+<p class="sub">{{.Client}} is waiting to be approved. Ask your admin to approve this request:</p>
+<p class="big">{{.ShortID}}</p>
+<p class="sub">This page checks again every few seconds and continues by itself.</p>
+<footer>mcpauth</footer></main></body></html>`))
 
 var errorTmpl = template.Must(template.New("error").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
@@ -93,7 +109,7 @@ func (s *Server) consentPage(w http.ResponseWriter, status int, id string, req a
 	w.WriteHeader(status)
 	_ = consentTmpl.Execute(w, map[string]any{
 		"Client": name, "Scopes": scopes, "RedirectHost": host, "Request": id, "CSRF": req.CSRF,
-		"Error": errMsg, "ShortID": strings.ToUpper(id[:3] + "-" + id[3:6]),
+		"Error": errMsg, "ShortID": ShortID(id),
 	})
 }
 

@@ -113,7 +113,7 @@ func (a *app) toolset() *tools.Toolset {
 		Clients:       a.reg,
 		Revoker:       a.revoker,
 		Tokens:        a.reg,
-		Enroller:      a.oauth,
+		OAuth:         a.oauth,
 		DefaultExpiry: a.policy.defaultExpiry,
 		PublicURL:     a.cfg.publicURL(),
 		Issuer:        a.cfg.Issuer,
