@@ -44,6 +44,9 @@ type stackOpts struct {
 	audience       string
 	knownScopes    []string
 	oauth          bool
+	// loopbackMetadata lets client id metadata documents be served on
+	// loopback over http (tests serve them with httptest).
+	loopbackMetadata bool
 }
 
 // startStack starts the full server (registry, issuer, verifier, tools,
@@ -82,7 +85,7 @@ func startStack(t *testing.T, o stackOpts) *stack {
 		as, err = oauth.New(oauth.Config{
 			Issuer: base, Resources: []string{base + "/mcp", base, base + "/sse"},
 			Store: reg, Minter: issuer, Revoker: revoker, Inspector: verifier, Throttle: o.throttle,
-			ScopesSupported: []string{"admin", "tools:call"}, AllowLoopbackRedirects: true, Now: o.now,
+			ScopesSupported: []string{"admin", "tools:call"}, AllowLoopbackRedirects: true, AllowLoopbackMetadata: o.loopbackMetadata, Now: o.now,
 		})
 		if err != nil {
 			t.Fatal(err)

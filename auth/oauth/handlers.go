@@ -60,10 +60,8 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 		TokenEndpointAuthMethodsSupported:      []string{"none"},
 		RevocationEndpointAuthMethodsSupported: []string{"none"},
 		ScopesSupported:                        nonNil(s.cfg.ScopesSupported),
-		// Client ID Metadata Documents are not fetched yet; clients
-		// register dynamically (RFC 7591).
-		ClientIDMetadataDocumentSupported: false,
-		AuthorizationResponseIssParameter: true,
+		ClientIDMetadataDocumentSupported:      true,
+		AuthorizationResponseIssParameter:      true,
 	}
 	w.Header().Set("Cache-Control", "public, max-age=3600")
 	writeJSON(w, http.StatusOK, md)
@@ -114,6 +112,22 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 		TokenEndpointAuthMethod: req.TokenEndpointAuthMethod, ApplicationType: req.ApplicationType,
 		ClientIDIssuedAt: s.cfg.Now().Unix(),
 	}
+	fillClientDefaults(&c)
+	if err := s.checkClient(c); err != nil {
+		oauthError(w, http.StatusBadRequest, "invalid_redirect_uri", err.Error())
+		return
+	}
+	val, _ := json.Marshal(c)
+	if err := s.cfg.Store.PutState(r.Context(), registry.State{Kind: kindClient, Key: c.ClientID, Value: val, ExpiresAt: s.cfg.Now().Add(registrationTTL)}); err != nil {
+		oauthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "cannot store the registration")
+		return
+	}
+	auth.Audit(auth.WithRemoteAddr(r.Context(), src), s.cfg.Logger, "oauth.client_registered", "oauth_client_id", c.ClientID, "client_name", c.ClientName)
+	writeJSON(w, http.StatusCreated, c)
+}
+
+// fillClientDefaults applies RFC 7591 defaults.
+func fillClientDefaults(c *Client) {
 	if c.ApplicationType == "" {
 		c.ApplicationType = "web"
 	}
@@ -126,17 +140,6 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 	if c.TokenEndpointAuthMethod == "" {
 		c.TokenEndpointAuthMethod = "none"
 	}
-	if err := s.checkClient(c); err != nil {
-		oauthError(w, http.StatusBadRequest, "invalid_redirect_uri", err.Error())
-		return
-	}
-	val, _ := json.Marshal(c)
-	if err := s.cfg.Store.PutState(r.Context(), registry.State{Kind: kindClient, Key: c.ClientID, Value: val, ExpiresAt: s.cfg.Now().Add(registrationTTL)}); err != nil {
-		oauthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "cannot store the registration")
-		return
-	}
-	auth.Audit(auth.WithRemoteAddr(r.Context(), src), s.cfg.Logger, "oauth.client_registered", "oauth_client_id", c.ClientID, "client_name", c.ClientName)
-	writeJSON(w, http.StatusCreated, c)
 }
 
 // checkClient validates registration metadata.
@@ -175,13 +178,23 @@ func (s *Server) checkClient(c Client) error {
 	return nil
 }
 
-func (s *Server) client(r *http.Request, id string) (Client, bool) {
-	st, err := s.cfg.Store.GetState(r.Context(), kindClient, id, s.cfg.Now())
-	if err != nil {
-		return Client{}, false
+// client resolves a client id: a metadata document URL first, then a
+// dynamic registration.
+func (s *Server) client(r *http.Request, id string) (Client, error) {
+	if isMetadataURL(id) {
+		c, err := s.metadataDocument(r.Context(), id)
+		if err != nil {
+			s.cfg.Logger.Info("client metadata document refused", "client_id", auth.Clip(id, 200), "reason", err.Error())
+			return Client{}, fmt.Errorf("this application's metadata document cannot be used: %w", err)
+		}
+		return c, nil
 	}
+	st, err := s.cfg.Store.GetState(r.Context(), kindClient, id, s.cfg.Now())
 	var c Client
-	return c, json.Unmarshal(st.Value, &c) == nil
+	if err != nil || json.Unmarshal(st.Value, &c) != nil {
+		return Client{}, errors.New("this application is not registered with this server; it should register itself (dynamic client registration) and try again")
+	}
+	return c, nil
 }
 
 // authRequest is a pending authorization request.
@@ -201,9 +214,9 @@ type authRequest struct {
 
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	c, ok := s.client(r, q.Get("client_id"))
-	if !ok {
-		s.errorPage(w, http.StatusBadRequest, "Unknown client", "This application is not registered with this server. It should register itself (dynamic client registration) and try again.")
+	c, err := s.client(r, q.Get("client_id"))
+	if err != nil {
+		s.errorPage(w, http.StatusBadRequest, "This application cannot sign in", strings.ToUpper(err.Error()[:1])+err.Error()[1:]+".")
 		return
 	}
 	redirect := q.Get("redirect_uri")

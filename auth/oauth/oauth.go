@@ -73,8 +73,12 @@ type Config struct {
 	// AllowLoopbackRedirects lets web (non-native) clients register
 	// http://localhost redirect URIs (development and tests).
 	AllowLoopbackRedirects bool
-	Logger                 *slog.Logger
-	Now                    func() time.Time
+	// AllowLoopbackMetadata lets client id metadata documents be fetched
+	// from loopback over http (development and tests only: it opens the
+	// fence that keeps strangers' URLs off the local network).
+	AllowLoopbackMetadata bool
+	Logger                *slog.Logger
+	Now                   func() time.Time
 }
 
 // Server is the authorization server.

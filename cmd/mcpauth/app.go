@@ -95,6 +95,7 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		EnrollmentTTL:   cfg.EnrollmentTTL,
 		// Loopback redirects for web clients only in dev mode.
 		AllowLoopbackRedirects: cfg.Dev(),
+		AllowLoopbackMetadata:  cfg.OAuthLoopbackMetadata,
 		Logger:                 logger,
 	})
 	if err != nil {

@@ -47,6 +47,9 @@ type Config struct {
 	OAuthAccessTTL time.Duration `env:"MCP_OAUTH_ACCESS_TTL" envDefault:"1h"`
 	// OAuthRefreshTTL is the lifetime of OAuth refresh tokens.
 	OAuthRefreshTTL time.Duration `env:"MCP_OAUTH_REFRESH_TTL" envDefault:"720h"`
+	// OAuthLoopbackMetadata lets client id metadata documents be fetched
+	// from loopback over http; development mode only.
+	OAuthLoopbackMetadata bool `env:"MCP_OAUTH_DEV_LOOPBACK_METADATA" envDefault:"false"`
 	// EnrollmentTTL is the default lifetime of enrollment codes.
 	EnrollmentTTL time.Duration `env:"MCP_ENROLLMENT_TTL" envDefault:"15m"`
 	// MaxStreamsPerClient bounds open event streams per client id.
@@ -153,6 +156,9 @@ func (c Config) policy() (policy, error) {
 	}
 	if c.OAuthAccessTTL < time.Minute || c.OAuthAccessTTL > 24*time.Hour || c.OAuthRefreshTTL < time.Hour || c.OAuthRefreshTTL > 365*24*time.Hour {
 		return policy{}, errors.New("MCP_OAUTH_ACCESS_TTL must be 1m-24h and MCP_OAUTH_REFRESH_TTL 1h-8760h")
+	}
+	if c.OAuthLoopbackMetadata && !c.Dev() {
+		return policy{}, errors.New("MCP_OAUTH_DEV_LOOPBACK_METADATA is allowed only in dev mode: it lets strangers' client ids reach the local network")
 	}
 	if c.EnrollmentTTL < time.Minute || c.EnrollmentTTL > 24*time.Hour {
 		return policy{}, errors.New("MCP_ENROLLMENT_TTL must be between 1m and 24h")

@@ -209,6 +209,7 @@ func TestStartupRefusesUnsafeConfiguration(t *testing.T) {
 		{"wildcard CORS origin", []string{"MCP_CORS_ORIGIN=*"}, []string{"serve"}, "MCP_CORS_ORIGIN"},
 		{"null CORS origin", []string{"MCP_CORS_ORIGIN=https://ok.example,null"}, []string{"serve"}, "wildcards and null"},
 		{"CORS origin with a path", []string{"MCP_CORS_ORIGIN=https://ok.example/app"}, []string{"serve"}, "no path"},
+		{"loopback metadata outside dev mode", []string{"MCP_OAUTH_DEV_LOOPBACK_METADATA=true"}, []string{"serve"}, "only in dev mode"},
 		{"out-of-range max lifetime", []string{"MCP_MAX_TOKEN_LIFETIME=999999999d"}, []string{"serve"}, "MCP_MAX_TOKEN_LIFETIME"},
 	}
 	for _, c := range cases {
