@@ -72,7 +72,13 @@ func startStack(t *testing.T, o stackOpts) *stack {
 	}
 	base := "http://" + ln.Addr().String()
 	revoked := auth.NewRevocationSet()
-	revoker := revocation.New(revocation.Config{Store: reg, Set: revoked, Now: o.now})
+	var as *oauth.Server
+	revoker := revocation.New(revocation.Config{Store: reg, Set: revoked, Now: o.now,
+		OnRevoke: func(ctx context.Context, toks []registry.Token) {
+			if as != nil {
+				as.RevokeRefresh(ctx, toks)
+			}
+		}})
 	verifier, err := auth.NewVerifier(auth.VerifierConfig{
 		Secret: []byte(testSecret), Issuer: "mcpauth-test", Now: o.now, Revoked: revoked, AllowedClients: o.allowedClients,
 		Audience: o.audience, Resources: []string{base + "/mcp", base, base + "/sse"},
@@ -80,7 +86,6 @@ func startStack(t *testing.T, o stackOpts) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var as *oauth.Server
 	if o.oauth {
 		as, err = oauth.New(oauth.Config{
 			Issuer: base, Resources: []string{base + "/mcp", base, base + "/sse"},

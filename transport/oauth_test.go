@@ -481,3 +481,40 @@ func TestApprovalFromTheChatContinuesTheWaitingPage(t *testing.T) {
 		t.Fatalf("after denial: %d %s", r.StatusCode, r.Header.Get("Location"))
 	}
 }
+
+func TestRevokingAnOAuthClientAlsoKillsItsRefreshTokens(t *testing.T) {
+	s := startStack(t, stackOpts{oauth: true})
+	c := newOAuthClient(t, s)
+	signIn := func() map[string]any {
+		resp, _ := c.consent(c.authorizeURL(nil), enroll(t, s, "kill-me", "tools:call"), "approve")
+		loc, _ := url.Parse(resp.Header.Get("Location"))
+		status, tok := c.exchange(url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "client_id": {c.id},
+			"redirect_uri": {c.redirect}, "code_verifier": {c.verifier}})
+		if status != 200 {
+			t.Fatalf("token: %d %v", status, tok)
+		}
+		return tok
+	}
+	admin, err := connect(t, kinds[0], s.URL, s.mint(t, "admin-console", time.Hour, "admin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// By jti: the family behind that access token dies.
+	tok := signIn()
+	if res := call(t, admin, "revoke_token", map[string]any{"token": tok["access_token"]}); res.IsError {
+		t.Fatal(text(res))
+	}
+	if status, out := c.exchange(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok["refresh_token"].(string)}, "client_id": {c.id}}); status != 400 {
+		t.Fatalf("refresh after revoking its access token: %d %v", status, out)
+	}
+	// By client: every refresh token of the client dies.
+	tok1, tok2 := signIn(), signIn()
+	if res := call(t, admin, "revoke_token", map[string]any{"client_id": "kill-me"}); res.IsError {
+		t.Fatal(text(res))
+	}
+	for _, tk := range []map[string]any{tok1, tok2} {
+		if status, _ := c.exchange(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tk["refresh_token"].(string)}, "client_id": {c.id}}); status != 400 {
+			t.Fatalf("refresh after revoking the client: %d", status)
+		}
+	}
+}

@@ -205,3 +205,30 @@ func s256(verifier string) string {
 // SetThrottle sets the limiter for wrong enrollment codes and
 // registrations (shared with the HTTP server's failure throttle).
 func (s *Server) SetThrottle(t auth.Throttle) { s.cfg.Throttle = t }
+
+// RevokeRefresh kills the refresh tokens behind revoked access tokens:
+// the family whose latest access token is one of them, and, for a
+// revocation of a whole client (a Token with only ClientID set), every
+// refresh token of that client. Without this a revoked OAuth client could
+// mint itself a new access token.
+func (s *Server) RevokeRefresh(ctx context.Context, revoked []registry.Token) {
+	items, err := s.cfg.Store.ListState(ctx, kindRefresh, s.cfg.Now())
+	if err != nil {
+		s.cfg.Logger.Warn("cannot list refresh tokens to revoke", "err", err)
+		return
+	}
+	for _, it := range items {
+		var rec refreshRecord
+		if json.Unmarshal(it.Value, &rec) != nil {
+			continue
+		}
+		for _, t := range revoked {
+			if (t.JTI != "" && t.JTI == rec.AccessJTI) || (t.JTI == "" && t.ClientID == rec.Subject) {
+				if n, _ := s.cfg.Store.DeleteStateGroup(ctx, kindRefresh, it.Group); n > 0 {
+					auth.Audit(ctx, s.cfg.Logger, auth.EventTokenRevoked, "client_id", rec.Subject, "refresh_tokens", n, "reason", "access token revoked")
+				}
+				break
+			}
+		}
+	}
+}

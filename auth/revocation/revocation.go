@@ -36,6 +36,9 @@ type Config struct {
 	Leeway time.Duration
 	Now    func() time.Time
 	Logger *slog.Logger
+	// OnRevoke, when set, is told about every newly revoked token after
+	// it is enforced (e.g. to kill the OAuth refresh tokens behind it).
+	OnRevoke func(ctx context.Context, revoked []registry.Token)
 }
 
 // Service revokes tokens and keeps the revocation set in sync.
@@ -73,6 +76,9 @@ func (s *Service) RevokeJTI(ctx context.Context, jti, by, reason string) (regist
 		return registry.Token{}, false, err
 	}
 	s.cfg.Set.Add(map[string]time.Time{t.JTI: t.ExpiresAt})
+	if !already && s.cfg.OnRevoke != nil {
+		s.cfg.OnRevoke(ctx, []registry.Token{t})
+	}
 	if !already {
 		auth.Audit(ctx, s.cfg.Logger, auth.EventTokenRevoked, "jti", t.JTI, "client_id", t.ClientID, "revoked_by", by, "reason", reason)
 	}
@@ -93,6 +99,9 @@ func (s *Service) RevokeClient(ctx context.Context, clientID, by, reason string)
 		add[t.JTI] = t.ExpiresAt
 	}
 	s.cfg.Set.Add(add)
+	if s.cfg.OnRevoke != nil {
+		s.cfg.OnRevoke(ctx, append(toks, registry.Token{ClientID: clientID}))
+	}
 	for _, t := range toks {
 		auth.Audit(ctx, s.cfg.Logger, auth.EventTokenRevoked, "jti", t.JTI, "client_id", clientID, "revoked_by", by, "reason", reason)
 	}

@@ -50,6 +50,13 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 	a := &app{cfg: cfg, policy: pol, reg: reg, revoked: auth.NewRevocationSet(), log: logger}
 	a.revoker = revocation.New(revocation.Config{
 		Store: reg, Set: a.revoked, Resync: cfg.RevocationResync, Leeway: cfg.Leeway, Logger: logger,
+		// Revoking an OAuth client's access token also kills its refresh
+		// tokens (a.oauth is set below, before any request is served).
+		OnRevoke: func(ctx context.Context, toks []registry.Token) {
+			if a.oauth != nil {
+				a.oauth.RevokeRefresh(ctx, toks)
+			}
+		},
 	})
 	if err := a.revoker.Sync(ctx); err != nil {
 		reg.Close()
