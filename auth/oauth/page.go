@@ -25,6 +25,7 @@ h1{font-size:1.3rem;margin:0 0 .25rem}p.sub{color:#5b6475;margin:0 0 1.25rem}
 ul{padding-left:1.2rem;margin:.25rem 0 1.25rem}li{margin:.2rem 0}
 .where{font-size:.9rem;color:#5b6475;word-break:break-all;background:#f4f5f7;border-radius:6px;padding:.5rem .75rem;margin-bottom:1.25rem}
 label{display:block;font-weight:600;margin-bottom:.35rem}
+input[type=text]:focus{outline:none;border-color:#2457d6;box-shadow:0 0 0 3px rgba(36,87,214,.25)}
 input[type=text]{box-sizing:border-box;width:100%;font:1.2rem ui-monospace,monospace;letter-spacing:.08em;padding:.6rem .75rem;border:1px solid #c8cdd6;border-radius:8px;text-transform:uppercase}
 .err{background:#fdecec;color:#8a1c1c;border-radius:6px;padding:.6rem .75rem;margin-bottom:1rem}
 .actions{display:flex;gap:.75rem;margin-top:1.25rem}
@@ -32,7 +33,7 @@ button{font:inherit;font-weight:600;border-radius:8px;padding:.6rem 1.1rem;borde
 button.primary{background:#2457d6;border-color:#2457d6;color:#fff;flex:1}
 footer{color:#8a92a3;font-size:.8rem;margin-top:1.5rem}
 .alt{border-top:1px solid #e3e6eb;margin-top:1.5rem;padding-top:1rem;color:#5b6475;font-size:.95rem}
-.alt button{padding:.3rem .7rem;font-size:.9rem}
+.alt button{padding:.2rem .6rem;font-size:.9rem;vertical-align:baseline}
 .big{font:700 1.6rem ui-monospace,monospace;letter-spacing:.1em;text-align:center;background:#f4f5f7;border-radius:8px;padding:.75rem}`
 
 var consentTmpl = template.Must(template.New("consent").Parse(`<!doctype html>
@@ -84,7 +85,11 @@ func pageHeaders(w http.ResponseWriter, formTarget string) {
 	}
 	h.Set("Content-Security-Policy", csp)
 	h.Set("X-Frame-Options", "DENY")
-	h.Set("Referrer-Policy", "no-referrer")
+	// same-origin, not no-referrer: under no-referrer browsers send
+	// "Origin: null" with the form post, which the Origin guard refuses
+	// (a headless-browser test found it). The client still gets no
+	// Referer on the redirect back.
+	h.Set("Referrer-Policy", "same-origin")
 	h.Set("Cache-Control", "no-store")
 	h.Set("Content-Type", "text/html; charset=utf-8")
 }
