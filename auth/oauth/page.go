@@ -52,11 +52,8 @@ var consentTmpl = template.Must(template.New("consent").Parse(`<!doctype html>
 <input id="code" type="text" name="enrollment_code" autocomplete="one-time-code" autocapitalize="characters" spellcheck="false" placeholder="XXXXX-XXXXX" required autofocus>
 <div class="actions"><button class="primary" type="submit" name="action" value="approve">Approve</button>
 <button type="submit" name="action" value="deny" formnovalidate>Deny</button></div>
-</form>
-<form method="get" action="/authorize/wait" class="alt">
-<input type="hidden" name="request" value="{{.Request}}"><input type="hidden" name="csrf" value="{{.CSRF}}">
-<p>No code? Ask your admin to approve request <strong>{{.ShortID}}</strong> (for example by telling their assistant
-“approve request {{.ShortID}}”), then <button type="submit">wait for approval</button></p>
+<p class="alt">No code? Ask your admin to approve request <strong>{{.ShortID}}</strong> (for example by telling their assistant
+“approve request {{.ShortID}}”), then <button type="submit" formmethod="get" formaction="/authorize/wait" formnovalidate>wait for approval</button></p>
 </form>
 <footer>Request {{.ShortID}} · mcpauth</footer>
 </main></body></html>`))

@@ -3,13 +3,18 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -205,5 +210,87 @@ func TestSIGKILLDuringConcurrentMintsLosesNoIssuedToken(t *testing.T) {
 			}
 			t.Logf("%d tokens received before SIGKILL, %d recorded; none lost", len(got), len(rows))
 		})
+	}
+}
+
+// TestOAuthFlowHopsAcrossReplicas runs one sign-in across two server
+// processes sharing PostgreSQL: every step lands on the other replica,
+// so registrations, pending requests, codes and refresh tokens must live
+// in the registry.
+func TestOAuthFlowHopsAcrossReplicas(t *testing.T) {
+	db := postgresDB(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	portA := ln.Addr().String()
+	ln.Close()
+	public := "http://" + portA // what a load balancer would be
+	e := testEnv(t, "MCP_DATABASE_URL="+db, "MCP_PUBLIC_URL="+public)
+	a := startServer(t, e, "--addr", portA)
+	b := startServer(t, e)
+	out, errOut, code := run(t, e, "", "enrollment", "create", "roamer", "--scope", "tools:call", "--json")
+	if code != 0 {
+		t.Fatalf("enrollment: %s", errOut)
+	}
+	var enr struct {
+		Code string `json:"code"`
+	}
+	_ = json.Unmarshal([]byte(out), &enr)
+
+	hc := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	post := func(addr, path, ctype, body string) *http.Response {
+		r, err := hc.Post("http://"+addr+path, ctype, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Body.Close() })
+		return r
+	}
+	redirect := "http://127.0.0.1:33419/cb"
+	r := post(a, "/register", "application/json", `{"client_name":"Roaming App","application_type":"native","redirect_uris":["`+redirect+`"]}`)
+	var reg struct {
+		ClientID string `json:"client_id"`
+	}
+	_ = json.NewDecoder(r.Body).Decode(&reg)
+	verifier := "replica-hopping-pkce-verifier-0123456789abcdefghijklmnop"
+	h := sha256.Sum256([]byte(verifier))
+	q := url.Values{"response_type": {"code"}, "client_id": {reg.ClientID}, "redirect_uri": {redirect}, "state": {"s"},
+		"code_challenge": {base64.RawURLEncoding.EncodeToString(h[:])}, "code_challenge_method": {"S256"}}
+	page, err := hc.Get("http://" + b + "/authorize?" + q.Encode()) // registered on A, authorized on B
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(page.Body)
+	page.Body.Close()
+	if page.StatusCode != 200 {
+		t.Fatalf("authorize on B: %d %s", page.StatusCode, body)
+	}
+	form := url.Values{"enrollment_code": {enr.Code}, "action": {"approve"}}
+	for _, m := range regexp.MustCompile(`name="(request|csrf)" value="([^"]+)"`).FindAllStringSubmatch(string(body), -1) {
+		form.Set(m[1], m[2])
+	}
+	r = post(a, "/authorize", "application/x-www-form-urlencoded", form.Encode()) // consent on A
+	loc, _ := url.Parse(r.Header.Get("Location"))
+	if r.StatusCode != 302 || loc.Query().Get("code") == "" || loc.Query().Get("iss") != public {
+		t.Fatalf("consent on A: %d %s", r.StatusCode, loc)
+	}
+	r = post(b, "/token", "application/x-www-form-urlencoded", url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")},
+		"client_id": {reg.ClientID}, "redirect_uri": {redirect}, "code_verifier": {verifier}}.Encode()) // token on B
+	var tok struct {
+		AccessToken  string `json:"access_token"`
+		RefreshToken string `json:"refresh_token"`
+	}
+	_ = json.NewDecoder(r.Body).Decode(&tok)
+	if r.StatusCode != 200 || tok.AccessToken == "" {
+		t.Fatalf("token on B: %d", r.StatusCode)
+	}
+	if r := postMCP(t, a, tok.AccessToken, initJSON); r.StatusCode != 200 { // used on A
+		t.Fatalf("MCP on A with B's token: %d", r.StatusCode)
+	}
+	r = post(a, "/token", "application/x-www-form-urlencoded", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken},
+		"client_id": {reg.ClientID}}.Encode()) // refreshed on A
+	if r.StatusCode != 200 {
+		t.Fatalf("refresh on A: %d", r.StatusCode)
 	}
 }
