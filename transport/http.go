@@ -59,6 +59,8 @@ type HTTPConfig struct {
 	TokenAPI *TokenAPIConfig
 	// AuthInfo is the auth configuration /health may show.
 	AuthInfo AuthInfo
+	// Metrics, when set, is served at GET /metrics to admin tokens.
+	Metrics *Metrics
 	// OAuth, when set, is the built-in authorization server: its routes
 	// are mounted and the resource metadata names it.
 	OAuth interface{ Routes(mux *http.ServeMux) }
@@ -148,6 +150,9 @@ func NewHTTP(cfg HTTPConfig) *HTTP {
 	}
 	if cfg.OAuth != nil {
 		cfg.OAuth.Routes(mux)
+	}
+	if cfg.Metrics != nil {
+		mux.Handle("GET /metrics", cfg.Auth(adminOnly(h.resourceMetadata(), cfg.Metrics.Handler())))
 	}
 	if cfg.TokenAPI != nil && cfg.TokenAPI.APIKey != "" {
 		api := h.tokenAPI(*cfg.TokenAPI)

@@ -13,6 +13,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/mcpauth/mcpauth/transport"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -38,11 +40,15 @@ func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e))
 
 // globals are the flags every command shares.
 type globals struct {
-	envFile string
-	dev     bool
-	stdin   io.Reader
-	stdout  io.Writer
-	stderr  io.Writer
+	// metrics counts audit records (serve sets the open-sessions source).
+	metrics *transport.Metrics
+	// sessions reports open sessions to the metrics once serving.
+	sessions func() int
+	envFile  string
+	dev      bool
+	stdin    io.Reader
+	stdout   io.Writer
+	stderr   io.Writer
 }
 
 func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
@@ -99,5 +105,12 @@ func (g *globals) load(cmd *cobra.Command) (Config, *slog.Logger, error) {
 	if err != nil {
 		return Config{}, nil, err
 	}
+	g.metrics = transport.NewMetrics(func() int {
+		if g.sessions == nil {
+			return 0
+		}
+		return g.sessions()
+	})
+	logger = slog.New(g.metrics.CountingHandler(logger.Handler()))
 	return cfg, logger, nil
 }

@@ -96,3 +96,41 @@ func TestOAuthSignInWithACLIEnrollmentCodeIsOneSystem(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+func TestMetricsCountEveryPathAndNeedAnAdmin(t *testing.T) {
+	e := testEnv(t)
+	addr := startServer(t, e)
+	admin := issue(t, e, "metrics-admin", "1h", "--scope", "admin")
+	user := issue(t, e, "metrics-user", "1h")
+	c := mcpClient(t, addr, admin.Token)
+	callTool(t, c, "issue_token", map[string]any{"client_id": "via-tool", "expires_in": "1h"})
+	postMCP(t, addr, "forged.token.value", initJSON)
+	get := func(token string) (int, string) {
+		req, _ := http.NewRequest("GET", "http://"+addr+"/metrics", nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		r, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Body.Close()
+		b, _ := io.ReadAll(r.Body)
+		return r.StatusCode, string(b)
+	}
+	if status, _ := get(""); status != http.StatusUnauthorized {
+		t.Fatalf("metrics without a token: %d", status)
+	}
+	if status, _ := get(user.Token); status != http.StatusForbidden {
+		t.Fatalf("metrics with a non-admin token: %d", status)
+	}
+	status, body := get(admin.Token)
+	for _, want := range []string{`mcpauth_events_total{event="token.issued",via="issue_token"} 1`, `mcpauth_events_total{event="auth.failed",via=""}`, "mcpauth_open_sessions"} {
+		if status != 200 || !strings.Contains(body, want) {
+			t.Fatalf("metrics lack %q (status %d)", want, status)
+		}
+	}
+	if strings.Contains(body, admin.Token[:20]) || strings.Contains(body, "metrics-user") {
+		t.Fatal("metrics expose a token or a client id")
+	}
+}

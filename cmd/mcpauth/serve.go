@@ -128,6 +128,7 @@ Environment:
 				CORSOrigins:         cfg.corsOrigins(),
 				Throttle:            limiter,
 				OAuth:               oauthServer(a, cfg, limiter),
+				Metrics:             g.metrics,
 				MaxStreamsPerClient: cfg.MaxStreamsPerClient,
 				TokenAPI: &transport.TokenAPIConfig{
 					APIKey:        cfg.APIKey,
@@ -154,6 +155,7 @@ Environment:
 			}
 			logger.Info("mcpauth listening", "addr", ln.Addr().String(), "public_url", cfg.publicURL(),
 				"streamable_http", cfg.publicURL()+"/mcp", "sse", cfg.publicURL()+"/sse", "version", version)
+			g.sessions = h.OpenSessions
 			return transport.Serve(cmd.Context(), ln, h, logger)
 		},
 	}
