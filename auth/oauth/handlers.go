@@ -182,6 +182,16 @@ func (s *Server) checkClient(c Client) error {
 // dynamic registration.
 func (s *Server) client(r *http.Request, id string) (Client, error) {
 	if isMetadataURL(id) {
+		// An uncached document is an outbound fetch a stranger asked
+		// for: it counts against the address's budget, like a
+		// registration.
+		if _, err := s.cfg.Store.GetState(r.Context(), kindCIMD, id, s.cfg.Now()); err != nil && s.cfg.Throttle != nil {
+			src := auth.ClientAddress(r)
+			if _, blocked := s.cfg.Throttle.Blocked(src); blocked {
+				return Client{}, errors.New("too many sign-in attempts from this address; wait a little and try again")
+			}
+			s.cfg.Throttle.Fail(src)
+		}
 		c, err := s.metadataDocument(r.Context(), id)
 		if err != nil {
 			s.cfg.Logger.Info("client metadata document refused", "client_id", auth.Clip(id, 200), "reason", err.Error())
