@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mcpauth/mcpauth/auth"
 )
 
 // tsOAuthResult is what testdata/tsclient/oauth.mjs prints.
@@ -23,6 +26,8 @@ type tsOAuthResult struct {
 	} `json:"whoami"`
 	AccessToken          string `json:"accessToken"`
 	RefreshedAccessToken string `json:"refreshedAccessToken"`
+	RevokeStatus         int    `json:"revokeStatus"`
+	RefusedAfterRevoke   bool   `json:"refusedAfterRevoke"`
 	Refreshed            bool   `json:"refreshed"`
 	WhoamiAfterRefresh   struct {
 		ClientID string `json:"client_id"`
@@ -130,16 +135,23 @@ func TestTypeScriptSDKSignsInWithOAuth(t *testing.T) {
 			t.Errorf("access token claims: sub %q scope %q aud %v", claims.Subject, claims.Scope, claims.Audience)
 		}
 
+		// After RFC 7009 revocation of the refresh token, its family's
+		// access token is refused.
+		if r.RevokeStatus != 200 || !r.RefusedAfterRevoke {
+			t.Fatalf("revoke status %d, refused after revoke = %v", r.RevokeStatus, r.RefusedAfterRevoke)
+		}
+		if _, err := s.Verifier.Verify(r.RefreshedAccessToken); err != auth.ErrTokenRevoked {
+			t.Fatalf("the revoked family's access token: %v", err)
+		}
 		// The SDK refreshed on the 401 and retried with the new token.
 		if !r.Refreshed || r.WhoamiAfterRefresh.ClientID != "ts-oauth" {
 			t.Fatalf("refreshed = %v, whoami after refresh = %q", r.Refreshed, r.WhoamiAfterRefresh.ClientID)
 		}
-		rclaims, err := s.Verifier.Verify(r.RefreshedAccessToken)
-		if err != nil {
-			t.Fatalf("refreshed access token: %v", err)
-		}
-		if rclaims.Subject != "ts-oauth" || rclaims.Scope.String() != "tools:call" || !slices.Equal([]string(rclaims.Audience), []string{s.URL}) || rclaims.ID == claims.ID {
-			t.Errorf("refreshed token claims: sub %q scope %q aud %v jti %q (first %q)", rclaims.Subject, rclaims.Scope, rclaims.Audience, rclaims.ID, claims.ID)
+		// (It is revoked by now, so read its claims without Verify.)
+		rin := s.Verifier.Inspect(r.RefreshedAccessToken)
+		if !rin.SignatureValid || rin.Claims["sub"] != "ts-oauth" || rin.Claims["scope"] != "tools:call" ||
+			fmt.Sprint(rin.Claims["aud"]) != "["+s.URL+"]" || rin.Claims["jti"] == claims.ID {
+			t.Errorf("refreshed token claims: %v (first jti %q)", rin.Claims, claims.ID)
 		}
 
 		// Both access tokens are in the registry, and nothing else was minted.
@@ -154,8 +166,9 @@ func TestTypeScriptSDKSignsInWithOAuth(t *testing.T) {
 		for _, tok := range toks {
 			jtis = append(jtis, tok.JTI)
 		}
-		if !slices.Contains(jtis, claims.ID) || !slices.Contains(jtis, rclaims.ID) {
-			t.Errorf("registry jtis for ts-oauth = %v, want %s and %s", jtis, claims.ID, rclaims.ID)
+		rjti, _ := rin.Claims["jti"].(string)
+		if !slices.Contains(jtis, claims.ID) || !slices.Contains(jtis, rjti) {
+			t.Errorf("registry jtis for ts-oauth = %v, want %s and %s", jtis, claims.ID, rjti)
 		}
 	})
 

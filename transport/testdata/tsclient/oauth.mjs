@@ -259,7 +259,28 @@ async function main() {
     !after.access_token.startsWith('stale-') &&
     after.refresh_token !== before.refresh_token;
 
+  // 5. Revoke (RFC 7009) the current refresh token, which revokes its
+  //    family's access token too, then call with that access token alone
+  //    (no authProvider, so nothing can sign in again): it must be refused.
+  const revokeResp = await fetch(new URL('/revoke', url), {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ token: after.refresh_token, client_id: provider.clientInformation()?.client_id ?? '' }),
+  });
+  let refusedAfterRevoke = false;
+  try {
+    const bare = new StreamableHTTPClientTransport(url, { requestInit: { headers: { Authorization: `Bearer ${after.access_token}` } } });
+    const c2 = new Client({ name: 'mcpauth-ts-oauth-after-revoke', version: '0.0.0' });
+    await c2.connect(bare);
+    await c2.callTool({ name: 'whoami', arguments: {} });
+    await c2.close();
+  } catch {
+    refusedAfterRevoke = true;
+  }
+
   const out = JSON.stringify({
+    revokeStatus: revokeResp.status,
+    refusedAfterRevoke,
     tools,
     whoami: whoami.structuredContent ?? null,
     accessToken,
