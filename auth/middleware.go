@@ -56,14 +56,20 @@ func ClientAddress(r *http.Request) string {
 	return host
 }
 
+// RetryAfter renders a wait as Retry-After seconds: rounded up, at
+// least 1.
+func RetryAfter(d time.Duration) string {
+	return strconv.Itoa(max(int(math.Ceil(d.Seconds())), 1))
+}
+
 // WriteTooManyRequests answers 429 with Retry-After.
 func WriteTooManyRequests(w http.ResponseWriter, retryAfter time.Duration) {
-	secs := int(math.Ceil(retryAfter.Seconds()))
-	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	secs := RetryAfter(retryAfter)
+	w.Header().Set("Retry-After", secs)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusTooManyRequests)
-	_ = json.NewEncoder(w).Encode(ErrorBody{Error: "too_many_requests", Description: "Too many failed attempts from this address; retry after " + strconv.Itoa(secs) + "s"})
+	_ = json.NewEncoder(w).Encode(ErrorBody{Error: "too_many_requests", Description: "Too many failed attempts from this address; retry after " + secs + "s"})
 }
 
 // Middleware returns an HTTP middleware that requires a valid

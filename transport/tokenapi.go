@@ -95,8 +95,8 @@ func (h *HTTP) tokenAPI(cfg TokenAPIConfig) http.Handler {
 		src := auth.ClientAddress(r)
 		if h.throttle != nil {
 			if wait, blocked := h.throttle.Blocked(src); blocked {
-				w.Header().Set("Retry-After", retryAfterSecs(wait))
-				writeAPIError(w, http.StatusTooManyRequests, "too_many_requests", "Too many failed attempts from this address; retry after "+retryAfterSecs(wait)+"s")
+				w.Header().Set("Retry-After", auth.RetryAfter(wait))
+				writeAPIError(w, http.StatusTooManyRequests, "too_many_requests", "Too many failed attempts from this address; retry after "+auth.RetryAfter(wait)+"s")
 				return
 			}
 		}

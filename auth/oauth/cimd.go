@@ -147,25 +147,14 @@ func (s *Server) metadataDocument(ctx context.Context, clientID string) (Client,
 	if err != nil || len(body) > cimdMaxBytes {
 		return Client{}, errors.New("the client's metadata document is unreadable or larger than 64 KiB")
 	}
-	var doc struct {
-		ClientID                string   `json:"client_id"`
-		ClientName              string   `json:"client_name"`
-		RedirectURIs            []string `json:"redirect_uris"`
-		GrantTypes              []string `json:"grant_types"`
-		ResponseTypes           []string `json:"response_types"`
-		TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
-		ApplicationType         string   `json:"application_type"`
-	}
-	if err := json.Unmarshal(body, &doc); err != nil {
+	var c Client
+	if err := json.Unmarshal(body, &c); err != nil {
 		return Client{}, errors.New("the client's metadata document is not JSON")
 	}
-	if doc.ClientID != clientID {
+	if c.ClientID != clientID {
 		return Client{}, errors.New("the metadata document's client_id does not match its URL")
 	}
-	c := Client{
-		ClientID: clientID, ClientName: doc.ClientName, RedirectURIs: doc.RedirectURIs, GrantTypes: doc.GrantTypes,
-		ResponseTypes: doc.ResponseTypes, TokenEndpointAuthMethod: doc.TokenEndpointAuthMethod, ApplicationType: doc.ApplicationType,
-	}
+	c.ClientIDIssuedAt = 0 // not ours to stamp
 	fillClientDefaults(&c)
 	if err := s.checkClient(c); err != nil {
 		return Client{}, fmt.Errorf("the client's metadata document: %w", err)

@@ -86,7 +86,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 	src := auth.ClientAddress(r)
 	if s.cfg.Throttle != nil {
 		if wait, blocked := s.cfg.Throttle.Blocked(src); blocked {
-			w.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
+			w.Header().Set("Retry-After", auth.RetryAfter(wait))
 			oauthError(w, http.StatusTooManyRequests, "slow_down", "too many requests from this address")
 			return
 		}
@@ -94,24 +94,15 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 		// are cheap to make and each one is stored.
 		s.cfg.Throttle.Fail(src)
 	}
-	var req struct {
-		ClientName              string   `json:"client_name"`
-		RedirectURIs            []string `json:"redirect_uris"`
-		GrantTypes              []string `json:"grant_types"`
-		ResponseTypes           []string `json:"response_types"`
-		TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
-		ApplicationType         string   `json:"application_type"`
-	}
-	if err := json.NewDecoder(io.LimitReader(r.Body, 16<<10)).Decode(&req); err != nil {
+	var c Client
+	if err := json.NewDecoder(io.LimitReader(r.Body, 16<<10)).Decode(&c); err != nil {
 		oauthError(w, http.StatusBadRequest, "invalid_client_metadata", "the body must be a JSON client metadata document")
 		return
 	}
-	c := Client{
-		ClientID: "mcp-" + randomID(), ClientName: auth.Clip(strings.TrimSpace(req.ClientName), 100),
-		RedirectURIs: req.RedirectURIs, GrantTypes: req.GrantTypes, ResponseTypes: req.ResponseTypes,
-		TokenEndpointAuthMethod: req.TokenEndpointAuthMethod, ApplicationType: req.ApplicationType,
-		ClientIDIssuedAt: s.cfg.Now().Unix(),
-	}
+	// The server names the client and stamps the time, whatever the
+	// body says.
+	c.ClientID, c.ClientIDIssuedAt = "mcp-"+randomID(), s.cfg.Now().Unix()
+	c.ClientName = auth.Clip(strings.TrimSpace(c.ClientName), 100)
 	fillClientDefaults(&c)
 	if err := s.checkClient(c); err != nil {
 		oauthError(w, http.StatusBadRequest, "invalid_redirect_uri", err.Error())
@@ -278,7 +269,7 @@ func (s *Server) consent(w http.ResponseWriter, r *http.Request) {
 	src := auth.ClientAddress(r)
 	if s.cfg.Throttle != nil {
 		if wait, blocked := s.cfg.Throttle.Blocked(src); blocked {
-			w.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
+			w.Header().Set("Retry-After", auth.RetryAfter(wait))
 			s.errorPage(w, http.StatusTooManyRequests, "Too many attempts", "Too many wrong codes from this address. Wait a little and try again.")
 			return
 		}
