@@ -20,7 +20,7 @@ import (
 func hostGuard(allowedHosts []string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		local, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
-		if ok && local != nil && isLoopback(local.String()) && !isLoopback(r.Host) &&
+		if ok && local != nil && IsLoopback(local.String()) && !IsLoopback(r.Host) &&
 			!slices.Contains(allowedHosts, strings.ToLower(r.Host)) {
 			writeError(w, http.StatusForbidden, "host_not_allowed",
 				"This server answers on loopback only for loopback hosts or the MCP_PUBLIC_URL host")
@@ -30,7 +30,9 @@ func hostGuard(allowedHosts []string, next http.Handler) http.Handler {
 	})
 }
 
-func isLoopback(hostport string) bool {
+// IsLoopback reports whether a host or host:port names a loopback
+// address (or localhost).
+func IsLoopback(hostport string) bool {
 	host, _, err := net.SplitHostPort(hostport)
 	if err != nil {
 		host = strings.Trim(hostport, "[]")

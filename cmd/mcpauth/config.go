@@ -6,7 +6,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -295,19 +294,6 @@ func (c Config) publicURL() string {
 		return strings.TrimRight(c.PublicURL, "/")
 	}
 	return "http://" + c.Addr
-}
-
-// isLoopbackAddr reports whether a listen address binds loopback only.
-func isLoopbackAddr(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 func newLogger(w io.Writer, level, format string, dev bool) (*slog.Logger, error) {

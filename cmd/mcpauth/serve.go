@@ -74,7 +74,7 @@ Environment:
 			}
 			var ln net.Listener
 			if !stdio {
-				if !cfg.AuthEnabled && !isLoopbackAddr(cfg.Addr) {
+				if !cfg.AuthEnabled && !transport.IsLoopback(cfg.Addr) {
 					return fmt.Errorf("auth is disabled (MCP_AUTH_ENABLED=false), so mcpauth listens only on loopback; %q is not a loopback address", cfg.Addr)
 				}
 				if ln, err = net.Listen("tcp", cfg.Addr); err != nil {
