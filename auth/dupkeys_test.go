@@ -25,3 +25,7 @@ func TestDuplicateKeys(t *testing.T) {
 		}
 	}
 }
+
+// duplicateKeys reports whether a JSON object repeats a top-level member
+// name (or is not a well-formed object).
+func duplicateKeys(obj []byte) bool { return scanObject(obj, noTypeCheck) != nil }

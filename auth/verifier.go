@@ -299,10 +299,6 @@ func claimTypes(name string, first byte) error {
 	return nil
 }
 
-// duplicateKeys reports whether a JSON object repeats a top-level member
-// name (or is not a well-formed object).
-func duplicateKeys(obj []byte) bool { return scanObject(obj, noTypeCheck) != nil }
-
 // scanObject walks a JSON object's top-level members with a byte scanner
 // (no allocation for small objects), refusing repeated member names and
 // values that check refuses. Anything it does not expect, including
