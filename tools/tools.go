@@ -124,8 +124,14 @@ func (t *Toolset) ServerOptions() []server.ServerOption {
 	}
 }
 
-// IsAdminTool reports whether the named tool requires the admin scope.
-func (t *Toolset) IsAdminTool(name string) bool { return t.admin[name] }
+// RequiredScope names the scope a call to the named tool requires: the
+// admin scope for admin tools, "" for the rest and for unknown names.
+func (t *Toolset) RequiredScope(name string) string {
+	if t.admin[name] {
+		return auth.ScopeAdmin
+	}
+	return ""
+}
 
 func (t *Toolset) filter(ctx context.Context, tools []mcp.Tool) []mcp.Tool {
 	c, ok := auth.ClaimsFrom(ctx)

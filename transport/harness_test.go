@@ -103,7 +103,8 @@ func startStack(t *testing.T, o stackOpts) *stack {
 	})
 	logger := slog.New(slog.DiscardHandler)
 	h := transport.NewHTTP(transport.HTTPConfig{
-		MCP: transport.NewMCPServer(ts, "test"),
+		MCP:       transport.NewMCPServer(ts, "test"),
+		ToolScope: ts.RequiredScope,
 		Auth: auth.Middleware(auth.MiddlewareConfig{
 			Verifier: verifier, Throttle: o.throttle, ResourceMetadata: base + "/.well-known/oauth-protected-resource",
 		}),

@@ -77,6 +77,9 @@ type HTTPConfig struct {
 	// any request (2026-07-28 clients are stateless anyway). Server-to-
 	// client requests within a session are then unavailable.
 	Stateless bool
+	// ToolScope, when set, names the scope a tool requires ("" for none);
+	// a tools/call without it is answered 403 insufficient_scope.
+	ToolScope func(tool string) string
 }
 
 // HTTP serves Streamable HTTP at /mcp, legacy SSE at GET /sse + POST
@@ -139,9 +142,12 @@ func NewHTTP(cfg HTTPConfig) *HTTP {
 	healthz := health(cfg)
 	mux.HandleFunc("GET /health", healthz)
 	mux.HandleFunc("GET /api/v1/mcp/health", healthz)
-	mux.Handle("/mcp", requireJSON(cfg.Auth(strictJSONRPC(h.bindStreamable(h.streamable)))))
+	strict := func(next http.Handler) http.Handler {
+		return strictJSONRPC(cfg.ToolScope, h.resourceMetadata(), next)
+	}
+	mux.Handle("/mcp", requireJSON(cfg.Auth(strict(h.bindStreamable(h.streamable)))))
 	mux.Handle("GET /sse", cfg.Auth(h.openSSE(h.sse.SSEHandler())))
-	mux.Handle("POST /message", requireJSON(cfg.Auth(strictJSONRPC(h.bindSSEMessage(h.sse.MessageHandler())))))
+	mux.Handle("POST /message", requireJSON(cfg.Auth(strict(h.bindSSEMessage(h.sse.MessageHandler())))))
 	if cfg.PublicURL != "" {
 		mux.HandleFunc("GET /.well-known/oauth-protected-resource", h.protectedResource(""))
 		mux.HandleFunc("GET /.well-known/oauth-protected-resource/mcp", h.protectedResource("/mcp"))

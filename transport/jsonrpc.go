@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/mcpauth/mcpauth/auth"
 	"github.com/mcpauth/mcpauth/tools"
 )
 
@@ -22,7 +23,12 @@ var jsonrpcMembers = []string{"jsonrpc", "id", "method", "params", "result", "er
 // spellings or {"arguments":{…},"ARGUMENTS":{…}} would otherwise reach a
 // tool in a shape no reviewer expects. Batches (removed from MCP) and
 // bodies that are not a single JSON object are refused too.
-func strictJSONRPC(next http.Handler) http.Handler {
+//
+// A tools/call naming a tool whose required scope (toolScope) the caller's
+// token lacks is answered 403 insufficient_scope with the scope to ask for
+// (the MCP authorization spec's scope challenge), so a client can step up
+// instead of meeting a bare "tool not found".
+func strictJSONRPC(toolScope func(tool string) string, resourceMetadata string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			next.ServeHTTP(w, r)
@@ -38,55 +44,78 @@ func strictJSONRPC(next http.Handler) http.Handler {
 			writeError(w, http.StatusBadRequest, "invalid_request", "Cannot read the request body")
 			return
 		}
-		if err := checkJSONRPC(body); err != nil {
+		msg, err := checkJSONRPC(body)
+		if err != nil {
 			writeError(w, http.StatusBadRequest, "invalid_request", err.Error())
 			return
+		}
+		if msg.method == "tools/call" && toolScope != nil {
+			if need := toolScope(msg.tool); need != "" {
+				if c, ok := auth.ClaimsFrom(r.Context()); !ok || !c.Scope.Has(need) {
+					auth.WriteInsufficientScope(w, need, resourceMetadata)
+					return
+				}
+			}
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		next.ServeHTTP(w, r)
 	})
 }
 
-func checkJSONRPC(body []byte) error {
+// rpcMessage is what strictJSONRPC learns of a message: its method and,
+// for tools/call, the tool's name.
+type rpcMessage struct {
+	method string
+	tool   string
+}
+
+func checkJSONRPC(body []byte) (rpcMessage, error) {
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) > 0 && trimmed[0] == '[' {
-		return errors.New("JSON-RPC batch requests are not supported; send one message per request")
+		return rpcMessage{}, errors.New("JSON-RPC batch requests are not supported; send one message per request")
 	}
 	if !json.Valid(trimmed) {
-		return errors.New("the body is not valid JSON")
+		return rpcMessage{}, errors.New("the body is not valid JSON")
 	}
 	keys, err := tools.ObjectKeys(trimmed)
 	if err != nil {
-		return fmt.Errorf("invalid JSON-RPC message: %w", err)
+		return rpcMessage{}, fmt.Errorf("invalid JSON-RPC message: %w", err)
 	}
 	if err := canonical(keys, jsonrpcMembers); err != nil {
-		return err
+		return rpcMessage{}, err
 	}
 	var msg struct {
+		Method json.RawMessage `json:"method"`
 		Params json.RawMessage `json:"params"`
 	}
 	_ = json.Unmarshal(trimmed, &msg) // valid JSON, checked above
+	var out rpcMessage
+	_ = json.Unmarshal(msg.Method, &out.method) // a non-string method is mcp-go's to refuse
 	p := bytes.TrimSpace(msg.Params)
 	if len(p) == 0 || p[0] != '{' {
-		return nil
+		return out, nil
 	}
 	pkeys, err := tools.ObjectKeys(p)
 	if err != nil {
-		return fmt.Errorf("invalid params: %w", err)
+		return rpcMessage{}, fmt.Errorf("invalid params: %w", err)
 	}
 	if err := canonical(pkeys, []string{"name", "arguments", "_meta", "cursor", "protocolVersion", "capabilities", "clientInfo", "task"}); err != nil {
-		return err
+		return rpcMessage{}, err
 	}
 	var params struct {
+		Name      json.RawMessage `json:"name"`
 		Arguments json.RawMessage `json:"arguments"`
 	}
 	_ = json.Unmarshal(p, &params)
+	if out.method == "tools/call" {
+		_ = json.Unmarshal(params.Name, &out.tool)
+	}
 	if a := bytes.TrimSpace(params.Arguments); len(a) > 0 && a[0] == '{' {
 		if _, err := tools.ObjectKeys(a); err != nil {
-			return fmt.Errorf("invalid arguments: %w", err)
+			return rpcMessage{}, fmt.Errorf("invalid arguments: %w", err)
 		}
 	}
-	return nil
+	return out, nil
 }
 
 // canonical refuses member names that match a known one only when case is

@@ -91,7 +91,8 @@ Environment:
 			}
 			defer a.Close()
 
-			mcp := transport.NewMCPServer(a.toolset(), version)
+			ts := a.toolset()
+			mcp := transport.NewMCPServer(ts, version)
 
 			// Background work lives as long as the command: revocation
 			// sync (other processes' and replicas' revocations) and
@@ -123,6 +124,7 @@ Environment:
 				Auth:                authMiddleware(a, cfg, tracker, limiter),
 				Revoked:             a.revoked,
 				Stateless:           cfg.Stateless,
+				ToolScope:           ts.RequiredScope,
 				PublicURL:           cfg.publicURL(),
 				ScopesSupported:     auth.NormalizeScopes(append([]string{auth.ScopeAdmin}, cfg.Scopes...)),
 				CORSOrigins:         cfg.corsOrigins(),
