@@ -47,11 +47,21 @@ type Throttle interface {
 	Fail(source string)
 }
 
-// ClientAddress is the source a request is throttled by: the peer's IP.
+// ClientAddress is the source a request is throttled and audited by: the
+// address recorded in its context (WithRemoteAddr; the transport records
+// the client behind a trusted proxy there), else the TCP peer's IP.
 func ClientAddress(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if a, ok := r.Context().Value(remoteKey{}).(string); ok && a != "" {
+		return a
+	}
+	return PeerAddress(r.RemoteAddr)
+}
+
+// PeerAddress is the host part of a "host:port" remote address.
+func PeerAddress(remoteAddr string) string {
+	host, _, err := net.SplitHostPort(remoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		return remoteAddr
 	}
 	return host
 }

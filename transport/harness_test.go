@@ -44,6 +44,7 @@ type stackOpts struct {
 	audience       string
 	knownScopes    []string
 	oauth          bool
+	trustedProxies []string
 	// loopbackMetadata lets client id metadata documents be served on
 	// loopback over http (tests serve them with httptest).
 	loopbackMetadata bool
@@ -102,9 +103,14 @@ func startStack(t *testing.T, o stackOpts) *stack {
 		PublicURL:     base, Issuer: "mcpauth-test", Now: o.now,
 	})
 	logger := slog.New(slog.DiscardHandler)
+	proxies, err := transport.ParseTrustedProxies(o.trustedProxies)
+	if err != nil {
+		t.Fatal(err)
+	}
 	h := transport.NewHTTP(transport.HTTPConfig{
-		MCP:       transport.NewMCPServer(ts, "test"),
-		ToolScope: ts.RequiredScope,
+		TrustedProxies: proxies,
+		MCP:            transport.NewMCPServer(ts, "test"),
+		ToolScope:      ts.RequiredScope,
 		Auth: auth.Middleware(auth.MiddlewareConfig{
 			Verifier: verifier, Throttle: o.throttle, ResourceMetadata: base + "/.well-known/oauth-protected-resource",
 		}),

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -80,6 +81,10 @@ type HTTPConfig struct {
 	// ToolScope, when set, names the scope a tool requires ("" for none);
 	// a tools/call without it is answered 403 insufficient_scope.
 	ToolScope func(tool string) string
+	// TrustedProxies are the reverse proxies (see ParseTrustedProxies)
+	// whose X-Forwarded-For names the client that failure throttles and
+	// audit records key on. Empty: the TCP peer is the client.
+	TrustedProxies []netip.Prefix
 }
 
 // HTTP serves Streamable HTTP at /mcp, legacy SSE at GET /sse + POST
@@ -173,7 +178,7 @@ func NewHTTP(cfg HTTPConfig) *HTTP {
 		origins = append(origins, o)
 		hosts = append(hosts, strings.TrimPrefix(strings.TrimPrefix(o, "https://"), "http://"))
 	}
-	h.handler = hostGuard(hosts, originGuard(origins, limitBody(mux)))
+	h.handler = clientAddress(cfg.TrustedProxies, hostGuard(hosts, originGuard(origins, limitBody(mux))))
 	return h
 }
 

@@ -2,6 +2,7 @@ package transport_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -182,6 +183,47 @@ func TestFailedBearerAuthIsThrottledButDiscoveryIsNot(t *testing.T) {
 	if r.StatusCode != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" {
 		t.Fatalf("after 3 failures: %d", r.StatusCode)
 	}
+}
+
+// Behind a trusted reverse proxy every request comes from the proxy's
+// address: the throttle keys on the client X-Forwarded-For names instead,
+// so one client's failures do not lock out the rest. A header from an
+// untrusted peer is ignored, so rotating it does not escape the throttle.
+func TestThrottleKeysOnTheClientBehindATrustedProxy(t *testing.T) {
+	fail := func(t *testing.T, s *stack, xff string) int {
+		t.Helper()
+		return do(t, "POST", s.URL+"/mcp", "bad.token.x", initBody, map[string]string{"X-Forwarded-For": xff}).StatusCode
+	}
+	t.Run("trusted proxy", func(t *testing.T) {
+		s := startStack(t, stackOpts{throttle: throttle.New(throttle.Config{Burst: 3, Per: time.Hour}), trustedProxies: []string{"127.0.0.1", "::1"}})
+		for i := range 3 {
+			if code := fail(t, s, "6.6.6.6, 127.0.0.1"); code != 401 {
+				t.Fatalf("failure %d: %d", i, code)
+			}
+		}
+		if code := fail(t, s, "6.6.6.6"); code != http.StatusTooManyRequests {
+			t.Fatalf("fourth failure of one client: %d, want 429", code)
+		}
+		// A client the attacker tries to frame by writing its address
+		// left of its own is unaffected, as is any other client.
+		if code := fail(t, s, "198.51.100.7, 6.6.6.6"); code != http.StatusTooManyRequests {
+			t.Fatalf("spoofed left-most entry escaped the throttle: %d", code)
+		}
+		if code := fail(t, s, "198.51.100.7"); code != 401 {
+			t.Fatalf("another client behind the proxy: %d, want 401", code)
+		}
+	})
+	t.Run("untrusted peer", func(t *testing.T) {
+		s := startStack(t, stackOpts{throttle: throttle.New(throttle.Config{Burst: 3, Per: time.Hour})})
+		for i := range 3 {
+			if code := fail(t, s, fmt.Sprintf("198.51.100.%d", i)); code != 401 {
+				t.Fatalf("failure %d: %d", i, code)
+			}
+		}
+		if code := fail(t, s, "198.51.100.99"); code != http.StatusTooManyRequests {
+			t.Fatalf("rotating X-Forwarded-For escaped the throttle: %d", code)
+		}
+	})
 }
 
 func TestDiscoveryMetadataAndChallenges(t *testing.T) {

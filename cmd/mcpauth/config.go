@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -90,6 +91,9 @@ type Config struct {
 	// LogFormat is json (structured audit records; the default) or text
 	// (the default in dev mode).
 	LogFormat string `env:"MCP_LOG_FORMAT"`
+	// TrustedProxies lists the reverse proxies (IPs or CIDR prefixes)
+	// whose X-Forwarded-For names the client; empty trusts none.
+	TrustedProxies []string `env:"MCP_TRUSTED_PROXIES" envSeparator:","`
 	// Token, for stdio, is the identity to act as instead of local admin.
 	Token string `env:"MCP_TOKEN"`
 }
@@ -123,8 +127,9 @@ func (c Config) Dev() bool { return c.Env == "development" || c.Env == "dev" }
 
 // policy is the parsed, checked form of the token settings.
 type policy struct {
-	defaultExpiry auth.Expiry
-	maxLifetime   time.Duration
+	defaultExpiry  auth.Expiry
+	maxLifetime    time.Duration
+	trustedProxies []netip.Prefix
 }
 
 func (c Config) policy() (policy, error) {
@@ -176,7 +181,11 @@ func (c Config) policy() (policy, error) {
 	if err := auth.ValidateScopes(c.Scopes); err != nil {
 		return policy{}, fmt.Errorf("MCP_SCOPES: %w", err)
 	}
-	return policy{defaultExpiry: def, maxLifetime: maxL.Duration}, nil
+	proxies, err := transport.ParseTrustedProxies(c.TrustedProxies)
+	if err != nil {
+		return policy{}, fmt.Errorf("MCP_TRUSTED_PROXIES: %w", err)
+	}
+	return policy{defaultExpiry: def, maxLifetime: maxL.Duration, trustedProxies: proxies}, nil
 }
 
 // databaseURL checks DatabaseURL: a PostgreSQL URL, or a SQLite file path

@@ -184,3 +184,47 @@ func TestLogsNeverContainTokensSecretsOrKeys(t *testing.T) {
 func boring(part string) bool {
 	return strings.HasPrefix("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9", part) || strings.Count(part, part[:1]) == len(part)
 }
+
+// Behind a reverse proxy named in MCP_TRUSTED_PROXIES, audit records name
+// the client from X-Forwarded-For; without it they name the TCP peer and
+// the header is ignored.
+func TestAuditNamesTheClientBehindATrustedProxy(t *testing.T) {
+	for _, tc := range []struct {
+		name, proxies, want string
+	}{
+		{"trusted", "MCP_TRUSTED_PROXIES=127.0.0.1/32,::1", "198.51.100.7"},
+		{"not trusted", "MCP_TRUSTED_PROXIES=", "127.0.0.1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr, _, logs := startServerLogged(t, testEnv(t, tc.proxies))
+			req, _ := http.NewRequest("POST", "http://"+addr+"/mcp", strings.NewReader(initJSON))
+			req.Header.Set("Authorization", "Bearer not.a.token")
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("X-Forwarded-For", "203.0.113.66, 198.51.100.7")
+			resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 401 {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				for _, line := range strings.Split(logs.String(), "\n") {
+					var rec map[string]any
+					if json.Unmarshal([]byte(line), &rec) == nil && rec["event"] == "auth.failed" {
+						if rec["remote"] != tc.want {
+							t.Fatalf("auth.failed remote = %v, want %s: %s", rec["remote"], tc.want, line)
+						}
+						return
+					}
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("no auth.failed audit record:\n%s", logs.String())
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		})
+	}
+}

@@ -210,6 +210,8 @@ func TestStartupRefusesUnsafeConfiguration(t *testing.T) {
 		{"null CORS origin", []string{"MCP_CORS_ORIGIN=https://ok.example,null"}, []string{"serve"}, "wildcards and null"},
 		{"CORS origin with a path", []string{"MCP_CORS_ORIGIN=https://ok.example/app"}, []string{"serve"}, "no path"},
 		{"loopback metadata outside dev mode", []string{"MCP_OAUTH_DEV_LOOPBACK_METADATA=true"}, []string{"serve"}, "only in dev mode"},
+		{"trusted proxy that is a host name", []string{"MCP_TRUSTED_PROXIES=10.0.0.0/8,proxy.internal"}, []string{"serve"}, `MCP_TRUSTED_PROXIES: "proxy.internal" is not an IP address`},
+		{"trusted proxy with a bad prefix", []string{"MCP_TRUSTED_PROXIES=10.0.0.0/33"}, []string{"serve"}, "MCP_TRUSTED_PROXIES"},
 		{"out-of-range max lifetime", []string{"MCP_MAX_TOKEN_LIFETIME=999999999d"}, []string{"serve"}, "MCP_MAX_TOKEN_LIFETIME"},
 	}
 	for _, c := range cases {
@@ -499,6 +501,14 @@ func startServer(t *testing.T, environ []string, extraArgs ...string) string {
 // startServerProc is startServer that also returns the process.
 func startServerProc(t *testing.T, environ []string, extraArgs ...string) (string, *exec.Cmd) {
 	t.Helper()
+	addr, cmd, _ := startServerLogged(t, environ, extraArgs...)
+	return addr, cmd
+}
+
+// startServerLogged is startServerProc that also collects everything the
+// server writes to stderr (its log).
+func startServerLogged(t *testing.T, environ []string, extraArgs ...string) (string, *exec.Cmd, *lockedBuffer) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, binary, append([]string{"--env-file=", "serve", "--addr", "127.0.0.1:0"}, extraArgs...)...)
 	cmd.Env = environ
@@ -521,24 +531,26 @@ func startServerProc(t *testing.T, environ []string, extraArgs ...string) (strin
 	})
 	sc := bufio.NewScanner(stderr)
 	addrRe := regexp.MustCompile(`"?addr"?[=:]"?(127\.0\.0\.1:\d+)`)
-	var log string
+	logs := &lockedBuffer{}
 	found := make(chan string, 1)
 	go func() {
 		for sc.Scan() {
+			logs.Write(append(sc.Bytes(), '\n'))
 			if m := addrRe.FindStringSubmatch(sc.Text()); m != nil {
-				found <- m[1]
-				break
+				select {
+				case found <- m[1]:
+				default:
+				}
 			}
-			log += sc.Text() + "\n"
 		}
-		_, _ = io.Copy(io.Discard, stderr)
+		_, _ = io.Copy(io.Discard, stderr) // a line too long to scan must not block the server
 	}()
 	select {
 	case addr := <-found:
-		return addr, cmd
+		return addr, cmd, logs
 	case <-time.After(20 * time.Second):
-		t.Fatalf("server did not report its address:\n%s", log)
-		return "", nil
+		t.Fatalf("server did not report its address:\n%s", logs.String())
+		return "", nil, nil
 	}
 }
 

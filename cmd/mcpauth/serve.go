@@ -58,6 +58,8 @@ Environment:
   MCP_SCOPES                   extra scopes advertised in resource metadata
   MCP_AUTH_FAIL_BURST          failed auths per address before 429 (default 20)
   MCP_AUTH_FAIL_REFILL         one more attempt allowed per interval (default 3s)
+  MCP_TRUSTED_PROXIES          reverse proxies (IPs, CIDRs) whose X-Forwarded-For
+                               names the client for throttling and audit
   MCP_MAX_STREAMS_PER_CLIENT   open SSE/GET streams per client id (default 32)
   MCP_LOG_FORMAT               json (default; audit records) or text (default in dev mode)`,
 		Args: cobra.NoArgs,
@@ -125,6 +127,7 @@ Environment:
 				Revoked:             a.revoked,
 				Stateless:           cfg.Stateless,
 				ToolScope:           ts.RequiredScope,
+				TrustedProxies:      a.policy.trustedProxies,
 				PublicURL:           cfg.publicURL(),
 				ScopesSupported:     auth.NormalizeScopes(append([]string{auth.ScopeAdmin}, cfg.Scopes...)),
 				CORSOrigins:         cfg.corsOrigins(),
