@@ -4,9 +4,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unsafe"
-
-	"github.com/mark3labs/mcp-go/mcp"
 )
 
 // writeAnalysis explains each missed target with the profiles taken in
@@ -173,25 +170,16 @@ func (r *report) writeAnalysis(b *strings.Builder) {
 			w(" (whose last GC during the test saw %.0f MB live heap and %.0f MB of goroutine stacks for %d sessions)", s.gc.liveMB, s.gc.stMB, s.opened)
 		}
 		w(". It is made of:\n\n")
-		w("- **goroutines (%.1f KiB)**: net/http's connection goroutine, which runs the whole handler chain and so has the deepest stack, "+
-			"net/http's background reader (started while a handler runs, to notice the client going away), and the two goroutines mcp-go's "+
-			"`SSEServer.handleSSE` starts per session: a notification forwarder and a keep-alive ticker;\n", p.stackPer/1024)
-		w("- **mcp-go's session (%.1f KiB of heap under `handleSSE`)**: mostly its two 100-slot channels, `eventQueue` (`chan string`) and "+
-			"`notificationChannel` (`chan mcp.JSONRPCNotification`, a struct of several words per slot), plus the `sseSession` with its three `sync.Map`s;\n",
-			per("server.(*SSEServer).handleSSE"))
+		w("- **goroutines (%.1f KiB)**: net/http's connection goroutine, which runs the whole handler chain (and mcpauth's SSE stream "+
+			"loop, `transport.(*sseServer).serveStream`, which does all of a session's writing) and so has the deepest stack, and net/http's "+
+			"background reader (started while a handler runs, to notice the client going away);\n", p.stackPer/1024)
+		w("- **the session (%.1f KiB of heap under `serveStream`)**: its two small queues (framed events and mcp-go notifications), "+
+			"the session struct, and mcp-go's registration of it;\n", per("transport.(*sseServer).serveStream"))
 		w("- **net/http's connection buffers (10 KiB)**: the 4 KiB `bufio.Reader` and 4 KiB `bufio.Writer` every connection keeps, and the response's 2 KiB buffer before chunking "+
 			"(the `bufio.NewReaderSize`/`NewWriterSize` lines of the profile, which also hold the raw client's two 1 KiB readers), plus the "+
 			"parsed request (%.1f KiB under `conn.readRequest`: headers, URL, context);\n", per("net/http.(*conn).readRequest"))
-		w("- **mcpauth's own share (small)**: the session-table entry and its stream map (`sessionTable.open`, `addStream`), the stream's " +
-			"deadline context (`untilExpiry`) and the limiter count — well under 1 KiB per session in the profile.\n\n")
-		notif := float64(unsafe.Sizeof(mcp.JSONRPCNotification{}))
-		chanSave := 84 * (notif + float64(unsafe.Sizeof(""))) / 1024 // 100 -> 16 slots in both channels
-		w("**Proposed changes**: (1) upstream in mcp-go's `handleSSE`: size `notificationChannel` and `eventQueue` at 16 slots instead "+
-			"of 100 (a slot is %.0f + %d bytes), saving **%.1f KiB** per session, and fold the notification forwarder and the keep-alive "+
-			"into the handler goroutine's existing `select` (a ticker case and a `notificationChannel` case), saving two goroutines, at "+
-			"least 2 KiB of stack each: together the session would drop to at most **%.1f KiB**; (2) nothing in mcpauth's own code is "+
-			"worth changing for memory — its share is below 1 KiB; (3) the 10 KiB of net/http buffers are fixed by net/http.\n\n",
-			notif, unsafe.Sizeof(""), chanSave, kib-chanSave-4)
+		w("- **mcpauth's session binding (small)**: the session-table entry and its stream map (`sessionTable.open`, `addStream`), the stream's " +
+			"deadline context (`untilExpiry`) and the limiter count.\n\n")
 		if p.top != "" {
 			w("<details><summary>pprof: live heap with %d open SSE sessions, in-process (inuse_space, top; `main.*` lines are the raw client)</summary>\n\n```\n%s\n```\n</details>\n\n", p.n, p.top)
 		}

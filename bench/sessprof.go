@@ -149,7 +149,7 @@ func profileSessions(ctx context.Context, tmp string, n int) (sessionProfile, er
 	res.top = trimPprofHeader(string(out))
 	res.cum = map[string]float64{}
 	if cumOut, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-cum", "-sample_index=inuse_space", "-nodecount=400", exe, pf).Output(); err == nil {
-		for _, fn := range []string{"main.openRawSSE", "server.(*SSEServer).handleSSE", "net/http.(*conn).readRequest", "net/http.(*conn).serve",
+		for _, fn := range []string{"main.openRawSSE", "transport.(*sseServer).serveStream", "net/http.(*conn).readRequest", "net/http.(*conn).serve",
 			"transport.(*HTTP).openSSE.func1", "transport.(*sessionTable).sseSessionID"} {
 			res.cum[fn] = cumShare(string(cumOut), fn)
 		}

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mark3labs/mcp-go/server"
+
 	"github.com/mcpauth/mcpauth/auth"
 	"github.com/mcpauth/mcpauth/auth/oauth"
 	"github.com/mcpauth/mcpauth/auth/registry"
@@ -29,6 +31,7 @@ type stack struct {
 	HTTP     *transport.HTTP
 	Revoker  *revocation.Service
 	OAuth    *oauth.Server
+	MCP      *server.MCPServer
 }
 
 type stackOpts struct {
@@ -45,6 +48,7 @@ type stackOpts struct {
 	knownScopes    []string
 	oauth          bool
 	trustedProxies []string
+	keepAlive      time.Duration
 	// loopbackMetadata lets client id metadata documents be served on
 	// loopback over http (tests serve them with httptest).
 	loopbackMetadata bool
@@ -107,9 +111,11 @@ func startStack(t *testing.T, o stackOpts) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
+	mcpServer := transport.NewMCPServer(ts, "test")
 	h := transport.NewHTTP(transport.HTTPConfig{
 		TrustedProxies: proxies,
-		MCP:            transport.NewMCPServer(ts, "test"),
+		KeepAlive:      o.keepAlive,
+		MCP:            mcpServer,
 		ToolScope:      ts.RequiredScope,
 		Auth: auth.Middleware(auth.MiddlewareConfig{
 			Verifier: verifier, Throttle: o.throttle, ResourceMetadata: base + "/.well-known/oauth-protected-resource",
@@ -148,7 +154,7 @@ func startStack(t *testing.T, o stackOpts) *stack {
 			t.Error("server did not shut down")
 		}
 	})
-	return &stack{URL: base, Reg: reg, Issuer: issuer, Verifier: verifier, HTTP: h, Revoker: revoker, OAuth: as}
+	return &stack{URL: base, Reg: reg, Issuer: issuer, Verifier: verifier, HTTP: h, Revoker: revoker, OAuth: as, MCP: mcpServer}
 }
 
 // mint issues a recorded token as a local admin.

@@ -93,7 +93,7 @@ type HTTP struct {
 	cfg        HTTPConfig
 	throttle   auth.Throttle
 	handler    http.Handler
-	sse        *server.SSEServer
+	sse        *sseServer
 	streamable *server.StreamableHTTPServer
 	sessions   *sessionTable
 	streams    *streamLimiter
@@ -119,17 +119,7 @@ func NewHTTP(cfg HTTPConfig) *HTTP {
 		cfg.MaxStreamsPerClient = 32
 	}
 	h := &HTTP{sessions: newSessionTable(), log: cfg.Logger, cfg: cfg, throttle: cfg.Throttle, streams: newStreamLimiter(cfg.MaxStreamsPerClient)}
-	h.sse = server.NewSSEServer(cfg.MCP,
-		server.WithSSEEndpoint("/sse"),
-		server.WithMessageEndpoint("/message"),
-		server.WithUseFullURLForMessageEndpoint(false),
-		server.WithKeepAlive(true),
-		server.WithKeepAliveInterval(cfg.KeepAlive),
-		server.WithSessionIDGenerator(h.sessions.sseSessionID),
-		// hostGuard replaces mcp-go's Host check, which cannot allow the
-		// public host behind a reverse proxy on loopback.
-		server.WithSSEDisableLocalhostProtection(true),
-	)
+	h.sse = newSSEServer(cfg.MCP, cfg.KeepAlive, h.sessions.sseSessionID, cfg.Logger)
 	sopts := []server.StreamableHTTPOption{
 		server.WithEndpointPath("/mcp"),
 		server.WithSessionIdManagerResolver(h.sessions),
@@ -151,8 +141,8 @@ func NewHTTP(cfg HTTPConfig) *HTTP {
 		return strictJSONRPC(cfg.ToolScope, h.resourceMetadata(), next)
 	}
 	mux.Handle("/mcp", requireJSON(cfg.Auth(strict(h.bindStreamable(h.streamable)))))
-	mux.Handle("GET /sse", cfg.Auth(h.openSSE(h.sse.SSEHandler())))
-	mux.Handle("POST /message", requireJSON(cfg.Auth(strict(h.bindSSEMessage(h.sse.MessageHandler())))))
+	mux.Handle("GET /sse", cfg.Auth(h.openSSE(http.HandlerFunc(h.sse.serveStream))))
+	mux.Handle("POST /message", requireJSON(cfg.Auth(strict(h.bindSSEMessage(http.HandlerFunc(h.sse.handleMessage))))))
 	if cfg.PublicURL != "" {
 		mux.HandleFunc("GET /.well-known/oauth-protected-resource", h.protectedResource(""))
 		mux.HandleFunc("GET /.well-known/oauth-protected-resource/mcp", h.protectedResource("/mcp"))
@@ -187,7 +177,7 @@ func (h *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.handler.Ser
 
 // Close ends every open SSE stream and Streamable HTTP session.
 func (h *HTTP) Close(ctx context.Context) error {
-	h.sse.CloseSessions()
+	h.sse.closeAll()
 	return h.streamable.Shutdown(ctx)
 }
 

@@ -1,0 +1,260 @@
+package transport
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+)
+
+// sseQueue is how many framed events (responses, notifications) may wait
+// for a session's stream. A response waits for room rather than being
+// dropped; a notification finding the queue full is dropped by mcp-go.
+const sseQueue = 16
+
+// sseServer serves the legacy HTTP+SSE transport (protocol 2024-11-05):
+// GET /sse opens a stream whose first event names the message endpoint, and
+// POST /message?sessionId=… delivers a JSON-RPC message whose answer is
+// written to that stream.
+//
+// It replaces mcp-go's SSEServer, whose sessions each hold two extra
+// goroutines (a notification forwarder and a keep-alive ticker) and two
+// 100-slot channels: about 14 KiB per idle stream, a third of a session's
+// memory (docs/benchmarks.md). Here the stream's own handler goroutine does
+// all the writing, the queues are small, and keep-alives are SSE comments
+// (": ping"), which clients ignore, instead of JSON-RPC pings every client
+// must answer with a POST.
+type sseServer struct {
+	mcp       *server.MCPServer
+	keepAlive time.Duration
+	newID     func(ctx context.Context, r *http.Request) (string, error)
+	log       *slog.Logger
+
+	mu       sync.RWMutex
+	sessions map[string]*sseSession
+}
+
+func newSSEServer(s *server.MCPServer, keepAlive time.Duration, newID func(context.Context, *http.Request) (string, error), log *slog.Logger) *sseServer {
+	return &sseServer{mcp: s, keepAlive: keepAlive, newID: newID, log: log, sessions: map[string]*sseSession{}}
+}
+
+// sseSession is one open stream, as mcp-go sees a client session.
+type sseSession struct {
+	id    string
+	out   chan []byte                  // framed events for the stream
+	notes chan mcp.JSONRPCNotification // mcp-go's notifications
+	done  chan struct{}                // closed when the stream ends
+	once  sync.Once                    //
+	ready atomic.Bool                  // initialized
+	level atomic.Pointer[mcp.LoggingLevel]
+	info  atomic.Pointer[mcp.Implementation]
+	caps  atomic.Pointer[mcp.ClientCapabilities]
+	proto atomic.Pointer[string]
+}
+
+var (
+	_ server.SessionWithLogging    = (*sseSession)(nil)
+	_ server.SessionWithClientInfo = (*sseSession)(nil)
+)
+
+func (s *sseSession) SessionID() string { return s.id }
+func (s *sseSession) NotificationChannel() chan<- mcp.JSONRPCNotification {
+	return s.notes
+}
+func (s *sseSession) Initialize()       { s.ready.Store(true) }
+func (s *sseSession) Initialized() bool { return s.ready.Load() }
+func (s *sseSession) SetLogLevel(l mcp.LoggingLevel) {
+	s.level.Store(&l)
+}
+
+// GetLogLevel is the level set by logging/setLevel; error until then.
+func (s *sseSession) GetLogLevel() mcp.LoggingLevel {
+	if l := s.level.Load(); l != nil {
+		return *l
+	}
+	return mcp.LoggingLevelError
+}
+
+func (s *sseSession) GetClientInfo() mcp.Implementation {
+	if i := s.info.Load(); i != nil {
+		return *i
+	}
+	return mcp.Implementation{}
+}
+func (s *sseSession) SetClientInfo(i mcp.Implementation) { s.info.Store(&i) }
+func (s *sseSession) GetClientCapabilities() mcp.ClientCapabilities {
+	if c := s.caps.Load(); c != nil {
+		return *c
+	}
+	return mcp.ClientCapabilities{}
+}
+func (s *sseSession) SetClientCapabilities(c mcp.ClientCapabilities) { s.caps.Store(&c) }
+
+// ProtocolVersion is the version negotiated by initialize ("" before).
+func (s *sseSession) ProtocolVersion() string {
+	if v := s.proto.Load(); v != nil {
+		return *v
+	}
+	return ""
+}
+func (s *sseSession) SetProtocolVersion(v string) { s.proto.Store(&v) }
+
+func (s *sseSession) end() { s.once.Do(func() { close(s.done) }) }
+
+// send queues a framed event, waiting for room; false once the stream
+// has ended.
+func (s *sseSession) send(ev []byte) bool {
+	select {
+	case s.out <- ev:
+		return true
+	case <-s.done:
+		return false
+	}
+}
+
+func frame(data []byte) []byte {
+	ev := make([]byte, 0, len(data)+23)
+	ev = append(ev, "event: message\ndata: "...)
+	ev = append(ev, data...)
+	return append(ev, "\n\n"...)
+}
+
+// serveStream is GET /sse. It runs until the client goes away, the
+// request context ends (token expiry, revocation, shutdown) or the session
+// is closed.
+func (s *sseServer) serveStream(w http.ResponseWriter, r *http.Request) {
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		writeError(w, http.StatusInternalServerError, "server_error", "Streaming is not supported by this connection")
+		return
+	}
+	id, err := s.newID(r.Context(), r)
+	if err != nil || id == "" {
+		writeError(w, http.StatusInternalServerError, "server_error", "Cannot open a session")
+		return
+	}
+	sess := &sseSession{
+		id:    id,
+		out:   make(chan []byte, sseQueue),
+		notes: make(chan mcp.JSONRPCNotification, sseQueue),
+		done:  make(chan struct{}),
+	}
+	defer sess.end()
+	s.mu.Lock()
+	s.sessions[id] = sess
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.sessions, id)
+		s.mu.Unlock()
+	}()
+	if err := s.mcp.RegisterSession(r.Context(), sess); err != nil {
+		writeError(w, http.StatusInternalServerError, "server_error", "Cannot register the session")
+		return
+	}
+	defer s.mcp.UnregisterSession(context.WithoutCancel(r.Context()), id)
+
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("Connection", "keep-alive")
+	h.Set("X-Accel-Buffering", "no") // let nginx pass events through at once
+	w.WriteHeader(http.StatusOK)
+	if _, err := fmt.Fprintf(w, "event: endpoint\ndata: /message?sessionId=%s\r\n\r\n", id); err != nil {
+		return
+	}
+	flusher.Flush()
+
+	keep := time.NewTicker(s.keepAlive)
+	defer keep.Stop()
+	for {
+		var ev []byte
+		select {
+		case ev = <-sess.out:
+		case n := <-sess.notes:
+			b, err := json.Marshal(n)
+			if err != nil {
+				s.log.Warn("cannot encode a notification", "method", n.Method, "err", err)
+				continue
+			}
+			ev = frame(b)
+		case <-keep.C:
+			ev = []byte(": ping\n\n")
+		case <-r.Context().Done():
+			return
+		case <-sess.done:
+			return
+		}
+		if _, err := w.Write(ev); err != nil {
+			return
+		}
+		flusher.Flush()
+	}
+}
+
+// handleMessage is POST /message?sessionId=… (the caller has checked that
+// the session belongs to the caller). It answers 202 at once and writes the
+// JSON-RPC answer to the session's stream, as the transport specifies.
+func (s *sseServer) handleMessage(w http.ResponseWriter, r *http.Request) {
+	id := r.URL.Query().Get("sessionId")
+	s.mu.RLock()
+	sess := s.sessions[id]
+	s.mu.RUnlock()
+	if sess == nil {
+		writeError(w, http.StatusNotFound, "session_not_found", "Session not found: its stream has ended; open a new one")
+		return
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil || !json.Valid(body) {
+		writeError(w, http.StatusBadRequest, "invalid_request", "The body is not a JSON-RPC message")
+		return
+	}
+	// The answer outlives this request: keep its values (the caller's
+	// claims), not its cancellation.
+	ctx := s.mcp.WithContext(context.WithoutCancel(r.Context()), sess)
+	w.WriteHeader(http.StatusAccepted)
+	go s.answer(ctx, sess, body)
+}
+
+// answer runs one message through mcp-go and queues its response.
+func (s *sseServer) answer(ctx context.Context, sess *sseSession, body []byte) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("panic while handling an SSE message", "session", sess.id, "panic", fmt.Sprint(p))
+			var req struct {
+				ID any `json:"id"`
+			}
+			if json.Unmarshal(body, &req) == nil && req.ID != nil {
+				b, _ := json.Marshal(mcp.NewJSONRPCError(mcp.NewRequestId(req.ID), mcp.INTERNAL_ERROR, "internal error", nil))
+				sess.send(frame(b))
+			}
+		}
+	}()
+	resp := s.mcp.HandleMessage(ctx, body)
+	if resp == nil {
+		return // a notification, or a client's response to us
+	}
+	b, err := json.Marshal(resp)
+	if err != nil {
+		s.log.Error("cannot encode a response", "session", sess.id, "err", err)
+		b = []byte(`{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"internal error"}}`)
+	}
+	sess.send(frame(b))
+}
+
+// closeAll ends every open stream.
+func (s *sseServer) closeAll() {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, sess := range s.sessions {
+		sess.end()
+	}
+}
