@@ -219,12 +219,14 @@ func (r *report) writeAnalysis(b *strings.Builder) {
 			w("### issue_token p50 (%s: %s)\n\nThe registry group-commits: Records that queue while a commit is in flight share the next "+
 				"transaction, and each caller returns only after its own row is durable. With %d callers each waiting for its result, "+
 				"the mean latency cannot be below callers ÷ throughput (Little's law): %d ÷ %.0f mints/s = **%s**, which is what the p50 "+
-				"shows. Throughput here is CPU-bound on the one core the server is pinned to (a mint through tools/call costs about %s of "+
-				"server CPU: JSON-RPC decoding, policy, signing, the result with every client config, the transport), not disk: with the "+
-				"same registry, in-process minting with %d concurrent callers has p50 %s. Reaching a 2 ms p50 at this concurrency would take "+
-				"halving the per-mint CPU of the MCP request path, most of which is mcp-go's and encoding/json's (see the tools/call profile "+
-				"above); sequential calls, the case an admin chatting with an assistant produces, are well within the target.\n\n",
-				i.name, ms(i.p50), callers, callers, tput, ms(bound), ms(time.Duration(float64(time.Second)/tput)), r.opts.mintConc, ms(conc.p50))
+				"shows. Throughput here is bounded by CPU, not disk: a mint through tools/call costs the server %s of CPU (JSON-RPC decoding "+
+				"and the strict-input checks, policy, signing, the result with every client config, the transport), the server used %.2f of "+
+				"the machine's cores, and the load generator shares them; with the same registry, in-process minting with %d concurrent callers "+
+				"has p50 %s. A 2 ms p50 at this concurrency needs about %.0f mints/s, i.e. cutting the per-mint CPU of the MCP request path "+
+				"by more than half, most of which is mcp-go's and encoding/json's (see the tools/call profile above); sequential calls, the case "+
+				"an admin chatting with an assistant produces, are well within the target.\n\n",
+				i.name, ms(i.p50), callers, callers, tput, ms(bound), us(i.serverCPUPerMint()),
+				float64(i.serverCPU)/float64(i.wall), r.opts.mintConc, ms(conc.p50), float64(callers)/0.002)
 		}
 	}
 }

@@ -21,6 +21,17 @@ type issueResult struct {
 	wall     time.Duration
 	p50, p99 time.Duration
 	p90, max time.Duration
+	// serverCPU is the server process's CPU time over the series (only
+	// for series against the binary; zero in-process).
+	serverCPU time.Duration
+}
+
+// serverCPUPerMint is the server's CPU time per mint, zero when unknown.
+func (r issueResult) serverCPUPerMint() time.Duration {
+	if r.n == 0 {
+		return 0
+	}
+	return r.serverCPU / time.Duration(r.n)
 }
 
 func newIssueResult(name, via string, callers int, wall time.Duration, lats []time.Duration) issueResult {
@@ -184,16 +195,22 @@ func issueViaTool(ctx context.Context, env *serverEnv, token string, n, callers 
 		return nil, err
 	}
 	var out []issueResult
+	cpu0 := srv.cpuTime()
 	wall, lats, err := mintSeries(ctx, n, 1, series(1))
 	if err != nil {
 		return nil, err
 	}
-	out = append(out, newIssueResult("tools/call issue_token, sequential", "Streamable HTTP", 1, wall, lats))
+	seq := newIssueResult("tools/call issue_token, sequential", "Streamable HTTP", 1, wall, lats)
+	cpu1 := srv.cpuTime()
+	seq.serverCPU = cpu1 - cpu0
+	out = append(out, seq)
 	wall, lats, err = mintSeries(ctx, n, callers, series(callers))
 	if err != nil {
 		return nil, err
 	}
-	out = append(out, newIssueResult(fmt.Sprintf("tools/call issue_token, %d concurrent callers", callers), "Streamable HTTP", callers, wall, lats))
+	conc := newIssueResult(fmt.Sprintf("tools/call issue_token, %d concurrent callers", callers), "Streamable HTTP", callers, wall, lats)
+	conc.serverCPU = srv.cpuTime() - cpu1
+	out = append(out, conc)
 	return out, nil
 }
 

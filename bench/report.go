@@ -364,9 +364,15 @@ func (r *report) writeIssue(b *strings.Builder) {
 		"`mcpauth serve` binary over Streamable HTTP sessions with the admin token (argument validation, policy, mint, durable write, "+
 		"result with client config, transport). %d mints per series; concurrent series split them over %d callers (one session each).\n\n",
 		r.opts.mints, r.opts.mintConc)
-	w("| series | via | callers | mints | p50 | p90 | p99 | max | mints/s |\n|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	w("The server runs unpinned here: it and the load generator share the machine's cores. *Server CPU/mint* is the `mcpauth serve` " +
+		"process's CPU time (from /proc) over the series divided by its mints.\n\n")
+	w("| series | via | callers | mints | p50 | p90 | p99 | max | mints/s | server CPU/mint |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, i := range r.issue {
-		w("| %s | %s | %d | %d | %s | %s | %s | %s | %.0f |\n", i.name, i.via, i.callers, i.n, ms(i.p50), ms(i.p90), ms(i.p99), ms(i.max), i.throughput())
+		cpu := "—"
+		if i.serverCPU > 0 {
+			cpu = us(i.serverCPUPerMint())
+		}
+		w("| %s | %s | %d | %d | %s | %s | %s | %s | %.0f | %s |\n", i.name, i.via, i.callers, i.n, ms(i.p50), ms(i.p90), ms(i.p99), ms(i.max), i.throughput(), cpu)
 	}
 	w("\n")
 }
