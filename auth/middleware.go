@@ -132,7 +132,10 @@ func Middleware(cfg MiddlewareConfig) func(http.Handler) http.Handler {
 // header. The scheme is matched case-insensitively (RFC 6750). Tokens in
 // the query string are refused: they leak into logs and browser history.
 func BearerToken(r *http.Request) (string, error) {
-	if r.URL.RawQuery != "" && r.URL.Query().Has("access_token") {
+	// Parsing the query costs allocations on every legacy-SSE message
+	// (?sessionId=…): only parse one that could name access_token, even
+	// percent-encoded.
+	if q := r.URL.RawQuery; (strings.Contains(q, "access_token") || strings.Contains(q, "%")) && r.URL.Query().Has("access_token") {
 		return "", errors.Join(ErrTokenInvalid, errors.New("tokens in the query string are not accepted; send an Authorization header"))
 	}
 	values := r.Header.Values("Authorization")

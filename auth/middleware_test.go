@@ -269,6 +269,9 @@ func TestBearerToken(t *testing.T) {
 		{"two headers are ErrTokenInvalid", "/", []string{"Bearer a", "Bearer b"}, "", ErrTokenInvalid},
 		{"query access_token is ErrTokenInvalid", "/?access_token=abc", nil, "", ErrTokenInvalid},
 		{"empty query access_token is still refused", "/?access_token=", []string{"Bearer abc"}, "", ErrTokenInvalid},
+		{"percent-encoded access_token name is refused", "/?sessionId=1&access%5Ftoken=abc", []string{"Bearer abc"}, "", ErrTokenInvalid},
+		{"fully encoded access_token name is refused", "/?%61%63%63%65%73%73%5f%74%6f%6b%65%6e=abc", []string{"Bearer abc"}, "", ErrTokenInvalid},
+		{"other query parameters do not matter", "/message?sessionId=abc123", []string{"Bearer abc"}, "abc", nil},
 		{"over-long token is ErrTokenInvalid", "/", []string{"Bearer " + strings.Repeat("a", MaxTokenLen+1)}, "", ErrTokenInvalid},
 	}
 	for _, tc := range tests {

@@ -246,6 +246,11 @@ func TestAdversarialTable(t *testing.T) {
 			r.URL.RawQuery = "access_token=" + tok
 			return r
 		}), 401, "query string"},
+		{"token in the query string with a percent-encoded name", withValid("query3", user, func(t *testing.T, s *stack, tok string) *http.Request {
+			r := bearerReq(tok)(t, s)
+			r.URL.RawQuery = "access%5Ftoken=" + tok
+			return r
+		}), 401, "query string"},
 		{"token in the query string beside a valid header", withValid("query2", user, func(t *testing.T, s *stack, tok string) *http.Request {
 			r := bearerReq(tok)(t, s)
 			r.URL.RawQuery = "access_token=" + tok

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"net/http/httptest"
 	"testing"
 )
 
@@ -67,5 +68,28 @@ func TestParseTrustedProxies(t *testing.T) {
 	got, err := ParseTrustedProxies([]string{"10.1.2.3/8", "", "::ffff:192.0.2.1"})
 	if err != nil || len(got) != 2 || got[0].String() != "10.0.0.0/8" || got[1].String() != "192.0.2.1/32" {
 		t.Fatalf("got %v, %v", got, err)
+	}
+}
+
+func TestSessionParam(t *testing.T) {
+	for raw, want := range map[string]string{
+		"sessionId=abc":               "abc",
+		"x=1&sessionId=abc&y=2":       "abc",
+		"sessionId=a%2Fb":             "a/b",
+		"sessionId=abc&sessionId=def": "abc",
+		"sessionid=abc":               "",
+		"sessionId=%zz":               "",
+		"":                            "",
+		"sessionId":                   "",
+	} {
+		r := httptest.NewRequest("POST", "/message?"+raw, nil)
+		if got := sessionParam(r); got != want {
+			t.Errorf("sessionParam(%q) = %q, want %q", raw, got, want)
+		}
+		if raw != "sessionId=%zz" && raw != "sessionId" {
+			if std := r.URL.Query().Get("sessionId"); std != want {
+				t.Errorf("%q: net/url reads %q, sessionParam %q", raw, std, want)
+			}
+		}
 	}
 }

@@ -231,7 +231,7 @@ func (h *HTTP) openSSE(next http.Handler) http.Handler {
 // opened the session.
 func (h *HTTP) bindSSEMessage(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.URL.Query().Get("sessionId")
+		id := sessionParam(r)
 		if id == "" {
 			writeError(w, http.StatusBadRequest, "invalid_request", "Missing sessionId query parameter")
 			return

@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -201,10 +203,14 @@ func (s *sseServer) serveStream(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleMessage is POST /message?sessionId=… (the caller has checked that
-// the session belongs to the caller). It answers 202 at once and writes the
-// JSON-RPC answer to the session's stream, as the transport specifies.
+// the session belongs to the caller). The JSON-RPC answer goes to the
+// session's stream, as the transport specifies, and the POST gets 202 once
+// it is queued there. Answering in the request's own goroutine (rather than
+// a new one per message, as mcp-go does) bounds the work a client can have
+// in flight by its connections, and a client that stops reading its stream
+// holds up only its own POSTs.
 func (s *sseServer) handleMessage(w http.ResponseWriter, r *http.Request) {
-	id := r.URL.Query().Get("sessionId")
+	id := sessionParam(r)
 	s.mu.RLock()
 	sess := s.sessions[id]
 	s.mu.RUnlock()
@@ -217,11 +223,11 @@ func (s *sseServer) handleMessage(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid_request", "The body is not a JSON-RPC message")
 		return
 	}
-	// The answer outlives this request: keep its values (the caller's
-	// claims), not its cancellation.
+	// A tool call runs to completion even if the client hangs up on the
+	// POST: its answer belongs to the stream.
 	ctx := s.mcp.WithContext(context.WithoutCancel(r.Context()), sess)
+	s.answer(ctx, sess, body)
 	w.WriteHeader(http.StatusAccepted)
-	go s.answer(ctx, sess, body)
 }
 
 // answer runs one message through mcp-go and queues its response.
@@ -248,6 +254,24 @@ func (s *sseServer) answer(ctx context.Context, sess *sseSession, body []byte) {
 		b = []byte(`{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"internal error"}}`)
 	}
 	sess.send(frame(b))
+}
+
+// sessionParam returns the sessionId query parameter without building the
+// whole query map, which would cost allocations on every message.
+func sessionParam(r *http.Request) string {
+	q := r.URL.RawQuery
+	for q != "" {
+		var kv string
+		kv, q, _ = strings.Cut(q, "&")
+		if k, v, _ := strings.Cut(kv, "="); k == "sessionId" {
+			id, err := url.QueryUnescape(v)
+			if err != nil {
+				return ""
+			}
+			return id
+		}
+	}
+	return ""
 }
 
 // closeAll ends every open stream.

@@ -158,3 +158,81 @@ func BenchmarkToolsCallStreamable(b *testing.B) { benchToolsCallStreamable(b, tr
 // BenchmarkToolsCallStreamableNoAuth is the same with auth disabled (the
 // ceiling): the difference is what authentication costs per request.
 func BenchmarkToolsCallStreamableNoAuth(b *testing.B) { benchToolsCallStreamable(b, false) }
+
+// streamWriter is a ResponseWriter for an SSE stream that hands every
+// write to the benchmark.
+type streamWriter struct {
+	h      http.Header
+	writes chan []byte
+}
+
+func (w *streamWriter) Header() http.Header { return w.h }
+func (w *streamWriter) WriteHeader(int)     {}
+func (w *streamWriter) Flush()              {}
+func (w *streamWriter) Write(p []byte) (int, error) {
+	w.writes <- bytes.Clone(p)
+	return len(p), nil
+}
+
+// nextSSEMessage waits for the next "event: message" write.
+func nextSSEMessage(b *testing.B, writes <-chan []byte) []byte {
+	for {
+		select {
+		case p := <-writes:
+			if bytes.HasPrefix(p, []byte("event: message")) {
+				return p
+			}
+		case <-time.After(10 * time.Second):
+			b.Fatal("no message on the stream")
+		}
+	}
+}
+
+func benchToolsCallSSE(b *testing.B, authOn bool) {
+	h, tok := benchHandler(b, authOn)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sw := &streamWriter{h: http.Header{}, writes: make(chan []byte, 16)}
+	get := httptest.NewRequest(http.MethodGet, "http://127.0.0.1:8080/sse", nil).WithContext(ctx)
+	get.Header.Set("Authorization", "Bearer "+tok)
+	get.Header.Set("Accept", "text/event-stream")
+	go h.ServeHTTP(sw, get)
+	var ep string
+	select {
+	case p := <-sw.writes:
+		_, after, _ := strings.Cut(string(p), "data: ")
+		ep = strings.TrimSpace(after)
+	case <-time.After(10 * time.Second):
+		b.Fatal("no endpoint event")
+	}
+	post := func(body []byte) {
+		req := httptest.NewRequest(http.MethodPost, "http://127.0.0.1:8080"+ep, bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+tok)
+		rw := &benchWriter{h: http.Header{}}
+		h.ServeHTTP(rw, req)
+		if rw.code != http.StatusAccepted {
+			b.Fatalf("POST %s: %d", ep, rw.code)
+		}
+	}
+	post([]byte(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2024-11-05","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}`))
+	nextSSEMessage(b, sw.writes)
+	post([]byte(`{"jsonrpc":"2.0","method":"notifications/initialized"}`))
+	post([]byte(benchToolsCall))
+	if m := nextSSEMessage(b, sw.writes); !bytes.Contains(m, []byte(`client_id`)) || bytes.Contains(m, []byte(`"isError":true`)) {
+		b.Fatalf("tools/call: %s", m)
+	}
+	body := []byte(benchToolsCall)
+	b.ReportAllocs()
+	for b.Loop() {
+		post(body)
+		nextSSEMessage(b, sw.writes)
+	}
+}
+
+// BenchmarkToolsCallSSE is one whoami tools/call on a legacy SSE session
+// (POST /message, the answer read from the stream), authenticated.
+func BenchmarkToolsCallSSE(b *testing.B) { benchToolsCallSSE(b, true) }
+
+// BenchmarkToolsCallSSENoAuth is the same with auth disabled.
+func BenchmarkToolsCallSSENoAuth(b *testing.B) { benchToolsCallSSE(b, false) }
