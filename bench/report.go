@@ -221,8 +221,6 @@ func (r *report) writeGoBench(b *strings.Builder) {
 	fr, _ := g.get("BenchmarkHMACFloorReused")
 	mw, _ := g.get("BenchmarkMiddleware")
 	md, _ := g.get("BenchmarkMiddlewareDisabled")
-	tc, _ := g.get("BenchmarkToolsCallStreamable")
-	tn, _ := g.get("BenchmarkToolsCallStreamableNoAuth")
 	w("\nRatios (same run):\n\n")
 	if f.nsOp > 0 && fr.nsOp > 0 {
 		w("- Verify / HMAC floor (fresh key): **%.1f×**; Verify / HMAC floor (reused state): %.1f×.\n", v.nsOp/f.nsOp, v.nsOp/fr.nsOp)
@@ -230,9 +228,13 @@ func (r *report) writeGoBench(b *strings.Builder) {
 	if mw.nsOp > v.nsOp {
 		w("- Middleware − Verify = %s per request for Bearer parsing, the context and the request copy; auth disabled costs %s.\n", fmtNs(mw.nsOp-v.nsOp), fmtNs(md.nsOp))
 	}
-	if tc.nsOp > 0 && tn.nsOp > 0 {
-		w("- One tools/call in-process: %s with auth, %s without: auth is %s (%.0f%%) of the request; in-process ratio %.1f%% of the ceiling.\n",
-			fmtNs(tc.nsOp), fmtNs(tn.nsOp), fmtNs(tc.nsOp-tn.nsOp), 100*(tc.nsOp-tn.nsOp)/tc.nsOp, 100*tn.nsOp/tc.nsOp)
+	for _, tr := range []struct{ name, bench string }{{"Streamable HTTP", "BenchmarkToolsCallStreamable"}, {"legacy SSE", "BenchmarkToolsCallSSE"}} {
+		tc, _ := g.get(tr.bench)
+		tn, _ := g.get(tr.bench + "NoAuth")
+		if tc.nsOp > 0 && tn.nsOp > 0 {
+			w("- One tools/call in-process over %s: %s with auth, %s without: auth is %s (%.0f%%) of the request; in-process ratio %.1f%% of the ceiling.\n",
+				tr.name, fmtNs(tc.nsOp), fmtNs(tn.nsOp), fmtNs(tc.nsOp-tn.nsOp), 100*(tc.nsOp-tn.nsOp)/tc.nsOp, 100*tn.nsOp/tc.nsOp)
+		}
 	}
 	w("\n")
 }
