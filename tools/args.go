@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 
@@ -94,6 +95,35 @@ func (a Args) Strs(name string) ([]string, error) {
 		return strings.Fields(s), nil
 	}
 	return nil, fmt.Errorf("argument %q must be an array of strings", name)
+}
+
+// Bool reads an optional boolean argument; absent or null is def.
+func (a Args) Bool(name string, def bool) (bool, error) {
+	v, has := a[name]
+	if !has || string(v) == "null" {
+		return def, nil
+	}
+	var b bool
+	if err := json.Unmarshal(v, &b); err != nil {
+		return false, fmt.Errorf("argument %q must be true or false", name)
+	}
+	return b, nil
+}
+
+// Int reads an optional whole-number argument within [lo, hi]; absent or
+// null is def. 50 and 50.0 are accepted; fractions and strings are refused
+// rather than rounded or parsed.
+func (a Args) Int(name string, def, lo, hi int) (int, error) {
+	v, has := a[name]
+	if !has || string(v) == "null" {
+		return def, nil
+	}
+	bad := fmt.Errorf("argument %q must be a whole number from %d to %d", name, lo, hi)
+	var f float64
+	if len(v) == 0 || v[0] == '"' || json.Unmarshal(v, &f) != nil || f != math.Trunc(f) || f < float64(lo) || f > float64(hi) {
+		return 0, bad
+	}
+	return int(f), nil
 }
 
 // ObjectKeys returns the top-level keys of a JSON object in order and

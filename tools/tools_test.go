@@ -762,3 +762,80 @@ func deref(s *string) string {
 	}
 	return *s
 }
+
+func TestListClientsFiltersAndPages(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	ctx := adminCtx()
+	for _, id := range []string{"alpha-bot", "beta-bot", "gamma", "delta-bot", "revoked-bot"} {
+		e.mustCall(t, ctx, "issue_token", `{"client_id":"`+id+`","expires_in":"1h"}`)
+	}
+	if _, err := e.reg.RevokeClient(context.Background(), "revoked-bot", adminSubject, "test", t0); err != nil {
+		t.Fatal(err)
+	}
+	list := func(t *testing.T, args string) (tools.ClientList, string) {
+		t.Helper()
+		r := e.mustCall(t, ctx, "list_clients", args)
+		var l tools.ClientList
+		if err := json.Unmarshal(r.StructuredContent, &l); err != nil {
+			t.Fatal(err)
+		}
+		return l, r.text()
+	}
+	ids := func(l tools.ClientList) []string {
+		var out []string
+		for _, c := range l.Clients {
+			out = append(out, c.ClientID)
+		}
+		return out
+	}
+	cases := []struct {
+		name     string
+		args     string
+		want     []string
+		total    int
+		next     *int
+		wantText string
+	}{
+		{"everything", `{}`, []string{"alpha-bot", "beta-bot", "delta-bot", "gamma", "revoked-bot"}, 5, nil, "5 client(s):"},
+		{"query is a case-insensitive substring", `{"query":"BOT"}`, []string{"alpha-bot", "beta-bot", "delta-bot", "revoked-bot"}, 4, nil, "4 client(s):"},
+		{"active only drops the revoked client", `{"query":"bot","active_only":true}`, []string{"alpha-bot", "beta-bot", "delta-bot"}, 3, nil, "3 client(s):"},
+		{"first page", `{"limit":2}`, []string{"alpha-bot", "beta-bot"}, 5, ptr(2), "Clients 1-2 of 5"},
+		{"second page", `{"limit":2,"offset":2}`, []string{"delta-bot", "gamma"}, 5, ptr(4), "offset 4"},
+		{"last page", `{"limit":2,"offset":4}`, []string{"revoked-bot"}, 5, nil, "Clients 5-5 of 5"},
+		{"offset past the end", `{"offset":9}`, nil, 5, nil, "5 client(s) match, none at offset 9"},
+		{"limit given as 2.0", `{"limit":2.0}`, []string{"alpha-bot", "beta-bot"}, 5, ptr(2), "Clients 1-2 of 5"},
+		{"nothing matches", `{"query":"zeta"}`, nil, 0, nil, "No clients match."},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			l, text := list(t, tc.args)
+			if !slices.Equal(ids(l), tc.want) || l.Total != tc.total || (l.NextOffset == nil) != (tc.next == nil) || (tc.next != nil && *l.NextOffset != *tc.next) {
+				t.Fatalf("got %v total %d next %v; want %v total %d next %v", ids(l), l.Total, l.NextOffset, tc.want, tc.total, tc.next)
+			}
+			if l.Clients == nil {
+				t.Error("clients is null, want []")
+			}
+			if !strings.Contains(text, tc.wantText) {
+				t.Errorf("text %q lacks %q", text, tc.wantText)
+			}
+		})
+	}
+	for _, bad := range []struct{ args, msg string }{
+		{`{"limit":0}`, `"limit" must be a whole number from 1 to 1000`},
+		{`{"limit":1001}`, `"limit" must be a whole number from 1 to 1000`},
+		{`{"limit":2.5}`, `"limit" must be a whole number`},
+		{`{"limit":"10"}`, `"limit" must be a whole number`},
+		{`{"offset":-1}`, `"offset" must be a whole number`},
+		{`{"active_only":"yes"}`, `"active_only" must be true or false`},
+		{`{"query":7}`, `"query" must be a string`},
+		{`{"query":"` + strings.Repeat("x", 129) + `"}`, `at most 128 characters`},
+		{`{"Query":"bot"}`, `did you mean "query"`},
+	} {
+		t.Run("refused "+bad.args[:min(len(bad.args), 30)], func(t *testing.T) {
+			r, rerr := e.call(t, ctx, "list_clients", bad.args)
+			if rerr != nil || !r.IsError || !strings.Contains(r.text(), bad.msg) {
+				t.Fatalf("rpc=%v isError=%v text=%q, want error containing %q", rerr, r != nil && r.IsError, r.text(), bad.msg)
+			}
+		})
+	}
+}
