@@ -3,6 +3,7 @@ package tools
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -131,28 +132,114 @@ func (a Args) Int(name string, def, lo, hi int) (int, error) {
 // silently keep the last one (matching case-insensitively into structs),
 // so {"client_id":"ok","CLIENT_ID":"evil"} could mean different things to
 // a reviewer and to the server.
+//
+// It runs on every MCP message (and on tool arguments), so after
+// json.Valid it walks the object's top level directly instead of through
+// json.Decoder's tokens, decoding a key with encoding/json only when it
+// holds an escape or a non-ASCII byte.
 func ObjectKeys(raw []byte) ([]string, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return nil, fmt.Errorf("arguments must be a JSON object")
+	notObject := errors.New("arguments must be a JSON object")
+	if !json.Valid(raw) {
+		return nil, notObject
 	}
+	i := skipSpace(raw, 0)
+	if raw[i] != '{' {
+		return nil, notObject
+	}
+	i++
 	var keys []string
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, fmt.Errorf("arguments must be a JSON object")
+	for {
+		i = skipSpace(raw, i)
+		switch raw[i] {
+		case '}':
+			return keys, nil
+		case ',':
+			i = skipSpace(raw, i+1)
 		}
-		k, _ := tok.(string)
+		end := stringEnd(raw, i)
+		k, err := jsonKey(raw[i:end])
+		if err != nil {
+			return nil, notObject
+		}
 		for _, seen := range keys {
 			if strings.EqualFold(seen, k) {
 				return nil, fmt.Errorf("argument %q is given more than once", auth.Clip(k, 40))
 			}
 		}
 		keys = append(keys, k)
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return nil, fmt.Errorf("arguments must be a JSON object")
+		i = skipSpace(raw, end) + 1 // past ':'
+		i = valueEnd(raw, skipSpace(raw, i))
+	}
+}
+
+// The helpers below assume input that json.Valid accepted.
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// stringEnd returns the index just past the string starting at b[i] ('"').
+func stringEnd(b []byte, i int) int {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
 		}
 	}
-	return keys, nil
+	return len(b)
+}
+
+// valueEnd returns the index just past the value starting at b[i].
+func valueEnd(b []byte, i int) int {
+	depth := 0
+	for ; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			i = stringEnd(b, i) - 1
+			if depth == 0 {
+				return i + 1
+			}
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth == 0 {
+				return i // a scalar ended at its container's close
+			}
+			if depth--; depth == 0 {
+				return i + 1
+			}
+		case ',', ' ', '\t', '\n', '\r':
+			if depth == 0 {
+				return i
+			}
+		}
+	}
+	return i
+}
+
+// jsonKey decodes a quoted key: directly when it is plain ASCII without
+// escapes, else with encoding/json (escapes, and invalid UTF-8 replaced
+// the way the rest of the server decodes it).
+func jsonKey(q []byte) (string, error) {
+	if len(q) < 2 {
+		return "", errors.New("truncated key")
+	}
+	plain := true
+	for _, c := range q[1 : len(q)-1] {
+		if c == '\\' || c >= 0x80 {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return string(q[1 : len(q)-1]), nil
+	}
+	var k string
+	err := json.Unmarshal(q, &k)
+	return k, err
 }
