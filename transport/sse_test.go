@@ -223,3 +223,33 @@ func TestSSEMessageAfterTheStreamEndsIs404(t *testing.T) {
 		t.Fatalf("POST after the stream ended: %d, want 404", r.StatusCode)
 	}
 }
+
+// The SSE stream answers a browser with its own allowed origin, never the
+// wildcard mcp-go's SSE server used to add, and refuses other origins.
+func TestSSEStreamOriginPolicy(t *testing.T) {
+	s := startStack(t, stackOpts{cors: []string{"https://app.example.com"}})
+	tok := s.mint(t, "browser-app", time.Hour)
+	for _, tc := range []struct {
+		origin string
+		want   int
+	}{{"https://app.example.com", 200}, {"https://evil.example", 403}} {
+		ctx, cancel := context.WithCancel(context.Background())
+		req, _ := http.NewRequestWithContext(ctx, "GET", s.URL+"/sse", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Origin", tc.origin)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		acao := resp.Header.Get("Access-Control-Allow-Origin")
+		resp.Body.Close()
+		cancel()
+		if resp.StatusCode != tc.want {
+			t.Fatalf("%s: status %d, want %d", tc.origin, resp.StatusCode, tc.want)
+		}
+		if want := map[int]string{200: tc.origin, 403: ""}[tc.want]; acao != want {
+			t.Errorf("%s: Access-Control-Allow-Origin %q, want %q", tc.origin, acao, want)
+		}
+	}
+}
