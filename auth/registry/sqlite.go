@@ -15,6 +15,7 @@ import (
 type SQLite struct {
 	*sqlStore
 	records   chan recordReq
+	insert    *sql.Stmt // prepared insertTokenSQL, used by the writer
 	stop      chan struct{}
 	stopped   chan struct{}
 	closeOnce sync.Once

@@ -56,11 +56,15 @@ type execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
+// insertTokenSQL records one issued token (with ? placeholders).
+const insertTokenSQL = `INSERT INTO tokens (jti, client_id, scopes, issued_at, expires_at, issued_by) VALUES (?, ?, ?, ?, ?, ?)`
+
+func insertTokenArgs(t auth.IssuedToken) []any {
+	return []any{t.JTI, t.ClientID, t.Scopes.String(), t.IssuedAt.Unix(), nullUnix(t.ExpiresAt), t.IssuedBy}
+}
+
 func insertToken(ctx context.Context, db execer, q func(string) string, t auth.IssuedToken) error {
-	_, err := db.ExecContext(ctx, q(
-		`INSERT INTO tokens (jti, client_id, scopes, issued_at, expires_at, issued_by) VALUES (?, ?, ?, ?, ?, ?)`),
-		t.JTI, t.ClientID, t.Scopes.String(), t.IssuedAt.Unix(), nullUnix(t.ExpiresAt), t.IssuedBy)
-	if err != nil {
+	if _, err := db.ExecContext(ctx, q(insertTokenSQL), insertTokenArgs(t)...); err != nil {
 		return fmt.Errorf("registry: record token %s: %w", t.JTI, err)
 	}
 	return nil
