@@ -63,8 +63,8 @@ func main() {
 	var o options
 	flag.StringVar(&o.out, "out", "docs/benchmarks.md", "report to write (relative to the module root)")
 	flag.IntVar(&o.clients, "clients", 16, "concurrent clients in the load test")
-	flag.DurationVar(&o.duration, "duration", 5*time.Second, "measured time per load run")
-	flag.IntVar(&o.rounds, "rounds", 3, "load rounds; servers alternate within a round and the median round is reported")
+	flag.DurationVar(&o.duration, "duration", 4*time.Second, "measured time per load run")
+	flag.IntVar(&o.rounds, "rounds", 5, "load rounds; servers alternate within a round and the median round is reported")
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured warm-up per load run")
 	flag.IntVar(&o.sessions, "sessions", 10000, "concurrent SSE sessions in the sessions test")
 	flag.IntVar(&o.streamsPerClient, "streams-per-client", 32, "SSE streams per client id in the sessions test (the server's per-client cap, transport.HTTPConfig.MaxStreamsPerClient, defaults to 32)")
