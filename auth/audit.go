@@ -14,6 +14,9 @@ const (
 	EventTokenRevoked  = "token.revoked"
 	EventClientRevoked = "client.revoked"
 	EventAuthFailed    = "auth.failed"
+	// EventForbidden is a valid token refused for lacking a scope (an
+	// admin tool called without the admin scope, say).
+	EventForbidden = "auth.forbidden"
 )
 
 type remoteKey struct{}

@@ -138,7 +138,7 @@ func NewHTTP(cfg HTTPConfig) *HTTP {
 	mux.HandleFunc("GET /health", healthz)
 	mux.HandleFunc("GET /api/v1/mcp/health", healthz)
 	strict := func(next http.Handler) http.Handler {
-		return strictJSONRPC(cfg.ToolScope, h.resourceMetadata(), next)
+		return strictJSONRPC(cfg.ToolScope, h.resourceMetadata(), cfg.Logger, next)
 	}
 	mux.Handle("/mcp", requireJSON(cfg.Auth(strict(h.bindStreamable(h.streamable)))))
 	mux.Handle("GET /sse", cfg.Auth(h.openSSE(http.HandlerFunc(h.sse.serveStream))))
@@ -152,7 +152,7 @@ func NewHTTP(cfg HTTPConfig) *HTTP {
 		cfg.OAuth.Routes(mux)
 	}
 	if cfg.Metrics != nil {
-		mux.Handle("GET /metrics", cfg.Auth(adminOnly(h.resourceMetadata(), cfg.Metrics.Handler())))
+		mux.Handle("GET /metrics", cfg.Auth(adminOnly(h.resourceMetadata(), cfg.Logger, cfg.Metrics.Handler())))
 	}
 	if cfg.TokenAPI != nil && cfg.TokenAPI.APIKey != "" {
 		api := h.tokenAPI(*cfg.TokenAPI)
@@ -291,6 +291,21 @@ func subjectOf(c *auth.Claims) string {
 		return ""
 	}
 	return c.Subject
+}
+
+func jtiOf(c *auth.Claims) string {
+	if c == nil {
+		return ""
+	}
+	return c.ID
+}
+
+// forbid answers 403 insufficient_scope for a valid token c that lacks
+// scope, and records it (auth.forbidden) with what was asked for.
+func forbid(w http.ResponseWriter, r *http.Request, logger *slog.Logger, c *auth.Claims, scope, resourceMetadata, via string, attrs ...any) {
+	auth.Audit(r.Context(), logger, auth.EventForbidden,
+		append([]any{"client_id", subjectOf(c), "jti", jtiOf(c), "required_scope", scope, "via", via}, attrs...)...)
+	auth.WriteInsufficientScope(w, scope, resourceMetadata)
 }
 
 // untilExpiry bounds ctx by the caller's token expiry, so long-lived

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -28,7 +29,7 @@ var jsonrpcMembers = []string{"jsonrpc", "id", "method", "params", "result", "er
 // token lacks is answered 403 insufficient_scope with the scope to ask for
 // (the MCP authorization spec's scope challenge), so a client can step up
 // instead of meeting a bare "tool not found".
-func strictJSONRPC(toolScope func(tool string) string, resourceMetadata string, next http.Handler) http.Handler {
+func strictJSONRPC(toolScope func(tool string) string, resourceMetadata string, logger *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			next.ServeHTTP(w, r)
@@ -52,7 +53,7 @@ func strictJSONRPC(toolScope func(tool string) string, resourceMetadata string, 
 		if msg.method == "tools/call" && toolScope != nil {
 			if need := toolScope(msg.tool); need != "" {
 				if c, ok := auth.ClaimsFrom(r.Context()); !ok || !c.Scope.Has(need) {
-					auth.WriteInsufficientScope(w, need, resourceMetadata)
+					forbid(w, r, logger, c, need, resourceMetadata, "tools/call", "tool", auth.Clip(msg.tool, 64))
 					return
 				}
 			}

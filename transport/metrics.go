@@ -45,7 +45,7 @@ func (m *Metrics) Handler() http.Handler {
 }
 
 // knownVia bounds the via label.
-var knownVia = map[string]bool{"issue_token": true, "token_api": true, "oauth": true, "cli": true}
+var knownVia = map[string]bool{"issue_token": true, "token_api": true, "oauth": true, "cli": true, "tools/call": true, "metrics": true}
 
 // CountingHandler wraps a log handler: every audit record also counts.
 func (m *Metrics) CountingHandler(next slog.Handler) slog.Handler { return &counting{next: next, m: m} }
@@ -93,11 +93,11 @@ func (c *counting) WithGroup(name string) slog.Handler {
 }
 
 // adminOnly lets only admin-scoped callers through (after auth.Middleware).
-func adminOnly(resourceMetadata string, next http.Handler) http.Handler {
+func adminOnly(resourceMetadata string, logger *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, ok := auth.ClaimsFrom(r.Context())
 		if !ok || !c.Scope.IsAdmin() {
-			auth.WriteInsufficientScope(w, auth.ScopeAdmin, resourceMetadata)
+			forbid(w, r, logger, c, auth.ScopeAdmin, resourceMetadata, "metrics")
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -136,7 +136,7 @@ func (h *HTTP) tokenAPI(cfg TokenAPIConfig) http.Handler {
 				return
 			}
 			if !caller.Scope.IsAdmin() {
-				auth.WriteInsufficientScope(w, auth.ScopeAdmin, h.resourceMetadata())
+				forbid(w, r, h.log, caller, auth.ScopeAdmin, h.resourceMetadata(), "token_api")
 				return
 			}
 		default:

@@ -99,12 +99,17 @@ func TestOAuthSignInWithACLIEnrollmentCodeIsOneSystem(t *testing.T) {
 
 func TestMetricsCountEveryPathAndNeedAnAdmin(t *testing.T) {
 	e := testEnv(t)
-	addr := startServer(t, e)
+	addr, _, logs := startServerLogged(t, e)
 	admin := issue(t, e, "metrics-admin", "1h", "--scope", "admin")
 	user := issue(t, e, "metrics-user", "1h")
 	c := mcpClient(t, addr, admin.Token)
 	callTool(t, c, "issue_token", map[string]any{"client_id": "via-tool", "expires_in": "1h"})
 	postMCP(t, addr, "forged.token.value", initJSON)
+	// A non-admin calling an admin tool gets the scope challenge and an
+	// auth.forbidden audit record.
+	if r := postMCP(t, addr, user.Token, `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"issue_token","arguments":{"client_id":"escalated"}}}`); r.StatusCode != http.StatusForbidden {
+		t.Fatalf("non-admin issue_token: %d, want 403", r.StatusCode)
+	}
 	get := func(token string) (int, string) {
 		req, _ := http.NewRequest("GET", "http://"+addr+"/metrics", nil)
 		if token != "" {
@@ -125,12 +130,31 @@ func TestMetricsCountEveryPathAndNeedAnAdmin(t *testing.T) {
 		t.Fatalf("metrics with a non-admin token: %d", status)
 	}
 	status, body := get(admin.Token)
-	for _, want := range []string{`mcpauth_events_total{event="token.issued",via="issue_token"} 1`, `mcpauth_events_total{event="auth.failed",via=""}`, "mcpauth_open_sessions"} {
+	for _, want := range []string{`mcpauth_events_total{event="token.issued",via="issue_token"} 1`, `mcpauth_events_total{event="auth.failed",via=""}`, "mcpauth_open_sessions",
+		`mcpauth_events_total{event="auth.forbidden",via="tools/call"} 1`, `mcpauth_events_total{event="auth.forbidden",via="metrics"} 1`} {
 		if status != 200 || !strings.Contains(body, want) {
 			t.Fatalf("metrics lack %q (status %d)", want, status)
 		}
 	}
 	if strings.Contains(body, admin.Token[:20]) || strings.Contains(body, "metrics-user") {
 		t.Fatal("metrics expose a token or a client id")
+	}
+	var forbidden []map[string]any
+	for _, line := range strings.Split(logs.String(), "\n") {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) == nil && rec["event"] == "auth.forbidden" {
+			forbidden = append(forbidden, rec)
+		}
+	}
+	if len(forbidden) != 2 {
+		t.Fatalf("%d auth.forbidden records, want 2 (tools/call, metrics):\n%s", len(forbidden), logs.String())
+	}
+	for _, rec := range forbidden {
+		if rec["client_id"] != "metrics-user" || rec["jti"] != user.JTI || rec["required_scope"] != "admin" || rec["remote"] != "127.0.0.1" {
+			t.Errorf("auth.forbidden record %v", rec)
+		}
+		if rec["via"] == "tools/call" && rec["tool"] != "issue_token" {
+			t.Errorf("auth.forbidden record for tools/call lacks the tool: %v", rec)
+		}
 	}
 }
