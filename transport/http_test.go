@@ -1,7 +1,6 @@
 package transport_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"io"
@@ -138,29 +137,8 @@ func TestHealthIsPublicAndLeaksNothing(t *testing.T) {
 // announces. The stream stays open until the test ends.
 func openSSE(t *testing.T, base, token string) string {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/sse", nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Accept", "text/event-stream")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { resp.Body.Close() })
-	if resp.StatusCode != 200 {
-		t.Fatalf("GET /sse status %d", resp.StatusCode)
-	}
-	sc := bufio.NewScanner(resp.Body)
-	deadline := time.AfterFunc(10*time.Second, cancel)
-	defer deadline.Stop()
-	for sc.Scan() {
-		if ep, ok := strings.CutPrefix(sc.Text(), "data: "); ok && strings.Contains(ep, "sessionId=") {
-			return ep
-		}
-	}
-	t.Fatal("no endpoint event on the SSE stream")
-	return ""
+	ep, _ := rawSSE(t, base, token)
+	return ep
 }
 
 func TestSSEMessagesAreBoundToTheSubjectThatOpenedTheStream(t *testing.T) {

@@ -17,7 +17,8 @@ import (
 type sseEvent struct{ name, data string }
 
 // rawSSE opens GET /sse and returns the message endpoint and a channel of
-// the events that follow. The stream closes when the test ends.
+// the events that follow (unread events are dropped once the test ends).
+// The stream closes when the test ends.
 func rawSSE(t *testing.T, base, token string) (string, <-chan sseEvent) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -44,11 +45,19 @@ func rawSSE(t *testing.T, base, token string) (string, <-chan sseEvent) {
 			switch {
 			case line == "":
 				if ev.name != "" || ev.data != "" {
-					events <- ev
+					select {
+					case events <- ev:
+					case <-ctx.Done():
+						return
+					}
 				}
 				ev = sseEvent{}
 			case strings.HasPrefix(line, ":"):
-				events <- sseEvent{name: ":", data: strings.TrimSpace(line[1:])}
+				select {
+				case events <- sseEvent{name: ":", data: strings.TrimSpace(line[1:])}:
+				case <-ctx.Done():
+					return
+				}
 			case strings.HasPrefix(line, "event: "):
 				ev.name = line[len("event: "):]
 			case strings.HasPrefix(line, "data: "):
