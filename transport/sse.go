@@ -54,8 +54,8 @@ type sseSession struct {
 	out   chan []byte                  // framed events for the stream
 	notes chan mcp.JSONRPCNotification // mcp-go's notifications
 	done  chan struct{}                // closed when the stream ends
-	once  sync.Once                    //
-	ready atomic.Bool                  // initialized
+	once  sync.Once                    // closes done
+	ready atomic.Bool                  // initialized by mcp-go
 	level atomic.Pointer[mcp.LoggingLevel]
 	info  atomic.Pointer[mcp.Implementation]
 	caps  atomic.Pointer[mcp.ClientCapabilities]
