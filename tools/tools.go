@@ -34,9 +34,11 @@ type Revoker interface {
 	RevokeClient(ctx context.Context, clientID, by, reason string) ([]registry.Token, error)
 }
 
-// TokenLookup reads one token's registry record.
+// TokenLookup reads tokens' registry records: one by jti, or a client's
+// (every client's when clientID is empty), newest first.
 type TokenLookup interface {
 	Get(ctx context.Context, jti string) (registry.Token, error)
+	ListTokens(ctx context.Context, clientID string) ([]registry.Token, error)
 }
 
 // OAuthAdmin is what admins do with the OAuth authorization server from
@@ -54,7 +56,9 @@ type Deps struct {
 	Inspector Inspector
 	Clients   ClientLister
 	Revoker   Revoker
-	Tokens    TokenLookup
+	// Tokens, when set, shows revocation in decode_token and enables
+	// list_tokens.
+	Tokens TokenLookup
 	// OAuth, when set, enables create_enrollment and the approval tools.
 	OAuth OAuthAdmin
 	// DefaultExpiry applies when issue_token gets no expires_in.
@@ -97,6 +101,9 @@ func New(d Deps) *Toolset {
 	t.add(true, decodeTokenTool(), t.decodeToken)
 	t.add(true, listClientsTool(), t.listClients)
 	t.add(true, revokeTokenTool(), t.revokeToken)
+	if d.Tokens != nil {
+		t.add(true, listTokensTool(), t.listTokens)
+	}
 	if d.OAuth != nil {
 		t.add(true, createEnrollmentTool(), t.createEnrollment)
 		t.add(true, listPendingTool(), t.listPending)

@@ -70,7 +70,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 		t.Fatal(err)
 	}
 	ts := tools.New(tools.Deps{
-		Minter: issuer, Inspector: verifier, Clients: reg,
+		Minter: issuer, Inspector: verifier, Clients: reg, Tokens: reg,
 		DefaultExpiry: auth.Expiry{Duration: defaultLife},
 		PublicURL:     "https://mcp.example.test/",
 		ServerName:    "mcpauth-test",
@@ -465,7 +465,7 @@ func TestToolsListShowsAdminToolsOnlyToAdmins(t *testing.T) {
 		ctx  context.Context
 		want []string
 	}{
-		{"admin sees every tool", adminCtx(), []string{"decode_token", "issue_token", "list_clients", "revoke_token", "whoami"}},
+		{"admin sees every tool", adminCtx(), []string{"decode_token", "issue_token", "list_clients", "list_tokens", "revoke_token", "whoami"}},
 		{"non-admin sees only whoami", userCtx(), []string{"whoami"}},
 		{"caller with no scopes sees only whoami", auth.WithClaims(context.Background(), &auth.Claims{RegisteredClaims: regClaims("bare")}), []string{"whoami"}},
 		{"no claims in context sees nothing", context.Background(), []string{}},
@@ -837,5 +837,103 @@ func TestListClientsFiltersAndPages(t *testing.T) {
 				t.Fatalf("rpc=%v isError=%v text=%q, want error containing %q", rerr, r != nil && r.IsError, r.text(), bad.msg)
 			}
 		})
+	}
+}
+
+func TestListTokensShowsRecordsNewestFirst(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	ctx := adminCtx()
+	var jtis []string
+	for i, c := range []string{"bot-a", "bot-b", "bot-a", "bot-a"} {
+		life := "1h"
+		if i == 1 {
+			life = "90d"
+		}
+		r := e.mustCall(t, ctx, "issue_token", `{"client_id":"`+c+`","expires_in":"`+life+`","scopes":["read"]}`)
+		var res tools.IssueResult
+		if err := json.Unmarshal(r.StructuredContent, &res); err != nil {
+			t.Fatal(err)
+		}
+		jtis = append(jtis, res.JTI)
+	}
+	if _, _, err := e.reg.Revoke(context.Background(), jtis[0], adminSubject, "lost laptop", t0); err != nil {
+		t.Fatal(err)
+	}
+	list := func(t *testing.T, args string) (tools.TokenList, string) {
+		t.Helper()
+		r := e.mustCall(t, ctx, "list_tokens", args)
+		var l tools.TokenList
+		if err := json.Unmarshal(r.StructuredContent, &l); err != nil {
+			t.Fatal(err)
+		}
+		return l, r.text()
+	}
+	ids := func(l tools.TokenList) []string {
+		var out []string
+		for _, tk := range l.Tokens {
+			out = append(out, tk.JTI)
+		}
+		return out
+	}
+	// Same issue time: the registry orders by issued_at, then jti.
+	active, _ := list(t, `{}`)
+	if active.Total != 3 || slices.Contains(ids(active), jtis[0]) {
+		t.Fatalf("active tokens %v (total %d) should be the three unrevoked ones", ids(active), active.Total)
+	}
+	l, text := list(t, `{"client_id":"bot-a","include_inactive":true}`)
+	if l.Total != 3 || !slices.Contains(ids(l), jtis[0]) || slices.Contains(ids(l), jtis[1]) {
+		t.Fatalf("bot-a with inactive: %v", ids(l))
+	}
+	for _, tk := range l.Tokens {
+		if tk.JTI != jtis[0] {
+			continue
+		}
+		if tk.Status != "revoked" || tk.RevokedAt == nil || tk.RevokedBy != adminSubject || tk.RevokeReason != "lost laptop" {
+			t.Errorf("revoked row %+v", tk)
+		}
+	}
+	if !strings.Contains(text, "lost laptop") || !strings.Contains(text, jtis[0]) || strings.Contains(text, "eyJ") {
+		t.Errorf("text %q: want the revocation and jti, never a token", text)
+	}
+	page, text := list(t, `{"include_inactive":true,"limit":2}`)
+	if len(page.Tokens) != 2 || page.Total != 4 || page.NextOffset == nil || *page.NextOffset != 2 || !strings.Contains(text, "offset 2") {
+		t.Fatalf("first page %+v", page)
+	}
+	rest, _ := list(t, `{"include_inactive":true,"limit":2,"offset":2}`)
+	if len(rest.Tokens) != 2 || rest.NextOffset != nil || slices.ContainsFunc(ids(rest), func(j string) bool { return slices.Contains(ids(page), j) }) {
+		t.Fatalf("second page %v overlaps or is short (first %v)", ids(rest), ids(page))
+	}
+	if none, text := list(t, `{"client_id":"nobody"}`); none.Total != 0 || none.Tokens == nil || text != "No active tokens of nobody." {
+		t.Fatalf("unknown client: %+v %q", none, text)
+	}
+	// Two hours later the 1h tokens have expired; the 90-day one has not.
+	later := &env{reg: e.reg, srv: transport.NewMCPServer(tools.New(tools.Deps{
+		Minter: nil, Clients: e.reg, Tokens: e.reg, Now: fixed(t0.Add(2 * time.Hour)),
+	}), "test")}
+	r := later.mustCall(t, ctx, "list_tokens", `{"include_inactive":true}`)
+	var l2 tools.TokenList
+	if err := json.Unmarshal(r.StructuredContent, &l2); err != nil {
+		t.Fatal(err)
+	}
+	status := map[string]string{}
+	for _, tk := range l2.Tokens {
+		status[tk.JTI] = tk.Status
+	}
+	if status[jtis[0]] != "revoked" || status[jtis[1]] != "active" || status[jtis[2]] != "expired" || status[jtis[3]] != "expired" {
+		t.Fatalf("statuses two hours later: %v (jtis %v)", status, jtis)
+	}
+	if r := later.mustCall(t, ctx, "list_tokens", `{}`); !strings.Contains(r.text(), "1 active token(s), newest first") {
+		t.Errorf("active list two hours later: %q", r.text())
+	}
+	for _, bad := range []struct{ args, msg string }{
+		{`{"client_id":"a b"}`, "client"},
+		{`{"limit":501}`, `"limit" must be a whole number from 1 to 500`},
+		{`{"include_inactive":1}`, `"include_inactive" must be true or false`},
+		{`{"token":"x"}`, `unknown argument "token"`},
+	} {
+		r, rerr := e.call(t, ctx, "list_tokens", bad.args)
+		if rerr != nil || !r.IsError || !strings.Contains(r.text(), bad.msg) {
+			t.Errorf("%s: rpc=%v text=%q, want error containing %q", bad.args, rerr, r.text(), bad.msg)
+		}
 	}
 }

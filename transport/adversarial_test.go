@@ -263,6 +263,7 @@ func TestAdversarialTable(t *testing.T) {
 		{"non-admin calls revoke_token", toolCall("plain", user, "revoke_token", `{"client_id":"plain"}`), 403, "insufficient_scope"},
 		{"non-admin calls decode_token", toolCall("plain", user, "decode_token", `{"token":"x"}`), 403, "insufficient_scope"},
 		{"non-admin calls list_clients", toolCall("plain", user, "list_clients", `{}`), 403, "insufficient_scope"},
+		{"non-admin calls list_tokens", toolCall("plain", user, "list_tokens", `{}`), 403, "insufficient_scope"},
 		{"admin mints a scope outside the configured set", toolCall("root", admin, "issue_token", `{"client_id":"x","scopes":["billing:write"]}`), 200, "not one of the configured scopes"},
 		{"admin mints beyond the maximum lifetime", toolCall("root", admin, "issue_token", `{"client_id":"x","expires_in":"400d"}`), 200, "exceeds the configured maximum"},
 		{"admin mints a never-expiring token", toolCall("root", admin, "issue_token", `{"client_id":"x","expires_in":"never"}`), 200, "never expire are not allowed"},

@@ -163,7 +163,7 @@ func TestAdminMintsInspectsAndListsOverEveryTransport(t *testing.T) {
 			if got := c.ProtocolVersion(); got != k.wantVersion {
 				t.Errorf("negotiated protocol %q, want %q", got, k.wantVersion)
 			}
-			if got, want := toolNames(t, c), []string{"decode_token", "issue_token", "list_clients", "revoke_token", "whoami"}; !slices.Equal(got, want) {
+			if got, want := toolNames(t, c), []string{"decode_token", "issue_token", "list_clients", "list_tokens", "revoke_token", "whoami"}; !slices.Equal(got, want) {
 				t.Fatalf("tools = %v, want %v", got, want)
 			}
 
@@ -250,6 +250,18 @@ func TestAdminMintsInspectsAndListsOverEveryTransport(t *testing.T) {
 			if !found {
 				t.Fatalf("list_clients lacks research-bot: %+v", list)
 			}
+
+			type tokenRow struct {
+				JTI    string `json:"jti"`
+				Status string `json:"status"`
+			}
+			var toks struct {
+				Tokens []tokenRow `json:"tokens"`
+			}
+			structured(t, call(t, c, "list_tokens", map[string]any{"client_id": "research-bot"}), &toks)
+			if !slices.Contains(toks.Tokens, tokenRow{issued.JTI, "active"}) {
+				t.Fatalf("list_tokens lacks the minted jti %s: %+v", issued.JTI, toks)
+			}
 		})
 	}
 }
@@ -267,7 +279,7 @@ func TestNonAdminSeesOnlyWhoamiAndCannotCallAdminTools(t *testing.T) {
 				t.Fatalf("tools = %v, want only whoami", got)
 			}
 			before := s.tokenCount(t)
-			for _, name := range []string{"issue_token", "decode_token", "list_clients"} {
+			for _, name := range []string{"issue_token", "decode_token", "list_clients", "list_tokens", "revoke_token"} {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				req := mcp.CallToolRequest{}
 				req.Params.Name = name

@@ -1,0 +1,172 @@
+package tools
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/auth/registry"
+)
+
+const (
+	defaultTokenLimit = 50
+	maxTokenLimit     = 500
+)
+
+func listTokensTool() mcp.Tool {
+	return mcp.NewTool("list_tokens",
+		mcp.WithDescription("List recorded tokens, newest first (admin only): jti, client, scopes, when issued and by whom, expiry, and revocation. "+
+			"Tokens themselves are never stored, so they cannot be shown; use a jti with revoke_token. Active tokens only unless include_inactive is true."),
+		mcp.WithString("client_id", mcp.Description("Only this client's tokens (exact client id).")),
+		mcp.WithBoolean("include_inactive", mcp.Description("Also list expired and revoked tokens. Default false.")),
+		mcp.WithNumber("limit", mcp.Description(fmt.Sprintf("At most this many tokens (1-%d, default %d).", maxTokenLimit, defaultTokenLimit))),
+		mcp.WithNumber("offset", mcp.Description("Skip this many matching tokens first (for the next page). Default 0.")),
+		mcp.WithReadOnlyHintAnnotation(true),
+		mcp.WithIdempotentHintAnnotation(true),
+		mcp.WithOpenWorldHintAnnotation(false),
+	)
+}
+
+// TokenInfo is one row of list_tokens' structured content.
+type TokenInfo struct {
+	JTI       string   `json:"jti"`
+	ClientID  string   `json:"client_id"`
+	Scopes    []string `json:"scopes"`
+	IssuedAt  string   `json:"issued_at"`
+	IssuedBy  string   `json:"issued_by"`
+	ExpiresAt *string  `json:"expires_at"`
+	// Status is active, expired or revoked.
+	Status       string  `json:"status"`
+	RevokedAt    *string `json:"revoked_at,omitempty"`
+	RevokedBy    string  `json:"revoked_by,omitempty"`
+	RevokeReason string  `json:"revoke_reason,omitempty"`
+}
+
+// TokenList is list_tokens' structured content.
+type TokenList struct {
+	Tokens []TokenInfo `json:"tokens"`
+	// Total is how many tokens match; Offset how many were skipped;
+	// NextOffset, when set, starts the next page.
+	Total      int  `json:"total"`
+	Offset     int  `json:"offset"`
+	NextOffset *int `json:"next_offset,omitempty"`
+}
+
+func (t *Toolset) listTokens(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	a, err := parseArgs(req, "client_id", "include_inactive", "limit", "offset")
+	if err != nil {
+		return mcp.NewToolResultError(err.Error()), nil
+	}
+	clientID, given, err := a.Str("client_id")
+	if err == nil && given {
+		err = auth.ValidateClientID(clientID)
+	}
+	if err != nil {
+		return mcp.NewToolResultError(err.Error()), nil
+	}
+	all, err := a.Bool("include_inactive", false)
+	if err != nil {
+		return mcp.NewToolResultError(err.Error()), nil
+	}
+	limit, err := a.Int("limit", defaultTokenLimit, 1, maxTokenLimit)
+	if err != nil {
+		return mcp.NewToolResultError(err.Error()), nil
+	}
+	offset, err := a.Int("offset", 0, 0, math.MaxInt32)
+	if err != nil {
+		return mcp.NewToolResultError(err.Error()), nil
+	}
+	toks, err := t.deps.Tokens.ListTokens(ctx, clientID)
+	if err != nil {
+		return mcp.NewToolResultError("Cannot read the registry: " + err.Error()), nil
+	}
+	now := t.deps.Now()
+	matching := toks[:0]
+	for _, tk := range toks {
+		if all || tk.Active(now) {
+			matching = append(matching, tk)
+		}
+	}
+	out := TokenList{Tokens: []TokenInfo{}, Total: len(matching), Offset: offset}
+	if offset < len(matching) {
+		page := matching[offset:]
+		if len(page) > limit {
+			page = page[:limit]
+			next := offset + limit
+			out.NextOffset = &next
+		}
+		for _, tk := range page {
+			out.Tokens = append(out.Tokens, tokenInfo(tk, now))
+		}
+	}
+	return mcp.NewToolResultStructured(out, FormatTokens(out, clientID, all)), nil
+}
+
+func tokenInfo(tk registry.Token, now time.Time) TokenInfo {
+	ti := TokenInfo{
+		JTI: tk.JTI, ClientID: tk.ClientID, Scopes: append([]string{}, tk.Scopes...),
+		IssuedAt: isoTime(tk.IssuedAt), IssuedBy: tk.IssuedBy, Status: "active",
+	}
+	if !tk.ExpiresAt.IsZero() {
+		s := isoTime(tk.ExpiresAt)
+		ti.ExpiresAt = &s
+	}
+	switch {
+	case tk.Revoked():
+		s := isoTime(tk.RevokedAt)
+		ti.Status, ti.RevokedAt, ti.RevokedBy, ti.RevokeReason = "revoked", &s, tk.RevokedBy, tk.RevokeReason
+	case !tk.Active(now):
+		ti.Status = "expired"
+	}
+	return ti
+}
+
+// FormatTokens renders the token list for people.
+func FormatTokens(l TokenList, clientID string, all bool) string {
+	adj, of := "active ", ""
+	if all {
+		adj = ""
+	}
+	if clientID != "" {
+		of = " of " + clientID
+	}
+	switch {
+	case l.Total == 0:
+		return "No " + adj + "tokens" + of + "."
+	case len(l.Tokens) == 0:
+		return fmt.Sprintf("%d %stoken(s)%s, none at offset %d.", l.Total, adj, of, l.Offset)
+	}
+	var b strings.Builder
+	if len(l.Tokens) == l.Total {
+		fmt.Fprintf(&b, "%d %stoken(s)%s, newest first:\n", l.Total, adj, of)
+	} else {
+		fmt.Fprintf(&b, "%stoken(s)%s %d-%d of %d, newest first:\n", adj, of, l.Offset+1, l.Offset+len(l.Tokens), l.Total)
+	}
+	for _, tk := range l.Tokens {
+		exp := "never"
+		if tk.ExpiresAt != nil {
+			exp = *tk.ExpiresAt
+		}
+		scopes := strings.Join(tk.Scopes, " ")
+		if scopes == "" {
+			scopes = "-"
+		}
+		fmt.Fprintf(&b, "- %s: %s, %s; issued %s by %s; expires %s; scopes %s", tk.JTI, tk.ClientID, tk.Status, tk.IssuedAt, tk.IssuedBy, exp, scopes)
+		if tk.RevokedAt != nil {
+			fmt.Fprintf(&b, "; revoked %s by %s", *tk.RevokedAt, tk.RevokedBy)
+			if tk.RevokeReason != "" {
+				fmt.Fprintf(&b, " (%s)", tk.RevokeReason)
+			}
+		}
+		b.WriteByte('\n')
+	}
+	if l.NextOffset != nil {
+		fmt.Fprintf(&b, "More: call list_tokens again with offset %d.\n", *l.NextOffset)
+	}
+	return b.String()
+}
