@@ -226,34 +226,41 @@ func (s *sseServer) handleMessage(w http.ResponseWriter, r *http.Request) {
 	// A tool call runs to completion even if the client hangs up on the
 	// POST: its answer belongs to the stream.
 	ctx := s.mcp.WithContext(context.WithoutCancel(r.Context()), sess)
-	s.answer(ctx, sess, body)
+	if !s.answer(ctx, sess, body) {
+		// The stream ended while the message was handled: its answer
+		// cannot be delivered, so do not claim it was accepted.
+		writeError(w, http.StatusNotFound, "session_not_found", "Session ended before its answer could be sent; open a new one")
+		return
+	}
 	w.WriteHeader(http.StatusAccepted)
 }
 
-// answer runs one message through mcp-go and queues its response.
-func (s *sseServer) answer(ctx context.Context, sess *sseSession, body []byte) {
+// answer runs one message through mcp-go and queues its response; false
+// when there was a response and the stream had ended.
+func (s *sseServer) answer(ctx context.Context, sess *sseSession, body []byte) (delivered bool) {
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error("panic while handling an SSE message", "session", sess.id, "panic", fmt.Sprint(p))
 			var req struct {
 				ID any `json:"id"`
 			}
+			delivered = true // a notification gets no answer
 			if json.Unmarshal(body, &req) == nil && req.ID != nil {
 				b, _ := json.Marshal(mcp.NewJSONRPCError(mcp.NewRequestId(req.ID), mcp.INTERNAL_ERROR, "internal error", nil))
-				sess.send(frame(b))
+				delivered = sess.send(frame(b))
 			}
 		}
 	}()
 	resp := s.mcp.HandleMessage(ctx, body)
 	if resp == nil {
-		return // a notification, or a client's response to us
+		return true // a notification, or a client's response to us
 	}
 	b, err := json.Marshal(resp)
 	if err != nil {
 		s.log.Error("cannot encode a response", "session", sess.id, "err", err)
 		b = []byte(`{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"internal error"}}`)
 	}
-	sess.send(frame(b))
+	return sess.send(frame(b))
 }
 
 // sessionParam returns the sessionId query parameter without building the
