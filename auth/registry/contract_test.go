@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -201,6 +202,54 @@ var contractRules = []contractRule{
 			}
 			if !slices.Equal(jtis(got), tc.want) {
 				t.Errorf("ListTokens(%q) = %v, want %v", tc.client, jtis(got), tc.want)
+			}
+		}
+	}},
+
+	{name: "list clients agrees with summarizing every token", run: func(t *testing.T, _ contractBackend, db contractDB) {
+		// Random registries (fixed seeds): the SQL aggregation must say
+		// exactly what Summarize says of the same tokens, at instants
+		// that fall on, just before and just after expiries.
+		s := db.open(t)
+		ctx := context.Background()
+		rng := rand.New(rand.NewPCG(7, 11))
+		clients := []string{"Alpha", "alpha", "bot", "bot-2", "zed", "Z"}
+		scopes := []string{"read", "write", "tools:call", "admin"}
+		for i := range 120 {
+			iat := t0.Add(-time.Duration(rng.IntN(72)) * time.Hour)
+			var exp time.Time
+			if rng.IntN(6) > 0 {
+				exp = t0.Add(time.Duration(rng.IntN(96)-48) * time.Hour)
+			}
+			var sc []string
+			for _, x := range scopes {
+				if rng.IntN(3) == 0 {
+					sc = append(sc, x)
+				}
+			}
+			tk := tok(fmt.Sprintf("r%03d", i), clients[rng.IntN(len(clients))], iat, exp, sc...)
+			record(t, s, tk)
+			if rng.IntN(5) == 0 {
+				if _, _, err := s.Revoke(ctx, tk.JTI, "admin", "random", t0); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		all, err := s.ListTokens(ctx, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, now := range []time.Time{t0, t0.Add(-time.Second), t0.Add(time.Second), t0.Add(500 * time.Millisecond), t0.Add(30 * time.Hour)} {
+			got, err := s.ListClients(ctx, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := Summarize(all, now)
+			assertClients(t, got, want)
+			for i := range min(len(got), len(want)) {
+				if got[i].RevokedTokens != want[i].RevokedTokens {
+					t.Errorf("at %v client %s revoked %d, want %d", now, got[i].ClientID, got[i].RevokedTokens, want[i].RevokedTokens)
+				}
 			}
 		}
 	}},
