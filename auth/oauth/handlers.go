@@ -450,10 +450,10 @@ func (s *Server) revokeFamily(r *http.Request, family string) {
 	if family == "" {
 		return
 	}
-	items, _ := s.cfg.Store.ListState(r.Context(), kindRefresh, s.cfg.Now())
+	items, _ := s.cfg.Store.ListStateGroup(r.Context(), kindRefresh, family, s.cfg.Now())
 	for _, it := range items {
 		var rec refreshRecord
-		if it.Group == family && json.Unmarshal(it.Value, &rec) == nil && s.cfg.Revoker != nil && rec.AccessJTI != "" {
+		if json.Unmarshal(it.Value, &rec) == nil && s.cfg.Revoker != nil && rec.AccessJTI != "" {
 			_, _, _ = s.cfg.Revoker.RevokeJTI(r.Context(), rec.AccessJTI, "oauth", "refresh token family revoked")
 		}
 	}

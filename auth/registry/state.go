@@ -110,8 +110,17 @@ func (s *sqlStore) DeleteStateGroup(ctx context.Context, kind, group string) (in
 
 // ListState returns the unexpired items of a kind, oldest expiry first.
 func (s *sqlStore) ListState(ctx context.Context, kind string, now time.Time) ([]State, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT key, grp, value, expires_at FROM oauth_state WHERE kind = ? AND expires_at > ? ORDER BY expires_at, key`),
-		kind, now.Unix())
+	return s.listState(ctx, kind, `kind = ? AND expires_at > ?`, kind, now.Unix())
+}
+
+// ListStateGroup returns the unexpired items of a kind in one group (a
+// refresh-token family), oldest expiry first, through the group index.
+func (s *sqlStore) ListStateGroup(ctx context.Context, kind, group string, now time.Time) ([]State, error) {
+	return s.listState(ctx, kind, `kind = ? AND grp = ? AND expires_at > ?`, kind, group, now.Unix())
+}
+
+func (s *sqlStore) listState(ctx context.Context, kind, where string, args ...any) ([]State, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT key, grp, value, expires_at FROM oauth_state WHERE `+where+` ORDER BY expires_at, key`), args...)
 	if err != nil {
 		return nil, fmt.Errorf("registry: list %s state: %w", kind, err)
 	}

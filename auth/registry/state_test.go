@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -71,7 +72,13 @@ func TestStateContract(t *testing.T) {
 				}
 			}
 			_ = put("refresh", "r4", "fam-b", "x", now.Add(time.Hour))
-			if n, err := s.DeleteStateGroup(ctx, "refresh", "fam-a"); err != nil || n != 3 {
+			_ = put("refresh", "r5", "fam-a", "x", now.Add(-time.Second)) // expired
+			_ = put("spent", "r6", "fam-a", "x", now.Add(time.Hour))      // another kind
+			fam, err := s.ListStateGroup(ctx, "refresh", "fam-a", now)
+			if err != nil || len(fam) != 3 || slices.ContainsFunc(fam, func(st State) bool { return st.Group != "fam-a" || st.Kind != "refresh" }) {
+				t.Fatalf("ListStateGroup(fam-a) = %+v, %v; want r1-r3", fam, err)
+			}
+			if n, err := s.DeleteStateGroup(ctx, "refresh", "fam-a"); err != nil || n != 4 {
 				t.Fatalf("DeleteStateGroup = %d, %v", n, err)
 			}
 			left, err := s.ListState(ctx, "refresh", now)
