@@ -64,6 +64,7 @@ func resolveClient(trusted []netip.Prefix, remoteAddr string, forwarded []string
 	if err != nil || !isTrusted(trusted, cur) {
 		return peer
 	}
+	cur = cur.Unmap()
 	hops := forwardedHops(forwarded)
 	for i := len(hops) - 1; i >= 0; i-- {
 		a, ok := parseHop(hops[i])

@@ -30,6 +30,7 @@ func TestResolveClient(t *testing.T) {
 		{"IPv6 entry with a port", "[::1]:443", []string{"[2001:db8::1]:4711"}, "2001:db8::1"},
 		{"IPv6 client through an IPv6 proxy", "[fd00::2]:443", []string{"2001:db8::7"}, "2001:db8::7"},
 		{"IPv4-mapped peer is matched as IPv4", "[::ffff:10.1.2.3]:443", []string{"198.51.100.1"}, "198.51.100.1"},
+		{"IPv4-mapped trusted peer without header reads as IPv4", "[::ffff:10.1.2.3]:443", nil, "10.1.2.3"},
 		{"zone in an entry is refused", "10.1.2.3:443", []string{"fe80::1%eth0"}, "10.1.2.3"},
 		{"empty header value", "10.1.2.3:443", []string{""}, "10.1.2.3"},
 	}
