@@ -127,6 +127,42 @@ func (a Args) Int(name string, def, lo, hi int) (int, error) {
 	return int(f), nil
 }
 
+// Page is where a page of a listing starts, out of how many items, and
+// where the next one starts (nil on the last).
+type Page struct {
+	Limit, Offset, Total int
+	Next                 *int
+}
+
+// pageArgs reads the optional limit (1..maxLimit, default def) and offset
+// arguments of a listing tool.
+func pageArgs(a Args, def, maxLimit int) (Page, error) {
+	limit, err := a.Int("limit", def, 1, maxLimit)
+	if err != nil {
+		return Page{}, err
+	}
+	offset, err := a.Int("offset", 0, 0, math.MaxInt32)
+	if err != nil {
+		return Page{}, err
+	}
+	return Page{Limit: limit, Offset: offset}, nil
+}
+
+// cut returns p's page of items, with p's Total and Next filled in.
+func cut[T any](items []T, p Page) ([]T, Page) {
+	p.Total = len(items)
+	if p.Offset >= len(items) {
+		return nil, p
+	}
+	items = items[p.Offset:]
+	if len(items) > p.Limit {
+		items = items[:p.Limit]
+		next := p.Offset + p.Limit
+		p.Next = &next
+	}
+	return items, p
+}
+
 // ObjectKeys returns the top-level keys of a JSON object in order and
 // refuses duplicates, exact or differing only in case: encoding/json would
 // silently keep the last one (matching case-insensitively into structs),

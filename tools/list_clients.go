@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -71,11 +70,7 @@ func (t *Toolset) listClients(ctx context.Context, req mcp.CallToolRequest) (*mc
 	if err != nil {
 		return mcp.NewToolResultError(err.Error()), nil
 	}
-	limit, err := a.Int("limit", defaultClientLimit, 1, maxClientLimit)
-	if err != nil {
-		return mcp.NewToolResultError(err.Error()), nil
-	}
-	offset, err := a.Int("offset", 0, 0, math.MaxInt32)
+	pg, err := pageArgs(a, defaultClientLimit, maxClientLimit)
 	if err != nil {
 		return mcp.NewToolResultError(err.Error()), nil
 	}
@@ -90,17 +85,10 @@ func (t *Toolset) listClients(ctx context.Context, req mcp.CallToolRequest) (*mc
 			matching = append(matching, c)
 		}
 	}
-	out := ClientList{Clients: []ClientInfo{}, Total: len(matching), Offset: offset}
-	if offset < len(matching) {
-		page := matching[offset:]
-		if len(page) > limit {
-			page = page[:limit]
-			next := offset + limit
-			out.NextOffset = &next
-		}
-		for _, c := range page {
-			out.Clients = append(out.Clients, clientInfo(c))
-		}
+	page, p := cut(matching, pg)
+	out := ClientList{Clients: []ClientInfo{}, Total: p.Total, Offset: p.Offset, NextOffset: p.Next}
+	for _, c := range page {
+		out.Clients = append(out.Clients, clientInfo(c))
 	}
 	filtered := query != "" || activeOnly
 	return mcp.NewToolResultStructured(out, FormatClients(out, filtered)), nil

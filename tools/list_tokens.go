@@ -3,7 +3,6 @@ package tools
 import (
 	"context"
 	"fmt"
-	"math"
 	"strings"
 	"time"
 
@@ -73,11 +72,7 @@ func (t *Toolset) listTokens(ctx context.Context, req mcp.CallToolRequest) (*mcp
 	if err != nil {
 		return mcp.NewToolResultError(err.Error()), nil
 	}
-	limit, err := a.Int("limit", defaultTokenLimit, 1, maxTokenLimit)
-	if err != nil {
-		return mcp.NewToolResultError(err.Error()), nil
-	}
-	offset, err := a.Int("offset", 0, 0, math.MaxInt32)
+	pg, err := pageArgs(a, defaultTokenLimit, maxTokenLimit)
 	if err != nil {
 		return mcp.NewToolResultError(err.Error()), nil
 	}
@@ -92,17 +87,10 @@ func (t *Toolset) listTokens(ctx context.Context, req mcp.CallToolRequest) (*mcp
 			matching = append(matching, tk)
 		}
 	}
-	out := TokenList{Tokens: []TokenInfo{}, Total: len(matching), Offset: offset}
-	if offset < len(matching) {
-		page := matching[offset:]
-		if len(page) > limit {
-			page = page[:limit]
-			next := offset + limit
-			out.NextOffset = &next
-		}
-		for _, tk := range page {
-			out.Tokens = append(out.Tokens, tokenInfo(tk, now))
-		}
+	page, p := cut(matching, pg)
+	out := TokenList{Tokens: []TokenInfo{}, Total: p.Total, Offset: p.Offset, NextOffset: p.Next}
+	for _, tk := range page {
+		out.Tokens = append(out.Tokens, tokenInfo(tk, now))
 	}
 	return mcp.NewToolResultStructured(out, FormatTokens(out, clientID, all)), nil
 }
