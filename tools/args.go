@@ -174,11 +174,21 @@ func cut[T any](items []T, p Page) ([]T, Page) {
 // json.Decoder's tokens, decoding a key with encoding/json only when it
 // holds an escape or a non-ASCII byte.
 func ObjectKeys(raw []byte) ([]string, error) {
-	notObject := errors.New("arguments must be a JSON object")
 	if !json.Valid(raw) {
+		return nil, errors.New("arguments must be a JSON object")
+	}
+	return KeysOfValid(raw)
+}
+
+// KeysOfValid is ObjectKeys for input already known to be valid JSON (a
+// document that passed json.Valid, or a value inside one), so the bytes
+// are not validated again.
+func KeysOfValid(raw []byte) ([]string, error) {
+	notObject := errors.New("arguments must be a JSON object")
+	i := skipSpace(raw, 0)
+	if i >= len(raw) {
 		return nil, notObject
 	}
-	i := skipSpace(raw, 0)
 	if raw[i] != '{' {
 		return nil, notObject
 	}

@@ -78,7 +78,7 @@ func checkJSONRPC(body []byte) (rpcMessage, error) {
 	if !json.Valid(trimmed) {
 		return rpcMessage{}, errors.New("the body is not valid JSON")
 	}
-	keys, err := tools.ObjectKeys(trimmed)
+	keys, err := tools.KeysOfValid(trimmed) // validated above
 	if err != nil {
 		return rpcMessage{}, fmt.Errorf("invalid JSON-RPC message: %w", err)
 	}
@@ -96,7 +96,7 @@ func checkJSONRPC(body []byte) (rpcMessage, error) {
 	if len(p) == 0 || p[0] != '{' {
 		return out, nil
 	}
-	pkeys, err := tools.ObjectKeys(p)
+	pkeys, err := tools.KeysOfValid(p)
 	if err != nil {
 		return rpcMessage{}, fmt.Errorf("invalid params: %w", err)
 	}
@@ -112,7 +112,7 @@ func checkJSONRPC(body []byte) (rpcMessage, error) {
 		_ = json.Unmarshal(params.Name, &out.tool)
 	}
 	if a := bytes.TrimSpace(params.Arguments); len(a) > 0 && a[0] == '{' {
-		if _, err := tools.ObjectKeys(a); err != nil {
+		if _, err := tools.KeysOfValid(a); err != nil {
 			return rpcMessage{}, fmt.Errorf("invalid arguments: %w", err)
 		}
 	}
