@@ -453,9 +453,11 @@ var contractRules = []contractRule{
 	}},
 
 	{name: "concurrent records are all kept", run: func(t *testing.T, _ contractBackend, db contractDB) {
+		// 16 writers at once also drive SQLite's group commit into
+		// multi-record batches.
 		s := db.open(t)
 		ctx := context.Background()
-		const workers, perWorker = 16, 25
+		const workers, perWorker = 16, 50
 		var wg sync.WaitGroup
 		errs := make(chan error, workers*perWorker)
 		for w := range workers {

@@ -462,62 +462,6 @@ func TestListClientsSummarizesRegistryAtFixedNow(t *testing.T) {
 	})
 }
 
-func TestConcurrentRecordKeepsEveryToken(t *testing.T) {
-	s, _ := openTemp(t)
-	ctx := context.Background()
-	const workers, perWorker = 16, 50
-	var wg sync.WaitGroup
-	errs := make(chan error, workers*perWorker)
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range perWorker {
-				tk := tok(fmt.Sprintf("w%02d-%03d", w, i), fmt.Sprintf("client-%02d", w), t0.Add(time.Duration(i)*time.Second), t0.Add(time.Hour), "tools:call")
-				if err := s.Record(ctx, tk); err != nil {
-					errs <- err
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Errorf("concurrent Record: %v", err)
-	}
-
-	all, err := s.ListTokens(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(all) != workers*perWorker {
-		t.Fatalf("ListTokens has %d tokens, want %d", len(all), workers*perWorker)
-	}
-	seen := map[string]bool{}
-	for _, tk := range all {
-		seen[tk.JTI] = true
-	}
-	for w := range workers {
-		for i := range perWorker {
-			if jti := fmt.Sprintf("w%02d-%03d", w, i); !seen[jti] {
-				t.Errorf("token %s missing", jti)
-			}
-		}
-	}
-	clients, err := s.ListClients(ctx, t0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(clients) != workers {
-		t.Fatalf("ListClients has %d clients, want %d", len(clients), workers)
-	}
-	for _, c := range clients {
-		if c.TotalTokens != perWorker || c.ActiveTokens != perWorker {
-			t.Errorf("client %s: total %d active %d, want %d each", c.ClientID, c.TotalTokens, c.ActiveTokens, perWorker)
-		}
-	}
-}
-
 func TestGroupCommitFailsOnlyTheBadRecordOfABatch(t *testing.T) {
 	s, _ := openTemp(t)
 	ctx := context.Background()
