@@ -2,7 +2,9 @@ package tools
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/mcpauth/mcpauth/auth"
 	"github.com/mcpauth/mcpauth/auth/oauth"
+	"github.com/mcpauth/mcpauth/auth/policy"
 	"github.com/mcpauth/mcpauth/auth/registry"
 )
 
@@ -75,6 +78,10 @@ type Deps struct {
 	// Logger records issued tokens by jti and client id (never the
 	// token); discarded when nil.
 	Logger *slog.Logger
+	// Policy decides which scopes each tool, prompt and resource needs
+	// (the operator's rules over Builtins). Nil: the built-in rules, and
+	// any authenticated caller for everything else.
+	Policy *policy.Holder
 }
 
 // Toolset is the set of mcpauth tools bound to their dependencies.
@@ -110,6 +117,10 @@ func New(d Deps) *Toolset {
 		t.add(true, approveTool(), t.approve)
 		t.add(true, denyTool(), t.deny)
 	}
+	if t.deps.Policy == nil {
+		p, _ := policy.New(policy.Config{}, policy.Need{}, t.Builtins()...) // no operator rules: cannot fail
+		t.deps.Policy = policy.NewHolder(p)
+	}
 	return t
 }
 
@@ -121,52 +132,132 @@ func (t *Toolset) add(admin bool, tool mcp.Tool, h server.ToolHandlerFunc) {
 // Register adds every tool to s.
 func (t *Toolset) Register(s *server.MCPServer) { s.AddTools(t.tools...) }
 
-// ServerOptions returns the mcp-go options that enforce scopes: admin tools
-// are hidden from tools/list for non-admin callers, refused on tools/call,
-// and every call requires an identity.
+// ServerOptions returns the mcp-go options that enforce the policy on
+// every tool, prompt and resource the server offers (its own and relayed
+// ones): each list shows a caller only what it may use, and a call of
+// anything else is refused. Every request needs an identity.
 func (t *Toolset) ServerOptions() []server.ServerOption {
 	return []server.ServerOption{
-		server.WithToolFilter(t.filter),
+		server.WithToolFilter(t.filterTools),
 		server.WithToolHandlerMiddleware(t.guard),
+		server.WithPromptFilter(t.filterPrompts),
+		server.WithResourceHandlerMiddleware(t.guardResource),
+		server.WithHooks(t.listHooks()),
 	}
 }
 
-// RequiredScope names the scope a call to the named tool requires: the
-// admin scope for admin tools, "" for the rest and for unknown names.
+// Policy is the holder of the policy in force; a reload stores into it.
+func (t *Toolset) Policy() *policy.Holder { return t.deps.Policy }
+
+// Names lists the toolset's own tool names.
+func (t *Toolset) Names() []string {
+	out := make([]string, 0, len(t.tools))
+	for _, tl := range t.tools {
+		out = append(out, tl.Tool.Name)
+	}
+	return out
+}
+
+// Builtins are the policy's rules for the toolset's own tools, in force
+// unless the operator's policy names a tool exactly: admin tools need the
+// admin scope, whoami any authenticated caller.
+func (t *Toolset) Builtins() []policy.Builtin {
+	out := make([]policy.Builtin, 0, len(t.tools))
+	for _, tl := range t.tools {
+		b := policy.Builtin{Kind: policy.Tool, Name: tl.Tool.Name}
+		if t.admin[tl.Tool.Name] {
+			b.Need.Scopes = []string{auth.ScopeAdmin}
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// RequiredScope names the scopes (space-separated) a call to the named
+// tool requires, "" when any caller may call it. A tool the policy denies
+// to everyone also gets "": no scope would help, and the call is refused
+// as an unknown tool.
 func (t *Toolset) RequiredScope(name string) string {
-	if t.admin[name] {
-		return auth.ScopeAdmin
+	n := t.deps.Policy.Load().Need(policy.Tool, name)
+	if n.Deny {
+		return ""
 	}
-	return ""
+	return strings.Join(n.Scopes, " ")
 }
 
-func (t *Toolset) filter(ctx context.Context, tools []mcp.Tool) []mcp.Tool {
+// allowed reports whether the caller in ctx may use the named thing.
+func (t *Toolset) allowed(ctx context.Context, k policy.Kind, name string) bool {
 	c, ok := auth.ClaimsFrom(ctx)
-	if ok && c.Scope.IsAdmin() {
-		return tools
-	}
-	out := make([]mcp.Tool, 0, len(tools))
-	for _, tl := range tools {
-		if !t.admin[tl.Name] && ok {
-			out = append(out, tl)
+	return ok && t.deps.Policy.Load().Need(k, name).Allows(c.Scope)
+}
+
+func (t *Toolset) filterTools(ctx context.Context, tools []mcp.Tool) []mcp.Tool {
+	return keep(tools, func(tl mcp.Tool) bool { return t.allowed(ctx, policy.Tool, tl.Name) })
+}
+
+func (t *Toolset) filterPrompts(ctx context.Context, prompts []mcp.Prompt) []mcp.Prompt {
+	return keep(prompts, func(p mcp.Prompt) bool { return t.allowed(ctx, policy.Prompt, p.Name) })
+}
+
+// listHooks filter resource lists, which mcp-go has no filter option for.
+func (t *Toolset) listHooks() *server.Hooks {
+	h := &server.Hooks{}
+	h.AddAfterListResources(func(ctx context.Context, _ any, _ *mcp.ListResourcesRequest, r *mcp.ListResourcesResult) {
+		if r != nil {
+			r.Resources = keep(r.Resources, func(res mcp.Resource) bool { return t.allowed(ctx, policy.Resource, res.URI) })
+		}
+	})
+	h.AddAfterListResourceTemplates(func(ctx context.Context, _ any, _ *mcp.ListResourceTemplatesRequest, r *mcp.ListResourceTemplatesResult) {
+		if r != nil {
+			r.ResourceTemplates = keep(r.ResourceTemplates, func(rt mcp.ResourceTemplate) bool {
+				return t.allowed(ctx, policy.Resource, rt.URITemplate.Raw())
+			})
+		}
+	})
+	return h
+}
+
+func keep[T any](in []T, ok func(T) bool) []T {
+	out := make([]T, 0, len(in))
+	for _, v := range in {
+		if ok(v) {
+			out = append(out, v)
 		}
 	}
 	return out
 }
 
 // guard is defence in depth behind the filter: it refuses any call without
-// an identity, and admin tools without the admin scope.
+// an identity, and any tool the caller's scopes do not allow.
 func (t *Toolset) guard(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		c, ok := auth.ClaimsFrom(ctx)
 		if !ok {
 			return mcp.NewToolResultError("Authentication required"), nil
 		}
-		if t.admin[req.Params.Name] && !c.Scope.IsAdmin() {
-			return mcp.NewToolResultError("Forbidden: " + req.Params.Name + " requires the admin scope"), nil
+		if n := t.deps.Policy.Load().Need(policy.Tool, req.Params.Name); !n.Allows(c.Scope) {
+			return mcp.NewToolResultError(forbidden(req.Params.Name, n)), nil
 		}
 		return next(ctx, req)
 	}
+}
+
+// guardResource refuses reading a resource the caller may not use, by
+// its concrete URI, with the error an unknown resource gets.
+func (t *Toolset) guardResource(next server.ResourceHandlerFunc) server.ResourceHandlerFunc {
+	return func(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
+		if !t.allowed(ctx, policy.Resource, req.Params.URI) {
+			return nil, fmt.Errorf("%w: %s", server.ErrResourceNotFound, auth.Clip(req.Params.URI, 200))
+		}
+		return next(ctx, req)
+	}
+}
+
+func forbidden(name string, n policy.Need) string {
+	if n.Deny {
+		return "Forbidden: " + name + " is not available to any caller"
+	}
+	return "Forbidden: " + name + " requires the " + strings.Join(n.Scopes, " ") + " scope"
 }
 
 func isoTime(tm time.Time) string { return tm.UTC().Format(time.RFC3339) }

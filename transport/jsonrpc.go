@@ -52,7 +52,7 @@ func strictJSONRPC(toolScope func(tool string) string, resourceMetadata string, 
 		}
 		if msg.method == "tools/call" && toolScope != nil {
 			if need := toolScope(msg.tool); need != "" {
-				if c, ok := auth.ClaimsFrom(r.Context()); !ok || !c.Scope.Has(need) {
+				if c, ok := auth.ClaimsFrom(r.Context()); !ok || !hasAll(c.Scope, need) {
 					forbid(w, r, logger, c, need, resourceMetadata, "tools/call", "tool", auth.Clip(msg.tool, 64))
 					return
 				}
@@ -133,4 +133,15 @@ func canonical(keys, known []string) error {
 		}
 	}
 	return nil
+}
+
+// hasAll reports whether granted holds every scope of need (space-
+// separated).
+func hasAll(granted auth.Scopes, need string) bool {
+	for _, sc := range strings.Fields(need) {
+		if !granted.Has(sc) {
+			return false
+		}
+	}
+	return true
 }

@@ -6,18 +6,31 @@ import (
 	"github.com/mcpauth/mcpauth/tools"
 )
 
-// NewMCPServer builds the mcp-go server with the toolset registered and its
-// scope enforcement installed.
-func NewMCPServer(ts *tools.Toolset, version string) *server.MCPServer {
+// Relay puts what other MCP servers offer on the server (the gateway's
+// upstreams).
+type Relay interface {
+	Attach(s *server.MCPServer)
+}
+
+// NewMCPServer builds the mcp-go server with the toolset registered, the
+// policy enforced on everything it offers, and each relay attached.
+func NewMCPServer(ts *tools.Toolset, version string, relays ...Relay) *server.MCPServer {
 	opts := []server.ServerOption{
-		server.WithToolCapabilities(false),
+		// Relayed upstreams can change their lists at any time.
+		server.WithToolCapabilities(len(relays) > 0),
 		server.WithRecovery(),
 		server.WithInstructions("mcpauth issues and inspects JWTs for MCP clients. " +
 			"Admins can mint tokens with issue_token, inspect them with decode_token and see who holds tokens with list_clients; " +
-			"anyone can call whoami."),
+			"anyone can call whoami. Tools named <upstream>__<tool> are relayed from the MCP servers mcpauth guards."),
+	}
+	if len(relays) > 0 {
+		opts = append(opts, server.WithPromptCapabilities(true), server.WithResourceCapabilities(false, true))
 	}
 	opts = append(opts, ts.ServerOptions()...)
 	s := server.NewMCPServer("mcpauth", version, opts...)
 	ts.Register(s)
+	for _, r := range relays {
+		r.Attach(s)
+	}
 	return s
 }

@@ -15,7 +15,7 @@ import (
 // app holds the pieces every command builds from one Config.
 type app struct {
 	cfg      Config
-	policy   policy
+	settings settings
 	reg      registry.Store
 	revoked  *auth.RevocationSet
 	revoker  *revocation.Service
@@ -28,7 +28,7 @@ type app struct {
 // newApp validates the configuration, opens the registry and loads the
 // revocation set from it.
 func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) {
-	pol, err := cfg.policy()
+	pol, err := cfg.settings()
 	if err != nil {
 		return nil, err
 	}
@@ -47,7 +47,7 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 	if err != nil {
 		return nil, err
 	}
-	a := &app{cfg: cfg, policy: pol, reg: reg, revoked: auth.NewRevocationSet(), log: logger}
+	a := &app{cfg: cfg, settings: pol, reg: reg, revoked: auth.NewRevocationSet(), log: logger}
 	a.revoker = revocation.New(revocation.Config{
 		Store: reg, Set: a.revoked, Resync: cfg.RevocationResync, Leeway: cfg.Leeway, Logger: logger,
 		// Revoking an OAuth client's access token also kills its refresh
@@ -122,7 +122,7 @@ func (a *app) toolset() *tools.Toolset {
 		Revoker:       a.revoker,
 		Tokens:        a.reg,
 		OAuth:         a.oauth,
-		DefaultExpiry: a.policy.defaultExpiry,
+		DefaultExpiry: a.settings.defaultExpiry,
 		PublicURL:     a.cfg.publicURL(),
 		Issuer:        a.cfg.Issuer,
 		Logger:        a.log,

@@ -96,6 +96,16 @@ type Config struct {
 	TrustedProxies []string `env:"MCP_TRUSTED_PROXIES" envSeparator:","`
 	// Token, for stdio, is the identity to act as instead of local admin.
 	Token string `env:"MCP_TOKEN"`
+	// Upstreams names the upstreams file: MCP servers to relay, in the
+	// mcpServers format of MCP clients' configs, and optionally the
+	// operator's policy. Empty: mcpauth serves only its own tools.
+	Upstreams string `env:"MCP_UPSTREAMS"`
+	// PolicyFile names a policy file of its own (instead of the
+	// upstreams file's "policy").
+	PolicyFile string `env:"MCP_POLICY"`
+	// UpstreamTimeout bounds each call relayed to an upstream unless its
+	// entry sets "timeout".
+	UpstreamTimeout time.Duration `env:"MCP_UPSTREAM_TIMEOUT" envDefault:"60s"`
 }
 
 // loadConfig reads envFile (if it exists; an explicitly named file must
@@ -125,67 +135,70 @@ func loadConfig(envFile string, explicit bool) (Config, error) {
 // Dev reports whether dev mode is on.
 func (c Config) Dev() bool { return c.Env == "development" || c.Env == "dev" }
 
-// policy is the parsed, checked form of the token settings.
-type policy struct {
+// settings are the parsed, checked form of the token and limit settings.
+type settings struct {
 	defaultExpiry  auth.Expiry
 	maxLifetime    time.Duration
 	trustedProxies []netip.Prefix
 }
 
-func (c Config) policy() (policy, error) {
+func (c Config) settings() (settings, error) {
 	def, err := auth.ParseExpiry(c.TokenExpiry)
 	if err != nil {
-		return policy{}, fmt.Errorf("MCP_TOKEN_EXPIRY: %w", err)
+		return settings{}, fmt.Errorf("MCP_TOKEN_EXPIRY: %w", err)
 	}
 	maxL, err := auth.ParseExpiry(c.MaxTokenLifetime)
 	if err != nil || maxL.Never {
-		return policy{}, fmt.Errorf("MCP_MAX_TOKEN_LIFETIME: must be a lifetime like 365d: %v", err)
+		return settings{}, fmt.Errorf("MCP_MAX_TOKEN_LIFETIME: must be a lifetime like 365d: %v", err)
 	}
 	if def.Never && !c.AllowNever {
-		return policy{}, errors.New(`MCP_TOKEN_EXPIRY is "never" but MCP_ALLOW_NEVER_EXPIRING is not true`)
+		return settings{}, errors.New(`MCP_TOKEN_EXPIRY is "never" but MCP_ALLOW_NEVER_EXPIRING is not true`)
 	}
 	if c.RevocationResync < 100*time.Millisecond || c.LastSeenFlush < 100*time.Millisecond {
-		return policy{}, errors.New("MCP_REVOCATION_RESYNC and MCP_LAST_SEEN_FLUSH must be at least 100ms")
+		return settings{}, errors.New("MCP_REVOCATION_RESYNC and MCP_LAST_SEEN_FLUSH must be at least 100ms")
 	}
 	if c.Leeway < 0 || c.Leeway > 10*time.Minute {
-		return policy{}, errors.New("MCP_LEEWAY must be between 0s and 10m")
+		return settings{}, errors.New("MCP_LEEWAY must be between 0s and 10m")
 	}
 	if !def.Never && def.Duration > maxL.Duration {
-		return policy{}, fmt.Errorf("MCP_TOKEN_EXPIRY (%s) is longer than MCP_MAX_TOKEN_LIFETIME (%s)", def, maxL)
+		return settings{}, fmt.Errorf("MCP_TOKEN_EXPIRY (%s) is longer than MCP_MAX_TOKEN_LIFETIME (%s)", def, maxL)
 	}
 	for _, id := range c.AllowedClients {
 		if err := auth.ValidateClientID(id); err != nil {
-			return policy{}, fmt.Errorf("MCP_ALLOWED_CLIENTS: %w", err)
+			return settings{}, fmt.Errorf("MCP_ALLOWED_CLIENTS: %w", err)
 		}
 	}
 	if c.OAuthAccessTTL < time.Minute || c.OAuthAccessTTL > 24*time.Hour || c.OAuthRefreshTTL < time.Hour || c.OAuthRefreshTTL > 365*24*time.Hour {
-		return policy{}, errors.New("MCP_OAUTH_ACCESS_TTL must be 1m-24h and MCP_OAUTH_REFRESH_TTL 1h-8760h")
+		return settings{}, errors.New("MCP_OAUTH_ACCESS_TTL must be 1m-24h and MCP_OAUTH_REFRESH_TTL 1h-8760h")
 	}
 	if c.OAuthLoopbackMetadata && !c.Dev() {
-		return policy{}, errors.New("MCP_OAUTH_DEV_LOOPBACK_METADATA is allowed only in dev mode: it lets strangers' client ids reach the local network")
+		return settings{}, errors.New("MCP_OAUTH_DEV_LOOPBACK_METADATA is allowed only in dev mode: it lets strangers' client ids reach the local network")
 	}
 	if c.EnrollmentTTL < time.Minute || c.EnrollmentTTL > 24*time.Hour {
-		return policy{}, errors.New("MCP_ENROLLMENT_TTL must be between 1m and 24h")
+		return settings{}, errors.New("MCP_ENROLLMENT_TTL must be between 1m and 24h")
 	}
 	if c.MaxStreamsPerClient < 1 || c.MaxStreamsPerClient > 100000 {
-		return policy{}, errors.New("MCP_MAX_STREAMS_PER_CLIENT must be between 1 and 100000")
+		return settings{}, errors.New("MCP_MAX_STREAMS_PER_CLIENT must be between 1 and 100000")
+	}
+	if c.UpstreamTimeout <= 0 || c.UpstreamTimeout > time.Hour {
+		return settings{}, errors.New("MCP_UPSTREAM_TIMEOUT must be between 1ms and 1h")
 	}
 	if c.AuthFailBurst < 1 || c.AuthFailRefill <= 0 {
-		return policy{}, errors.New("MCP_AUTH_FAIL_BURST must be at least 1 and MCP_AUTH_FAIL_REFILL positive")
+		return settings{}, errors.New("MCP_AUTH_FAIL_BURST must be at least 1 and MCP_AUTH_FAIL_REFILL positive")
 	}
 	for _, o := range c.CORSOrigin {
 		if _, err := transport.NormalizeOrigin(o); err != nil {
-			return policy{}, fmt.Errorf("MCP_CORS_ORIGIN: %w", err)
+			return settings{}, fmt.Errorf("MCP_CORS_ORIGIN: %w", err)
 		}
 	}
 	if err := auth.ValidateScopes(c.Scopes); err != nil {
-		return policy{}, fmt.Errorf("MCP_SCOPES: %w", err)
+		return settings{}, fmt.Errorf("MCP_SCOPES: %w", err)
 	}
 	proxies, err := transport.ParseTrustedProxies(c.TrustedProxies)
 	if err != nil {
-		return policy{}, fmt.Errorf("MCP_TRUSTED_PROXIES: %w", err)
+		return settings{}, fmt.Errorf("MCP_TRUSTED_PROXIES: %w", err)
 	}
-	return policy{defaultExpiry: def, maxLifetime: maxL.Duration, trustedProxies: proxies}, nil
+	return settings{defaultExpiry: def, maxLifetime: maxL.Duration, trustedProxies: proxies}, nil
 }
 
 // databaseURL checks DatabaseURL: a PostgreSQL URL, or a SQLite file path

@@ -17,9 +17,10 @@ import (
 
 func newServeCmd(g *globals) *cobra.Command {
 	var (
-		addr  string
-		stdio bool
-		token string
+		addr      string
+		stdio     bool
+		token     string
+		upstreams string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -61,7 +62,13 @@ Environment:
   MCP_TRUSTED_PROXIES          reverse proxies (IPs, CIDRs) whose X-Forwarded-For
                                names the client for throttling and audit
   MCP_MAX_STREAMS_PER_CLIENT   open SSE/GET streams per client id (default 32)
-  MCP_LOG_FORMAT               json (default; audit records) or text (default in dev mode)`,
+  MCP_LOG_FORMAT               json (default; audit records) or text (default in dev mode)
+  MCP_UPSTREAMS                file naming MCP servers to relay (gateway mode), in the
+                               {"mcpServers": {…}} format of MCP clients' configs, plus
+                               an optional "policy" (same as --upstreams)
+  MCP_POLICY                   policy file of its own: which scopes each tool, prompt and
+                               resource needs; reloaded on SIGHUP
+  MCP_UPSTREAM_TIMEOUT         longest wait for an upstream's answer (default 60s)`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, logger, err := g.load(cmd)
@@ -73,6 +80,9 @@ Environment:
 			}
 			if cmd.Flags().Changed("token") {
 				cfg.Token = token
+			}
+			if cmd.Flags().Changed("upstreams") {
+				cfg.Upstreams = upstreams
 			}
 			var ln net.Listener
 			if !stdio {
@@ -94,7 +104,25 @@ Environment:
 			defer a.Close()
 
 			ts := a.toolset()
-			mcp := transport.NewMCPServer(ts, version)
+			pol, err := buildPolicy(cfg, ts)
+			if err != nil {
+				return err
+			}
+			ts.Policy().Store(pol)
+			ups, err := loadUpstreams(cfg)
+			if err != nil {
+				return err
+			}
+			gw, err := startGateway(cmd.Context(), cfg, ups, ts, logger)
+			if err != nil {
+				return err
+			}
+			var relays []transport.Relay
+			if gw != nil {
+				defer gw.Close() // every stdio child stops with the server
+				relays = append(relays, gw)
+			}
+			mcp := transport.NewMCPServer(ts, version, relays...)
 
 			// Background work lives as long as the command: revocation
 			// sync (other processes' and replicas' revocations) and
@@ -103,9 +131,10 @@ Environment:
 			var wg sync.WaitGroup
 			defer func() { stopBG(); wg.Wait() }()
 			tracker := activity.New(a.reg, logger)
-			wg.Add(2)
+			wg.Add(3)
 			go func() { defer wg.Done(); a.revoker.Run(bg) }()
 			go func() { defer wg.Done(); tracker.Run(bg, cfg.LastSeenFlush) }()
+			go func() { defer wg.Done(); reloadPolicyOnHUP(bg, cfg, ts, ts.Policy(), logger) }()
 
 			if stdio {
 				identity := localAdmin()
@@ -127,7 +156,7 @@ Environment:
 				Revoked:             a.revoked,
 				Stateless:           cfg.Stateless,
 				ToolScope:           ts.RequiredScope,
-				TrustedProxies:      a.policy.trustedProxies,
+				TrustedProxies:      a.settings.trustedProxies,
 				PublicURL:           cfg.publicURL(),
 				ScopesSupported:     auth.NormalizeScopes(append([]string{auth.ScopeAdmin}, cfg.Scopes...)),
 				CORSOrigins:         cfg.corsOrigins(),
@@ -139,15 +168,15 @@ Environment:
 					APIKey:        cfg.APIKey,
 					Minter:        a.issuer,
 					Verifier:      a.verifier,
-					DefaultExpiry: a.policy.defaultExpiry,
+					DefaultExpiry: a.settings.defaultExpiry,
 					Logger:        logger,
 				},
 				AuthInfo: transport.AuthInfo{
 					Issuer:         cfg.Issuer,
 					Algorithm:      "HS256",
 					Audience:       cfg.Audience,
-					DefaultExpiry:  a.policy.defaultExpiry.String(),
-					MaxExpiry:      auth.Expiry{Duration: a.policy.maxLifetime}.String(),
+					DefaultExpiry:  a.settings.defaultExpiry.String(),
+					MaxExpiry:      auth.Expiry{Duration: a.settings.maxLifetime}.String(),
 					AllowedClients: len(cfg.AllowedClients),
 					Revocation:     revocationMode(cfg),
 				},
@@ -166,6 +195,7 @@ Environment:
 	}
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "listen address (MCP_ADDR)")
 	cmd.Flags().BoolVar(&stdio, "stdio", false, "serve over stdin/stdout instead of HTTP")
+	cmd.Flags().StringVar(&upstreams, "upstreams", "", "relay the MCP servers named in this file (mcpServers format) behind mcpauth's auth (MCP_UPSTREAMS)")
 	cmd.Flags().StringVar(&token, "token", "", "with --stdio: act as this token's identity instead of local admin (MCP_TOKEN)")
 	return cmd
 }

@@ -56,7 +56,7 @@ enterprise 180-365d.`,
 				return err
 			}
 			defer a.Close()
-			expiry := a.policy.defaultExpiry
+			expiry := a.settings.defaultExpiry
 			if len(args) == 2 {
 				if expiry, err = auth.ParseExpiry(args[1]); err != nil {
 					return err

@@ -1,0 +1,287 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+)
+
+// upstreamsDir holds the real MCP servers (npm, pinned in its lockfile)
+// the gateway tests put behind mcpauth.
+var upstreamsDir, _ = filepath.Abs(filepath.Join("..", "..", "tools", "upstream", "testdata", "npm"))
+
+// everythingServer returns node and the path of the reference
+// server-everything, skipping when they are absent, except where
+// MCPAUTH_REQUIRE_NODE is set (the test command sets it).
+func everythingServer(t *testing.T) (node, script string) {
+	t.Helper()
+	script = filepath.Join(upstreamsDir, "node_modules", "@modelcontextprotocol", "server-everything", "dist", "index.js")
+	node, err := exec.LookPath("node")
+	if err == nil {
+		_, err = os.Stat(script)
+	}
+	if err != nil {
+		msg := fmt.Sprintf("upstream servers unavailable (%v); run: npm ci --prefix tools/upstream/testdata/npm", err)
+		if os.Getenv("MCPAUTH_REQUIRE_NODE") != "" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return node, script
+}
+
+// recordingUpstream is an mcp-go Streamable HTTP server whose echo tool
+// answers with the headers its request carried; every request's headers
+// are recorded too.
+type recordingUpstream struct {
+	mu      sync.Mutex
+	headers []http.Header
+}
+
+func (r *recordingUpstream) start(t *testing.T) string {
+	s := server.NewMCPServer("crm", "1", server.WithToolCapabilities(false))
+	for _, name := range []string{"search", "delete_contact"} {
+		s.AddTool(mcp.NewTool(name), func(_ context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			return mcp.NewToolResultText(name + " ok"), nil
+		})
+	}
+	h := server.NewStreamableHTTPServer(s)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		r.mu.Lock()
+		r.headers = append(r.headers, req.Header.Clone())
+		r.mu.Unlock()
+		h.ServeHTTP(w, req)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL + "/mcp"
+}
+
+func (r *recordingUpstream) seen() []http.Header {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.headers)
+}
+
+func httpClient(t *testing.T, addr, token string) *client.Client {
+	t.Helper()
+	c, err := client.NewStreamableHttpClient("http://"+addr+"/mcp", transportHeaders(token))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	req := mcp.InitializeRequest{}
+	req.Params.ProtocolVersion = mcp.LATEST_LEGACY_PROTOCOL_VERSION
+	req.Params.ClientInfo = mcp.Implementation{Name: "gateway-test", Version: "1"}
+	if _, err := c.Initialize(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+const gatewayPolicy = `"policy": {
+	"tools": {"everything__*": ["everything:use"], "crm__*": ["crm:read"], "crm__delete_*": ["crm:admin"]},
+	"prompts": {"everything__*": ["everything:use"]},
+	"resources": {"*": ["everything:use"]}
+}`
+
+func writeUpstreams(t *testing.T, path, node, script, crmURL, policy string) {
+	t.Helper()
+	doc := fmt.Sprintf(`{"mcpServers": {
+		"everything": {"command": %q, "args": [%q, "stdio"]},
+		"crm": {"url": %q, "headers": {"X-Upstream-Key": "${CRM_KEY}"}}
+	}, %s}`, node, script, crmURL, policy)
+	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestGatewayRelaysUpstreamsUnderThePolicy(t *testing.T) {
+	node, script := everythingServer(t)
+	crm := &recordingUpstream{}
+	crmURL := crm.start(t)
+	file := filepath.Join(t.TempDir(), "upstreams.json")
+	writeUpstreams(t, file, node, script, crmURL, gatewayPolicy)
+	e := testEnv(t, "MCP_UPSTREAMS="+file, "CRM_KEY=upstream-secret-1")
+	reader := issue(t, e, "reader", "1d", "--scope", "crm:read")
+	user := issue(t, e, "user", "1d", "--scope", "everything:use")
+	admin := issue(t, e, "root", "1d", "--scope", "admin")
+	addr, cmd, logs := startServerLogged(t, e)
+
+	// Each caller's list shows only what the policy lets it use.
+	readerTools := listToolNames(t, httpClient(t, addr, reader.Token))
+	if !slices.Contains(readerTools, "crm__search") || slices.Contains(readerTools, "crm__delete_contact") ||
+		slices.Contains(readerTools, "everything__echo") || !slices.Contains(readerTools, "whoami") ||
+		slices.Contains(readerTools, "issue_token") {
+		t.Fatalf("reader sees %v", readerTools)
+	}
+	uc := httpClient(t, addr, user.Token)
+	userTools := listToolNames(t, uc)
+	if !slices.Contains(userTools, "everything__echo") || slices.Contains(userTools, "crm__search") {
+		t.Fatalf("user sees %v", userTools)
+	}
+	adminTools := listToolNames(t, httpClient(t, addr, admin.Token))
+	for _, want := range []string{"crm__search", "crm__delete_contact", "everything__echo", "issue_token"} {
+		if !slices.Contains(adminTools, want) {
+			t.Fatalf("admin sees %v, want %s", adminTools, want)
+		}
+	}
+
+	// Calls go through to the real upstreams.
+	if res := callTool(t, uc, "everything__echo", map[string]any{"message": "through mcpauth"}); res.IsError ||
+		!strings.Contains(fmt.Sprint(res.Content), "through mcpauth") {
+		t.Fatalf("everything__echo = %+v", res)
+	}
+	if res := callTool(t, httpClient(t, addr, reader.Token), "crm__search", nil); res.IsError {
+		t.Fatalf("crm__search = %+v", res)
+	}
+
+	// A call without the scope gets the scope challenge.
+	resp := postMCP(t, addr, reader.Token, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"everything__echo","arguments":{"message":"x"}}}`)
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(resp.Header.Get("WWW-Authenticate"), `scope="everything:use"`) {
+		t.Fatalf("reader calling everything__echo: %d %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+	}
+
+	// The HTTP upstream got its own credential, never a caller's token.
+	seen := crm.seen()
+	if len(seen) == 0 {
+		t.Fatal("the crm upstream saw no request")
+	}
+	for _, h := range seen {
+		if h.Get("X-Upstream-Key") != "upstream-secret-1" {
+			t.Fatalf("upstream request without its credential: %v", h)
+		}
+		for _, v := range h.Values("Authorization") {
+			for _, tok := range []string{reader.Token, user.Token, admin.Token} {
+				if strings.Contains(v, tok) {
+					t.Fatal("a caller's token reached the upstream")
+				}
+			}
+		}
+	}
+	if strings.Contains(logs.String(), "upstream-secret-1") {
+		t.Fatal("the upstream credential was logged")
+	}
+
+	// After shutdown no child is left.
+	children := childPIDs(cmd.Process.Pid)
+	if len(children) == 0 {
+		t.Fatal("no stdio upstream child found")
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	_ = cmd.Wait()
+	for _, pid := range children {
+		if syscall.Kill(pid, 0) == nil && !zombie(pid) {
+			t.Errorf("child %d outlived the server", pid)
+		}
+	}
+}
+
+func TestPolicyReloadsOnSIGHUPAndABadReloadKeepsTheOld(t *testing.T) {
+	node, script := everythingServer(t)
+	crm := &recordingUpstream{}
+	crmURL := crm.start(t)
+	file := filepath.Join(t.TempDir(), "upstreams.json")
+	writeUpstreams(t, file, node, script, crmURL, gatewayPolicy)
+	e := testEnv(t, "MCP_UPSTREAMS="+file, "CRM_KEY=k")
+	reader := issue(t, e, "reader", "1d", "--scope", "crm:read")
+	addr, cmd, logs := startServerLogged(t, e)
+	c := httpClient(t, addr, reader.Token)
+	if slices.Contains(listToolNames(t, c), "everything__echo") {
+		t.Fatal("reader sees everything__echo before the reload")
+	}
+
+	// Grant crm:read everything's tools, and reload.
+	writeUpstreams(t, file, node, script, crmURL, `"policy": {"tools": {"*": ["crm:read"]}}`)
+	_ = cmd.Process.Signal(syscall.SIGHUP)
+	waitUntil(t, "the reloaded policy", func() bool { return slices.Contains(listToolNames(t, c), "everything__echo") })
+
+	// A policy that does not compile is refused; the last good one stays.
+	writeUpstreams(t, file, node, script, crmURL, `"policy": {"tools": {"*": "crm:read"}}`)
+	_ = cmd.Process.Signal(syscall.SIGHUP)
+	waitUntil(t, "the refusal in the log", func() bool { return strings.Contains(logs.String(), "policy reload refused") })
+	if !slices.Contains(listToolNames(t, c), "everything__echo") {
+		t.Fatal("a bad reload changed the policy in force")
+	}
+}
+
+func TestGatewayConfigurationErrorsStopTheStart(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct{ name, doc, want string }{
+		{"unknown key", `{"mcpServers": {"a": {"command": "x", "cwd": "/"}}}`, `mcpServers "a": json: unknown field "cwd"`},
+		{"missing command", `{"mcpServers": {"a": {"command": "/nonexistent/server"}}}`, `upstream "a"`},
+		{"unreachable", `{"mcpServers": {"b": {"url": "http://127.0.0.1:1/mcp"}}}`, `upstream "b"`},
+		{"bad policy", `{"mcpServers": {}, "policy": {"tools": {"x": "yes"}}}`, `is not a requirement`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			file := filepath.Join(dir, strconv.Itoa(len(tc.name))+".json")
+			if err := os.WriteFile(file, []byte(tc.doc), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, stderr, code := run(t, testEnv(t, "MCP_UPSTREAMS="+file), "", "serve", "--addr", "127.0.0.1:0")
+			if code == 0 || !strings.Contains(stderr, tc.want) {
+				t.Fatalf("exit %d, stderr %q, want %q", code, stderr, tc.want)
+			}
+		})
+	}
+}
+
+// childPIDs lists the processes whose parent is pid.
+func childPIDs(pid int) []int {
+	var out []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func zombie(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	return len(f) > 0 && f[0] == "Z"
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -1,0 +1,458 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+)
+
+// Options tune the gateway; zero fields get the defaults named.
+type Options struct {
+	// Logger receives connection events and children's stderr; never a
+	// caller's token or an entry's header values.
+	Logger *slog.Logger
+	// Version is sent as mcpauth's client version.
+	Version string
+	// CallTimeout bounds each forwarded call unless the entry sets its
+	// own; 60s.
+	CallTimeout time.Duration
+	// StartTimeout bounds connecting and reading the lists; 30s.
+	StartTimeout time.Duration
+	// StopTimeout is how long a stdio child gets to exit after its stdin
+	// closes before its process group is killed; 5s.
+	StopTimeout time.Duration
+	// BackoffMin and BackoffMax bound the delay between reconnects;
+	// 500ms and 30s.
+	BackoffMin, BackoffMax time.Duration
+	// Env is the environment stdio children start from ("K=V"); the
+	// binary passes its own minus mcpauth's secrets. Nil: empty.
+	Env []string
+}
+
+func (o *Options) defaults() {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&o.CallTimeout, 60*time.Second)
+	def(&o.StartTimeout, 30*time.Second)
+	def(&o.StopTimeout, 5*time.Second)
+	def(&o.BackoffMin, 500*time.Millisecond)
+	def(&o.BackoffMax, 30*time.Second)
+}
+
+// Gateway is the set of upstreams relayed through one mcp-go server.
+type Gateway struct {
+	opts Options
+	ups  []*Upstream
+	log  *slog.Logger
+
+	life   context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	// mu guards what is registered on srv.
+	mu       sync.Mutex
+	srv      *server.MCPServer
+	reserved map[string]string // own tool and prompt names → "mcpauth"
+	names    map[*Upstream]registered
+	// templates are every upstream's registered templates.
+	templates map[*Upstream][]server.ServerResourceTemplate
+
+	progress progressRelay
+}
+
+// registered is what one upstream has on the server now.
+type registered struct {
+	tools, prompts, resources, templates []string
+}
+
+// New returns a gateway for the entries; Start connects it.
+func New(entries []Entry, opts Options) *Gateway {
+	opts.defaults()
+	g := &Gateway{opts: opts, log: opts.Logger, names: map[*Upstream]registered{}, templates: map[*Upstream][]server.ServerResourceTemplate{}}
+	g.progress.m = map[string]progressTarget{}
+	for _, e := range entries {
+		u := &Upstream{entry: e, opts: opts, log: opts.Logger, state: Starting}
+		u.changed = g.changed
+		u.notify = g.relayNotification
+		g.ups = append(g.ups, u)
+	}
+	return g
+}
+
+// Upstreams returns the upstreams in configuration order.
+func (g *Gateway) Upstreams() []*Upstream { return g.ups }
+
+// Statuses reports every upstream.
+func (g *Gateway) Statuses() []Status {
+	out := make([]Status, 0, len(g.ups))
+	for _, u := range g.ups {
+		out = append(out, u.Status())
+	}
+	return out
+}
+
+// Start connects every upstream (concurrently, each within StartTimeout)
+// and checks that no two of them, nor an upstream and one of reserved
+// (mcpauth's own tool and prompt names), serve the same name. Any failure
+// stops everything started and is returned naming the entry: the server
+// never starts half-configured. The connections live until Close.
+func (g *Gateway) Start(ctx context.Context, reserved []string) error {
+	g.life, g.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	g.reserved = map[string]string{}
+	for _, n := range reserved {
+		g.reserved[n] = "mcpauth"
+	}
+	type result struct {
+		c     *conn
+		lists Lists
+		err   error
+	}
+	results := make([]result, len(g.ups))
+	var wg sync.WaitGroup
+	for i, u := range g.ups {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, l, err := u.connect(g.life)
+			results[i] = result{c, l, err}
+		}()
+	}
+	wg.Wait()
+	var errs []error
+	for i, r := range results {
+		if r.err != nil {
+			errs = append(errs, fmt.Errorf("upstream %q: %w", g.ups[i].entry.Name, r.err))
+		}
+	}
+	if err := errors.Join(errs...); err == nil {
+		lists := make([]Lists, len(results))
+		for i, r := range results {
+			lists[i] = r.lists
+		}
+		errs = append(errs, g.collisions(lists))
+	}
+	if err := errors.Join(errs...); err != nil {
+		for _, r := range results {
+			if r.c != nil {
+				r.c.stop()
+			}
+		}
+		g.cancel()
+		return err
+	}
+	for i, u := range g.ups {
+		u.mu.Lock()
+		u.conn, u.sse, u.state, u.lists = results[i].c, results[i].c.sse, Up, results[i].lists
+		u.mu.Unlock()
+		g.wg.Add(1)
+		go func() { defer g.wg.Done(); u.run(g.life, results[i].c) }()
+		g.log.Info("upstream connected", "upstream", u.entry.Name, "transport", u.transportName(),
+			"tools", len(results[i].lists.Tools), "prompts", len(results[i].lists.Prompts),
+			"resources", len(results[i].lists.Resources))
+	}
+	return nil
+}
+
+// collisions reports every name two sources would serve.
+func (g *Gateway) collisions(lists []Lists) error {
+	var errs []error
+	for _, kind := range []string{"tool", "prompt", "resource", "resource template"} {
+		owner := map[string]string{}
+		if kind == "tool" || kind == "prompt" {
+			for n, o := range g.reserved {
+				owner[n] = o
+			}
+		}
+		for i, u := range g.ups {
+			for _, n := range exposed(u.entry, lists[i], kind) {
+				if o, ok := owner[n]; ok {
+					errs = append(errs, fmt.Errorf("%s %q is served by both %s and upstream %q; set a \"prefix\" on one of them", kind, n, describeOwner(o), u.entry.Name))
+					continue
+				}
+				owner[n] = u.entry.Name
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func describeOwner(o string) string {
+	if o == "mcpauth" {
+		return "mcpauth itself"
+	}
+	return fmt.Sprintf("upstream %q", o)
+}
+
+// exposed lists the names an upstream serves for kind.
+func exposed(e Entry, l Lists, kind string) []string {
+	var out []string
+	switch kind {
+	case "tool":
+		for _, t := range l.Tools {
+			out = append(out, e.NamePrefix()+t.Name)
+		}
+	case "prompt":
+		for _, p := range l.Prompts {
+			out = append(out, e.NamePrefix()+p.Name)
+		}
+	case "resource":
+		for _, r := range l.Resources {
+			out = append(out, r.URI)
+		}
+	case "resource template":
+		for _, t := range l.Templates {
+			out = append(out, t.URITemplate.Raw())
+		}
+	}
+	return out
+}
+
+// Attach registers every upstream's tools, prompts and resources on s,
+// and keeps them in step as upstreams reconnect or change their lists.
+func (g *Gateway) Attach(s *server.MCPServer) {
+	g.mu.Lock()
+	g.srv = s
+	g.mu.Unlock()
+	for _, u := range g.ups {
+		g.changed(u)
+	}
+}
+
+// Close stops every upstream (stdio children and their process groups
+// included) and waits for them.
+func (g *Gateway) Close() {
+	if g.cancel == nil {
+		return
+	}
+	g.cancel()
+	g.wg.Wait()
+}
+
+// changed re-registers u's names after its lists changed. A name another
+// source already serves is refused (logged), never resolved by order.
+func (g *Gateway) changed(u *Upstream) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.srv == nil {
+		return
+	}
+	l := u.Lists()
+	old := g.names[u]
+	taken := g.takenExcept(u)
+	var now registered
+	var tools []server.ServerTool
+	for _, t := range l.Tools {
+		name := u.entry.NamePrefix() + t.Name
+		if g.refuse(u, "tool", name, taken) {
+			continue
+		}
+		relayed := t
+		relayed.Name = name
+		tools = append(tools, server.ServerTool{Tool: relayed, Handler: g.callTool(u, t.Name)})
+		now.tools = append(now.tools, name)
+	}
+	var prompts []server.ServerPrompt
+	for _, p := range l.Prompts {
+		name := u.entry.NamePrefix() + p.Name
+		if g.refuse(u, "prompt", name, taken) {
+			continue
+		}
+		relayed := p
+		relayed.Name = name
+		prompts = append(prompts, server.ServerPrompt{Prompt: relayed, Handler: g.getPrompt(u, p.Name)})
+		now.prompts = append(now.prompts, name)
+	}
+	var resources []server.ServerResource
+	for _, r := range l.Resources {
+		if g.refuse(u, "resource", r.URI, taken) {
+			continue
+		}
+		resources = append(resources, server.ServerResource{Resource: r, Handler: g.readResource(u)})
+		now.resources = append(now.resources, r.URI)
+	}
+	var templates []server.ServerResourceTemplate
+	for _, t := range l.Templates {
+		raw := t.URITemplate.Raw()
+		if g.refuse(u, "resource template", raw, taken) {
+			continue
+		}
+		templates = append(templates, server.ServerResourceTemplate{Template: t, Handler: server.ResourceTemplateHandlerFunc(g.readResource(u))})
+		now.templates = append(now.templates, raw)
+	}
+	if gone := without(old.tools, now.tools); len(gone) > 0 {
+		g.srv.DeleteTools(gone...)
+	}
+	if gone := without(old.prompts, now.prompts); len(gone) > 0 {
+		g.srv.DeletePrompts(gone...)
+	}
+	if gone := without(old.resources, now.resources); len(gone) > 0 {
+		g.srv.DeleteResources(gone...)
+	}
+	if len(tools) > 0 {
+		g.srv.AddTools(tools...)
+	}
+	if len(prompts) > 0 {
+		g.srv.AddPrompts(prompts...)
+	}
+	if len(resources) > 0 {
+		g.srv.AddResources(resources...)
+	}
+	g.names[u] = now
+	if len(templates) > 0 || len(old.templates) > 0 {
+		// mcp-go removes templates only all at once: set the union.
+		g.templates[u] = templates
+		var all []server.ServerResourceTemplate
+		for _, o := range g.ups {
+			all = append(all, g.templates[o]...)
+		}
+		g.srv.SetResourceTemplates(all...)
+	}
+}
+
+// takenExcept maps every name registered by sources other than u to its
+// owner, by kind.
+func (g *Gateway) takenExcept(u *Upstream) map[string]map[string]string {
+	taken := map[string]map[string]string{"tool": {}, "prompt": {}, "resource": {}, "resource template": {}}
+	for n, o := range g.reserved {
+		taken["tool"][n], taken["prompt"][n] = o, o
+	}
+	for other, r := range g.names {
+		if other == u {
+			continue
+		}
+		for _, n := range r.tools {
+			taken["tool"][n] = other.entry.Name
+		}
+		for _, n := range r.prompts {
+			taken["prompt"][n] = other.entry.Name
+		}
+		for _, n := range r.resources {
+			taken["resource"][n] = other.entry.Name
+		}
+		for _, n := range r.templates {
+			taken["resource template"][n] = other.entry.Name
+		}
+	}
+	return taken
+}
+
+func (g *Gateway) refuse(u *Upstream, kind, name string, taken map[string]map[string]string) bool {
+	o, ok := taken[kind][name]
+	if ok {
+		g.log.Error("upstream name refused: another source serves it", "upstream", u.entry.Name,
+			"kind", kind, "name", name, "served_by", o)
+	}
+	return ok
+}
+
+func without(old, now []string) []string {
+	var out []string
+	for _, n := range old {
+		if !slices.Contains(now, n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// callTool forwards a call to u's tool named name.
+func (g *Gateway) callTool(u *Upstream, name string) server.ToolHandlerFunc {
+	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		cl, err := u.client()
+		if err != nil {
+			return mcp.NewToolResultError(err.Error()), nil
+		}
+		ctx, cancel := context.WithTimeout(ctx, u.timeout())
+		defer cancel()
+		out := mcp.CallToolRequest{}
+		out.Params.Name = name
+		out.Params.Arguments = req.Params.Arguments
+		meta, done := g.outgoingMeta(ctx, u, req.Params.Meta)
+		defer done()
+		out.Params.Meta = meta
+		u.calls.Add(1)
+		res, err := cl.CallTool(ctx, out)
+		if err != nil {
+			u.failures.Add(1)
+			return mcp.NewToolResultError(u.describe(ctx, err)), nil
+		}
+		return res, nil
+	}
+}
+
+func (g *Gateway) getPrompt(u *Upstream, name string) server.PromptHandlerFunc {
+	return func(ctx context.Context, req mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
+		cl, err := u.client()
+		if err != nil {
+			return nil, err
+		}
+		ctx, cancel := context.WithTimeout(ctx, u.timeout())
+		defer cancel()
+		out := mcp.GetPromptRequest{}
+		out.Params.Name = name
+		out.Params.Arguments = req.Params.Arguments
+		u.calls.Add(1)
+		res, err := cl.GetPrompt(ctx, out)
+		if err != nil {
+			u.failures.Add(1)
+			return nil, errors.New(u.describe(ctx, err))
+		}
+		return res, nil
+	}
+}
+
+func (g *Gateway) readResource(u *Upstream) server.ResourceHandlerFunc {
+	return func(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
+		cl, err := u.client()
+		if err != nil {
+			return nil, err
+		}
+		ctx, cancel := context.WithTimeout(ctx, u.timeout())
+		defer cancel()
+		out := mcp.ReadResourceRequest{}
+		out.Params.URI = req.Params.URI
+		u.calls.Add(1)
+		res, err := cl.ReadResource(ctx, out)
+		if err != nil {
+			u.failures.Add(1)
+			return nil, errors.New(u.describe(ctx, err))
+		}
+		return res.Contents, nil
+	}
+}
+
+func (u *Upstream) timeout() time.Duration {
+	if u.entry.Timeout > 0 {
+		return time.Duration(u.entry.Timeout)
+	}
+	return u.opts.CallTimeout
+}
+
+// describe turns a failed forward into the message the caller sees,
+// naming the upstream.
+func (u *Upstream) describe(ctx context.Context, err error) string {
+	switch {
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return fmt.Sprintf("upstream %q did not answer within %s", u.entry.Name, u.timeout())
+	case errors.Is(ctx.Err(), context.Canceled):
+		return fmt.Sprintf("call to upstream %q cancelled", u.entry.Name)
+	case u.stopped.Load():
+		return fmt.Sprintf("upstream %q is shutting down", u.entry.Name)
+	case isTransportClosed(err):
+		return fmt.Sprintf("upstream %q stopped while handling the call; it is restarting", u.entry.Name)
+	}
+	return fmt.Sprintf("upstream %q: %v", u.entry.Name, err)
+}

@@ -1,0 +1,218 @@
+package upstream
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+)
+
+// The test binary doubles as a stdio upstream (an mcp-go server) when
+// started with upstreamEnv set: TestMain serves instead of testing.
+const upstreamEnv = "MCPAUTH_TEST_STDIO_UPSTREAM"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(upstreamEnv) != "" {
+		serveTestUpstream()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// testUpstream is an mcp-go server with tools that exercise the relay.
+func testUpstream() *server.MCPServer {
+	s := server.NewMCPServer("test-upstream", "1.0.0",
+		server.WithToolCapabilities(true), server.WithPromptCapabilities(true),
+		server.WithResourceCapabilities(false, true))
+	s.AddTool(mcp.NewTool("echo", mcp.WithString("message", mcp.Required())),
+		func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			meta := ""
+			if req.Params.Meta != nil {
+				if c, ok := req.Params.Meta.AdditionalFields[CallerMetaKey]; ok {
+					meta = fmt.Sprint(c)
+				}
+			}
+			r := mcp.NewToolResultText("echo: " + req.GetString("message", ""))
+			r.StructuredContent = map[string]any{"message": req.GetString("message", ""), "caller": meta,
+				"authorization": req.Header.Get("Authorization"), "x-upstream-key": req.Header.Get("X-Upstream-Key")}
+			return r, nil
+		})
+	// barrier answers once n calls are in flight at the same time: it
+	// completes only if the gateway multiplexes calls.
+	var inFlight atomic.Int64
+	var mu sync.Mutex
+	release := make(chan struct{})
+	s.AddTool(mcp.NewTool("barrier", mcp.WithNumber("n", mcp.Required())),
+		func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			n := int64(req.GetFloat("n", 0))
+			mu.Lock()
+			ch := release
+			if inFlight.Add(1) >= n {
+				close(release)
+				release = make(chan struct{})
+				inFlight.Store(0)
+			}
+			mu.Unlock()
+			select {
+			case <-ch:
+				return mcp.NewToolResultText("released"), nil
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		})
+	s.AddTool(mcp.NewTool("slow", mcp.WithNumber("ms", mcp.Required())),
+		func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			steps := 3
+			for i := 1; i <= steps; i++ {
+				if req.Params.Meta != nil && req.Params.Meta.ProgressToken != nil {
+					_ = server.ServerFromContext(ctx).SendNotificationToClient(ctx, "notifications/progress", map[string]any{
+						"progressToken": req.Params.Meta.ProgressToken, "progress": i, "total": steps})
+				}
+				select {
+				case <-time.After(time.Duration(req.GetFloat("ms", 0)) * time.Millisecond / time.Duration(steps)):
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				}
+			}
+			return mcp.NewToolResultText("done"), nil
+		})
+	s.AddTool(mcp.NewTool("crash"), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		os.Exit(3)
+		return nil, nil
+	})
+	s.AddTool(mcp.NewTool("fail"), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		return mcp.NewToolResultError("it failed, as asked"), nil
+	})
+	s.AddTool(mcp.NewTool("spawn"), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		// A grandchild in the upstream's process group, as npx leaves.
+		c := exec.Command("sleep", "600")
+		if err := c.Start(); err != nil {
+			return nil, err
+		}
+		return mcp.NewToolResultText(strconv.Itoa(c.Process.Pid)), nil
+	})
+	s.AddPrompt(mcp.NewPrompt("greet", mcp.WithArgument("name")),
+		func(_ context.Context, req mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
+			return mcp.NewGetPromptResult("greeting", []mcp.PromptMessage{
+				mcp.NewPromptMessage(mcp.RoleUser, mcp.NewTextContent("hello "+req.Params.Arguments["name"])),
+			}), nil
+		})
+	s.AddResource(mcp.NewResource("test://hello", "hello", mcp.WithMIMEType("text/plain")),
+		func(_ context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
+			return []mcp.ResourceContents{mcp.TextResourceContents{URI: req.Params.URI, MIMEType: "text/plain", Text: "hello resource"}}, nil
+		})
+	return s
+}
+
+func serveTestUpstream() {
+	// A line that is not JSON, as careless servers print: the gateway
+	// must skip it, not fail.
+	fmt.Println("starting up (this line is not JSON-RPC)")
+	fmt.Fprintln(os.Stderr, "test upstream says hello on stderr")
+	s := server.NewStdioServer(testUpstream())
+	server.WithWorkerPoolSize(64)(s)
+	_ = s.Listen(context.Background(), os.Stdin, os.Stdout)
+}
+
+// stdioEntry names the test binary as a stdio upstream.
+func stdioEntry(name string) Entry {
+	return Entry{Name: name, Command: os.Args[0], Env: map[string]string{upstreamEnv: "1"}}
+}
+
+// syncBuffer is a log sink tests read while the gateway writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startGateway starts a gateway for entries, attaches it to a fresh
+// mcp-go server and returns a connected in-process client of that server.
+func startGateway(t *testing.T, opts Options, entries ...Entry) (*Gateway, *client.Client, *syncBuffer) {
+	t.Helper()
+	logs := &syncBuffer{}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	opts.Env = append(opts.Env, "PATH="+os.Getenv("PATH"))
+	g := New(entries, opts)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := g.Start(ctx, []string{"whoami"}); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(g.Close)
+	s := server.NewMCPServer("gateway", "test", server.WithToolCapabilities(true))
+	g.Attach(s)
+	c, err := client.NewInProcessClient(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Initialize(ctx, mcp.InitializeRequest{Params: mcp.InitializeParams{
+		ProtocolVersion: mcp.LATEST_LEGACY_PROTOCOL_VERSION, ClientInfo: mcp.Implementation{Name: "test"}}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return g, c, logs
+}
+
+func callTool(t *testing.T, c *client.Client, name string, args map[string]any) *mcp.CallToolResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req := mcp.CallToolRequest{}
+	req.Params.Name = name
+	req.Params.Arguments = args
+	res, err := c.CallTool(ctx, req)
+	if err != nil {
+		t.Fatalf("tools/call %s: %v", name, err)
+	}
+	return res
+}
+
+func text(r *mcp.CallToolResult) string {
+	var b bytes.Buffer
+	for _, c := range r.Content {
+		if tc, ok := c.(mcp.TextContent); ok {
+			b.WriteString(tc.Text)
+		}
+	}
+	return b.String()
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -1,0 +1,108 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/mcpauth/mcpauth/auth"
+)
+
+// CallerMetaKey is the _meta member through which a stdio upstream learns
+// who is calling: {"iss": …, "sub": …, "scope": "…"} from the caller's
+// verified token. The token itself is never sent. HTTP upstreams learn the
+// caller only through a token minted for them (never the caller's own).
+const CallerMetaKey = "mcpauth/caller"
+
+// progressRelay maps the progress tokens the gateway sends upstream to
+// the caller that asked for progress. Callers choose their own tokens, so
+// two callers may use the same one: each forwarded call gets a token of
+// the gateway's own.
+type progressRelay struct {
+	seq atomic.Uint64
+	mu  sync.Mutex
+	m   map[string]progressTarget
+}
+
+type progressTarget struct {
+	ctx   context.Context // the caller's request: names its session
+	token mcp.ProgressToken
+}
+
+// outgoingMeta is the _meta sent upstream for a request whose caller sent
+// in: the caller's progress token replaced by one of the gateway's own,
+// and the caller's identity for stdio upstreams. done forgets the token.
+func (g *Gateway) outgoingMeta(ctx context.Context, u *Upstream, in *mcp.Meta) (*mcp.Meta, func()) {
+	out := &mcp.Meta{AdditionalFields: map[string]any{}}
+	if in != nil {
+		for k, v := range in.AdditionalFields {
+			if k != CallerMetaKey { // a caller cannot claim to be someone else
+				out.AdditionalFields[k] = v
+			}
+		}
+	}
+	if u.entry.IsStdio() {
+		if c, ok := auth.ClaimsFrom(ctx); ok {
+			out.AdditionalFields[CallerMetaKey] = map[string]any{"iss": c.Issuer, "sub": c.Subject, "scope": c.Scope.String()}
+		}
+	}
+	done := func() {}
+	if in != nil && in.ProgressToken != nil {
+		tok := fmt.Sprintf("mcpauth-%d", g.progress.seq.Add(1))
+		g.progress.mu.Lock()
+		g.progress.m[tok] = progressTarget{ctx: ctx, token: in.ProgressToken}
+		g.progress.mu.Unlock()
+		out.ProgressToken = tok
+		done = func() {
+			g.progress.mu.Lock()
+			delete(g.progress.m, tok)
+			g.progress.mu.Unlock()
+		}
+	}
+	if len(out.AdditionalFields) == 0 && out.ProgressToken == nil {
+		return nil, done
+	}
+	return out, done
+}
+
+// relayNotification passes an upstream's notification to the caller it
+// concerns. Progress goes to the caller whose call it reports, with the
+// caller's own token; anything addressed to no caller in particular is
+// not broadcast (another caller's data must not leak).
+func (g *Gateway) relayNotification(u *Upstream, n mcp.JSONRPCNotification) {
+	if n.Method != string(mcp.MethodNotificationProgress) {
+		return
+	}
+	params := n.Params.AdditionalFields
+	tok, _ := params["progressToken"].(string)
+	g.progress.mu.Lock()
+	target, ok := g.progress.m[tok]
+	g.progress.mu.Unlock()
+	g.mu.Lock()
+	srv := g.srv
+	g.mu.Unlock()
+	if !ok || srv == nil {
+		return
+	}
+	fwd := make(map[string]any, len(params))
+	for k, v := range params {
+		fwd[k] = v
+	}
+	fwd["progressToken"] = target.token
+	if err := srv.SendNotificationToClient(target.ctx, n.Method, fwd); err != nil && !errors.Is(err, server.ErrNotificationNotInitialized) {
+		g.log.Debug("progress not relayed", "upstream", u.entry.Name, "err", err)
+	}
+}
+
+// isTransportClosed reports whether err says the connection went away
+// under a call.
+func isTransportClosed(err error) bool {
+	return errors.Is(err, transport.ErrTransportClosed) || strings.Contains(err.Error(), "transport closed")
+}
