@@ -518,3 +518,50 @@ func TestRevokingAnOAuthClientAlsoKillsItsRefreshTokens(t *testing.T) {
 		}
 	}
 }
+
+// signIn runs c's whole sign-in with an enrollment code for name and
+// returns the token response; it also returns the authorization code.
+func (c *oauthClient) signIn(name string) (tok map[string]any, code string) {
+	c.t.Helper()
+	resp, _ := c.consent(c.authorizeURL(nil), enroll(c.t, c.s, name, "tools:call"), "approve")
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	code = loc.Query().Get("code")
+	status, tok := c.exchange(url.Values{"grant_type": {"authorization_code"}, "code": {code}, "client_id": {c.id},
+		"redirect_uri": {c.redirect}, "code_verifier": {c.verifier}})
+	if status != 200 {
+		c.t.Fatalf("sign-in of %s: %d %v", name, status, tok)
+	}
+	return tok, code
+}
+
+func (c *oauthClient) refresh(rt, clientID string) (int, map[string]any) {
+	c.t.Helper()
+	return c.exchange(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "client_id": {clientID}})
+}
+
+// Rule: a refresh request with a valid refresh token but another client's
+// client_id is refused before the token is consumed, and changes nothing:
+// the real client's next refresh works, and reuse detection still fires
+// on a true replay afterwards.
+func TestRefreshWithAnotherClientsIDChangesNothing(t *testing.T) {
+	s := startStack(t, stackOpts{oauth: true})
+	real, other := newOAuthClient(t, s), newOAuthClient(t, s)
+	tok, _ := real.signIn("real-app")
+	rt1 := tok["refresh_token"].(string)
+	if status, out := other.refresh(rt1, other.id); status != 400 || out["error"] != "invalid_grant" {
+		t.Fatalf("refresh with another client's id: %d %v", status, out)
+	}
+	if _, err := s.Verifier.Verify(tok["access_token"].(string)); err != nil {
+		t.Fatalf("the refused refresh touched the access token: %v", err)
+	}
+	status, tok2 := real.refresh(rt1, real.id)
+	if status != 200 {
+		t.Fatalf("the real client's refresh after the refused one: %d %v", status, tok2)
+	}
+	if status, _ := real.refresh(rt1, real.id); status != 400 {
+		t.Fatalf("replay of a spent refresh token: %d", status)
+	}
+	if _, err := s.Verifier.Verify(tok2["access_token"].(string)); err != auth.ErrTokenRevoked {
+		t.Fatalf("reuse detection did not fire on the true replay: %v", err)
+	}
+}

@@ -396,6 +396,18 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		}
 	case "refresh_token":
 		key := hashKey(f.Get("refresh_token"))
+		// The client is checked before the token is consumed: a refused
+		// request changes nothing, so the real client's next refresh
+		// works and reuse detection still sees a true replay.
+		if cur, err := s.cfg.Store.GetState(r.Context(), kindRefresh, key, s.cfg.Now()); err == nil {
+			var rec refreshRecord
+			if json.Unmarshal(cur.Value, &rec) == nil && f.Get("client_id") != "" && f.Get("client_id") != rec.ClientID {
+				auth.Audit(auth.WithRemoteAddr(r.Context(), auth.ClientAddress(r)), s.cfg.Logger, auth.EventAuthFailed,
+					"reason", "refresh token presented by another client", "oauth_client_id", rec.ClientID, "claimed_oauth_client_id", auth.Clip(f.Get("client_id"), 64))
+				oauthError(w, http.StatusBadRequest, "invalid_grant", "the refresh token was issued to another client")
+				return
+			}
+		}
 		st, err := s.cfg.Store.ConsumeState(r.Context(), kindRefresh, key, s.cfg.Now())
 		var rec refreshRecord
 		if err != nil || json.Unmarshal(st.Value, &rec) != nil {
@@ -409,6 +421,9 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if f.Get("client_id") != "" && f.Get("client_id") != rec.ClientID {
+			// Reached only if the read above failed (records are never
+			// edited): put the token back so the refusal changes nothing.
+			_ = s.cfg.Store.PutState(r.Context(), st)
 			oauthError(w, http.StatusBadRequest, "invalid_grant", "the refresh token was issued to another client")
 			return
 		}
