@@ -199,13 +199,17 @@ func TestOAuthSignInMintsRecordedRevocableTokens(t *testing.T) {
 	if who.ClientID != "claude-ai" {
 		t.Fatalf("whoami = %+v", who)
 	}
-	// The code is single use.
+	// The code is single use, and a replay revokes what it issued.
 	if status, out := c.exchange(url.Values{"grant_type": {"authorization_code"}, "code": {authCode}, "client_id": {c.id},
 		"redirect_uri": {c.redirect}, "code_verifier": {c.verifier}}); status != 400 || out["error"] != "invalid_grant" {
 		t.Fatalf("code reuse: %d %v", status, out)
 	}
+	if _, err := s.Verifier.Verify(access); err != auth.ErrTokenRevoked {
+		t.Fatalf("after code reuse the code's access token: %v, want revoked", err)
+	}
 
 	// Refresh rotates; reusing a spent refresh token revokes the family.
+	tok, _ = c.signIn("claude-ai")
 	rt1 := tok["refresh_token"].(string)
 	status, tok2 := c.exchange(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt1}, "client_id": {c.id}})
 	if status != 200 || tok2["refresh_token"] == rt1 {
@@ -564,4 +568,74 @@ func TestRefreshWithAnotherClientsIDChangesNothing(t *testing.T) {
 	if _, err := s.Verifier.Verify(tok2["access_token"].(string)); err != auth.ErrTokenRevoked {
 		t.Fatalf("reuse detection did not fire on the true replay: %v", err)
 	}
+}
+
+// Rule (OAuth 2.1 4.1.3, RFC 9700 4.14.2): reusing an authorization code
+// revokes the tokens already issued from it, access and refresh alike,
+// including those refreshed since; detected refresh-token reuse revokes
+// every live access token of the family, the one minted with the code
+// and the current one.
+func TestReuseRevokesTheTokensIssuedFromACodeOrAFamily(t *testing.T) {
+	s := startStack(t, stackOpts{oauth: true})
+	c := newOAuthClient(t, s)
+	revoked := func(t *testing.T, what string, tok map[string]any) {
+		t.Helper()
+		if _, err := s.Verifier.Verify(tok["access_token"].(string)); err != auth.ErrTokenRevoked {
+			t.Errorf("%s access token: %v, want revoked", what, err)
+		}
+		if status, _ := c.refresh(tok["refresh_token"].(string), c.id); status != 400 {
+			t.Errorf("%s refresh token still works: %d", what, status)
+		}
+	}
+	t.Run("code reuse right after the exchange", func(t *testing.T) {
+		tok, code := c.signIn("code-reuse-1")
+		status, out := c.exchange(url.Values{"grant_type": {"authorization_code"}, "code": {code}, "client_id": {c.id},
+			"redirect_uri": {c.redirect}, "code_verifier": {c.verifier}})
+		if status != 400 || out["error"] != "invalid_grant" {
+			t.Fatalf("code reuse: %d %v", status, out)
+		}
+		revoked(t, "the code's", tok)
+	})
+	t.Run("code reuse after a refresh", func(t *testing.T) {
+		tok1, code := c.signIn("code-reuse-2")
+		status, tok2 := c.refresh(tok1["refresh_token"].(string), c.id)
+		if status != 200 {
+			t.Fatalf("refresh: %d %v", status, tok2)
+		}
+		if status, _ := c.exchange(url.Values{"grant_type": {"authorization_code"}, "code": {code}, "client_id": {c.id},
+			"redirect_uri": {c.redirect}, "code_verifier": {c.verifier}}); status != 400 {
+			t.Fatalf("code reuse: %d", status)
+		}
+		if _, err := s.Verifier.Verify(tok1["access_token"].(string)); err != auth.ErrTokenRevoked {
+			t.Errorf("the code's first access token: %v, want revoked", err)
+		}
+		revoked(t, "the refreshed", tok2)
+	})
+	t.Run("refresh-token reuse", func(t *testing.T) {
+		tok1, _ := c.signIn("refresh-reuse")
+		status, tok2 := c.refresh(tok1["refresh_token"].(string), c.id)
+		if status != 200 {
+			t.Fatalf("refresh: %d %v", status, tok2)
+		}
+		if status, _ := c.refresh(tok1["refresh_token"].(string), c.id); status != 400 {
+			t.Fatalf("replay: %d", status)
+		}
+		if _, err := s.Verifier.Verify(tok1["access_token"].(string)); err != auth.ErrTokenRevoked {
+			t.Errorf("the family's first access token: %v, want revoked", err)
+		}
+		revoked(t, "the family's current", tok2)
+	})
+	t.Run("another sign-in of the same client is untouched", func(t *testing.T) {
+		keep, _ := c.signIn("bystander")
+		tok, code := c.signIn("code-reuse-3")
+		_, _ = c.exchange(url.Values{"grant_type": {"authorization_code"}, "code": {code}, "client_id": {c.id},
+			"redirect_uri": {c.redirect}, "code_verifier": {c.verifier}})
+		revoked(t, "the reused code's", tok)
+		if _, err := s.Verifier.Verify(keep["access_token"].(string)); err != nil {
+			t.Errorf("another family's access token: %v", err)
+		}
+		if status, _ := c.refresh(keep["refresh_token"].(string), c.id); status != 200 {
+			t.Errorf("another family's refresh token: %d", status)
+		}
+	})
 }

@@ -37,6 +37,12 @@ const (
 	kindCode       = "oauth.code"
 	kindRefresh    = "oauth.refresh"
 	kindSpent      = "oauth.refresh_spent"
+	// kindCodeUsed marks a redeemed authorization code (by hash) with the
+	// family its tokens belong to, so a replay can revoke them.
+	kindCodeUsed = "oauth.code_used"
+	// kindFamilyRevoked marks a refresh-token family revoked, so a mint
+	// racing the revocation is undone.
+	kindFamilyRevoked = "oauth.family_revoked"
 )
 
 // Minter mints and records access tokens.
