@@ -639,3 +639,67 @@ func TestReuseRevokesTheTokensIssuedFromACodeOrAFamily(t *testing.T) {
 		}
 	})
 }
+
+// Rule (RFC 8252 7.3): a native client's loopback redirect URI matches
+// with any port (the app listens where it can); scheme, host, path and
+// query must match exactly, and web clients keep the exact match.
+func TestLoopbackRedirectsOfNativeClientsMatchAnyPort(t *testing.T) {
+	s := startStack(t, stackOpts{oauth: true})
+	web := newOAuthClient(t, s)
+	native := &oauthClient{t: t, s: s, http: web.http}
+	resp := native.post("/register", "application/json", `{"client_name":"Native App","application_type":"native",`+
+		`"redirect_uris":["http://127.0.0.1/callback","http://[::1]:8080/cb","http://localhost:3334/oauth/callback"]}`)
+	var reg struct {
+		ClientID string `json:"client_id"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&reg); err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("register: %d %v", resp.StatusCode, err)
+	}
+	native.id = reg.ClientID
+	for _, tc := range []struct {
+		name     string
+		c        *oauthClient
+		redirect string
+		want     int
+	}{
+		{"127.0.0.1 with a port, registered without", native, "http://127.0.0.1:53127/callback", 200},
+		{"127.0.0.1 as registered", native, "http://127.0.0.1/callback", 200},
+		{"[::1] with another port", native, "http://[::1]:9999/cb", 200},
+		{"[::1] without a port", native, "http://[::1]/cb", 200},
+		{"localhost with another port", native, "http://localhost:4444/oauth/callback", 200},
+		{"another path", native, "http://127.0.0.1:53127/callback/evil", 400},
+		{"another loopback host", native, "http://localhost:53127/callback", 400},
+		{"https instead of http", native, "https://127.0.0.1:53127/callback", 400},
+		{"an added query", native, "http://127.0.0.1:53127/callback?x=1", 400},
+		{"user info", native, "http://evil@127.0.0.1:53127/callback", 400},
+		{"a web client's loopback redirect keeps its port", web, "http://127.0.0.1:10/callback", 400},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.c.redirect = tc.redirect
+			if r := tc.c.get(tc.c.authorizeURL(nil)); r.StatusCode != tc.want {
+				t.Fatalf("authorize: %d, want %d", r.StatusCode, tc.want)
+			}
+		})
+	}
+	// The whole flow on a port of the app's choosing: the code goes back
+	// to that port and is bound to that exact URI.
+	native.redirect = "http://127.0.0.1:53127/callback"
+	r, _ := native.consent(native.authorizeURL(nil), enroll(t, s, "native-app", "tools:call"), "approve")
+	loc, _ := url.Parse(r.Header.Get("Location"))
+	if r.StatusCode != http.StatusFound || loc.Host != "127.0.0.1:53127" || loc.Query().Get("code") == "" {
+		t.Fatalf("consent: %d %s", r.StatusCode, loc)
+	}
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "client_id": {native.id},
+		"redirect_uri": {"http://127.0.0.1/callback"}, "code_verifier": {native.verifier}}
+	if status, _ := native.exchange(form); status != 400 {
+		t.Fatalf("exchange with the registered (portless) URI instead of the one used: %d", status)
+	}
+	r, _ = native.consent(native.authorizeURL(nil), enroll(t, s, "native-app", "tools:call"), "approve")
+	loc, _ = url.Parse(r.Header.Get("Location"))
+	form.Set("code", loc.Query().Get("code"))
+	form.Set("code_verifier", native.verifier)
+	form.Set("redirect_uri", native.redirect)
+	if status, out := native.exchange(form); status != 200 {
+		t.Fatalf("exchange: %d %v", status, out)
+	}
+}

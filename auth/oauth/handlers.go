@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -157,7 +158,7 @@ func (s *Server) checkClient(c Client) error {
 		if err != nil || u.Fragment != "" || u.User != nil || u.Host == "" && u.Scheme != "" && !strings.Contains(u.Scheme, ".") {
 			return fmt.Errorf("redirect URI %q is not an absolute URI without a fragment", auth.Clip(ru, 80))
 		}
-		loopback := u.Scheme == "http" && (u.Hostname() == "localhost" || u.Hostname() == "127.0.0.1" || u.Hostname() == "::1")
+		loopback := isLoopbackHTTP(u)
 		switch {
 		case u.Scheme == "https":
 		case loopback && (c.ApplicationType == "native" || s.cfg.AllowLoopbackRedirects):
@@ -167,6 +168,44 @@ func (s *Server) checkClient(c Client) error {
 		}
 	}
 	return nil
+}
+
+// isLoopbackHTTP reports an http URI on a loopback host.
+func isLoopbackHTTP(u *url.URL) bool {
+	h := u.Hostname()
+	return u.Scheme == "http" && (h == "localhost" || h == "127.0.0.1" || h == "::1")
+}
+
+// redirectAllowed reports whether a requested redirect URI is one the
+// client registered: exactly, or, for a native client's loopback URI, with
+// any port (RFC 8252 7.3: the app listens on whatever port it gets), the
+// scheme, host, path and query still exact.
+func redirectAllowed(c Client, requested string) bool {
+	if slices.Contains(c.RedirectURIs, requested) {
+		return true
+	}
+	if c.ApplicationType != "native" {
+		return false
+	}
+	u, err := url.Parse(requested)
+	if err != nil || !isLoopbackHTTP(u) || u.User != nil || u.Fragment != "" || u.Opaque != "" || strings.Contains(requested, "#") {
+		return false
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != p {
+			return false
+		}
+	}
+	for _, reg := range c.RedirectURIs {
+		ru, err := url.Parse(reg)
+		if err != nil || !isLoopbackHTTP(ru) {
+			continue
+		}
+		if ru.Hostname() == u.Hostname() && ru.EscapedPath() == u.EscapedPath() && ru.RawQuery == u.RawQuery && ru.ForceQuery == u.ForceQuery {
+			return true
+		}
+	}
+	return false
 }
 
 // client resolves a client id: a metadata document URL first, then a
@@ -224,8 +263,8 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	if redirect == "" && len(c.RedirectURIs) == 1 {
 		redirect = c.RedirectURIs[0]
 	}
-	if !slices.Contains(c.RedirectURIs, redirect) { // exact match only
-		s.errorPage(w, http.StatusBadRequest, "Redirect not allowed", "The redirect address does not exactly match one the application registered.")
+	if !redirectAllowed(c, redirect) { // exact, but any port for a native app's loopback URI
+		s.errorPage(w, http.StatusBadRequest, "Redirect not allowed", "The redirect address does not match one the application registered.")
 		return
 	}
 	state := q.Get("state")
