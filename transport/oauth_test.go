@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/auth/oauth"
 )
 
 // oauthClient plays an MCP client that signs in by itself: discovery,
@@ -30,9 +32,15 @@ type oauthClient struct {
 
 func newOAuthClient(t *testing.T, s *stack) *oauthClient {
 	t.Helper()
+	return newNamedOAuthClient(t, s, "Test Assistant")
+}
+
+// newNamedOAuthClient registers a client that calls itself name.
+func newNamedOAuthClient(t *testing.T, s *stack, name string) *oauthClient {
+	t.Helper()
 	c := &oauthClient{t: t, s: s, redirect: "http://127.0.0.1:9/callback",
 		http: &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-	body := `{"client_name":"Test Assistant","redirect_uris":["` + c.redirect + `"],"token_endpoint_auth_method":"none","grant_types":["authorization_code","refresh_token"],"response_types":["code"]}`
+	body := `{"client_name":"` + name + `","redirect_uris":["` + c.redirect + `"],"token_endpoint_auth_method":"none","grant_types":["authorization_code","refresh_token"],"response_types":["code"]}`
 	resp := c.post("/register", "application/json", body)
 	if resp.StatusCode != http.StatusCreated {
 		b, _ := io.ReadAll(resp.Body)
@@ -701,5 +709,69 @@ func TestLoopbackRedirectsOfNativeClientsMatchAnyPort(t *testing.T) {
 	form.Set("redirect_uri", native.redirect)
 	if status, out := native.exchange(form); status != 200 {
 		t.Fatalf("exchange: %d %v", status, out)
+	}
+}
+
+// waitForApproval opens c's consent page and returns the waiting page's
+// URL and the request's short id, as an admin sees it.
+func (c *oauthClient) waitForApproval() (waitURL, shortID string) {
+	c.t.Helper()
+	page := c.get(c.authorizeURL(nil))
+	b, _ := io.ReadAll(page.Body)
+	q := url.Values{}
+	for _, m := range hiddenRe.FindAllStringSubmatch(string(b), -1) {
+		q.Set(m[1], m[2])
+	}
+	return c.s.URL + "/authorize/wait?" + q.Encode(), oauth.ShortID(q.Get("request"))
+}
+
+// redeem follows an approved waiting page to the code and exchanges it.
+func (c *oauthClient) redeem(waitURL string) (int, map[string]any) {
+	c.t.Helper()
+	loc, _ := url.Parse(c.get(waitURL).Header.Get("Location"))
+	return c.exchange(url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "client_id": {c.id},
+		"redirect_uri": {c.redirect}, "code_verifier": {c.verifier}})
+}
+
+func oauthAdminClaims() *auth.Claims {
+	admin := &auth.Claims{Scope: auth.Scopes{auth.ScopeAdmin}}
+	admin.Subject = "admin-console"
+	return admin
+}
+
+// Rule: MCP_ALLOWED_CLIENTS is enforced when an enrollment code is
+// created and when a sign-in is approved, not only at /token after the
+// user has spent the code; a refused approval changes nothing.
+func TestAllowedClientsAreCheckedAtEnrollmentAndApproval(t *testing.T) {
+	s := startStack(t, stackOpts{oauth: true, allowedClients: []string{"claude-ai", "admin-console"}})
+	ctx := context.Background()
+	t.Run("enrollment", func(t *testing.T) {
+		if _, err := s.OAuth.CreateEnrollment(ctx, oauthAdminClaims(), "not-listed", []string{"tools:call"}, time.Minute); !errors.Is(err, auth.ErrClientNotAllowed) {
+			t.Fatalf("enrollment for a client outside the list: %v", err)
+		}
+		if _, err := s.OAuth.CreateEnrollment(ctx, oauthAdminClaims(), "claude-ai", []string{"tools:call"}, time.Minute); err != nil {
+			t.Fatalf("enrollment for a listed client: %v", err)
+		}
+	})
+	for _, tc := range []struct{ name, clientID, want string }{
+		{"approval with an id outside the list", "not-listed", "allowed"},
+		{"approval with the id derived from the client's name", "", "client_id"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newOAuthClient(t, s)
+			waitURL, id := c.waitForApproval()
+			if _, err := s.OAuth.Approve(ctx, oauthAdminClaims(), id, tc.clientID, nil); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("approval: %v, want a refusal mentioning %q", err, tc.want)
+			}
+			if r := c.get(waitURL); r.StatusCode != 200 {
+				t.Fatalf("the waiting page after the refusal: %d", r.StatusCode)
+			}
+			if _, err := s.OAuth.Approve(ctx, oauthAdminClaims(), id, "claude-ai", nil); err != nil {
+				t.Fatalf("approval with a listed id: %v", err)
+			}
+			if status, tok := c.redeem(waitURL); status != 200 {
+				t.Fatalf("token: %d %v", status, tok)
+			}
+		})
 	}
 }

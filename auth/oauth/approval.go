@@ -106,10 +106,17 @@ func (s *Server) Approve(ctx context.Context, caller *auth.Claims, short, name s
 	if err != nil {
 		return Pending{}, err
 	}
-	if name == "" {
+	derived := name == ""
+	if derived {
 		name = clientIDFromName(req.ClientName)
 	}
 	if err := auth.ValidateClientID(name); err != nil {
+		return Pending{}, err
+	}
+	if err := s.clientAllowed(name); err != nil {
+		if derived {
+			return Pending{}, fmt.Errorf("%w; approve with client_id set to one that is", err)
+		}
 		return Pending{}, err
 	}
 	if scopes == nil {

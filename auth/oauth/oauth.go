@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -76,6 +77,10 @@ type Config struct {
 	CodeTTL         time.Duration // default 60s
 	RequestTTL      time.Duration // default 10m
 	EnrollmentTTL   time.Duration // default 15m
+	// AllowedClients, when non-empty, are the only client ids tokens may
+	// carry (MCP_ALLOWED_CLIENTS): checked when an enrollment code is
+	// created and when a sign-in is approved, before anyone spends a code.
+	AllowedClients []string
 	// AllowLoopbackRedirects lets web (non-native) clients register
 	// http://localhost redirect URIs (development and tests).
 	AllowLoopbackRedirects bool
@@ -140,6 +145,9 @@ func (s *Server) CreateEnrollment(ctx context.Context, caller *auth.Claims, name
 	if err := auth.ValidateClientID(name); err != nil {
 		return Enrollment{}, err
 	}
+	if err := s.clientAllowed(name); err != nil {
+		return Enrollment{}, err
+	}
 	scopes = auth.NormalizeScopes(scopes)
 	if err := auth.ValidateScopes(scopes); err != nil {
 		return Enrollment{}, err
@@ -166,6 +174,15 @@ func (s *Server) CreateEnrollment(ctx context.Context, caller *auth.Claims, name
 	}
 	auth.Audit(ctx, s.cfg.Logger, "oauth.enrollment_created", "client_id", name, "scopes", strings.Join(scopes, " "), "created_by", caller.Subject)
 	return Enrollment{Code: code, Name: name, Scopes: scopes, ExpiresAt: exp, CreatedBy: caller.Subject}, nil
+}
+
+// clientAllowed refuses a client id outside AllowedClients (when set),
+// as the Issuer would at /token.
+func (s *Server) clientAllowed(id string) error {
+	if len(s.cfg.AllowedClients) > 0 && !slices.Contains(s.cfg.AllowedClients, id) {
+		return fmt.Errorf("%w (MCP_ALLOWED_CLIENTS): %q", auth.ErrClientNotAllowed, id)
+	}
+	return nil
 }
 
 // newEnrollmentCode is 10 random base32 characters shown as XXXXX-XXXXX

@@ -100,6 +100,7 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		AccessTTL:       cfg.OAuthAccessTTL,
 		RefreshTTL:      cfg.OAuthRefreshTTL,
 		EnrollmentTTL:   cfg.EnrollmentTTL,
+		AllowedClients:  cfg.AllowedClients,
 		// Loopback redirects for web clients only in dev mode.
 		AllowLoopbackRedirects: cfg.Dev(),
 		AllowLoopbackMetadata:  cfg.OAuthLoopbackMetadata,
