@@ -739,6 +739,78 @@ func oauthAdminClaims() *auth.Claims {
 	return admin
 }
 
+// Rule: a client id derived from a dynamically registered client's chosen
+// name (approval by request id without a client_id) never equals an
+// existing subject: a client id with tokens (compared ignoring case), a
+// built-in identity, an enrollment code's name, or one granted to another
+// sign-in not yet redeemed. Such an approval is refused, changes nothing,
+// and the admin can approve with an explicit client_id instead.
+func TestDerivedClientIDsNeverEqualAnExistingSubject(t *testing.T) {
+	s := startStack(t, stackOpts{oauth: true})
+	ctx := context.Background()
+	s.mint(t, "admin-x", time.Hour, "admin")
+	s.mint(t, "Shouty-Name", time.Hour)
+	enroll(t, s, "claude-ai", "tools:call")
+	// A sign-in approved but not yet redeemed, and one whose code is out
+	// but not yet exchanged.
+	granted := newNamedOAuthClient(t, s, "Twin")
+	_, id := granted.waitForApproval()
+	if _, err := s.OAuth.Approve(ctx, oauthAdminClaims(), id, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	coded := newNamedOAuthClient(t, s, "Coded")
+	waitURL, id := coded.waitForApproval()
+	if _, err := s.OAuth.Approve(ctx, oauthAdminClaims(), id, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	if r := coded.get(waitURL); r.StatusCode != http.StatusFound {
+		t.Fatalf("waiting page after approval: %d", r.StatusCode)
+	}
+	for _, tc := range []struct{ name, clientName string }{
+		{"a real client's id", "Admin X"},
+		{"a real client's id in another case", "shouty name"},
+		{"a built-in identity", "Local Admin"},
+		{"an enrollment code's name", "Claude AI"},
+		{"an id granted to a sign-in not yet redeemed", "Twin"},
+		{"an id whose code is not yet exchanged", "Coded"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newNamedOAuthClient(t, s, tc.clientName)
+			waitURL, id := c.waitForApproval()
+			_, err := s.OAuth.Approve(ctx, oauthAdminClaims(), id, "", nil)
+			if err == nil || !strings.Contains(err.Error(), "already") || !strings.Contains(err.Error(), "client_id") {
+				t.Fatalf("approval by request id: %v, want a refusal naming the clash and client_id", err)
+			}
+			// Nothing changed: still pending, and an explicit id works.
+			if r := c.get(waitURL); r.StatusCode != 200 {
+				t.Fatalf("the waiting page after the refusal: %d", r.StatusCode)
+			}
+			name := "dyn-" + strings.ReplaceAll(strings.ToLower(tc.clientName), " ", "-")
+			if _, err := s.OAuth.Approve(ctx, oauthAdminClaims(), id, name, nil); err != nil {
+				t.Fatalf("approval with an explicit client_id: %v", err)
+			}
+			status, tok := c.redeem(waitURL)
+			if status != 200 {
+				t.Fatalf("token: %d %v", status, tok)
+			}
+			if claims, err := s.Verifier.Verify(tok["access_token"].(string)); err != nil || claims.Subject != name {
+				t.Fatalf("claims %+v %v, want sub %s", claims, err, name)
+			}
+		})
+	}
+	// A name nobody has is used as it is.
+	c := newNamedOAuthClient(t, s, "Brand New")
+	waitURL, id = c.waitForApproval()
+	if p, err := s.OAuth.Approve(ctx, oauthAdminClaims(), id, "", nil); err != nil {
+		t.Fatalf("approval of a fresh name: %v %+v", err, p)
+	}
+	if status, tok := c.redeem(waitURL); status != 200 {
+		t.Fatalf("token: %d %v", status, tok)
+	} else if claims, err := s.Verifier.Verify(tok["access_token"].(string)); err != nil || claims.Subject != "brand-new" {
+		t.Fatalf("claims %+v %v", claims, err)
+	}
+}
+
 // Rule: MCP_ALLOWED_CLIENTS is enforced when an enrollment code is
 // created and when a sign-in is approved, not only at /token after the
 // user has spent the code; a refused approval changes nothing.

@@ -36,10 +36,14 @@ type TokenAPIConfig struct {
 	Logger        *slog.Logger
 }
 
+// APIKeySubject is the identity of an API-key caller (recorded as
+// issued_by), reserved so no OAuth client is given it by its name.
+const APIKeySubject = "api-key"
+
 // apiKeyIdentity is the caller recorded as issued_by for API-key mints.
 func apiKeyIdentity() *auth.Claims {
 	c := &auth.Claims{Scope: auth.Scopes{auth.ScopeAdmin}}
-	c.Subject = "api-key"
+	c.Subject = APIKeySubject
 	return c
 }
 

@@ -81,6 +81,15 @@ type Config struct {
 	// carry (MCP_ALLOWED_CLIENTS): checked when an enrollment code is
 	// created and when a sign-in is approved, before anyone spends a code.
 	AllowedClients []string
+	// Clients lists the client ids that have tokens (the registry). A
+	// client id derived from a client's chosen name is refused when it
+	// names one of them; without Clients every derived id is refused and
+	// approvals need an explicit client id.
+	Clients ClientLister
+	// ReservedSubjects are identities that exist without tokens of their
+	// own (the stdio and CLI local admin, the API key, dev mode's): never
+	// given to a client by its chosen name.
+	ReservedSubjects []string
 	// AllowLoopbackRedirects lets web (non-native) clients register
 	// http://localhost redirect URIs (development and tests).
 	AllowLoopbackRedirects bool
@@ -90,6 +99,12 @@ type Config struct {
 	AllowLoopbackMetadata bool
 	Logger                *slog.Logger
 	Now                   func() time.Time
+}
+
+// ClientLister lists the client ids that have tokens
+// (registry.Store.ListClients).
+type ClientLister interface {
+	ListClients(ctx context.Context, now time.Time) ([]registry.Client, error)
 }
 
 // Server is the authorization server.
