@@ -3,6 +3,8 @@ package auth
 import (
 	"context"
 	"log/slog"
+	"regexp"
+	"strings"
 )
 
 // Audit events, one per security-relevant action. They are structured
@@ -36,11 +38,90 @@ func RemoteAddrFrom(ctx context.Context) string {
 	return "local"
 }
 
-// Audit writes one audit record.
+// Audit writes one audit record. String values (plain, slog.Attr or
+// error) pass through RedactTokens, so a client-supplied client id, tool
+// name or claimed sub that is really a token never reaches the log.
 func Audit(ctx context.Context, logger *slog.Logger, event string, attrs ...any) {
 	if logger == nil {
 		return
 	}
-	args := append([]any{"event", event, "remote", RemoteAddrFrom(ctx)}, attrs...)
+	args := make([]any, 0, len(attrs)+4)
+	args = append(args, "event", event, "remote", RedactTokens(RemoteAddrFrom(ctx)))
+	for i := 0; i < len(attrs); i++ {
+		switch a := attrs[i].(type) {
+		case slog.Attr:
+			if a.Value.Kind() == slog.KindString {
+				a.Value = slog.StringValue(RedactTokens(a.Value.String()))
+			}
+			args = append(args, a)
+		case string: // a key; its value follows
+			args = append(args, a)
+			if i+1 < len(attrs) {
+				i++
+				args = append(args, redactValue(attrs[i]))
+			}
+		default:
+			args = append(args, a)
+		}
+	}
 	logger.InfoContext(ctx, "audit", args...)
+}
+
+func redactValue(v any) any {
+	switch v := v.(type) {
+	case string:
+		return RedactTokens(v)
+	case error:
+		if msg := v.Error(); RedactTokens(msg) != msg {
+			return RedactTokens(msg)
+		}
+	case []string:
+		out := make([]string, len(v))
+		for i, s := range v {
+			out[i] = RedactTokens(s)
+		}
+		return out
+	}
+	return v
+}
+
+// RedactedJWT replaces token-shaped text in audit records.
+const RedactedJWT = "[redacted-jwt]"
+
+// dottedRun is a run of base64url segments joined by dots.
+var dottedRun = regexp.MustCompile(`[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]*)+`)
+
+// RedactTokens replaces every token-shaped part of s with RedactedJWT: a
+// run of dot-separated base64url segments that either starts with a JOSE
+// header ("eyJ", at least 10 characters) and has a second segment, which
+// also catches a token clipped to its first two parts, or has at least
+// three segments of 8 or more characters and 64 characters in all (a
+// token whose header does not begin with eyJ).
+func RedactTokens(s string) string {
+	if !strings.Contains(s, ".") {
+		return s
+	}
+	return dottedRun.ReplaceAllStringFunc(s, func(run string) string {
+		if looksLikeToken(run) {
+			return RedactedJWT
+		}
+		return run
+	})
+}
+
+func looksLikeToken(run string) bool {
+	segs := strings.Split(run, ".")
+	if strings.HasPrefix(segs[0], "eyJ") && len(segs[0]) >= 10 && len(segs[1]) > 0 {
+		return true
+	}
+	if len(segs) < 3 || len(run) < 64 {
+		return false
+	}
+	long := 0
+	for _, seg := range segs {
+		if len(seg) >= 8 {
+			long++
+		}
+	}
+	return long >= 3
 }

@@ -35,9 +35,10 @@ type MiddlewareConfig struct {
 	// protected-resource metadata, named in every challenge so clients
 	// can discover how to authenticate.
 	ResourceMetadata string
-	// Throttle, when set, refuses (429) sources with too many recent
-	// failures before looking at their credentials, and counts each
-	// failure. Successful requests are never counted.
+	// Throttle, when set, refuses (429) a failed Bearer attempt from a
+	// source with too many recent failures, and counts each failure. The
+	// token is verified first: a valid token is served whatever its
+	// source's count, and requests without credentials are never counted.
 	Throttle Throttle
 }
 
@@ -94,27 +95,30 @@ func Middleware(cfg MiddlewareConfig) func(http.Handler) http.Handler {
 				next.ServeHTTP(w, r.WithContext(ctx))
 				return
 			}
-			src := ""
-			if cfg.Throttle != nil {
-				src = ClientAddress(r)
-				if wait, blocked := cfg.Throttle.Blocked(src); blocked {
-					WriteTooManyRequests(w, wait)
-					return
-				}
-			}
+			// The token is verified first: a valid one is served even from
+			// a throttled address (clients behind one NAT share it, and a
+			// 256-bit secret makes guessing hopeless); only failures meet
+			// the throttle.
 			token, err := BearerToken(r)
 			var claims *Claims
 			if err == nil {
 				claims, err = cfg.Verifier.Verify(token)
 			}
 			if err != nil {
+				// A request with no credentials at all is how clients
+				// discover that auth is needed; it is not an attack and is
+				// neither throttled nor counted.
+				discovery := errors.Is(err, ErrTokenMissing) && len(r.Header.Values("Authorization")) == 0
+				if cfg.Throttle != nil && !discovery {
+					src := ClientAddress(r)
+					if wait, blocked := cfg.Throttle.Blocked(src); blocked {
+						WriteTooManyRequests(w, wait)
+						return
+					}
+					cfg.Throttle.Fail(src)
+				}
 				if cfg.OnFailure != nil {
 					cfg.OnFailure(r, err)
-				}
-				// A request with no credentials at all is how clients
-				// discover that auth is needed; it is not an attack.
-				if cfg.Throttle != nil && !(errors.Is(err, ErrTokenMissing) && len(r.Header.Values("Authorization")) == 0) {
-					cfg.Throttle.Fail(src)
 				}
 				WriteUnauthorized(w, err, cfg.ResourceMetadata)
 				return

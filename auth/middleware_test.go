@@ -358,3 +358,58 @@ func TestClaimsContext(t *testing.T) {
 		})
 	}
 }
+
+// fakeThrottle blocks (or not) every source and counts failures.
+type fakeThrottle struct {
+	blocked bool
+	fails   int
+}
+
+func (f *fakeThrottle) Blocked(string) (time.Duration, bool) { return 3 * time.Second, f.blocked }
+func (f *fakeThrottle) Fail(string)                          { f.fails++ }
+
+// Rule: the Bearer throttle never locks out the innocent. The token is
+// verified first; only a failure meets the throttle (429 when the
+// address is blocked, else 401 and one failure counted). A valid token
+// from a throttled address (a shared NAT) still works, and a request
+// without credentials (discovery) is answered 401 and never counted.
+func TestThrottledAddressStillAcceptsValidTokens(t *testing.T) {
+	validTok := hs256(t, baseClaims())
+	forgedTok := signToken(t, jwt.SigningMethodHS256, baseClaims(), foreignSecret)
+	tests := []struct {
+		name       string
+		auth       string
+		blocked    bool
+		wantStatus int
+		wantFails  int
+	}{
+		{"valid token from a throttled address is served", "Bearer " + validTok, true, 200, 0},
+		{"valid token from an unthrottled address is served", "Bearer " + validTok, false, 200, 0},
+		{"forged token from a throttled address gets 429", "Bearer " + forgedTok, true, 429, 0},
+		{"forged token from an unthrottled address gets 401 and counts", "Bearer " + forgedTok, false, 401, 1},
+		{"no credentials from a throttled address get 401 and do not count", "", true, 401, 0},
+		{"no credentials from an unthrottled address get 401 and do not count", "", false, 401, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			thr := &fakeThrottle{blocked: tc.blocked}
+			next := &nextSpy{}
+			h := Middleware(MiddlewareConfig{Verifier: newTestVerifier(t, nil), Throttle: thr})(next)
+			r := httptest.NewRequest(http.MethodPost, "/mcp", nil)
+			if tc.auth != "" {
+				r.Header.Set("Authorization", tc.auth)
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			if w.Code != tc.wantStatus || next.called != (tc.wantStatus == 200) {
+				t.Fatalf("status %d (next called %v), want %d", w.Code, next.called, tc.wantStatus)
+			}
+			if tc.wantStatus == 429 && w.Header().Get("Retry-After") != "3" {
+				t.Errorf("Retry-After = %q, want 3", w.Header().Get("Retry-After"))
+			}
+			if thr.fails != tc.wantFails {
+				t.Errorf("failures counted = %d, want %d", thr.fails, tc.wantFails)
+			}
+		})
+	}
+}

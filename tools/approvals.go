@@ -23,7 +23,7 @@ func approveTool() mcp.Tool {
 		mcp.WithDescription("Approve a pending sign-in (admin only), e.g. \"approve request K7Q-2M4\". The waiting page continues by itself; "+
 			"the client's tokens carry the given client id and at most the given scopes."),
 		mcp.WithString("request_id", mcp.Required(), mcp.Description("The id shown on the sign-in page, e.g. K7Q-2M4.")),
-		mcp.WithString("client_id", mcp.Description("Client id for the tokens (default: derived from the client's name).")),
+		mcp.WithString("client_id", mcp.Description("Client id for the tokens (default: derived from the client's name, refused when that id already exists here; then give one).")),
 		mcp.WithArray("scopes", mcp.WithStringItems(), mcp.Description("Scopes to grant (default: what the client requested); never more than requested or than you hold.")),
 		mcp.WithOpenWorldHintAnnotation(false),
 	)

@@ -95,6 +95,7 @@ func startStack(t *testing.T, o stackOpts) *stack {
 		as, err = oauth.New(oauth.Config{
 			Issuer: base, Resources: []string{base + "/mcp", base, base + "/sse"},
 			Store: reg, Minter: issuer, Revoker: revoker, Inspector: verifier, Throttle: o.throttle,
+			AllowedClients: o.allowedClients, Clients: reg, ReservedSubjects: []string{"local-admin", "dev-anonymous", transport.APIKeySubject},
 			ScopesSupported: []string{"admin", "tools:call"}, AllowLoopbackRedirects: true, AllowLoopbackMetadata: o.loopbackMetadata, Now: o.now,
 		})
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/auth/oauth"
 )
 
 // oauthClient plays an MCP client that signs in by itself: discovery,
@@ -30,9 +32,15 @@ type oauthClient struct {
 
 func newOAuthClient(t *testing.T, s *stack) *oauthClient {
 	t.Helper()
+	return newNamedOAuthClient(t, s, "Test Assistant")
+}
+
+// newNamedOAuthClient registers a client that calls itself name.
+func newNamedOAuthClient(t *testing.T, s *stack, name string) *oauthClient {
+	t.Helper()
 	c := &oauthClient{t: t, s: s, redirect: "http://127.0.0.1:9/callback",
 		http: &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-	body := `{"client_name":"Test Assistant","redirect_uris":["` + c.redirect + `"],"token_endpoint_auth_method":"none","grant_types":["authorization_code","refresh_token"],"response_types":["code"]}`
+	body := `{"client_name":"` + name + `","redirect_uris":["` + c.redirect + `"],"token_endpoint_auth_method":"none","grant_types":["authorization_code","refresh_token"],"response_types":["code"]}`
 	resp := c.post("/register", "application/json", body)
 	if resp.StatusCode != http.StatusCreated {
 		b, _ := io.ReadAll(resp.Body)
@@ -199,13 +207,17 @@ func TestOAuthSignInMintsRecordedRevocableTokens(t *testing.T) {
 	if who.ClientID != "claude-ai" {
 		t.Fatalf("whoami = %+v", who)
 	}
-	// The code is single use.
+	// The code is single use, and a replay revokes what it issued.
 	if status, out := c.exchange(url.Values{"grant_type": {"authorization_code"}, "code": {authCode}, "client_id": {c.id},
 		"redirect_uri": {c.redirect}, "code_verifier": {c.verifier}}); status != 400 || out["error"] != "invalid_grant" {
 		t.Fatalf("code reuse: %d %v", status, out)
 	}
+	if _, err := s.Verifier.Verify(access); err != auth.ErrTokenRevoked {
+		t.Fatalf("after code reuse the code's access token: %v, want revoked", err)
+	}
 
 	// Refresh rotates; reusing a spent refresh token revokes the family.
+	tok, _ = c.signIn("claude-ai")
 	rt1 := tok["refresh_token"].(string)
 	status, tok2 := c.exchange(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt1}, "client_id": {c.id}})
 	if status != 200 || tok2["refresh_token"] == rt1 {
@@ -516,5 +528,322 @@ func TestRevokingAnOAuthClientAlsoKillsItsRefreshTokens(t *testing.T) {
 		if status, _ := c.exchange(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tk["refresh_token"].(string)}, "client_id": {c.id}}); status != 400 {
 			t.Fatalf("refresh after revoking the client: %d", status)
 		}
+	}
+}
+
+// signIn runs c's whole sign-in with an enrollment code for name and
+// returns the token response; it also returns the authorization code.
+func (c *oauthClient) signIn(name string) (tok map[string]any, code string) {
+	c.t.Helper()
+	resp, _ := c.consent(c.authorizeURL(nil), enroll(c.t, c.s, name, "tools:call"), "approve")
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	code = loc.Query().Get("code")
+	status, tok := c.exchange(url.Values{"grant_type": {"authorization_code"}, "code": {code}, "client_id": {c.id},
+		"redirect_uri": {c.redirect}, "code_verifier": {c.verifier}})
+	if status != 200 {
+		c.t.Fatalf("sign-in of %s: %d %v", name, status, tok)
+	}
+	return tok, code
+}
+
+func (c *oauthClient) refresh(rt, clientID string) (int, map[string]any) {
+	c.t.Helper()
+	return c.exchange(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "client_id": {clientID}})
+}
+
+// Rule: a refresh request with a valid refresh token but another client's
+// client_id is refused before the token is consumed, and changes nothing:
+// the real client's next refresh works, and reuse detection still fires
+// on a true replay afterwards.
+func TestRefreshWithAnotherClientsIDChangesNothing(t *testing.T) {
+	s := startStack(t, stackOpts{oauth: true})
+	real, other := newOAuthClient(t, s), newOAuthClient(t, s)
+	tok, _ := real.signIn("real-app")
+	rt1 := tok["refresh_token"].(string)
+	if status, out := other.refresh(rt1, other.id); status != 400 || out["error"] != "invalid_grant" {
+		t.Fatalf("refresh with another client's id: %d %v", status, out)
+	}
+	if _, err := s.Verifier.Verify(tok["access_token"].(string)); err != nil {
+		t.Fatalf("the refused refresh touched the access token: %v", err)
+	}
+	status, tok2 := real.refresh(rt1, real.id)
+	if status != 200 {
+		t.Fatalf("the real client's refresh after the refused one: %d %v", status, tok2)
+	}
+	if status, _ := real.refresh(rt1, real.id); status != 400 {
+		t.Fatalf("replay of a spent refresh token: %d", status)
+	}
+	if _, err := s.Verifier.Verify(tok2["access_token"].(string)); err != auth.ErrTokenRevoked {
+		t.Fatalf("reuse detection did not fire on the true replay: %v", err)
+	}
+}
+
+// Rule (OAuth 2.1 4.1.3, RFC 9700 4.14.2): reusing an authorization code
+// revokes the tokens already issued from it, access and refresh alike,
+// including those refreshed since; detected refresh-token reuse revokes
+// every live access token of the family, the one minted with the code
+// and the current one.
+func TestReuseRevokesTheTokensIssuedFromACodeOrAFamily(t *testing.T) {
+	s := startStack(t, stackOpts{oauth: true})
+	c := newOAuthClient(t, s)
+	revoked := func(t *testing.T, what string, tok map[string]any) {
+		t.Helper()
+		if _, err := s.Verifier.Verify(tok["access_token"].(string)); err != auth.ErrTokenRevoked {
+			t.Errorf("%s access token: %v, want revoked", what, err)
+		}
+		if status, _ := c.refresh(tok["refresh_token"].(string), c.id); status != 400 {
+			t.Errorf("%s refresh token still works: %d", what, status)
+		}
+	}
+	t.Run("code reuse right after the exchange", func(t *testing.T) {
+		tok, code := c.signIn("code-reuse-1")
+		status, out := c.exchange(url.Values{"grant_type": {"authorization_code"}, "code": {code}, "client_id": {c.id},
+			"redirect_uri": {c.redirect}, "code_verifier": {c.verifier}})
+		if status != 400 || out["error"] != "invalid_grant" {
+			t.Fatalf("code reuse: %d %v", status, out)
+		}
+		revoked(t, "the code's", tok)
+	})
+	t.Run("code reuse after a refresh", func(t *testing.T) {
+		tok1, code := c.signIn("code-reuse-2")
+		status, tok2 := c.refresh(tok1["refresh_token"].(string), c.id)
+		if status != 200 {
+			t.Fatalf("refresh: %d %v", status, tok2)
+		}
+		if status, _ := c.exchange(url.Values{"grant_type": {"authorization_code"}, "code": {code}, "client_id": {c.id},
+			"redirect_uri": {c.redirect}, "code_verifier": {c.verifier}}); status != 400 {
+			t.Fatalf("code reuse: %d", status)
+		}
+		if _, err := s.Verifier.Verify(tok1["access_token"].(string)); err != auth.ErrTokenRevoked {
+			t.Errorf("the code's first access token: %v, want revoked", err)
+		}
+		revoked(t, "the refreshed", tok2)
+	})
+	t.Run("refresh-token reuse", func(t *testing.T) {
+		tok1, _ := c.signIn("refresh-reuse")
+		status, tok2 := c.refresh(tok1["refresh_token"].(string), c.id)
+		if status != 200 {
+			t.Fatalf("refresh: %d %v", status, tok2)
+		}
+		if status, _ := c.refresh(tok1["refresh_token"].(string), c.id); status != 400 {
+			t.Fatalf("replay: %d", status)
+		}
+		if _, err := s.Verifier.Verify(tok1["access_token"].(string)); err != auth.ErrTokenRevoked {
+			t.Errorf("the family's first access token: %v, want revoked", err)
+		}
+		revoked(t, "the family's current", tok2)
+	})
+	t.Run("another sign-in of the same client is untouched", func(t *testing.T) {
+		keep, _ := c.signIn("bystander")
+		tok, code := c.signIn("code-reuse-3")
+		_, _ = c.exchange(url.Values{"grant_type": {"authorization_code"}, "code": {code}, "client_id": {c.id},
+			"redirect_uri": {c.redirect}, "code_verifier": {c.verifier}})
+		revoked(t, "the reused code's", tok)
+		if _, err := s.Verifier.Verify(keep["access_token"].(string)); err != nil {
+			t.Errorf("another family's access token: %v", err)
+		}
+		if status, _ := c.refresh(keep["refresh_token"].(string), c.id); status != 200 {
+			t.Errorf("another family's refresh token: %d", status)
+		}
+	})
+}
+
+// Rule (RFC 8252 7.3): a native client's loopback redirect URI matches
+// with any port (the app listens where it can); scheme, host, path and
+// query must match exactly, and web clients keep the exact match.
+func TestLoopbackRedirectsOfNativeClientsMatchAnyPort(t *testing.T) {
+	s := startStack(t, stackOpts{oauth: true})
+	web := newOAuthClient(t, s)
+	native := &oauthClient{t: t, s: s, http: web.http}
+	resp := native.post("/register", "application/json", `{"client_name":"Native App","application_type":"native",`+
+		`"redirect_uris":["http://127.0.0.1/callback","http://[::1]:8080/cb","http://localhost:3334/oauth/callback"]}`)
+	var reg struct {
+		ClientID string `json:"client_id"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&reg); err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("register: %d %v", resp.StatusCode, err)
+	}
+	native.id = reg.ClientID
+	for _, tc := range []struct {
+		name     string
+		c        *oauthClient
+		redirect string
+		want     int
+	}{
+		{"127.0.0.1 with a port, registered without", native, "http://127.0.0.1:53127/callback", 200},
+		{"127.0.0.1 as registered", native, "http://127.0.0.1/callback", 200},
+		{"[::1] with another port", native, "http://[::1]:9999/cb", 200},
+		{"[::1] without a port", native, "http://[::1]/cb", 200},
+		{"localhost with another port", native, "http://localhost:4444/oauth/callback", 200},
+		{"another path", native, "http://127.0.0.1:53127/callback/evil", 400},
+		{"another loopback host", native, "http://localhost:53127/callback", 400},
+		{"https instead of http", native, "https://127.0.0.1:53127/callback", 400},
+		{"an added query", native, "http://127.0.0.1:53127/callback?x=1", 400},
+		{"user info", native, "http://evil@127.0.0.1:53127/callback", 400},
+		{"a web client's loopback redirect keeps its port", web, "http://127.0.0.1:10/callback", 400},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.c.redirect = tc.redirect
+			if r := tc.c.get(tc.c.authorizeURL(nil)); r.StatusCode != tc.want {
+				t.Fatalf("authorize: %d, want %d", r.StatusCode, tc.want)
+			}
+		})
+	}
+	// The whole flow on a port of the app's choosing: the code goes back
+	// to that port and is bound to that exact URI.
+	native.redirect = "http://127.0.0.1:53127/callback"
+	r, _ := native.consent(native.authorizeURL(nil), enroll(t, s, "native-app", "tools:call"), "approve")
+	loc, _ := url.Parse(r.Header.Get("Location"))
+	if r.StatusCode != http.StatusFound || loc.Host != "127.0.0.1:53127" || loc.Query().Get("code") == "" {
+		t.Fatalf("consent: %d %s", r.StatusCode, loc)
+	}
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "client_id": {native.id},
+		"redirect_uri": {"http://127.0.0.1/callback"}, "code_verifier": {native.verifier}}
+	if status, _ := native.exchange(form); status != 400 {
+		t.Fatalf("exchange with the registered (portless) URI instead of the one used: %d", status)
+	}
+	r, _ = native.consent(native.authorizeURL(nil), enroll(t, s, "native-app", "tools:call"), "approve")
+	loc, _ = url.Parse(r.Header.Get("Location"))
+	form.Set("code", loc.Query().Get("code"))
+	form.Set("code_verifier", native.verifier)
+	form.Set("redirect_uri", native.redirect)
+	if status, out := native.exchange(form); status != 200 {
+		t.Fatalf("exchange: %d %v", status, out)
+	}
+}
+
+// waitForApproval opens c's consent page and returns the waiting page's
+// URL and the request's short id, as an admin sees it.
+func (c *oauthClient) waitForApproval() (waitURL, shortID string) {
+	c.t.Helper()
+	page := c.get(c.authorizeURL(nil))
+	b, _ := io.ReadAll(page.Body)
+	q := url.Values{}
+	for _, m := range hiddenRe.FindAllStringSubmatch(string(b), -1) {
+		q.Set(m[1], m[2])
+	}
+	return c.s.URL + "/authorize/wait?" + q.Encode(), oauth.ShortID(q.Get("request"))
+}
+
+// redeem follows an approved waiting page to the code and exchanges it.
+func (c *oauthClient) redeem(waitURL string) (int, map[string]any) {
+	c.t.Helper()
+	loc, _ := url.Parse(c.get(waitURL).Header.Get("Location"))
+	return c.exchange(url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "client_id": {c.id},
+		"redirect_uri": {c.redirect}, "code_verifier": {c.verifier}})
+}
+
+func oauthAdminClaims() *auth.Claims {
+	admin := &auth.Claims{Scope: auth.Scopes{auth.ScopeAdmin}}
+	admin.Subject = "admin-console"
+	return admin
+}
+
+// Rule: a client id derived from a dynamically registered client's chosen
+// name (approval by request id without a client_id) never equals an
+// existing subject: a client id with tokens (compared ignoring case), a
+// built-in identity, an enrollment code's name, or one granted to another
+// sign-in not yet redeemed. Such an approval is refused, changes nothing,
+// and the admin can approve with an explicit client_id instead.
+func TestDerivedClientIDsNeverEqualAnExistingSubject(t *testing.T) {
+	s := startStack(t, stackOpts{oauth: true})
+	ctx := context.Background()
+	s.mint(t, "admin-x", time.Hour, "admin")
+	s.mint(t, "Shouty-Name", time.Hour)
+	enroll(t, s, "claude-ai", "tools:call")
+	// A sign-in approved but not yet redeemed, and one whose code is out
+	// but not yet exchanged.
+	granted := newNamedOAuthClient(t, s, "Twin")
+	_, id := granted.waitForApproval()
+	if _, err := s.OAuth.Approve(ctx, oauthAdminClaims(), id, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	coded := newNamedOAuthClient(t, s, "Coded")
+	waitURL, id := coded.waitForApproval()
+	if _, err := s.OAuth.Approve(ctx, oauthAdminClaims(), id, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	if r := coded.get(waitURL); r.StatusCode != http.StatusFound {
+		t.Fatalf("waiting page after approval: %d", r.StatusCode)
+	}
+	for _, tc := range []struct{ name, clientName string }{
+		{"a real client's id", "Admin X"},
+		{"a real client's id in another case", "shouty name"},
+		{"a built-in identity", "Local Admin"},
+		{"an enrollment code's name", "Claude AI"},
+		{"an id granted to a sign-in not yet redeemed", "Twin"},
+		{"an id whose code is not yet exchanged", "Coded"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newNamedOAuthClient(t, s, tc.clientName)
+			waitURL, id := c.waitForApproval()
+			_, err := s.OAuth.Approve(ctx, oauthAdminClaims(), id, "", nil)
+			if err == nil || !strings.Contains(err.Error(), "already") || !strings.Contains(err.Error(), "client_id") {
+				t.Fatalf("approval by request id: %v, want a refusal naming the clash and client_id", err)
+			}
+			// Nothing changed: still pending, and an explicit id works.
+			if r := c.get(waitURL); r.StatusCode != 200 {
+				t.Fatalf("the waiting page after the refusal: %d", r.StatusCode)
+			}
+			name := "dyn-" + strings.ReplaceAll(strings.ToLower(tc.clientName), " ", "-")
+			if _, err := s.OAuth.Approve(ctx, oauthAdminClaims(), id, name, nil); err != nil {
+				t.Fatalf("approval with an explicit client_id: %v", err)
+			}
+			status, tok := c.redeem(waitURL)
+			if status != 200 {
+				t.Fatalf("token: %d %v", status, tok)
+			}
+			if claims, err := s.Verifier.Verify(tok["access_token"].(string)); err != nil || claims.Subject != name {
+				t.Fatalf("claims %+v %v, want sub %s", claims, err, name)
+			}
+		})
+	}
+	// A name nobody has is used as it is.
+	c := newNamedOAuthClient(t, s, "Brand New")
+	waitURL, id = c.waitForApproval()
+	if p, err := s.OAuth.Approve(ctx, oauthAdminClaims(), id, "", nil); err != nil {
+		t.Fatalf("approval of a fresh name: %v %+v", err, p)
+	}
+	if status, tok := c.redeem(waitURL); status != 200 {
+		t.Fatalf("token: %d %v", status, tok)
+	} else if claims, err := s.Verifier.Verify(tok["access_token"].(string)); err != nil || claims.Subject != "brand-new" {
+		t.Fatalf("claims %+v %v", claims, err)
+	}
+}
+
+// Rule: MCP_ALLOWED_CLIENTS is enforced when an enrollment code is
+// created and when a sign-in is approved, not only at /token after the
+// user has spent the code; a refused approval changes nothing.
+func TestAllowedClientsAreCheckedAtEnrollmentAndApproval(t *testing.T) {
+	s := startStack(t, stackOpts{oauth: true, allowedClients: []string{"claude-ai", "admin-console"}})
+	ctx := context.Background()
+	t.Run("enrollment", func(t *testing.T) {
+		if _, err := s.OAuth.CreateEnrollment(ctx, oauthAdminClaims(), "not-listed", []string{"tools:call"}, time.Minute); !errors.Is(err, auth.ErrClientNotAllowed) {
+			t.Fatalf("enrollment for a client outside the list: %v", err)
+		}
+		if _, err := s.OAuth.CreateEnrollment(ctx, oauthAdminClaims(), "claude-ai", []string{"tools:call"}, time.Minute); err != nil {
+			t.Fatalf("enrollment for a listed client: %v", err)
+		}
+	})
+	for _, tc := range []struct{ name, clientID, want string }{
+		{"approval with an id outside the list", "not-listed", "allowed"},
+		{"approval with the id derived from the client's name", "", "client_id"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newOAuthClient(t, s)
+			waitURL, id := c.waitForApproval()
+			if _, err := s.OAuth.Approve(ctx, oauthAdminClaims(), id, tc.clientID, nil); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("approval: %v, want a refusal mentioning %q", err, tc.want)
+			}
+			if r := c.get(waitURL); r.StatusCode != 200 {
+				t.Fatalf("the waiting page after the refusal: %d", r.StatusCode)
+			}
+			if _, err := s.OAuth.Approve(ctx, oauthAdminClaims(), id, "claude-ai", nil); err != nil {
+				t.Fatalf("approval with a listed id: %v", err)
+			}
+			if status, tok := c.redeem(waitURL); status != 200 {
+				t.Fatalf("token: %d %v", status, tok)
+			}
+		})
 	}
 }

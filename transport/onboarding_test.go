@@ -185,6 +185,38 @@ func TestFailedBearerAuthIsThrottledButDiscoveryIsNot(t *testing.T) {
 	}
 }
 
+// Rule: once an address is throttled for failed Bearer tokens, a valid
+// token from that address still works (clients behind one NAT share it):
+// on /mcp and on the token API with an admin Bearer token. Failures, and
+// API-key attempts (right or wrong), from the address still get 429.
+func TestValidBearerFromAThrottledAddressIsServed(t *testing.T) {
+	lim := throttle.New(throttle.Config{Burst: 3, Per: time.Hour})
+	s := startStack(t, stackOpts{apiKey: testAPIKey, throttle: lim})
+	user := s.mint(t, "neighbour", time.Hour)
+	admin := s.mint(t, "admin-console", time.Hour, "admin")
+	for i := 0; i < 4; i++ {
+		do(t, "POST", s.URL+"/mcp", "bad.token.x", initBody, nil)
+	}
+	for _, tc := range []struct {
+		name, path, token, body string
+		hdr                     map[string]string
+		want                    int
+	}{
+		{"valid token on /mcp", "/mcp", user, initBody, nil, 200},
+		{"admin token on the token API", "/api/v1/mcp/auth/token", admin, `{"client_id":"mobile"}`, nil, 200},
+		{"forged token on /mcp", "/mcp", "bad.token.x", initBody, nil, http.StatusTooManyRequests},
+		{"forged token on the token API", "/api/v1/mcp/auth/token", "bad.token.x", `{"client_id":"mobile"}`, nil, http.StatusTooManyRequests},
+		{"right API key (the key throttle is unchanged)", "/api/v1/mcp/auth/token", "", `{"client_id":"mobile"}`, map[string]string{"X-API-Key": testAPIKey}, http.StatusTooManyRequests},
+		{"no credentials (discovery)", "/mcp", "", initBody, nil, 401},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if r := do(t, "POST", s.URL+tc.path, tc.token, tc.body, tc.hdr); r.StatusCode != tc.want {
+				t.Fatalf("status %d, want %d", r.StatusCode, tc.want)
+			}
+		})
+	}
+}
+
 // Behind a trusted reverse proxy every request comes from the proxy's
 // address: the throttle keys on the client X-Forwarded-For names instead,
 // so one client's failures do not lock out the rest. A header from an

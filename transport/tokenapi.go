@@ -36,10 +36,14 @@ type TokenAPIConfig struct {
 	Logger        *slog.Logger
 }
 
+// APIKeySubject is the identity of an API-key caller (recorded as
+// issued_by), reserved so no OAuth client is given it by its name.
+const APIKeySubject = "api-key"
+
 // apiKeyIdentity is the caller recorded as issued_by for API-key mints.
 func apiKeyIdentity() *auth.Claims {
 	c := &auth.Claims{Scope: auth.Scopes{auth.ScopeAdmin}}
-	c.Subject = "api-key"
+	c.Subject = APIKeySubject
 	return c
 }
 
@@ -93,12 +97,19 @@ func (h *HTTP) tokenAPI(cfg TokenAPIConfig) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		src := auth.ClientAddress(r)
-		if h.throttle != nil {
-			if wait, blocked := h.throttle.Blocked(src); blocked {
-				w.Header().Set("Retry-After", auth.RetryAfter(wait))
-				writeAPIError(w, http.StatusTooManyRequests, "too_many_requests", "Too many failed attempts from this address; retry after "+auth.RetryAfter(wait)+"s")
-				return
+		// throttled answers 429 when src has too many recent failures.
+		// API keys meet it before they are compared; Bearer tokens only
+		// once they fail, so a valid token from a throttled address (a
+		// shared NAT) is still served.
+		throttled := func() bool {
+			if h.throttle != nil {
+				if wait, blocked := h.throttle.Blocked(src); blocked {
+					w.Header().Set("Retry-After", auth.RetryAfter(wait))
+					writeAPIError(w, http.StatusTooManyRequests, "too_many_requests", "Too many failed attempts from this address; retry after "+auth.RetryAfter(wait)+"s")
+					return true
+				}
 			}
+			return false
 		}
 		fail := func(status int, code, msg string) {
 			if h.throttle != nil {
@@ -120,6 +131,9 @@ func (h *HTTP) tokenAPI(cfg TokenAPIConfig) http.Handler {
 		}
 		switch {
 		case key != "":
+			if throttled() {
+				return
+			}
 			sum := sha256.Sum256([]byte(key))
 			if subtle.ConstantTimeCompare(sum[:], keySum[:]) != 1 {
 				fail(http.StatusUnauthorized, "invalid_api_key", "Invalid API key")
@@ -132,7 +146,9 @@ func (h *HTTP) tokenAPI(cfg TokenAPIConfig) http.Handler {
 				caller, err = cfg.Verifier.Verify(tok)
 			}
 			if err != nil {
-				fail(http.StatusUnauthorized, "invalid_token", auth.Describe(err))
+				if !throttled() {
+					fail(http.StatusUnauthorized, "invalid_token", auth.Describe(err))
+				}
 				return
 			}
 			if !caller.Scope.IsAdmin() {

@@ -106,11 +106,25 @@ func (s *Server) Approve(ctx context.Context, caller *auth.Claims, short, name s
 	if err != nil {
 		return Pending{}, err
 	}
-	if name == "" {
+	derived := name == ""
+	if derived {
 		name = clientIDFromName(req.ClientName)
 	}
 	if err := auth.ValidateClientID(name); err != nil {
 		return Pending{}, err
+	}
+	if err := s.clientAllowed(name); err != nil {
+		if derived {
+			return Pending{}, fmt.Errorf("%w; approve with client_id set to one that is", err)
+		}
+		return Pending{}, err
+	}
+	if derived {
+		// The client chose its name: the id made of it must not be one
+		// that already exists, or the client would act as someone else.
+		if err := s.derivedIDFree(ctx, name, st.Key); err != nil {
+			return Pending{}, err
+		}
 	}
 	if scopes == nil {
 		scopes = req.Scopes
@@ -152,6 +166,79 @@ func (s *Server) Deny(ctx context.Context, caller *auth.Claims, short string) er
 		who = caller.Subject
 	}
 	auth.Audit(ctx, s.cfg.Logger, "oauth.denied", "oauth_client_id", req.ClientID, "denied_by", who)
+	return nil
+}
+
+// derivedIDFree refuses a client id derived from a client's chosen name
+// when it is already a subject here, compared ignoring case: a client id
+// with tokens, a reserved identity, one allowed by MCP_ALLOWED_CLIENTS
+// (the operator's real clients), the name of an unused enrollment code,
+// or the id granted to another sign-in (request self excluded) whose
+// tokens are not minted yet. The admin can still pick the id explicitly.
+func (s *Server) derivedIDFree(ctx context.Context, id, self string) error {
+	taken := func(why string) error {
+		return fmt.Errorf("the client id %q made from the client's name is already %s; approve with client_id set to a new id (or to that one, if this really is the same client)", id, why)
+	}
+	is := func(other string) bool { return strings.EqualFold(other, id) }
+	if slices.ContainsFunc(s.cfg.ReservedSubjects, is) {
+		return taken("a built-in identity")
+	}
+	if slices.ContainsFunc(s.cfg.AllowedClients, is) {
+		return taken("in MCP_ALLOWED_CLIENTS")
+	}
+	if s.cfg.Clients == nil {
+		return taken("possibly in use (this server cannot list its clients)")
+	}
+	now := s.cfg.Now()
+	clients, err := s.cfg.Clients.ListClients(ctx, now)
+	if err != nil {
+		return fmt.Errorf("cannot check the client id %q: %w", id, err)
+	}
+	for _, c := range clients {
+		if is(c.ClientID) {
+			return taken("used by tokens here")
+		}
+	}
+	inState := func(kind string, name func([]byte) string) (bool, error) {
+		items, err := s.cfg.Store.ListState(ctx, kind, now)
+		if err != nil {
+			return false, fmt.Errorf("cannot check the client id %q: %w", id, err)
+		}
+		for _, it := range items {
+			if !(kind == kindRequest && it.Key == self) && is(name(it.Value)) {
+				return true, nil
+			}
+		}
+		return false, nil
+	}
+	for _, k := range []struct {
+		kind, why string
+		name      func([]byte) string
+	}{
+		{kindEnrollment, "reserved by an enrollment code", func(b []byte) string {
+			var r enrollmentRecord
+			_ = json.Unmarshal(b, &r)
+			return r.Name
+		}},
+		{kindRequest, "granted to another sign-in", func(b []byte) string {
+			var r authRequest
+			if json.Unmarshal(b, &r) != nil || r.Grant == nil {
+				return ""
+			}
+			return r.Grant.Name
+		}},
+		{kindCode, "granted to another sign-in", func(b []byte) string {
+			var r codeRecord
+			_ = json.Unmarshal(b, &r)
+			return r.Subject
+		}},
+	} {
+		if hit, err := inState(k.kind, k.name); err != nil {
+			return err
+		} else if hit {
+			return taken(k.why)
+		}
+	}
 	return nil
 }
 

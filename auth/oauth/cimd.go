@@ -52,25 +52,48 @@ func publicOnly(allowLoopback bool) func(network, address string, _ syscall.RawC
 		if err != nil {
 			return errBlockedAddress
 		}
-		ip = ip.Unmap()
-		if allowLoopback && ip.IsLoopback() {
+		if allowLoopback && ip.Unmap().IsLoopback() {
 			return nil
 		}
+		// IPv6 forms that embed an IPv4 address are refused whole, the
+		// IPv4-mapped one included (checked before unmapping): which
+		// host they reach depends on the stack, not on this check.
+		if isEmbeddingOrReserved(ip) {
+			return errBlockedAddress
+		}
+		ip = ip.Unmap()
 		if !ip.IsGlobalUnicast() || ip.IsPrivate() || ip.IsLoopback() || ip.IsLinkLocalUnicast() ||
 			ip.IsLinkLocalMulticast() || ip.IsInterfaceLocalMulticast() || ip.IsMulticast() || ip.IsUnspecified() ||
-			isSharedOrReserved(ip) {
+			isEmbeddingOrReserved(ip) {
 			return errBlockedAddress
 		}
 		return nil
 	}
 }
 
-// isSharedOrReserved covers ranges Go's helpers do not: CGNAT
-// 100.64.0.0/10, benchmarking 198.18.0.0/15, IPv4 reserved 240.0.0.0/4,
-// and NAT64/6to4 forms that embed IPv4.
-func isSharedOrReserved(ip netip.Addr) bool {
-	for _, p := range []string{"100.64.0.0/10", "198.18.0.0/15", "240.0.0.0/4", "192.0.0.0/24", "64:ff9b::/96", "2002::/16"} {
-		if netip.MustParsePrefix(p).Contains(ip) {
+// fencedPrefixes are the ranges Go's helpers do not cover: "this network"
+// 0.0.0.0/8, CGNAT 100.64.0.0/10, IETF 192.0.0.0/24, benchmarking
+// 198.18.0.0/15, IPv4 reserved 240.0.0.0/4; and the IPv6 forms that embed
+// IPv4 or tunnel elsewhere: IPv4-compatible ::/96, IPv4-mapped
+// ::ffff:0:0/96, SIIT ::ffff:0:0:0/96, NAT64 64:ff9b::/96 and
+// 64:ff9b:1::/48, Teredo 2001::/32, documentation 2001:db8::/32, 6to4
+// 2002::/16.
+var fencedPrefixes = func() []netip.Prefix {
+	var out []netip.Prefix
+	for _, p := range []string{
+		"0.0.0.0/8", "100.64.0.0/10", "192.0.0.0/24", "198.18.0.0/15", "240.0.0.0/4",
+		"::/96", "::ffff:0:0/96", "::ffff:0:0:0/96", "64:ff9b::/96", "64:ff9b:1::/48",
+		"2001::/32", "2001:db8::/32", "2002::/16",
+	} {
+		out = append(out, netip.MustParsePrefix(p))
+	}
+	return out
+}()
+
+// isEmbeddingOrReserved reports an address in one of fencedPrefixes.
+func isEmbeddingOrReserved(ip netip.Addr) bool {
+	for _, p := range fencedPrefixes {
+		if p.Contains(ip) {
 			return true
 		}
 	}

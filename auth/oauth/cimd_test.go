@@ -27,6 +27,20 @@ func TestMetadataFetchFenceRefusesNonPublicAddresses(t *testing.T) {
 		"[64:ff9b::a00:1]:443":   false,
 		"[fc00::1]:443":          false,
 		"not-an-ip:443":          false,
+		// IPv4-compatible (::/96), IPv4-mapped (::ffff:0:0/96, even of a
+		// public address), SIIT (::ffff:0:0:0/96), Teredo (2001::/32) and
+		// "this network" (0.0.0.0/8) forms are refused as well.
+		"[::a00:1]:443":               false,
+		"[::5db8:d822]:443":           false,
+		"[::ffff:93.184.216.34]:443":  false,
+		"[::ffff:0:5db8:d822]:443":    false,
+		"[2001:0:4136:e378::1]:443":   false,
+		"[2001:0:5db8:d822::1]:443":   false,
+		"0.1.2.3:443":                 false,
+		"0.255.255.255:443":           false,
+		"[2001:db8::1]:443":           false,
+		"[2001:4860:4860::8888]:443":  true,
+		"[2a00:1450:4001:82b::e]:443": true,
 	}
 	for addr, want := range cases {
 		err := fence("tcp", addr, nil)

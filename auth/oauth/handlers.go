@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -157,7 +158,7 @@ func (s *Server) checkClient(c Client) error {
 		if err != nil || u.Fragment != "" || u.User != nil || u.Host == "" && u.Scheme != "" && !strings.Contains(u.Scheme, ".") {
 			return fmt.Errorf("redirect URI %q is not an absolute URI without a fragment", auth.Clip(ru, 80))
 		}
-		loopback := u.Scheme == "http" && (u.Hostname() == "localhost" || u.Hostname() == "127.0.0.1" || u.Hostname() == "::1")
+		loopback := isLoopbackHTTP(u)
 		switch {
 		case u.Scheme == "https":
 		case loopback && (c.ApplicationType == "native" || s.cfg.AllowLoopbackRedirects):
@@ -167,6 +168,44 @@ func (s *Server) checkClient(c Client) error {
 		}
 	}
 	return nil
+}
+
+// isLoopbackHTTP reports an http URI on a loopback host.
+func isLoopbackHTTP(u *url.URL) bool {
+	h := u.Hostname()
+	return u.Scheme == "http" && (h == "localhost" || h == "127.0.0.1" || h == "::1")
+}
+
+// redirectAllowed reports whether a requested redirect URI is one the
+// client registered: exactly, or, for a native client's loopback URI, with
+// any port (RFC 8252 7.3: the app listens on whatever port it gets), the
+// scheme, host, path and query still exact.
+func redirectAllowed(c Client, requested string) bool {
+	if slices.Contains(c.RedirectURIs, requested) {
+		return true
+	}
+	if c.ApplicationType != "native" {
+		return false
+	}
+	u, err := url.Parse(requested)
+	if err != nil || !isLoopbackHTTP(u) || u.User != nil || u.Fragment != "" || u.Opaque != "" || strings.Contains(requested, "#") {
+		return false
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != p {
+			return false
+		}
+	}
+	for _, reg := range c.RedirectURIs {
+		ru, err := url.Parse(reg)
+		if err != nil || !isLoopbackHTTP(ru) {
+			continue
+		}
+		if ru.Hostname() == u.Hostname() && ru.EscapedPath() == u.EscapedPath() && ru.RawQuery == u.RawQuery && ru.ForceQuery == u.ForceQuery {
+			return true
+		}
+	}
+	return false
 }
 
 // client resolves a client id: a metadata document URL first, then a
@@ -224,8 +263,8 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	if redirect == "" && len(c.RedirectURIs) == 1 {
 		redirect = c.RedirectURIs[0]
 	}
-	if !slices.Contains(c.RedirectURIs, redirect) { // exact match only
-		s.errorPage(w, http.StatusBadRequest, "Redirect not allowed", "The redirect address does not exactly match one the application registered.")
+	if !redirectAllowed(c, redirect) { // exact, but any port for a native app's loopback URI
+		s.errorPage(w, http.StatusBadRequest, "Redirect not allowed", "The redirect address does not match one the application registered.")
 		return
 	}
 	state := q.Get("state")
@@ -376,9 +415,16 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	f := r.PostForm
 	switch f.Get("grant_type") {
 	case "authorization_code":
-		st, err := s.cfg.Store.ConsumeState(r.Context(), kindCode, hashKey(f.Get("code")), s.cfg.Now())
+		codeKey := hashKey(f.Get("code"))
+		st, err := s.cfg.Store.ConsumeState(r.Context(), kindCode, codeKey, s.cfg.Now())
 		var rec codeRecord
 		if err != nil || json.Unmarshal(st.Value, &rec) != nil {
+			// A redeemed code presented again was copied: revoke the
+			// tokens issued from it (OAuth 2.1 4.1.3).
+			if used, err := s.cfg.Store.GetState(r.Context(), kindCodeUsed, codeKey, s.cfg.Now()); err == nil {
+				s.revokeFamily(r, used.Group, "authorization code reuse")
+				auth.Audit(auth.WithRemoteAddr(r.Context(), auth.ClientAddress(r)), s.cfg.Logger, auth.EventTokenRevoked, "reason", "authorization code reuse", "family", used.Group)
+			}
 			oauthError(w, http.StatusBadRequest, "invalid_grant", "the code is unknown, expired or already used")
 			return
 		}
@@ -392,27 +438,49 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		case f.Get("resource") != "" && strings.TrimRight(f.Get("resource"), "/") != rec.Resource:
 			oauthError(w, http.StatusBadRequest, "invalid_target", "resource does not match the authorization request")
 		default:
-			s.issue(w, r, refreshRecord{ClientID: rec.ClientID, Subject: rec.Subject, Scopes: rec.Scopes, Resource: rec.Resource, ApprovedBy: rec.ApprovedBy}, randomID())
+			// The code is marked redeemed, with its family, before
+			// anything is minted, so a replay can always find what to
+			// revoke.
+			family := randomID()
+			_ = s.cfg.Store.PutState(r.Context(), registry.State{Kind: kindCodeUsed, Key: codeKey, Group: family, Value: []byte("{}"), ExpiresAt: s.cfg.Now().Add(s.cfg.RefreshTTL)})
+			s.issue(w, r, refreshRecord{ClientID: rec.ClientID, Subject: rec.Subject, Scopes: rec.Scopes, Resource: rec.Resource, ApprovedBy: rec.ApprovedBy}, family)
 		}
 	case "refresh_token":
 		key := hashKey(f.Get("refresh_token"))
+		// The client is checked before the token is consumed: a refused
+		// request changes nothing, so the real client's next refresh
+		// works and reuse detection still sees a true replay.
+		if cur, err := s.cfg.Store.GetState(r.Context(), kindRefresh, key, s.cfg.Now()); err == nil {
+			var rec refreshRecord
+			if json.Unmarshal(cur.Value, &rec) == nil && f.Get("client_id") != "" && f.Get("client_id") != rec.ClientID {
+				auth.Audit(auth.WithRemoteAddr(r.Context(), auth.ClientAddress(r)), s.cfg.Logger, auth.EventAuthFailed,
+					"reason", "refresh token presented by another client", "oauth_client_id", rec.ClientID, "claimed_oauth_client_id", auth.Clip(f.Get("client_id"), 64))
+				oauthError(w, http.StatusBadRequest, "invalid_grant", "the refresh token was issued to another client")
+				return
+			}
+		}
 		st, err := s.cfg.Store.ConsumeState(r.Context(), kindRefresh, key, s.cfg.Now())
 		var rec refreshRecord
 		if err != nil || json.Unmarshal(st.Value, &rec) != nil {
 			// A spent token presented again means it was copied: revoke
 			// the whole family (RFC 9700 4.14.2).
 			if spent, err := s.cfg.Store.GetState(r.Context(), kindSpent, key, s.cfg.Now()); err == nil {
-				s.revokeFamily(r, spent.Group)
+				s.revokeFamily(r, spent.Group, "refresh token reuse")
 				auth.Audit(r.Context(), s.cfg.Logger, auth.EventTokenRevoked, "reason", "refresh token reuse", "family", spent.Group)
 			}
 			oauthError(w, http.StatusBadRequest, "invalid_grant", "the refresh token is unknown, expired or already used")
 			return
 		}
 		if f.Get("client_id") != "" && f.Get("client_id") != rec.ClientID {
+			// Reached only if the read above failed (records are never
+			// edited): put the token back so the refusal changes nothing.
+			_ = s.cfg.Store.PutState(r.Context(), st)
 			oauthError(w, http.StatusBadRequest, "invalid_grant", "the refresh token was issued to another client")
 			return
 		}
-		_ = s.cfg.Store.PutState(r.Context(), registry.State{Kind: kindSpent, Key: key, Group: st.Group, Value: []byte("{}"), ExpiresAt: st.ExpiresAt})
+		// The spent marker keeps the record (no secret in it): its
+		// access token is revoked with the family if reuse is detected.
+		_ = s.cfg.Store.PutState(r.Context(), registry.State{Kind: kindSpent, Key: key, Group: st.Group, Value: st.Value, ExpiresAt: st.ExpiresAt})
 		s.issue(w, r, rec, st.Group)
 	default:
 		oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "grant_type must be authorization_code or refresh_token")
@@ -438,6 +506,15 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request, rec refreshRecord
 		oauthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "cannot store the refresh token")
 		return
 	}
+	// A replay detected while this request ran revoked the family: what
+	// was just minted goes with it. (revokeFamily marks the family before
+	// it lists it, and this checks the mark after storing, so one of the
+	// two always sees the other.)
+	if _, err := s.cfg.Store.GetState(r.Context(), kindFamilyRevoked, family, s.cfg.Now()); err == nil {
+		s.revokeFamily(r, family, "minted while the family was revoked")
+		oauthError(w, http.StatusBadRequest, "invalid_grant", "this grant was revoked")
+		return
+	}
 	auth.Audit(r.Context(), s.cfg.Logger, auth.EventTokenIssued, "client_id", tok.ClientID, "jti", tok.JTI, "issued_by", caller.Subject,
 		"scopes", tok.Scopes.String(), "via", "oauth", "oauth_client_id", rec.ClientID)
 	writeJSON(w, http.StatusOK, map[string]any{
@@ -446,18 +523,28 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request, rec refreshRecord
 	})
 }
 
-func (s *Server) revokeFamily(r *http.Request, family string) {
+// revokeFamily revokes a refresh-token family: every access token minted
+// in it (the current refresh token's and those recorded in its spent
+// markers, back to the one minted with the authorization code) and its
+// live refresh tokens. The family is marked revoked first, so a mint
+// racing this call undoes itself (see issue).
+func (s *Server) revokeFamily(r *http.Request, family, why string) {
 	if family == "" {
 		return
 	}
-	items, _ := s.cfg.Store.ListStateGroup(r.Context(), kindRefresh, family, s.cfg.Now())
-	for _, it := range items {
+	ctx := r.Context()
+	_ = s.cfg.Store.PutState(ctx, registry.State{Kind: kindFamilyRevoked, Key: family, Value: []byte("{}"), ExpiresAt: s.cfg.Now().Add(s.cfg.RefreshTTL)})
+	live, _ := s.cfg.Store.ListStateGroup(ctx, kindRefresh, family, s.cfg.Now())
+	spent, _ := s.cfg.Store.ListStateGroup(ctx, kindSpent, family, s.cfg.Now())
+	seen := map[string]bool{}
+	for _, it := range append(live, spent...) {
 		var rec refreshRecord
-		if json.Unmarshal(it.Value, &rec) == nil && s.cfg.Revoker != nil && rec.AccessJTI != "" {
-			_, _, _ = s.cfg.Revoker.RevokeJTI(r.Context(), rec.AccessJTI, "oauth", "refresh token family revoked")
+		if json.Unmarshal(it.Value, &rec) == nil && s.cfg.Revoker != nil && rec.AccessJTI != "" && !seen[rec.AccessJTI] {
+			seen[rec.AccessJTI] = true
+			_, _, _ = s.cfg.Revoker.RevokeJTI(ctx, rec.AccessJTI, "oauth", "refresh token family revoked: "+why)
 		}
 	}
-	_, _ = s.cfg.Store.DeleteStateGroup(r.Context(), kindRefresh, family)
+	_, _ = s.cfg.Store.DeleteStateGroup(ctx, kindRefresh, family)
 }
 
 // revoke is RFC 7009: always 200; refresh tokens revoke their family,
@@ -473,7 +560,7 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 		if json.Unmarshal(st.Value, &rec) == nil && s.cfg.Revoker != nil && rec.AccessJTI != "" {
 			_, _, _ = s.cfg.Revoker.RevokeJTI(r.Context(), rec.AccessJTI, "oauth", "revoked by the client")
 		}
-		s.revokeFamily(r, st.Group)
+		s.revokeFamily(r, st.Group, "revoked by the client")
 	} else if s.cfg.Inspector != nil && s.cfg.Revoker != nil {
 		if in := s.cfg.Inspector.Inspect(tok); in.SignatureValid {
 			if jti, ok := in.Claims["jti"].(string); ok {

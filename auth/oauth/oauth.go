@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -37,6 +38,12 @@ const (
 	kindCode       = "oauth.code"
 	kindRefresh    = "oauth.refresh"
 	kindSpent      = "oauth.refresh_spent"
+	// kindCodeUsed marks a redeemed authorization code (by hash) with the
+	// family its tokens belong to, so a replay can revoke them.
+	kindCodeUsed = "oauth.code_used"
+	// kindFamilyRevoked marks a refresh-token family revoked, so a mint
+	// racing the revocation is undone.
+	kindFamilyRevoked = "oauth.family_revoked"
 )
 
 // Minter mints and records access tokens.
@@ -70,6 +77,19 @@ type Config struct {
 	CodeTTL         time.Duration // default 60s
 	RequestTTL      time.Duration // default 10m
 	EnrollmentTTL   time.Duration // default 15m
+	// AllowedClients, when non-empty, are the only client ids tokens may
+	// carry (MCP_ALLOWED_CLIENTS): checked when an enrollment code is
+	// created and when a sign-in is approved, before anyone spends a code.
+	AllowedClients []string
+	// Clients lists the client ids that have tokens (the registry). A
+	// client id derived from a client's chosen name is refused when it
+	// names one of them; without Clients every derived id is refused and
+	// approvals need an explicit client id.
+	Clients ClientLister
+	// ReservedSubjects are identities that exist without tokens of their
+	// own (the stdio and CLI local admin, the API key, dev mode's): never
+	// given to a client by its chosen name.
+	ReservedSubjects []string
 	// AllowLoopbackRedirects lets web (non-native) clients register
 	// http://localhost redirect URIs (development and tests).
 	AllowLoopbackRedirects bool
@@ -79,6 +99,12 @@ type Config struct {
 	AllowLoopbackMetadata bool
 	Logger                *slog.Logger
 	Now                   func() time.Time
+}
+
+// ClientLister lists the client ids that have tokens
+// (registry.Store.ListClients).
+type ClientLister interface {
+	ListClients(ctx context.Context, now time.Time) ([]registry.Client, error)
 }
 
 // Server is the authorization server.
@@ -134,6 +160,9 @@ func (s *Server) CreateEnrollment(ctx context.Context, caller *auth.Claims, name
 	if err := auth.ValidateClientID(name); err != nil {
 		return Enrollment{}, err
 	}
+	if err := s.clientAllowed(name); err != nil {
+		return Enrollment{}, err
+	}
 	scopes = auth.NormalizeScopes(scopes)
 	if err := auth.ValidateScopes(scopes); err != nil {
 		return Enrollment{}, err
@@ -160,6 +189,15 @@ func (s *Server) CreateEnrollment(ctx context.Context, caller *auth.Claims, name
 	}
 	auth.Audit(ctx, s.cfg.Logger, "oauth.enrollment_created", "client_id", name, "scopes", strings.Join(scopes, " "), "created_by", caller.Subject)
 	return Enrollment{Code: code, Name: name, Scopes: scopes, ExpiresAt: exp, CreatedBy: caller.Subject}, nil
+}
+
+// clientAllowed refuses a client id outside AllowedClients (when set),
+// as the Issuer would at /token.
+func (s *Server) clientAllowed(id string) error {
+	if len(s.cfg.AllowedClients) > 0 && !slices.Contains(s.cfg.AllowedClients, id) {
+		return fmt.Errorf("%w (MCP_ALLOWED_CLIENTS): %q", auth.ErrClientNotAllowed, id)
+	}
+	return nil
 }
 
 // newEnrollmentCode is 10 random base32 characters shown as XXXXX-XXXXX

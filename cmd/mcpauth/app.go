@@ -10,6 +10,7 @@ import (
 	"github.com/mcpauth/mcpauth/auth/registry"
 	"github.com/mcpauth/mcpauth/auth/revocation"
 	"github.com/mcpauth/mcpauth/tools"
+	"github.com/mcpauth/mcpauth/transport"
 )
 
 // app holds the pieces every command builds from one Config.
@@ -100,6 +101,11 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		AccessTTL:       cfg.OAuthAccessTTL,
 		RefreshTTL:      cfg.OAuthRefreshTTL,
 		EnrollmentTTL:   cfg.EnrollmentTTL,
+		AllowedClients:  cfg.AllowedClients,
+		Clients:         reg,
+		// Identities that exist without tokens are never given to a
+		// client by its chosen name.
+		ReservedSubjects: []string{localAdmin().Subject, devIdentity().Subject, transport.APIKeySubject},
 		// Loopback redirects for web clients only in dev mode.
 		AllowLoopbackRedirects: cfg.Dev(),
 		AllowLoopbackMetadata:  cfg.OAuthLoopbackMetadata,
