@@ -12,11 +12,11 @@ import (
 
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/mcpauth/mcpauth"
 	"github.com/mcpauth/mcpauth/auth"
 	"github.com/mcpauth/mcpauth/auth/oauth"
 	"github.com/mcpauth/mcpauth/auth/registry"
 	"github.com/mcpauth/mcpauth/auth/revocation"
-	"github.com/mcpauth/mcpauth/tools"
 	"github.com/mcpauth/mcpauth/transport"
 )
 
@@ -54,8 +54,9 @@ type stackOpts struct {
 	loopbackMetadata bool
 }
 
-// startStack starts the full server (registry, issuer, verifier, tools,
-// transports, auth middleware) on 127.0.0.1:0 and stops it at test end.
+// startStack starts the full server (mcpauth.New: registry, issuer,
+// verifier, tools, transports, auth middleware) on 127.0.0.1:0 and stops
+// it at test end.
 func startStack(t *testing.T, o stackOpts) *stack {
 	t.Helper()
 	ctx := context.Background()
@@ -64,86 +65,35 @@ func startStack(t *testing.T, o stackOpts) *stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { reg.Close() })
-	issuer, err := auth.NewIssuer(auth.IssuerConfig{
-		Secret: []byte(testSecret), Issuer: "mcpauth-test", MaxLifetime: 365 * 24 * time.Hour, Now: o.now,
-		AllowedClients: o.allowedClients, Audience: o.audience, KnownScopes: o.knownScopes,
-	}, reg)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	base := "http://" + ln.Addr().String()
-	revoked := auth.NewRevocationSet()
-	var as *oauth.Server
-	revoker := revocation.New(revocation.Config{Store: reg, Set: revoked, Now: o.now,
-		OnRevoke: func(ctx context.Context, toks []registry.Token) {
-			if as != nil {
-				as.RevokeRefresh(ctx, toks)
-			}
-		}})
-	verifier, err := auth.NewVerifier(auth.VerifierConfig{
-		Secret: []byte(testSecret), Issuer: "mcpauth-test", Now: o.now, Revoked: revoked, AllowedClients: o.allowedClients,
-		Audience: o.audience, Resources: []string{base + "/mcp", base, base + "/sse"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if o.oauth {
-		as, err = oauth.New(oauth.Config{
-			Issuer: base, Resources: []string{base + "/mcp", base, base + "/sse"},
-			Store: reg, Minter: issuer, Revoker: revoker, Inspector: verifier, Throttle: o.throttle,
-			AllowedClients: o.allowedClients, Clients: reg, ReservedSubjects: []string{"local-admin", "dev-anonymous", transport.APIKeySubject},
-			ScopesSupported: []string{"admin", "tools:call"}, AllowLoopbackRedirects: true, AllowLoopbackMetadata: o.loopbackMetadata, Now: o.now,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	ts := tools.New(tools.Deps{
-		Minter: issuer, Inspector: verifier, Clients: reg, Revoker: revoker, Tokens: reg, OAuth: oauthAdmin(as),
-		DefaultExpiry: auth.Expiry{Duration: 30 * 24 * time.Hour},
-		PublicURL:     base, Issuer: "mcpauth-test", Now: o.now,
-	})
-	logger := slog.New(slog.DiscardHandler)
 	proxies, err := transport.ParseTrustedProxies(o.trustedProxies)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mcpServer := transport.NewMCPServer(ts, "test")
-	h := transport.NewHTTP(transport.HTTPConfig{
-		TrustedProxies: proxies,
-		KeepAlive:      o.keepAlive,
-		MCP:            mcpServer,
-		ToolScope:      ts.RequiredScope,
-		Auth: auth.Middleware(auth.MiddlewareConfig{
-			Verifier: verifier, Throttle: o.throttle, ResourceMetadata: base + "/.well-known/oauth-protected-resource",
-		}),
-		PublicURL:       base,
-		ScopesSupported: []string{"admin", "tools:call"},
-		CORSOrigins:     o.cors,
-		Throttle:        o.throttle,
-		TokenAPI: &transport.TokenAPIConfig{
-			APIKey: o.apiKey, Minter: issuer, Verifier: verifier,
-			DefaultExpiry: auth.Expiry{Duration: 30 * 24 * time.Hour},
-		},
-		AuthInfo:            transport.AuthInfo{Issuer: "mcpauth-test", Algorithm: "HS256", DefaultExpiry: "30d", MaxExpiry: "365d"},
-		OAuth:               oauthRoutes(as),
-		AuthEnabled:         true,
-		Version:             "test",
-		Logger:              logger,
-		Revoked:             revoked,
-		ReapInterval:        100 * time.Millisecond,
-		Stateless:           o.stateless,
-		Timeouts:            o.timeouts,
-		AllowedHosts:        o.allowedHosts,
-		MaxStreamsPerClient: o.maxStreams,
+	throttle := o.throttle
+	if throttle == nil {
+		throttle = noThrottle{}
+	}
+	logger := slog.New(slog.DiscardHandler)
+	srv, err := mcpauth.New(ctx, mcpauth.Config{
+		Secret: []byte(testSecret), Issuer: "mcpauth-test", Audience: o.audience, PublicURL: base, Registry: reg,
+		AllowedClients: o.allowedClients, Scopes: o.knownScopes, AdvertiseScopes: []string{"tools:call"},
+		ReservedSubjects: []string{"local-admin"}, Throttle: throttle,
+		OAuth:  mcpauth.OAuthConfig{Serve: o.oauth, AllowLoopbackRedirects: true, AllowLoopbackMetadata: o.loopbackMetadata},
+		APIKey: o.apiKey, CORSOrigins: o.cors, TrustedProxies: proxies, MaxStreamsPerClient: o.maxStreams,
+		Stateless: o.stateless, Version: "test", Logger: logger, Now: o.now,
+		KeepAlive: o.keepAlive, ReapInterval: 100 * time.Millisecond, Timeouts: o.timeouts, AllowedHosts: o.allowedHosts,
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- transport.Serve(sctx, ln, h, logger) }()
+	go func() { done <- transport.Serve(sctx, ln, srv.HTTP, logger) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -155,8 +105,19 @@ func startStack(t *testing.T, o stackOpts) *stack {
 			t.Error("server did not shut down")
 		}
 	})
-	return &stack{URL: base, Reg: reg, Issuer: issuer, Verifier: verifier, HTTP: h, Revoker: revoker, OAuth: as, MCP: mcpServer}
+	as := srv.OAuth
+	if !o.oauth {
+		as = nil
+	}
+	return &stack{URL: base, Reg: reg, Issuer: srv.Issuer, Verifier: srv.Verifier, HTTP: srv.HTTP, Revoker: srv.Revoker, OAuth: as, MCP: srv.MCP}
 }
+
+// noThrottle never limits: tests that do not test throttling are not
+// slowed by their own failed attempts.
+type noThrottle struct{}
+
+func (noThrottle) Blocked(string) (time.Duration, bool) { return 0, false }
+func (noThrottle) Fail(string)                          {}
 
 // mint issues a recorded token as a local admin.
 func (s *stack) mint(t *testing.T, clientID string, d time.Duration, scopes ...string) string {
@@ -179,19 +140,4 @@ func (s *stack) tokenCount(t *testing.T) int {
 		t.Fatal(err)
 	}
 	return len(toks)
-}
-
-// oauthRoutes avoids a typed-nil interface when OAuth is off.
-func oauthRoutes(as *oauth.Server) interface{ Routes(*http.ServeMux) } {
-	if as == nil {
-		return nil
-	}
-	return as
-}
-
-func oauthAdmin(as *oauth.Server) tools.OAuthAdmin {
-	if as == nil {
-		return nil
-	}
-	return as
 }

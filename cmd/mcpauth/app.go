@@ -5,134 +5,72 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/mcpauth/mcpauth"
 	"github.com/mcpauth/mcpauth/auth"
-	"github.com/mcpauth/mcpauth/auth/oauth"
-	"github.com/mcpauth/mcpauth/auth/registry"
-	"github.com/mcpauth/mcpauth/auth/revocation"
-	"github.com/mcpauth/mcpauth/tools"
-	"github.com/mcpauth/mcpauth/transport"
 )
 
-// app holds the pieces every command builds from one Config.
+// app is the assembled server (mcpauth.New) with the configuration every
+// command built it from.
 type app struct {
+	*mcpauth.Server
 	cfg      Config
 	settings settings
-	reg      registry.Store
-	revoked  *auth.RevocationSet
-	revoker  *revocation.Service
-	issuer   *auth.Issuer
-	verifier *auth.Verifier
-	oauth    *oauth.Server
 	log      *slog.Logger
 }
 
-// newApp validates the configuration, opens the registry and loads the
-// revocation set from it.
-func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) {
-	pol, err := cfg.settings()
+// newApp checks the configuration and assembles the server through
+// mcpauth.New, the one place it is wired; more adjusts the library
+// configuration first (serve adds upstreams, the policy and metrics).
+func newApp(ctx context.Context, cfg Config, logger *slog.Logger, more ...func(*mcpauth.Config) error) (*app, error) {
+	lc, set, err := cfg.library(logger)
 	if err != nil {
 		return nil, err
 	}
-	if !cfg.AuthEnabled && !cfg.Dev() {
-		return nil, fmt.Errorf("MCP_AUTH_ENABLED=false is allowed only in dev mode (--dev or MCP_ENV=development)")
+	for _, m := range more {
+		if err := m(&lc); err != nil {
+			return nil, err
+		}
 	}
-	secret, err := cfg.secret(logger)
+	srv, err := mcpauth.New(ctx, lc)
 	if err != nil {
 		return nil, err
 	}
-	url, err := cfg.databaseURL()
-	if err != nil {
-		return nil, err
-	}
-	reg, err := registry.Open(ctx, url)
-	if err != nil {
-		return nil, err
-	}
-	a := &app{cfg: cfg, settings: pol, reg: reg, revoked: auth.NewRevocationSet(), log: logger}
-	a.revoker = revocation.New(revocation.Config{
-		Store: reg, Set: a.revoked, Resync: cfg.RevocationResync, Leeway: cfg.Leeway, Logger: logger,
-		// Revoking an OAuth client's access token also kills its refresh
-		// tokens (a.oauth is set below, before any request is served).
-		OnRevoke: func(ctx context.Context, toks []registry.Token) {
-			if a.oauth != nil {
-				a.oauth.RevokeRefresh(ctx, toks)
-			}
-		},
-	})
-	if err := a.revoker.Sync(ctx); err != nil {
-		reg.Close()
-		return nil, err
-	}
-	a.issuer, err = auth.NewIssuer(auth.IssuerConfig{
-		Secret:         secret,
-		Issuer:         cfg.Issuer,
-		Audience:       cfg.Audience,
-		MaxLifetime:    pol.maxLifetime,
-		AllowNever:     cfg.AllowNever,
-		AllowedClients: cfg.AllowedClients,
-		KnownScopes:    cfg.Scopes,
-	}, reg)
-	if err != nil {
-		reg.Close()
-		return nil, err
-	}
-	a.verifier, err = auth.NewVerifier(auth.VerifierConfig{
-		Secret:         secret,
-		Issuer:         cfg.Issuer,
-		Audience:       cfg.Audience,
-		Leeway:         cfg.Leeway,
-		AllowNever:     cfg.AllowNever,
-		Revoked:        a.revoked,
-		AllowedClients: cfg.AllowedClients,
-		Resources:      cfg.resources(),
-	})
-	if err != nil {
-		reg.Close()
-		return nil, err
-	}
-	a.oauth, err = oauth.New(oauth.Config{
-		Issuer:          cfg.publicURL(),
-		Resources:       cfg.resources(),
-		Store:           reg,
-		Minter:          a.issuer,
-		Revoker:         a.revoker,
-		Inspector:       a.verifier,
-		ScopesSupported: auth.NormalizeScopes(append([]string{auth.ScopeAdmin}, cfg.Scopes...)),
-		AccessTTL:       cfg.OAuthAccessTTL,
-		RefreshTTL:      cfg.OAuthRefreshTTL,
-		EnrollmentTTL:   cfg.EnrollmentTTL,
-		AllowedClients:  cfg.AllowedClients,
-		Clients:         reg,
-		// Identities that exist without tokens are never given to a
-		// client by its chosen name.
-		ReservedSubjects: []string{localAdmin().Subject, devIdentity().Subject, transport.APIKeySubject},
-		// Loopback redirects for web clients only in dev mode.
-		AllowLoopbackRedirects: cfg.Dev(),
-		AllowLoopbackMetadata:  cfg.OAuthLoopbackMetadata,
-		Logger:                 logger,
-	})
-	if err != nil {
-		reg.Close()
-		return nil, err
-	}
-	return a, nil
+	return &app{Server: srv, cfg: cfg, settings: set, log: logger}, nil
 }
 
-func (a *app) Close() error { return a.reg.Close() }
-
-func (a *app) toolset() *tools.Toolset {
-	return tools.New(tools.Deps{
-		Minter:        a.issuer,
-		Inspector:     a.verifier,
-		Clients:       a.reg,
-		Revoker:       a.revoker,
-		Tokens:        a.reg,
-		OAuth:         a.oauth,
-		DefaultExpiry: a.settings.defaultExpiry,
-		PublicURL:     a.cfg.publicURL(),
-		Issuer:        a.cfg.Issuer,
-		Logger:        a.log,
-	})
+// library turns the environment's settings into the library's Config.
+func (c Config) library(logger *slog.Logger) (mcpauth.Config, settings, error) {
+	set, err := c.settings()
+	if err != nil {
+		return mcpauth.Config{}, settings{}, err
+	}
+	if !c.AuthEnabled && !c.Dev() {
+		return mcpauth.Config{}, settings{}, fmt.Errorf("MCP_AUTH_ENABLED=false is allowed only in dev mode (--dev or MCP_ENV=development)")
+	}
+	secret, err := c.secret(logger)
+	if err != nil {
+		return mcpauth.Config{}, settings{}, err
+	}
+	url, err := c.databaseURL()
+	if err != nil {
+		return mcpauth.Config{}, settings{}, err
+	}
+	return mcpauth.Config{
+		Secret: secret, Issuer: c.Issuer, Audience: c.Audience, PublicURL: c.publicURL(), DatabaseURL: url,
+		DefaultExpiry: set.defaultExpiry, MaxLifetime: set.maxLifetime, AllowNever: c.AllowNever,
+		AllowedClients: c.AllowedClients, Scopes: c.Scopes, Leeway: c.Leeway,
+		RevocationResync: c.RevocationResync, LastSeenFlush: c.LastSeenFlush,
+		AuthDisabled: !c.AuthEnabled, DevIdentity: devIdentity(), ReservedSubjects: []string{localAdmin().Subject},
+		OAuth: mcpauth.OAuthConfig{
+			Serve: c.OAuthEnabled, AccessTTL: c.OAuthAccessTTL, RefreshTTL: c.OAuthRefreshTTL, EnrollmentTTL: c.EnrollmentTTL,
+			// Loopback redirects for web clients only in dev mode.
+			AllowLoopbackRedirects: c.Dev(), AllowLoopbackMetadata: c.OAuthLoopbackMetadata,
+		},
+		APIKey: c.APIKey, CORSOrigins: c.corsOrigins(), TrustedProxies: set.trustedProxies,
+		AuthFailBurst: c.AuthFailBurst, AuthFailRefill: c.AuthFailRefill,
+		MaxStreamsPerClient: c.MaxStreamsPerClient, Stateless: c.Stateless,
+		DefaultDeny: !c.Dev(), Version: version, Logger: logger, RevocationMode: revocationMode(c),
+	}, set, nil
 }
 
 // localAdmin is the identity of a trusted local operator (stdio, CLI).

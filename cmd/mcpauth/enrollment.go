@@ -35,7 +35,7 @@ revocable like every other token.`,
 				return err
 			}
 			defer a.Close()
-			e, err := a.oauth.CreateEnrollment(cmd.Context(), localAdmin(), args[0], scopes, ttl)
+			e, err := a.OAuth.CreateEnrollment(cmd.Context(), localAdmin(), args[0], scopes, ttl)
 			if err != nil {
 				return err
 			}

@@ -11,8 +11,8 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/mcpauth/mcpauth"
 	"github.com/mcpauth/mcpauth/auth/policy"
-	"github.com/mcpauth/mcpauth/tools"
 	"github.com/mcpauth/mcpauth/tools/upstream"
 )
 
@@ -49,68 +49,59 @@ func loadUpstreams(cfg Config) (upstream.File, error) {
 	return upstream.Load(cfg.Upstreams, os.LookupEnv)
 }
 
-// startGateway connects every upstream; nil when there are none.
-func startGateway(ctx context.Context, cfg Config, f upstream.File, ts *tools.Toolset, logger *slog.Logger) (*upstream.Gateway, error) {
-	if len(f.Servers) == 0 {
-		return nil, nil
+// gatewayConfig adds the upstreams and the operator's policy to the
+// library configuration.
+func gatewayConfig(cfg Config, lc *mcpauth.Config) error {
+	f, err := loadUpstreams(cfg)
+	if err != nil {
+		return err
 	}
-	gw := upstream.New(f.Servers, upstream.Options{
-		Logger: logger, Version: version, CallTimeout: cfg.UpstreamTimeout, Env: childEnv(),
-	})
-	if err := gw.Start(ctx, ts.Names()); err != nil {
-		return nil, fmt.Errorf("MCP_UPSTREAMS %s: %w", cfg.Upstreams, err)
-	}
-	return gw, nil
+	lc.Upstreams = f.Servers
+	lc.UpstreamOptions = upstream.Options{CallTimeout: cfg.UpstreamTimeout, Env: childEnv()}
+	lc.Policy, err = policyConfig(cfg)
+	return err
 }
 
-// policySource reads the operator's policy document: MCP_POLICY's file, or
-// the upstreams file's "policy" (read anew on every reload). Neither: nil.
-func policySource(cfg Config) (json.RawMessage, string, error) {
-	if cfg.PolicyFile != "" {
-		b, err := os.ReadFile(cfg.PolicyFile)
-		if err != nil {
-			return nil, "", fmt.Errorf("MCP_POLICY: %w", err)
-		}
-		return b, "MCP_POLICY " + cfg.PolicyFile, nil
+// policyConfig reads the operator's policy: MCP_POLICY's file, or the
+// upstreams file's "policy" (read anew on every reload), checked by
+// compiling it. Neither: no rules.
+func policyConfig(cfg Config) (policy.Config, error) {
+	raw, where, err := policySource(cfg)
+	if err != nil || len(raw) == 0 {
+		return policy.Config{}, err
 	}
+	pc, err := policy.Parse(raw)
+	if err == nil {
+		_, err = policy.New(pc, policy.Need{})
+	}
+	if err != nil {
+		return policy.Config{}, fmt.Errorf("%s: %w", where, err)
+	}
+	return pc, nil
+}
+
+func policySource(cfg Config) (json.RawMessage, string, error) {
 	f, err := loadUpstreams(cfg)
 	if err != nil {
 		return nil, "", err
 	}
-	return f.Policy, "MCP_UPSTREAMS " + cfg.Upstreams, nil
+	if cfg.PolicyFile == "" {
+		return f.Policy, "MCP_UPSTREAMS " + cfg.Upstreams, nil
+	}
+	if f.Policy != nil {
+		return nil, "", errors.New(`both MCP_POLICY and the upstreams file's "policy" are set; keep one`)
+	}
+	b, err := os.ReadFile(cfg.PolicyFile)
+	if err != nil {
+		return nil, "", fmt.Errorf("MCP_POLICY: %w", err)
+	}
+	return b, "MCP_POLICY " + cfg.PolicyFile, nil
 }
 
-// buildPolicy compiles the operator's policy over the toolset's built-in
-// rules. What no rule names is denied in production and allowed to any
-// authenticated caller in dev mode, unless the policy sets "default".
-func buildPolicy(cfg Config, ts *tools.Toolset) (*policy.Policy, error) {
-	raw, where, err := policySource(cfg)
-	if err != nil {
-		return nil, err
-	}
-	if cfg.PolicyFile != "" && cfg.Upstreams != "" {
-		if f, err := loadUpstreams(cfg); err == nil && f.Policy != nil {
-			return nil, errors.New(`both MCP_POLICY and the upstreams file's "policy" are set; keep one`)
-		}
-	}
-	var pc policy.Config
-	if len(raw) > 0 {
-		if pc, err = policy.Parse(raw); err != nil {
-			return nil, fmt.Errorf("%s: %w", where, err)
-		}
-	}
-	def := policy.Need{Deny: !cfg.Dev()}
-	p, err := policy.New(pc, def, ts.Builtins()...)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", where, err)
-	}
-	return p, nil
-}
-
-// reloadPolicyOnHUP replaces the policy in force whenever the process gets
-// SIGHUP. A policy that does not compile leaves the old one in force and
-// is logged with its reason.
-func reloadPolicyOnHUP(ctx context.Context, cfg Config, ts *tools.Toolset, h *policy.Holder, logger *slog.Logger) {
+// reloadPolicyOnHUP re-reads the policy whenever the process gets SIGHUP.
+// A policy that does not compile leaves the old one in force and is
+// logged with its reason.
+func reloadPolicyOnHUP(ctx context.Context, cfg Config, srv *mcpauth.Server, logger *slog.Logger) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -120,12 +111,14 @@ func reloadPolicyOnHUP(ctx context.Context, cfg Config, ts *tools.Toolset, h *po
 			return
 		case <-hup:
 		}
-		p, err := buildPolicy(cfg, ts)
+		pc, err := policyConfig(cfg)
+		if err == nil {
+			err = srv.ReloadPolicy(pc)
+		}
 		if err != nil {
 			logger.Error("policy reload refused; the previous policy stays in force", "err", err)
 			continue
 		}
-		h.Store(p)
-		logger.Info("policy reloaded", "default", p.Default().String())
+		logger.Info("policy reloaded")
 	}
 }

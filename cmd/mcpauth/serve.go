@@ -4,14 +4,12 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/http"
 	"sync"
 
 	"github.com/spf13/cobra"
 
+	"github.com/mcpauth/mcpauth"
 	"github.com/mcpauth/mcpauth/auth"
-	"github.com/mcpauth/mcpauth/auth/activity"
-	"github.com/mcpauth/mcpauth/auth/throttle"
 	"github.com/mcpauth/mcpauth/transport"
 )
 
@@ -97,100 +95,44 @@ Environment:
 					cfg.PublicURL = "http://" + ln.Addr().String()
 				}
 			}
-			a, err := newApp(cmd.Context(), cfg, logger)
+			a, err := newApp(cmd.Context(), cfg, logger, func(lc *mcpauth.Config) error {
+				lc.Metrics = g.metrics
+				return gatewayConfig(cfg, lc)
+			})
 			if err != nil {
 				return err
 			}
-			defer a.Close()
-
-			ts := a.toolset()
-			pol, err := buildPolicy(cfg, ts)
-			if err != nil {
-				return err
-			}
-			ts.Policy().Store(pol)
-			ups, err := loadUpstreams(cfg)
-			if err != nil {
-				return err
-			}
-			gw, err := startGateway(cmd.Context(), cfg, ups, ts, logger)
-			if err != nil {
-				return err
-			}
-			var relays []transport.Relay
-			if gw != nil {
-				defer gw.Close() // every stdio child stops with the server
-				relays = append(relays, gw)
-			}
-			mcp := transport.NewMCPServer(ts, version, relays...)
+			defer a.Close() // every stdio upstream stops with the server
 
 			// Background work lives as long as the command: revocation
-			// sync (other processes' and replicas' revocations) and
-			// batched last-seen writes.
+			// sync (other processes' and replicas' revocations), batched
+			// last-seen writes, and policy reloads on SIGHUP.
 			bg, stopBG := context.WithCancel(cmd.Context())
 			var wg sync.WaitGroup
 			defer func() { stopBG(); wg.Wait() }()
-			tracker := activity.New(a.reg, logger)
-			wg.Add(3)
-			go func() { defer wg.Done(); a.revoker.Run(bg) }()
-			go func() { defer wg.Done(); tracker.Run(bg, cfg.LastSeenFlush) }()
-			go func() { defer wg.Done(); reloadPolicyOnHUP(bg, cfg, ts, ts.Policy(), logger) }()
+			wg.Add(2)
+			go func() { defer wg.Done(); a.Run(bg) }()
+			go func() { defer wg.Done(); reloadPolicyOnHUP(bg, cfg, a.Server, logger) }()
 
 			if stdio {
 				identity := localAdmin()
 				if cfg.Token != "" {
-					c, err := a.verifier.Verify(cfg.Token)
+					c, err := a.Verifier.Verify(cfg.Token)
 					if err != nil {
 						return fmt.Errorf("MCP_TOKEN: %s", auth.Describe(err))
 					}
 					identity = c
 				}
 				logger.Info("serving MCP over stdio", "client_id", identity.Subject, "version", version)
-				return transport.ServeStdio(cmd.Context(), mcp, identity, g.stdin, g.stdout, g.stderr)
+				return a.ServeStdio(cmd.Context(), identity, g.stdin, g.stdout, g.stderr)
 			}
-
-			limiter := throttle.New(throttle.Config{Burst: cfg.AuthFailBurst, Per: cfg.AuthFailRefill})
-			h := transport.NewHTTP(transport.HTTPConfig{
-				MCP:                 mcp,
-				Auth:                authMiddleware(a, cfg, tracker, limiter),
-				Revoked:             a.revoked,
-				Stateless:           cfg.Stateless,
-				ToolScope:           ts.RequiredScope,
-				TrustedProxies:      a.settings.trustedProxies,
-				PublicURL:           cfg.publicURL(),
-				ScopesSupported:     auth.NormalizeScopes(append([]string{auth.ScopeAdmin}, cfg.Scopes...)),
-				CORSOrigins:         cfg.corsOrigins(),
-				Throttle:            limiter,
-				OAuth:               oauthServer(a, cfg, limiter),
-				Metrics:             g.metrics,
-				MaxStreamsPerClient: cfg.MaxStreamsPerClient,
-				TokenAPI: &transport.TokenAPIConfig{
-					APIKey:        cfg.APIKey,
-					Minter:        a.issuer,
-					Verifier:      a.verifier,
-					DefaultExpiry: a.settings.defaultExpiry,
-					Logger:        logger,
-				},
-				AuthInfo: transport.AuthInfo{
-					Issuer:         cfg.Issuer,
-					Algorithm:      "HS256",
-					Audience:       cfg.Audience,
-					DefaultExpiry:  a.settings.defaultExpiry.String(),
-					MaxExpiry:      auth.Expiry{Duration: a.settings.maxLifetime}.String(),
-					AllowedClients: len(cfg.AllowedClients),
-					Revocation:     revocationMode(cfg),
-				},
-				AuthEnabled: cfg.AuthEnabled,
-				Version:     version,
-				Logger:      logger,
-			})
 			if !cfg.AuthEnabled {
 				logger.Warn("AUTH IS DISABLED (dev mode): every request acts as an admin; never expose this server")
 			}
 			logger.Info("mcpauth listening", "addr", ln.Addr().String(), "public_url", cfg.publicURL(),
 				"streamable_http", cfg.publicURL()+"/mcp", "sse", cfg.publicURL()+"/sse", "version", version)
-			g.sessions = h.OpenSessions
-			return transport.Serve(cmd.Context(), ln, h, logger)
+			g.sessions = a.HTTP.OpenSessions
+			return transport.Serve(cmd.Context(), ln, a.HTTP, logger)
 		},
 	}
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "listen address (MCP_ADDR)")
@@ -205,40 +147,4 @@ func revocationMode(cfg Config) string {
 		return "postgres listen/notify + resync every " + cfg.RevocationResync.String()
 	}
 	return "sqlite resync every " + cfg.RevocationResync.String()
-}
-
-func authMiddleware(a *app, cfg Config, tracker *activity.Tracker, limiter auth.Throttle) func(http.Handler) http.Handler {
-	return auth.Middleware(auth.MiddlewareConfig{
-		Verifier:         a.verifier,
-		Throttle:         limiter,
-		ResourceMetadata: cfg.publicURL() + "/.well-known/oauth-protected-resource",
-		Disabled:         !cfg.AuthEnabled,
-		DevIdentity:      devIdentity(),
-		OnSuccess:        func(_ *http.Request, c *auth.Claims) { tracker.Seen(c.Subject) },
-		OnFailure: func(r *http.Request, err error) {
-			attrs := []any{"path", r.URL.Path, "reason", auth.Describe(err)}
-			// What the refused token claims (unverified, bounded) helps
-			// an operator see who is failing; the token itself is never
-			// logged.
-			if tok, terr := auth.BearerToken(r); terr == nil {
-				in := a.verifier.Inspect(tok)
-				if sub, ok := in.Claims["sub"].(string); ok {
-					attrs = append(attrs, "claimed_client_id", auth.Clip(sub, 64))
-				}
-				if jti, ok := in.Claims["jti"].(string); ok {
-					attrs = append(attrs, "claimed_jti", auth.Clip(jti, 64))
-				}
-			}
-			auth.Audit(auth.WithRemoteAddr(r.Context(), auth.ClientAddress(r)), a.log, auth.EventAuthFailed, attrs...)
-		},
-	})
-}
-
-// oauthServer is the authorization server when enabled (never a typed nil).
-func oauthServer(a *app, cfg Config, limiter auth.Throttle) interface{ Routes(*http.ServeMux) } {
-	if !cfg.OAuthEnabled {
-		return nil
-	}
-	a.oauth.SetThrottle(limiter)
-	return a.oauth
 }

@@ -62,7 +62,7 @@ enterprise 180-365d.`,
 					return err
 				}
 			}
-			tok, err := a.issuer.Issue(cmd.Context(), auth.IssueRequest{
+			tok, err := a.Issuer.Issue(cmd.Context(), auth.IssueRequest{
 				ClientID: args[0], Expiry: expiry, Scopes: scopes, Caller: localAdmin(),
 			})
 			if err != nil {
@@ -111,7 +111,7 @@ is not valid.`,
 				return err
 			}
 			defer a.Close()
-			in := a.verifier.Inspect(tok)
+			in := a.Verifier.Inspect(tok)
 			if asJSON {
 				err = writeJSON(g.stdout, in)
 			} else {
@@ -146,7 +146,7 @@ func newTokenListCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer a.Close()
-			toks, err := a.reg.ListTokens(cmd.Context(), client)
+			toks, err := a.Registry.ListTokens(cmd.Context(), client)
 			if err != nil {
 				return err
 			}
@@ -263,20 +263,20 @@ on PostgreSQL) and close its open sessions. Revoking twice changes nothing.`,
 				if err := auth.ValidateClientID(client); err != nil {
 					return err
 				}
-				if toks, err = a.revoker.RevokeClient(cmd.Context(), client, by, reason); err != nil {
+				if toks, err = a.Revoker.RevokeClient(cmd.Context(), client, by, reason); err != nil {
 					return err
 				}
 			} else {
 				jti := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(args[0]), "Bearer "))
 				if strings.Count(jti, ".") == 2 {
-					in := a.verifier.Inspect(jti)
+					in := a.Verifier.Inspect(jti)
 					id, _ := in.Claims["jti"].(string)
 					if !in.SignatureValid || id == "" {
 						return errors.New("cannot revoke: this token was not signed by this server or has no jti")
 					}
 					jti = id
 				}
-				t, already, err := a.revoker.RevokeJTI(cmd.Context(), jti, by, reason)
+				t, already, err := a.Revoker.RevokeJTI(cmd.Context(), jti, by, reason)
 				if err != nil {
 					return err
 				}

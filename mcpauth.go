@@ -1,0 +1,451 @@
+// Package mcpauth assembles the whole mcpauth server from an explicit
+// Config: registry → keys → verifier → policy → tools (own and relayed
+// upstreams) → transports. New is the one place the server is wired; the
+// binary, the tests and the benchmarks all build it here.
+//
+// A Go program adds its own tools, each with the scopes it needs, and
+// serves the result:
+//
+//	srv, err := mcpauth.New(ctx, mcpauth.Config{
+//		Secret:      secret,
+//		DatabaseURL: "./mcpauth.db",
+//		PublicURL:   "https://mcp.example.com",
+//		Tools:       []mcpauth.Tool{{Tool: searchTool, Handler: search, Scopes: []string{"crm:read"}}},
+//	})
+//	...
+//	go srv.Run(ctx)
+//	http.ListenAndServe(addr, srv.HTTP)
+//
+// The library never reads the environment: every setting is a field.
+package mcpauth
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/auth/activity"
+	"github.com/mcpauth/mcpauth/auth/oauth"
+	"github.com/mcpauth/mcpauth/auth/policy"
+	"github.com/mcpauth/mcpauth/auth/registry"
+	"github.com/mcpauth/mcpauth/auth/revocation"
+	"github.com/mcpauth/mcpauth/auth/throttle"
+	"github.com/mcpauth/mcpauth/tools"
+	"github.com/mcpauth/mcpauth/tools/upstream"
+	"github.com/mcpauth/mcpauth/transport"
+)
+
+// Tool is a tool of the embedding program, served behind mcpauth's auth.
+type Tool struct {
+	Tool    mcp.Tool
+	Handler server.ToolHandlerFunc
+	// Scopes a caller needs, all of them; empty: any authenticated
+	// caller. An operator policy rule naming the tool exactly replaces
+	// this.
+	Scopes []string
+}
+
+// OAuthConfig configures the built-in OAuth 2.1 authorization server.
+type OAuthConfig struct {
+	// Serve mounts its endpoints and adds the admin tools that answer
+	// sign-ins (create_enrollment, the approval tools).
+	Serve bool
+	// AccessTTL and RefreshTTL are token lifetimes; 1h and 720h.
+	AccessTTL, RefreshTTL time.Duration
+	// EnrollmentTTL is enrollment codes' default lifetime; 15m.
+	EnrollmentTTL time.Duration
+	// AllowLoopbackRedirects accepts loopback redirect URIs of web
+	// clients (development only).
+	AllowLoopbackRedirects bool
+	// AllowLoopbackMetadata fetches client id metadata documents from
+	// loopback over http (development only).
+	AllowLoopbackMetadata bool
+}
+
+// Config is every setting of the server. Zero values get the defaults
+// named; Secret is required.
+type Config struct {
+	// Secret signs and verifies tokens (HS256); at least 32 bytes.
+	Secret []byte
+	// Issuer is the iss claim written and required; "mcpauth".
+	Issuer string
+	// Audience, when set, is written to and required in aud.
+	Audience string
+	// PublicURL is the server's external base URL (no trailing slash).
+	PublicURL string
+	// Registry is the durable record; when nil, New opens DatabaseURL
+	// (a SQLite path or a postgres:// URL) and Close closes it.
+	Registry    registry.Store
+	DatabaseURL string
+	// DefaultExpiry applies when a mint names no lifetime; 30d.
+	DefaultExpiry auth.Expiry
+	// MaxLifetime caps every minted token; 365d.
+	MaxLifetime time.Duration
+	// AllowNever permits tokens without expiry (discouraged).
+	AllowNever bool
+	// AllowedClients, when set, are the only client ids given tokens.
+	AllowedClients []string
+	// Scopes, when set, are the only scopes (besides admin) tokens may
+	// carry; advertised in the resource metadata.
+	Scopes []string
+	// AdvertiseScopes are more scopes to advertise (resource and
+	// authorization-server metadata) without restricting minting.
+	AdvertiseScopes []string
+	// Leeway is the clock skew tolerated on exp/nbf; 0 means none.
+	Leeway time.Duration
+	// RevocationResync is how often revocations made elsewhere are
+	// reloaded; 1s.
+	RevocationResync time.Duration
+	// LastSeenFlush is how often last-seen times are written; 10s.
+	LastSeenFlush time.Duration
+	// AuthDisabled serves every request as DevIdentity (development
+	// only; the caller keeps the listener on loopback).
+	AuthDisabled bool
+	DevIdentity  *auth.Claims
+	// ReservedSubjects are identities that exist without tokens (the
+	// local admin, the dev identity); OAuth never derives them from a
+	// client's name.
+	ReservedSubjects []string
+	// OAuth configures the authorization server.
+	OAuth OAuthConfig
+	// APIKey enables the HTTP token API.
+	APIKey string
+	// CORSOrigins are the browser origins allowed (normalized).
+	CORSOrigins []string
+	// TrustedProxies name the reverse proxies whose X-Forwarded-For is
+	// believed.
+	TrustedProxies []netip.Prefix
+	// Throttle limits failed authentications per address; when nil, one
+	// of AuthFailBurst (20) attempts refilling every AuthFailRefill (3s).
+	Throttle       auth.Throttle
+	AuthFailBurst  int
+	AuthFailRefill time.Duration
+	// MaxStreamsPerClient bounds open event streams per client; 32.
+	MaxStreamsPerClient int
+	// Stateless serves Streamable HTTP without Mcp-Session-Id.
+	Stateless bool
+	// Policy is the operator's policy; names no rule matches follow its
+	// default, or DefaultDeny when it sets none.
+	Policy      policy.Config
+	DefaultDeny bool
+	// Upstreams are MCP servers to relay (gateway mode), with the
+	// gateway's options (Logger and Version are filled in).
+	Upstreams       []upstream.Entry
+	UpstreamOptions upstream.Options
+	// Tools are the embedding program's own tools.
+	Tools []Tool
+	// Version is reported by /health and to MCP clients.
+	Version string
+	// Logger receives logs and audit records; never a token.
+	Logger *slog.Logger
+	// Metrics, when set, is served at /metrics to admins.
+	Metrics *transport.Metrics
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// HTTP tuning for tests and benchmarks; zero values get
+	// transport.NewHTTP's defaults.
+	KeepAlive    time.Duration
+	ReapInterval time.Duration
+	Timeouts     transport.Timeouts
+	AllowedHosts []string
+	// RevocationMode describes revocation propagation in /health.
+	RevocationMode string
+}
+
+// Server is the assembled server. Its parts are exposed for the binary's
+// commands and for tests; the MCP endpoints are HTTP (an http.Handler)
+// and ServeStdio.
+type Server struct {
+	cfg      Config
+	Registry registry.Store
+	Revoked  *auth.RevocationSet
+	Revoker  *revocation.Service
+	Issuer   *auth.Issuer
+	Verifier *auth.Verifier
+	OAuth    *oauth.Server
+	Toolset  *tools.Toolset
+	// Gateway is nil when there are no upstreams.
+	Gateway *upstream.Gateway
+	MCP     *server.MCPServer
+	HTTP    *transport.HTTP
+	tracker *activity.Tracker
+	ownReg  bool
+}
+
+// New checks cfg, opens the registry, loads the revocation set, connects
+// every upstream and builds the MCP server and its HTTP handler. Nothing
+// is served until the caller serves HTTP or ServeStdio; background work
+// (revocation resync, last-seen writes) runs in Run. On error everything
+// opened is closed again: the server never starts half-configured.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	cfg.defaults()
+	s := &Server{cfg: cfg, Registry: cfg.Registry, Revoked: auth.NewRevocationSet()}
+	if s.Registry == nil {
+		reg, err := registry.Open(ctx, cfg.DatabaseURL)
+		if err != nil {
+			return nil, err
+		}
+		s.Registry, s.ownReg = reg, true
+	}
+	for _, step := range []func(context.Context) error{s.buildAuth, s.buildTools, s.buildGateway, s.buildServer} {
+		if err := step(ctx); err != nil {
+			_ = s.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func (c *Config) defaults() {
+	if c.Issuer == "" {
+		c.Issuer = "mcpauth"
+	}
+	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	if c.DefaultExpiry == (auth.Expiry{}) {
+		c.DefaultExpiry = auth.Expiry{Duration: 30 * 24 * time.Hour}
+	}
+	if c.MaxLifetime == 0 {
+		c.MaxLifetime = 365 * 24 * time.Hour
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.DevIdentity == nil {
+		c.DevIdentity = &auth.Claims{Scope: auth.Scopes{auth.ScopeAdmin}}
+		c.DevIdentity.Subject, c.DevIdentity.ID = "dev-anonymous", "local"
+	}
+	if c.Throttle == nil {
+		c.Throttle = throttle.New(throttle.Config{Burst: c.AuthFailBurst, Per: c.AuthFailRefill})
+	}
+	if c.Version == "" {
+		c.Version = "dev"
+	}
+}
+
+// resources are the URLs tokens may be audience-bound to.
+func (c *Config) resources() []string {
+	if c.PublicURL == "" {
+		return nil
+	}
+	return []string{c.PublicURL + "/mcp", c.PublicURL, c.PublicURL + "/sse"}
+}
+
+func (c *Config) scopesSupported() []string {
+	return auth.NormalizeScopes(append(append([]string{auth.ScopeAdmin}, c.Scopes...), c.AdvertiseScopes...))
+}
+
+// buildAuth makes the revocation service, issuer, verifier and OAuth
+// server, and loads the revocation set.
+func (s *Server) buildAuth(ctx context.Context) error {
+	cfg := &s.cfg
+	s.Revoker = revocation.New(revocation.Config{
+		Store: s.Registry, Set: s.Revoked, Resync: cfg.RevocationResync, Leeway: cfg.Leeway, Logger: cfg.Logger, Now: cfg.Now,
+		// Revoking an OAuth client's access token also kills its refresh
+		// tokens (s.OAuth is set below, before anything is served).
+		OnRevoke: func(ctx context.Context, toks []registry.Token) {
+			if s.OAuth != nil {
+				s.OAuth.RevokeRefresh(ctx, toks)
+			}
+		},
+	})
+	if err := s.Revoker.Sync(ctx); err != nil {
+		return err
+	}
+	var err error
+	s.Issuer, err = auth.NewIssuer(auth.IssuerConfig{
+		Secret: cfg.Secret, Issuer: cfg.Issuer, Audience: cfg.Audience, MaxLifetime: cfg.MaxLifetime,
+		AllowNever: cfg.AllowNever, AllowedClients: cfg.AllowedClients, KnownScopes: cfg.Scopes, Now: cfg.Now,
+	}, s.Registry)
+	if err != nil {
+		return err
+	}
+	s.Verifier, err = auth.NewVerifier(auth.VerifierConfig{
+		Secret: cfg.Secret, Issuer: cfg.Issuer, Audience: cfg.Audience, Leeway: cfg.Leeway, AllowNever: cfg.AllowNever,
+		Revoked: s.Revoked, AllowedClients: cfg.AllowedClients, Resources: cfg.resources(), Now: cfg.Now,
+	})
+	if err != nil {
+		return err
+	}
+	s.OAuth, err = oauth.New(oauth.Config{
+		Issuer: cfg.PublicURL, Resources: cfg.resources(), Store: s.Registry, Minter: s.Issuer, Revoker: s.Revoker,
+		Inspector: s.Verifier, ScopesSupported: cfg.scopesSupported(), AccessTTL: cfg.OAuth.AccessTTL,
+		RefreshTTL: cfg.OAuth.RefreshTTL, EnrollmentTTL: cfg.OAuth.EnrollmentTTL, AllowedClients: cfg.AllowedClients,
+		Clients: s.Registry, Throttle: cfg.Throttle,
+		ReservedSubjects:       append([]string{cfg.DevIdentity.Subject, transport.APIKeySubject}, cfg.ReservedSubjects...),
+		AllowLoopbackRedirects: cfg.OAuth.AllowLoopbackRedirects, AllowLoopbackMetadata: cfg.OAuth.AllowLoopbackMetadata,
+		Logger: cfg.Logger, Now: cfg.Now,
+	})
+	return err
+}
+
+// buildTools makes the toolset and puts the policy in force.
+func (s *Server) buildTools(context.Context) error {
+	cfg := &s.cfg
+	var signIns tools.OAuthAdmin // the approval tools exist only where sign-in is served
+	if cfg.OAuth.Serve {
+		signIns = s.OAuth
+	}
+	s.Toolset = tools.New(tools.Deps{
+		Minter: s.Issuer, Inspector: s.Verifier, Clients: s.Registry, Revoker: s.Revoker, Tokens: s.Registry,
+		OAuth: signIns, DefaultExpiry: cfg.DefaultExpiry, PublicURL: cfg.PublicURL, Issuer: cfg.Issuer,
+		Logger: cfg.Logger, Now: cfg.Now,
+	})
+	return s.ReloadPolicy(cfg.Policy)
+}
+
+// Builtins are the policy rules of everything the server itself offers:
+// its token tools and the embedding program's tools.
+func (s *Server) builtins() []policy.Builtin {
+	b := s.Toolset.Builtins()
+	for _, t := range s.cfg.Tools {
+		b = append(b, policy.Builtin{Kind: policy.Tool, Name: t.Tool.Name, Need: policy.Need{Scopes: t.Scopes}})
+	}
+	return b
+}
+
+// ReloadPolicy compiles pc over the built-in rules and puts it in force
+// for every request that starts afterwards. On error the policy in force
+// stays.
+func (s *Server) ReloadPolicy(pc policy.Config) error {
+	p, err := policy.New(pc, policy.Need{Deny: s.cfg.DefaultDeny}, s.builtins()...)
+	if err != nil {
+		return err
+	}
+	s.Toolset.Policy().Store(p)
+	return nil
+}
+
+// buildGateway connects every upstream.
+func (s *Server) buildGateway(ctx context.Context) error {
+	if len(s.cfg.Upstreams) == 0 {
+		return nil
+	}
+	opts := s.cfg.UpstreamOptions
+	opts.Logger, opts.Version = s.cfg.Logger, s.cfg.Version
+	gw := upstream.New(s.cfg.Upstreams, opts)
+	if err := gw.Start(ctx, s.ownNames()); err != nil {
+		return err
+	}
+	s.Gateway = gw
+	return nil
+}
+
+func (s *Server) ownNames() []string {
+	names := s.Toolset.Names()
+	for _, t := range s.cfg.Tools {
+		names = append(names, t.Tool.Name)
+	}
+	return names
+}
+
+// buildServer makes the MCP server and its HTTP handler.
+func (s *Server) buildServer(context.Context) error {
+	var relays []transport.Relay
+	if s.Gateway != nil {
+		relays = append(relays, s.Gateway)
+	}
+	s.MCP = transport.NewMCPServer(s.Toolset, s.cfg.Version, relays...)
+	for _, t := range s.cfg.Tools {
+		if t.Handler == nil {
+			return fmt.Errorf("tool %q has no handler", t.Tool.Name)
+		}
+		s.MCP.AddTool(t.Tool, t.Handler)
+	}
+	s.tracker = activity.New(s.Registry, s.cfg.Logger)
+	s.HTTP = transport.NewHTTP(s.httpConfig())
+	return nil
+}
+
+func (s *Server) httpConfig() transport.HTTPConfig {
+	cfg := &s.cfg
+	var as interface{ Routes(*http.ServeMux) }
+	if cfg.OAuth.Serve {
+		as = s.OAuth
+	}
+	return transport.HTTPConfig{
+		MCP: s.MCP, Auth: s.middleware(), Revoked: s.Revoked, Stateless: cfg.Stateless,
+		ToolScope: s.Toolset.RequiredScope, TrustedProxies: cfg.TrustedProxies, PublicURL: cfg.PublicURL,
+		ScopesSupported: cfg.scopesSupported(), CORSOrigins: cfg.CORSOrigins, Throttle: cfg.Throttle, OAuth: as,
+		Metrics: cfg.Metrics, MaxStreamsPerClient: cfg.MaxStreamsPerClient,
+		TokenAPI: &transport.TokenAPIConfig{
+			APIKey: cfg.APIKey, Minter: s.Issuer, Verifier: s.Verifier, DefaultExpiry: cfg.DefaultExpiry, Logger: cfg.Logger,
+		},
+		AuthInfo: transport.AuthInfo{
+			Issuer: cfg.Issuer, Algorithm: "HS256", Audience: cfg.Audience, DefaultExpiry: cfg.DefaultExpiry.String(),
+			MaxExpiry: auth.Expiry{Duration: cfg.MaxLifetime}.String(), AllowedClients: len(cfg.AllowedClients),
+			Revocation: cfg.RevocationMode,
+		},
+		AuthEnabled: !cfg.AuthDisabled, Version: cfg.Version, Logger: cfg.Logger,
+		KeepAlive: cfg.KeepAlive, ReapInterval: cfg.ReapInterval, Timeouts: cfg.Timeouts, AllowedHosts: cfg.AllowedHosts,
+	}
+}
+
+// middleware is the Bearer check in front of every MCP endpoint: it
+// tracks who was seen, and audits failures with what the refused token
+// claims (unverified, bounded), never the token itself.
+func (s *Server) middleware() func(http.Handler) http.Handler {
+	return auth.Middleware(auth.MiddlewareConfig{
+		Verifier: s.Verifier, Throttle: s.cfg.Throttle,
+		ResourceMetadata: s.cfg.PublicURL + "/.well-known/oauth-protected-resource",
+		Disabled:         s.cfg.AuthDisabled, DevIdentity: s.cfg.DevIdentity,
+		OnSuccess: func(_ *http.Request, c *auth.Claims) { s.tracker.Seen(c.Subject) },
+		OnFailure: s.auditFailure,
+	})
+}
+
+func (s *Server) auditFailure(r *http.Request, err error) {
+	attrs := []any{"path", r.URL.Path, "reason", auth.Describe(err)}
+	if tok, terr := auth.BearerToken(r); terr == nil {
+		in := s.Verifier.Inspect(tok)
+		if sub, ok := in.Claims["sub"].(string); ok {
+			attrs = append(attrs, "claimed_client_id", auth.Clip(sub, 64))
+		}
+		if jti, ok := in.Claims["jti"].(string); ok {
+			attrs = append(attrs, "claimed_jti", auth.Clip(jti, 64))
+		}
+	}
+	auth.Audit(auth.WithRemoteAddr(r.Context(), auth.ClientAddress(r)), s.cfg.Logger, auth.EventAuthFailed, attrs...)
+}
+
+// Run does the background work until ctx ends: revocations made elsewhere
+// (other processes, replicas) and batched last-seen writes.
+func (s *Server) Run(ctx context.Context) {
+	done := make(chan struct{})
+	go func() { defer close(done); s.Revoker.Run(ctx) }()
+	s.tracker.Run(ctx, s.lastSeenFlush())
+	<-done
+}
+
+func (s *Server) lastSeenFlush() time.Duration {
+	if s.cfg.LastSeenFlush > 0 {
+		return s.cfg.LastSeenFlush
+	}
+	return 10 * time.Second
+}
+
+// ServeStdio serves the MCP server over in/out as identity until ctx
+// ends or in closes.
+func (s *Server) ServeStdio(ctx context.Context, identity *auth.Claims, in io.Reader, out, errOut io.Writer) error {
+	return transport.ServeStdio(ctx, s.MCP, identity, in, out, errOut)
+}
+
+// Close stops every upstream (stdio children included) and closes the
+// registry if New opened it.
+func (s *Server) Close() error {
+	if s.Gateway != nil {
+		s.Gateway.Close()
+	}
+	if s.ownReg && s.Registry != nil {
+		return s.Registry.Close()
+	}
+	return nil
+}
