@@ -240,9 +240,6 @@ func s256(verifier string) string {
 	return base64.RawURLEncoding.EncodeToString(h[:])
 }
 
-// SetThrottle sets the limiter for wrong enrollment codes and
-// registrations (shared with the HTTP server's failure throttle).
-func (s *Server) SetThrottle(t auth.Throttle) { s.cfg.Throttle = t }
 
 // RevokeRefresh kills the refresh tokens behind revoked access tokens:
 // the family whose latest access token is one of them, and, for a
