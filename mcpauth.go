@@ -196,7 +196,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		}
 		s.Registry, s.ownReg = reg, true
 	}
-	for _, step := range []func(context.Context) error{s.buildAuth, s.buildTools, s.buildGateway, s.buildServer} {
+	if len(cfg.Upstreams) > 0 {
+		opts := cfg.UpstreamOptions
+		opts.Logger, opts.Version = cfg.Logger, cfg.Version
+		s.Gateway = upstream.New(cfg.Upstreams, opts) // connected by startGateway
+	}
+	for _, step := range []func(context.Context) error{s.buildAuth, s.buildTools, s.startGateway, s.buildServer} {
 		if err := step(ctx); err != nil {
 			_ = s.Close()
 			return nil, err
@@ -297,9 +302,17 @@ func (s *Server) buildTools(context.Context) error {
 	s.Toolset = tools.New(tools.Deps{
 		Minter: s.Issuer, Inspector: s.Verifier, Clients: s.Registry, Revoker: s.Revoker, Tokens: s.Registry,
 		OAuth: signIns, DefaultExpiry: cfg.DefaultExpiry, PublicURL: cfg.PublicURL, Issuer: cfg.Issuer,
-		Logger: cfg.Logger, Now: cfg.Now,
+		Logger: cfg.Logger, Now: cfg.Now, Upstreams: upstreamLister(s.Gateway),
 	})
 	return s.ReloadPolicy(cfg.Policy)
+}
+
+// upstreamLister avoids a typed-nil interface without a gateway.
+func upstreamLister(g *upstream.Gateway) tools.UpstreamLister {
+	if g == nil {
+		return nil
+	}
+	return g
 }
 
 // Builtins are the policy rules of everything the server itself offers:
@@ -324,19 +337,12 @@ func (s *Server) ReloadPolicy(pc policy.Config) error {
 	return nil
 }
 
-// buildGateway connects every upstream.
-func (s *Server) buildGateway(ctx context.Context) error {
-	if len(s.cfg.Upstreams) == 0 {
+// startGateway connects every upstream.
+func (s *Server) startGateway(ctx context.Context) error {
+	if s.Gateway == nil {
 		return nil
 	}
-	opts := s.cfg.UpstreamOptions
-	opts.Logger, opts.Version = s.cfg.Logger, s.cfg.Version
-	gw := upstream.New(s.cfg.Upstreams, opts)
-	if err := gw.Start(ctx, s.ownNames()); err != nil {
-		return err
-	}
-	s.Gateway = gw
-	return nil
+	return s.Gateway.Start(ctx, s.ownNames())
 }
 
 func (s *Server) ownNames() []string {
@@ -386,6 +392,24 @@ func (s *Server) httpConfig() transport.HTTPConfig {
 		},
 		AuthEnabled: !cfg.AuthDisabled, Version: cfg.Version, Logger: cfg.Logger,
 		KeepAlive: cfg.KeepAlive, ReapInterval: cfg.ReapInterval, Timeouts: cfg.Timeouts, AllowedHosts: cfg.AllowedHosts,
+		Upstreams: s.upstreamHealth(),
+	}
+}
+
+// upstreamHealth reports the upstreams for /health; nil without any.
+func (s *Server) upstreamHealth() func() []transport.UpstreamHealth {
+	if s.Gateway == nil {
+		return nil
+	}
+	return func() []transport.UpstreamHealth {
+		var out []transport.UpstreamHealth
+		for _, st := range s.Gateway.Statuses() {
+			out = append(out, transport.UpstreamHealth{
+				Name: st.Name, Transport: st.Transport, State: string(st.State), Tools: st.Tools,
+				Prompts: st.Prompts, Resources: st.Resources, Calls: st.Calls, Failures: st.Failures,
+			})
+		}
+		return out
 	}
 }
 

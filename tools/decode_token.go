@@ -42,6 +42,9 @@ func (t *Toolset) decodeToken(ctx context.Context, req mcp.CallToolRequest) (*mc
 	}
 	in := t.deps.Inspector.Inspect(tok)
 	out := DecodeResult{Inspection: in}
+	if in.Decodable {
+		out.MayCall = t.mayCall(ctx, claimedScopes(in.Claims))
+	}
 	if jti, ok := in.Claims["jti"].(string); ok && in.SignatureValid && t.deps.Tokens != nil {
 		rec, err := t.deps.Tokens.Get(ctx, jti)
 		switch {
@@ -67,6 +70,9 @@ func (t *Toolset) decodeToken(ctx context.Context, req mcp.CallToolRequest) (*mc
 type DecodeResult struct {
 	auth.Inspection
 	Registry *RegistryInfo `json:"registry,omitempty"`
+	// MayCall lists the tools the token's scopes may call under the
+	// policy in force (were the token valid).
+	MayCall []string `json:"may_call,omitempty"`
 }
 
 // RegistryInfo is the registry's record of a decoded token.
@@ -94,6 +100,9 @@ func FormatDecode(d DecodeResult) string {
 		default:
 			fmt.Fprintf(&b, "Registry: issued by %s, not revoked\n", d.Registry.IssuedBy)
 		}
+	}
+	if d.MayCall != nil {
+		fmt.Fprintf(&b, "May call: %s\n", strings.Join(d.MayCall, ", "))
 	}
 	return FormatInspection(d.Inspection) + b.String()
 }

@@ -78,6 +78,8 @@ type Deps struct {
 	// Logger records issued tokens by jti and client id (never the
 	// token); discarded when nil.
 	Logger *slog.Logger
+	// Upstreams, when set, enables list_upstreams.
+	Upstreams UpstreamLister
 	// Policy decides which scopes each tool, prompt and resource needs
 	// (the operator's rules over Builtins). Nil: the built-in rules, and
 	// any authenticated caller for everything else.
@@ -110,6 +112,9 @@ func New(d Deps) *Toolset {
 	t.add(true, revokeTokenTool(), t.revokeToken)
 	if d.Tokens != nil {
 		t.add(true, listTokensTool(), t.listTokens)
+	}
+	if d.Upstreams != nil {
+		t.add(true, listUpstreamsTool(), t.listUpstreams)
 	}
 	if d.OAuth != nil {
 		t.add(true, createEnrollmentTool(), t.createEnrollment)

@@ -12,7 +12,7 @@ import (
 
 func whoamiTool() mcp.Tool {
 	return mcp.NewTool("whoami",
-		mcp.WithDescription("Show the identity of the token this session uses: client id, scopes and expiry."),
+		mcp.WithDescription("Show the identity of the token this session uses: client id, scopes, expiry, and the tools it may call."),
 		mcp.WithReadOnlyHintAnnotation(true),
 		mcp.WithIdempotentHintAnnotation(true),
 		mcp.WithDestructiveHintAnnotation(false),
@@ -28,6 +28,9 @@ type WhoamiResult struct {
 	Issuer    string   `json:"issuer,omitempty"`
 	ExpiresAt *string  `json:"expires_at"`
 	Admin     bool     `json:"admin"`
+	// MayCall lists the tools this token may call under the policy in
+	// force.
+	MayCall []string `json:"may_call"`
 }
 
 func (t *Toolset) whoami(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
@@ -41,6 +44,7 @@ func (t *Toolset) whoami(ctx context.Context, req mcp.CallToolRequest) (*mcp.Cal
 		JTI:      c.ID,
 		Issuer:   c.Issuer,
 		Admin:    c.Scope.IsAdmin(),
+		MayCall:  t.mayCall(ctx, c.Scope),
 	}
 	exp := "never"
 	if e, ok := c.Expires(); ok {
@@ -48,6 +52,7 @@ func (t *Toolset) whoami(ctx context.Context, req mcp.CallToolRequest) (*mcp.Cal
 		res.ExpiresAt = &s
 		exp = s
 	}
-	text := fmt.Sprintf("You are %q with scopes [%s]; your token expires: %s.", c.Subject, strings.Join(c.Scope, " "), exp)
+	text := fmt.Sprintf("You are %q with scopes [%s]; your token expires: %s.\nYou may call: %s.",
+		c.Subject, strings.Join(c.Scope, " "), exp, strings.Join(res.MayCall, ", "))
 	return mcp.NewToolResultStructured(res, text), nil
 }

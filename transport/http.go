@@ -81,6 +81,8 @@ type HTTPConfig struct {
 	// ToolScope, when set, names the scope a tool requires ("" for none);
 	// a tools/call without it is answered 403 insufficient_scope.
 	ToolScope func(tool string) string
+	// Upstreams, when set, reports the relayed MCP servers in /health.
+	Upstreams func() []UpstreamHealth
 	// TrustedProxies are the reverse proxies (see ParseTrustedProxies)
 	// whose X-Forwarded-For names the client that failure throttles and
 	// audit records key on. Empty: the TCP peer is the client.
@@ -336,6 +338,22 @@ type Health struct {
 	// AuthEnabled is kept at the top level for simple checks.
 	AuthEnabled bool     `json:"auth_enabled"`
 	Auth        AuthInfo `json:"auth"`
+	// Upstreams is each relayed MCP server's state (gateway mode).
+	Upstreams []UpstreamHealth `json:"upstreams,omitempty"`
+}
+
+// UpstreamHealth is what /health shows of one upstream. Its last error
+// is left to the admin tool list_upstreams: errors name internal hosts,
+// and /health answers anyone.
+type UpstreamHealth struct {
+	Name      string `json:"name"`
+	Transport string `json:"transport"`
+	State     string `json:"state"`
+	Tools     int    `json:"tools"`
+	Prompts   int    `json:"prompts"`
+	Resources int    `json:"resources"`
+	Calls     int64  `json:"calls"`
+	Failures  int64  `json:"failed_calls"`
 }
 
 // AuthInfo is the auth configuration that is safe to show: no secret,
@@ -356,16 +374,23 @@ func health(cfg HTTPConfig) http.HandlerFunc {
 	info := cfg.AuthInfo
 	info.Enabled = cfg.AuthEnabled
 	info.TokenAPI = cfg.TokenAPI != nil && cfg.TokenAPI.APIKey != ""
-	body, _ := json.Marshal(Health{
+	h := Health{
 		Status:      "ok",
 		Version:     cfg.Version,
 		Transports:  []string{"streamable-http", "sse"},
 		AuthEnabled: cfg.AuthEnabled,
 		Auth:        info,
-	})
+	}
+	body, _ := json.Marshal(h)
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
+		if cfg.Upstreams != nil {
+			h := h // upstream states change: this answer's copy
+			h.Upstreams = cfg.Upstreams()
+			_ = json.NewEncoder(w).Encode(h)
+			return
+		}
 		_, _ = w.Write(body)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -153,6 +154,41 @@ func TestGatewayRelaysUpstreamsUnderThePolicy(t *testing.T) {
 	}
 	if res := callTool(t, httpClient(t, addr, reader.Token), "crm__search", nil); res.IsError {
 		t.Fatalf("crm__search = %+v", res)
+	}
+
+	// whoami and decode_token say what a token may call.
+	rc := httpClient(t, addr, reader.Token)
+	mayCall := fmt.Sprint(structuredField(t, callTool(t, rc, "whoami", nil), "may_call"))
+	if !strings.Contains(mayCall, "crm__search") || strings.Contains(mayCall, "crm__delete_contact") || strings.Contains(mayCall, "everything__") {
+		t.Fatalf("reader's whoami may_call = %s", mayCall)
+	}
+	ac := httpClient(t, addr, admin.Token)
+	decoded := fmt.Sprint(structuredField(t, callTool(t, ac, "decode_token", map[string]any{"token": user.Token}), "may_call"))
+	if !strings.Contains(decoded, "everything__echo") || strings.Contains(decoded, "crm__") {
+		t.Fatalf("decode_token of user's token: may_call = %s", decoded)
+	}
+
+	// list_upstreams (admin) and /health report each upstream.
+	ups := fmt.Sprint(structuredField(t, callTool(t, ac, "list_upstreams", nil), "upstreams"))
+	for _, want := range []string{"name:crm", "name:everything", "state:up", "transport:stdio", "transport:streamable-http"} {
+		if !strings.Contains(ups, want) {
+			t.Fatalf("list_upstreams = %s, want %s", ups, want)
+		}
+	}
+	hr, err := http.Get("http://" + addr + "/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var health struct {
+		Status    string           `json:"status"`
+		Upstreams []map[string]any `json:"upstreams"`
+	}
+	if err := json.NewDecoder(hr.Body).Decode(&health); err != nil {
+		t.Fatal(err)
+	}
+	hr.Body.Close()
+	if health.Status != "ok" || len(health.Upstreams) != 2 || health.Upstreams[0]["state"] != "up" || health.Upstreams[0]["tools"].(float64) < 1 {
+		t.Fatalf("/health = %+v", health)
 	}
 
 	// A call without the scope gets the scope challenge.
