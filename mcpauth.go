@@ -459,7 +459,9 @@ func (s *Server) lastSeenFlush() time.Duration {
 // ServeStdio serves the MCP server over in/out as identity until ctx
 // ends or in closes.
 func (s *Server) ServeStdio(ctx context.Context, identity *auth.Claims, in io.Reader, out, errOut io.Writer) error {
-	return transport.ServeStdio(ctx, s.MCP, identity, in, out, errOut)
+	return transport.ServeStdio(ctx, s.MCP, transport.StdioConfig{
+		Identity: identity, ToolScope: s.Toolset.RequiredScope, Logger: s.cfg.Logger,
+	}, in, out, errOut)
 }
 
 // Close stops every upstream (stdio children included) and closes the

@@ -32,6 +32,7 @@ type stack struct {
 	Revoker  *revocation.Service
 	OAuth    *oauth.Server
 	MCP      *server.MCPServer
+	Server   *mcpauth.Server
 }
 
 type stackOpts struct {
@@ -109,7 +110,7 @@ func startStack(t *testing.T, o stackOpts) *stack {
 	if !o.oauth {
 		as = nil
 	}
-	return &stack{URL: base, Reg: reg, Issuer: srv.Issuer, Verifier: srv.Verifier, HTTP: srv.HTTP, Revoker: srv.Revoker, OAuth: as, MCP: srv.MCP}
+	return &stack{URL: base, Reg: reg, Issuer: srv.Issuer, Verifier: srv.Verifier, HTTP: srv.HTTP, Revoker: srv.Revoker, OAuth: as, MCP: srv.MCP, Server: srv}
 }
 
 // noThrottle never limits: tests that do not test throttling are not
@@ -141,3 +142,6 @@ func (s *stack) tokenCount(t *testing.T) int {
 	}
 	return len(toks)
 }
+
+// toolScope is the stack's policy as the transports see it.
+func toolScope(s *stack) func(string) string { return s.Server.Toolset.RequiredScope }

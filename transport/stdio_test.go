@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,7 +27,9 @@ func TestStdioAppliesTheStrictJSONRPCChecks(t *testing.T) {
 	done := make(chan error, 1)
 	admin := &auth.Claims{Scope: auth.Scopes{auth.ScopeAdmin}}
 	admin.Subject = "local-admin"
-	go func() { done <- transport.ServeStdio(ctx, s.MCP, admin, inR, outW, io.Discard) }()
+	go func() {
+		done <- transport.ServeStdio(ctx, s.MCP, transport.StdioConfig{Identity: admin}, inR, outW, io.Discard)
+	}()
 	t.Cleanup(func() {
 		cancel()
 		inW.Close()
@@ -90,3 +94,62 @@ func TestStdioAppliesTheStrictJSONRPCChecks(t *testing.T) {
 		t.Fatalf("%d tokens minted", n)
 	}
 }
+
+// Rule: over stdio, a tools/call the identity's scopes do not allow gets
+// a JSON-RPC error -32003 naming the scope (the stdio form of the scope
+// challenge) and an auth.forbidden audit record; nothing is minted.
+func TestStdioRefusesAToolWithoutItsScopeNamingTheScope(t *testing.T) {
+	s := startStack(t, stackOpts{})
+	logs := &strings.Builder{}
+	var mu sync.Mutex
+	logger := slog.New(slog.NewJSONHandler(lockedWriterFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.Write(p)
+	}), nil))
+	reader := &auth.Claims{Scope: auth.Scopes{"crm:read"}}
+	reader.Subject, reader.ID = "reader", "jti-reader"
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- transport.ServeStdio(ctx, s.MCP, transport.StdioConfig{Identity: reader, ToolScope: toolScope(s), Logger: logger}, inR, outW, io.Discard)
+	}()
+	defer func() { cancel(); inW.Close(); <-done; outR.Close() }()
+	go func() {
+		_, _ = io.WriteString(inW, `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"issue_token","arguments":{"client_id":"x"}}}`+"\n")
+	}()
+	lines := bufio.NewScanner(outR)
+	if !lines.Scan() {
+		t.Fatal("no answer")
+	}
+	var m struct {
+		ID    float64 `json:"id"`
+		Error struct {
+			Code    int               `json:"code"`
+			Message string            `json:"message"`
+			Data    map[string]string `json:"data"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(lines.Bytes(), &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.ID != 7 || m.Error.Code != -32003 || m.Error.Data["error"] != "insufficient_scope" || m.Error.Data["scope"] != "admin" ||
+		!strings.Contains(m.Error.Message, "issue_token requires the scope") {
+		t.Fatalf("answer = %s", lines.Bytes())
+	}
+	mu.Lock()
+	audit := logs.String()
+	mu.Unlock()
+	if !strings.Contains(audit, `"event":"auth.forbidden"`) || !strings.Contains(audit, `"via":"stdio"`) || !strings.Contains(audit, `"client_id":"reader"`) {
+		t.Fatalf("audit = %s", audit)
+	}
+	if n := s.tokenCount(t); n != 0 {
+		t.Fatalf("%d tokens recorded", n)
+	}
+}
+
+type lockedWriterFunc func([]byte) (int, error)
+
+func (f lockedWriterFunc) Write(p []byte) (int, error) { return f(p) }
