@@ -181,8 +181,9 @@ func (h *HTTP) Close(ctx context.Context) error {
 	return h.streamable.Shutdown(ctx)
 }
 
-// RunReaper ends sessions whose opening token has been revoked, checking
-// every ReapInterval until ctx ends. Serve runs it.
+// RunReaper ends sessions whose opening token has been revoked, and
+// streams whose own token has been, checking every ReapInterval until ctx
+// ends. Serve runs it.
 func (h *HTTP) RunReaper(ctx context.Context) {
 	if h.cfg.Revoked == nil {
 		return
@@ -194,8 +195,8 @@ func (h *HTTP) RunReaper(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			if n := h.sessions.closeRevoked(h.cfg.Revoked); n > 0 {
-				h.log.Info("ended sessions of revoked tokens", "count", n)
+			if sessions, streams := h.sessions.closeRevoked(h.cfg.Revoked); sessions+streams > 0 {
+				h.log.Info("ended sessions and streams of revoked tokens", "sessions", sessions, "streams", streams)
 			}
 		}
 	}
@@ -219,6 +220,9 @@ func (h *HTTP) openSSE(next http.Handler) http.Handler {
 		st := &sseStream{cancel: cancel}
 		ctx = context.WithValue(ctx, sseStreamKey{}, st)
 		defer func() {
+			if st.remove != nil {
+				st.remove()
+			}
 			if st.id != "" {
 				h.sessions.close(st.id)
 			}
@@ -261,10 +265,13 @@ func (h *HTTP) bindStreamable(next http.Handler) http.Handler {
 			defer release()
 			ctx, cancel := untilExpiry(r.Context())
 			defer cancel()
-			if id != "" {
-				remove, _ := h.sessions.addStream(id, cancel)
-				defer remove()
+			c, _ := auth.ClaimsFrom(ctx)
+			remove, ok := h.sessions.addStream(id, jtiOf(c), cancel)
+			if !ok {
+				writeError(w, http.StatusNotFound, "session_not_found", "Session not found: it has ended or was never opened; start a new session")
+				return
 			}
+			defer remove()
 			r = r.WithContext(ctx)
 		}
 		next.ServeHTTP(w, r)

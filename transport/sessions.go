@@ -14,31 +14,40 @@ import (
 )
 
 // session is what the transport remembers of an open session: who opened
-// it, with which token, and how to end its streams.
+// it, with which token, and its open streams.
 type session struct {
 	subject string
 	jti     string
-	// streams cancel the open streams (SSE GET, Streamable HTTP GET) of
-	// this session.
-	streams map[*context.CancelFunc]struct{}
+	streams map[*stream]struct{}
+}
+
+// stream is one open event stream (SSE GET, Streamable HTTP GET): the
+// token it was opened with and how to end it.
+type stream struct {
+	jti    string
+	cancel context.CancelFunc
 }
 
 // sessionTable remembers which subject opened each session, so that a
 // session id alone (which travels in URLs and headers) never lets another
 // client act inside it, and which token opened it, so that revoking that
-// token ends the session.
+// token ends the session. It also holds every open event stream, in a
+// session or not, so that revoking a stream's own token ends the stream.
 type sessionTable struct {
 	mu       sync.RWMutex
 	sessions map[string]*session
+	streams  map[*stream]struct{}
 }
 
-func newSessionTable() *sessionTable { return &sessionTable{sessions: map[string]*session{}} }
+func newSessionTable() *sessionTable {
+	return &sessionTable{sessions: map[string]*session{}, streams: map[*stream]struct{}{}}
+}
 
 func (t *sessionTable) open(c *auth.Claims) string {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
 	id := hex.EncodeToString(b[:])
-	s := &session{streams: map[*context.CancelFunc]struct{}{}}
+	s := &session{streams: map[*stream]struct{}{}}
 	if c != nil {
 		s.subject, s.jti = c.Subject, c.ID
 	}
@@ -58,52 +67,72 @@ func (t *sessionTable) owner(id string) (string, bool) {
 	return s.subject, true
 }
 
-// addStream registers a stream's cancel func under a session; the
-// returned func unregisters it. ok is false for an unknown session.
-func (t *sessionTable) addStream(id string, cancel context.CancelFunc) (remove func(), ok bool) {
+// addStream registers an open stream, opened with token jti, under
+// session id ("" for none); the returned func unregisters it. ok is
+// false, and nothing is registered, for an unknown session.
+func (t *sessionTable) addStream(id, jti string, cancel context.CancelFunc) (remove func(), ok bool) {
+	st := &stream{jti: jti, cancel: cancel}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	s, ok := t.sessions[id]
-	if !ok {
-		return func() {}, false
+	var s *session
+	if id != "" {
+		if s, ok = t.sessions[id]; !ok {
+			return func() {}, false
+		}
+		s.streams[st] = struct{}{}
 	}
-	key := &cancel
-	s.streams[key] = struct{}{}
+	t.streams[st] = struct{}{}
 	return func() {
 		t.mu.Lock()
-		delete(s.streams, key)
+		delete(t.streams, st)
+		if s != nil {
+			delete(s.streams, st)
+		}
 		t.mu.Unlock()
 	}, true
 }
 
 // close forgets a session and ends its streams.
 func (t *sessionTable) close(id string) {
+	var cancels []context.CancelFunc
 	t.mu.Lock()
-	s, ok := t.sessions[id]
-	delete(t.sessions, id)
-	t.mu.Unlock()
-	if ok {
-		for c := range s.streams {
-			(*c)()
+	if s, ok := t.sessions[id]; ok {
+		delete(t.sessions, id)
+		for st := range s.streams {
+			cancels = append(cancels, st.cancel)
 		}
+	}
+	t.mu.Unlock()
+	for _, c := range cancels {
+		c()
 	}
 }
 
-// closeRevoked ends every session opened with a revoked token and
-// returns how many it ended.
-func (t *sessionTable) closeRevoked(revoked auth.RevocationChecker) int {
+// closeRevoked ends every session opened with a revoked token and every
+// stream opened with one, and returns how many sessions and streams
+// (outside those sessions) it ended.
+func (t *sessionTable) closeRevoked(revoked auth.RevocationChecker) (sessions, streams int) {
 	var ids []string
+	var cancels []context.CancelFunc
 	t.mu.RLock()
 	for id, s := range t.sessions {
 		if s.jti != "" && revoked.IsRevoked(s.jti) {
 			ids = append(ids, id)
 		}
 	}
+	for st := range t.streams {
+		if st.jti != "" && revoked.IsRevoked(st.jti) {
+			cancels = append(cancels, st.cancel)
+		}
+	}
 	t.mu.RUnlock()
 	for _, id := range ids {
 		t.close(id)
 	}
-	return len(ids)
+	for _, c := range cancels {
+		c() // idempotent: a stream of a closed session is cancelled twice
+	}
+	return len(ids), len(cancels)
 }
 
 func (t *sessionTable) len() int {
@@ -151,6 +180,7 @@ func (m boundManager) Terminate(id string) (bool, error) {
 type sseStream struct {
 	id     string
 	cancel context.CancelFunc
+	remove func() // unregisters the stream; nil until the id is generated
 }
 
 type sseStreamKey struct{}
@@ -165,7 +195,7 @@ func (t *sessionTable) sseSessionID(_ context.Context, r *http.Request) (string,
 	id := t.open(c)
 	if st, ok := r.Context().Value(sseStreamKey{}).(*sseStream); ok {
 		st.id = id
-		t.addStream(id, st.cancel)
+		st.remove, _ = t.addStream(id, c.ID, st.cancel)
 	}
 	return id, nil
 }
