@@ -43,6 +43,7 @@ type stackOpts struct {
 	allowedClients []string
 	timeouts       transport.Timeouts
 	maxStreams     int
+	maxSessions    int
 	allowedHosts   []string
 	audience       string
 	knownScopes    []string
@@ -112,7 +113,8 @@ func startStack(t *testing.T, o stackOpts) *stack {
 		t.Fatal(err)
 	}
 	mcpServer := transport.NewMCPServer(ts, "test")
-	h := transport.NewHTTP(transport.HTTPConfig{
+	var h *transport.HTTP // read by the metrics' session gauge
+	h = transport.NewHTTP(transport.HTTPConfig{
 		TrustedProxies: proxies,
 		KeepAlive:      o.keepAlive,
 		MCP:            mcpServer,
@@ -139,6 +141,10 @@ func startStack(t *testing.T, o stackOpts) *stack {
 		Timeouts:            o.timeouts,
 		AllowedHosts:        o.allowedHosts,
 		MaxStreamsPerClient: o.maxStreams,
+
+		// Limits on state and what they refused.
+		MaxSessionsPerClient: o.maxSessions,
+		Metrics:              transport.NewMetrics(func() int { return h.OpenSessions() }),
 	})
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)

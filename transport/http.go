@@ -73,6 +73,10 @@ type HTTPConfig struct {
 	// MaxStreamsPerClient bounds the open event streams (SSE and
 	// Streamable HTTP GET) per client id; 0 means 32.
 	MaxStreamsPerClient int
+	// MaxSessionsPerClient bounds the Streamable HTTP sessions that
+	// initialize opens per client id (until DELETE or idle expiry); 0
+	// means 64. Further initialize requests get 429.
+	MaxSessionsPerClient int
 	// Stateless serves 2025-11-25 Streamable HTTP clients without
 	// Mcp-Session-Id, so any replica behind a load balancer can answer
 	// any request (2026-07-28 clients are stateless anyway). Server-to-
@@ -118,7 +122,10 @@ func NewHTTP(cfg HTTPConfig) *HTTP {
 	if cfg.MaxStreamsPerClient == 0 {
 		cfg.MaxStreamsPerClient = 32
 	}
-	h := &HTTP{sessions: newSessionTable(), log: cfg.Logger, cfg: cfg, throttle: cfg.Throttle, streams: newStreamLimiter(cfg.MaxStreamsPerClient)}
+	if cfg.MaxSessionsPerClient == 0 {
+		cfg.MaxSessionsPerClient = 64
+	}
+	h := &HTTP{sessions: newSessionTable(cfg.MaxSessionsPerClient), log: cfg.Logger, cfg: cfg, throttle: cfg.Throttle, streams: newStreamLimiter(cfg.MaxStreamsPerClient)}
 	h.sse = newSSEServer(cfg.MCP, cfg.KeepAlive, h.sessions.sseSessionID, cfg.Logger)
 	sopts := []server.StreamableHTTPOption{
 		server.WithEndpointPath("/mcp"),
@@ -211,6 +218,7 @@ func (h *HTTP) openSSE(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		release, ok := h.streams.acquire(r)
 		if !ok {
+			h.cfg.Metrics.Refused(limitStreamsPerClient)
 			writeError(w, http.StatusTooManyRequests, "too_many_streams", "This client has too many open streams; close one first")
 			return
 		}
@@ -256,9 +264,22 @@ func (h *HTTP) bindStreamable(next http.Handler) http.Handler {
 		if id != "" && !h.checkOwner(w, r, id) {
 			return
 		}
+		if id == "" && r.Method == http.MethodPost && r.Context().Value(initializeKey{}) != nil {
+			c, _ := auth.ClaimsFrom(r.Context())
+			sl, ok := h.sessions.reserve(subjectOf(c))
+			if !ok {
+				h.cfg.Metrics.Refused(limitSessionsPerClient)
+				writeError(w, http.StatusTooManyRequests, "too_many_sessions",
+					"This client has too many open sessions; end one (DELETE /mcp) or let idle ones expire")
+				return
+			}
+			defer h.sessions.release(sl)
+			r = r.WithContext(context.WithValue(r.Context(), slotKey{}, sl))
+		}
 		if r.Method == http.MethodGet {
 			release, ok := h.streams.acquire(r)
 			if !ok {
+				h.cfg.Metrics.Refused(limitStreamsPerClient)
 				writeError(w, http.StatusTooManyRequests, "too_many_streams", "This client has too many open streams; close one first")
 				return
 			}
@@ -272,6 +293,17 @@ func (h *HTTP) bindStreamable(next http.Handler) http.Handler {
 				return
 			}
 			defer remove()
+			if id == "" {
+				// mcp-go opens a session for this stream alone; it ends
+				// with the stream.
+				var generated string
+				ctx = context.WithValue(ctx, generatedKey{}, &generated)
+				defer func() {
+					if generated != "" {
+						h.sessions.close(generated)
+					}
+				}()
+			}
 			r = r.WithContext(ctx)
 		}
 		next.ServeHTTP(w, r)

@@ -19,6 +19,9 @@ type session struct {
 	subject string
 	jti     string
 	streams map[*stream]struct{}
+	// counted: the session holds one of its subject's session slots
+	// (opened by initialize).
+	counted bool
 }
 
 // stream is one open event stream (SSE GET, Streamable HTTP GET): the
@@ -37,13 +40,63 @@ type sessionTable struct {
 	mu       sync.RWMutex
 	sessions map[string]*session
 	streams  map[*stream]struct{}
+	// maxPerClient bounds the sessions initialize opens per subject
+	// (0: unbounded); perClient counts them, with reserved slots.
+	maxPerClient int
+	perClient    map[string]int
 }
 
-func newSessionTable() *sessionTable {
-	return &sessionTable{sessions: map[string]*session{}, streams: map[*stream]struct{}{}}
+func newSessionTable(maxPerClient int) *sessionTable {
+	return &sessionTable{sessions: map[string]*session{}, streams: map[*stream]struct{}{},
+		maxPerClient: maxPerClient, perClient: map[string]int{}}
 }
 
-func (t *sessionTable) open(c *auth.Claims) string {
+// slot is one of a subject's session places, reserved by an initialize
+// request before mcp-go generates the session id. It passes to the
+// session opened with it, or is given back by release.
+type slot struct {
+	subject string
+	done    bool // passed to a session, or released
+}
+
+// reserve takes a session slot for subject; ok is false when subject
+// already has maxPerClient sessions. A nil slot (no limit) is fine to
+// pass on and release.
+func (t *sessionTable) reserve(subject string) (sl *slot, ok bool) {
+	if t.maxPerClient <= 0 {
+		return nil, true
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.perClient[subject] >= t.maxPerClient {
+		return nil, false
+	}
+	t.perClient[subject]++
+	return &slot{subject: subject}, true
+}
+
+// release gives back a slot no session took.
+func (t *sessionTable) release(sl *slot) {
+	if sl == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !sl.done {
+		sl.done = true
+		t.uncount(sl.subject)
+	}
+}
+
+func (t *sessionTable) uncount(subject string) { // t.mu held
+	if t.perClient[subject]--; t.perClient[subject] <= 0 {
+		delete(t.perClient, subject)
+	}
+}
+
+// open records a new session of c's subject and token; with a slot
+// reserved for it, the session holds that slot until it closes.
+func (t *sessionTable) open(c *auth.Claims, sl *slot) string {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
 	id := hex.EncodeToString(b[:])
@@ -52,6 +105,9 @@ func (t *sessionTable) open(c *auth.Claims) string {
 		s.subject, s.jti = c.Subject, c.ID
 	}
 	t.mu.Lock()
+	if sl != nil && !sl.done && sl.subject == s.subject {
+		sl.done, s.counted = true, true
+	}
 	t.sessions[id] = s
 	t.mu.Unlock()
 	return id
@@ -98,6 +154,9 @@ func (t *sessionTable) close(id string) {
 	t.mu.Lock()
 	if s, ok := t.sessions[id]; ok {
 		delete(t.sessions, id)
+		if s.counted {
+			t.uncount(s.subject)
+		}
 		for st := range s.streams {
 			cancels = append(cancels, st.cancel)
 		}
@@ -152,16 +211,35 @@ func (t *sessionTable) ResolveSessionIdManager(r *http.Request) server.SessionId
 	m := boundManager{t: t}
 	if r != nil {
 		m.claims, _ = auth.ClaimsFrom(r.Context())
+		m.slot, _ = r.Context().Value(slotKey{}).(*slot)
+		m.generated, _ = r.Context().Value(generatedKey{}).(*string)
 	}
 	return m
 }
 
+// slotKey carries, from bindStreamable to Generate, the session slot an
+// initialize request reserved.
+type slotKey struct{}
+
+// generatedKey marks a request (a GET /mcp without Mcp-Session-Id) whose
+// wrapper wants to know the id of the session mcp-go generates for it, so
+// the session can be ended with the request.
+type generatedKey struct{}
+
 type boundManager struct {
-	t      *sessionTable
-	claims *auth.Claims
+	t         *sessionTable
+	claims    *auth.Claims
+	slot      *slot
+	generated *string // receives the generated id, when set
 }
 
-func (m boundManager) Generate() string { return m.t.open(m.claims) }
+func (m boundManager) Generate() string {
+	id := m.t.open(m.claims, m.slot)
+	if m.generated != nil {
+		*m.generated = id
+	}
+	return id
+}
 
 func (m boundManager) Validate(id string) (bool, error) {
 	if _, ok := m.t.owner(id); !ok {
@@ -192,7 +270,7 @@ func (t *sessionTable) sseSessionID(_ context.Context, r *http.Request) (string,
 	if !ok {
 		return "", errors.New("no identity on SSE request")
 	}
-	id := t.open(c)
+	id := t.open(c, nil)
 	if st, ok := r.Context().Value(sseStreamKey{}).(*sseStream); ok {
 		st.id = id
 		st.remove, _ = t.addStream(id, c.ID, st.cancel)

@@ -54,6 +54,9 @@ type Config struct {
 	EnrollmentTTL time.Duration `env:"MCP_ENROLLMENT_TTL" envDefault:"15m"`
 	// MaxStreamsPerClient bounds open event streams per client id.
 	MaxStreamsPerClient int `env:"MCP_MAX_STREAMS_PER_CLIENT" envDefault:"32"`
+	// MaxSessionsPerClient bounds the Streamable HTTP sessions that
+	// initialize opens per client id (until DELETE or idle expiry).
+	MaxSessionsPerClient int `env:"MCP_MAX_SESSIONS_PER_CLIENT" envDefault:"64"`
 	// AuthEnabled turns Bearer checks on; false only in dev mode.
 	AuthEnabled bool `env:"MCP_AUTH_ENABLED" envDefault:"true"`
 	// TokenExpiry is the default lifetime of minted tokens.
@@ -169,6 +172,9 @@ func (c Config) policy() (policy, error) {
 	}
 	if c.MaxStreamsPerClient < 1 || c.MaxStreamsPerClient > 100000 {
 		return policy{}, errors.New("MCP_MAX_STREAMS_PER_CLIENT must be between 1 and 100000")
+	}
+	if c.MaxSessionsPerClient < 1 || c.MaxSessionsPerClient > 100000 {
+		return policy{}, errors.New("MCP_MAX_SESSIONS_PER_CLIENT must be between 1 and 100000")
 	}
 	if c.AuthFailBurst < 1 || c.AuthFailRefill <= 0 {
 		return policy{}, errors.New("MCP_AUTH_FAIL_BURST must be at least 1 and MCP_AUTH_FAIL_REFILL positive")

@@ -213,6 +213,7 @@ func TestStartupRefusesUnsafeConfiguration(t *testing.T) {
 		{"trusted proxy that is a host name", []string{"MCP_TRUSTED_PROXIES=10.0.0.0/8,proxy.internal"}, []string{"serve"}, `MCP_TRUSTED_PROXIES: "proxy.internal" is not an IP address`},
 		{"trusted proxy with a bad prefix", []string{"MCP_TRUSTED_PROXIES=10.0.0.0/33"}, []string{"serve"}, "MCP_TRUSTED_PROXIES"},
 		{"out-of-range max lifetime", []string{"MCP_MAX_TOKEN_LIFETIME=999999999d"}, []string{"serve"}, "MCP_MAX_TOKEN_LIFETIME"},
+		{"no session cap", []string{"MCP_MAX_SESSIONS_PER_CLIENT=0"}, []string{"serve"}, "MCP_MAX_SESSIONS_PER_CLIENT must be between 1 and 100000"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

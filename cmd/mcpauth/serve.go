@@ -61,6 +61,8 @@ Environment:
   MCP_TRUSTED_PROXIES          reverse proxies (IPs, CIDRs) whose X-Forwarded-For
                                names the client for throttling and audit
   MCP_MAX_STREAMS_PER_CLIENT   open SSE/GET streams per client id (default 32)
+  MCP_MAX_SESSIONS_PER_CLIENT  Streamable HTTP sessions (initialize) per client id
+                               (default 64)
   MCP_LOG_FORMAT               json (default; audit records) or text (default in dev mode)`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -142,6 +144,7 @@ Environment:
 					DefaultExpiry: a.policy.defaultExpiry,
 					Logger:        logger,
 				},
+				MaxSessionsPerClient: cfg.MaxSessionsPerClient,
 				AuthInfo: transport.AuthInfo{
 					Issuer:         cfg.Issuer,
 					Algorithm:      "HS256",
