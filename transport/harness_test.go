@@ -53,6 +53,9 @@ type stackOpts struct {
 	// loopbackMetadata lets client id metadata documents be served on
 	// loopback over http (tests serve them with httptest).
 	loopbackMetadata bool
+
+	// sseWriteTimeout bounds each write to a legacy SSE stream.
+	sseWriteTimeout time.Duration
 }
 
 // startStack starts the full server (registry, issuer, verifier, tools,
@@ -144,6 +147,7 @@ func startStack(t *testing.T, o stackOpts) *stack {
 
 		// Limits on state and what they refused.
 		MaxSessionsPerClient: o.maxSessions,
+		SSEWriteTimeout:      o.sseWriteTimeout,
 		Metrics:              transport.NewMetrics(func() int { return h.OpenSessions() }),
 	})
 	sctx, cancel := context.WithCancel(ctx)

@@ -77,6 +77,10 @@ type HTTPConfig struct {
 	// initialize opens per client id (until DELETE or idle expiry); 0
 	// means 64. Further initialize requests get 429.
 	MaxSessionsPerClient int
+	// SSEWriteTimeout bounds each write to a legacy SSE stream and how
+	// long a POST /message waits for room in its stream's queue; a stream
+	// whose reader is stuck that long is dropped. 15s when zero.
+	SSEWriteTimeout time.Duration
 	// Stateless serves 2025-11-25 Streamable HTTP clients without
 	// Mcp-Session-Id, so any replica behind a load balancer can answer
 	// any request (2026-07-28 clients are stateless anyway). Server-to-
@@ -127,6 +131,7 @@ func NewHTTP(cfg HTTPConfig) *HTTP {
 	}
 	h := &HTTP{sessions: newSessionTable(cfg.MaxSessionsPerClient), log: cfg.Logger, cfg: cfg, throttle: cfg.Throttle, streams: newStreamLimiter(cfg.MaxStreamsPerClient)}
 	h.sse = newSSEServer(cfg.MCP, cfg.KeepAlive, h.sessions.sseSessionID, cfg.Logger)
+	h.sse.writeTimeout, h.sse.metrics = cfg.SSEWriteTimeout, cfg.Metrics
 	sopts := []server.StreamableHTTPOption{
 		server.WithEndpointPath("/mcp"),
 		server.WithSessionIdManagerResolver(h.sessions),

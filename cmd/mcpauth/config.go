@@ -57,6 +57,10 @@ type Config struct {
 	// MaxSessionsPerClient bounds the Streamable HTTP sessions that
 	// initialize opens per client id (until DELETE or idle expiry).
 	MaxSessionsPerClient int `env:"MCP_MAX_SESSIONS_PER_CLIENT" envDefault:"64"`
+	// SSEWriteTimeout bounds each write to a legacy SSE stream and a POST
+	// /message's wait for room in its stream; a stream whose client
+	// stopped reading is dropped after it.
+	SSEWriteTimeout time.Duration `env:"MCP_SSE_WRITE_TIMEOUT" envDefault:"15s"`
 	// AuthEnabled turns Bearer checks on; false only in dev mode.
 	AuthEnabled bool `env:"MCP_AUTH_ENABLED" envDefault:"true"`
 	// TokenExpiry is the default lifetime of minted tokens.
@@ -175,6 +179,9 @@ func (c Config) policy() (policy, error) {
 	}
 	if c.MaxSessionsPerClient < 1 || c.MaxSessionsPerClient > 100000 {
 		return policy{}, errors.New("MCP_MAX_SESSIONS_PER_CLIENT must be between 1 and 100000")
+	}
+	if c.SSEWriteTimeout < time.Second || c.SSEWriteTimeout > 10*time.Minute {
+		return policy{}, errors.New("MCP_SSE_WRITE_TIMEOUT must be between 1s and 10m")
 	}
 	if c.AuthFailBurst < 1 || c.AuthFailRefill <= 0 {
 		return policy{}, errors.New("MCP_AUTH_FAIL_BURST must be at least 1 and MCP_AUTH_FAIL_REFILL positive")
