@@ -77,9 +77,10 @@ type HTTPConfig struct {
 	// initialize opens per client id (until DELETE or idle expiry); 0
 	// means 64. Further initialize requests get 429.
 	MaxSessionsPerClient int
-	// SSEWriteTimeout bounds each write to a legacy SSE stream and how
-	// long a POST /message waits for room in its stream's queue; a stream
-	// whose reader is stuck that long is dropped. 15s when zero.
+	// SSEWriteTimeout bounds each write to an event stream (legacy SSE,
+	// Streamable HTTP GET) and how long a POST /message waits for room in
+	// its stream's queue; a stream whose reader is stuck that long is
+	// dropped. 15s when zero.
 	SSEWriteTimeout time.Duration
 	// Stateless serves 2025-11-25 Streamable HTTP clients without
 	// Mcp-Session-Id, so any replica behind a load balancer can answer
@@ -298,6 +299,15 @@ func (h *HTTP) bindStreamable(next http.Handler) http.Handler {
 				return
 			}
 			defer remove()
+			// Each write gets a deadline; a write blocked on a client that
+			// stopped reading is cut when the stream's context ends.
+			wr := newDeadlineWriter(ctx, w, h.sse.timeout())
+			defer wr.finish()
+			w = &streamWriter{ResponseWriter: w, d: wr, stalled: func() {
+				h.cfg.Metrics.Refused(limitStalledStream)
+				h.log.Warn("dropped a Streamable HTTP stream whose client stopped reading", "client_id", subjectOf(c), "timeout", h.sse.timeout().String())
+				cancel()
+			}}
 			if id == "" {
 				// mcp-go opens a session for this stream alone; it ends
 				// with the stream.

@@ -26,13 +26,14 @@ type Metrics struct {
 const (
 	limitStreamsPerClient  = "streams_per_client"
 	limitSessionsPerClient = "sessions_per_client"
-	// limitSSEStalledStream counts legacy SSE streams dropped because
-	// their client stopped reading (SSEWriteTimeout).
-	limitSSEStalledStream = "sse_stalled_stream"
+	// limitStalledStream counts event streams (legacy SSE, Streamable
+	// HTTP GET) dropped because their client stopped reading
+	// (SSEWriteTimeout).
+	limitStalledStream = "stalled_stream"
 )
 
 // knownLimits bounds the limit label; each starts at zero.
-var knownLimits = []string{limitStreamsPerClient, limitSessionsPerClient, limitSSEStalledStream}
+var knownLimits = []string{limitStreamsPerClient, limitSessionsPerClient, limitStalledStream}
 
 // NewMetrics returns the metrics; sessions reports open sessions.
 func NewMetrics(sessions func() int) *Metrics {

@@ -168,7 +168,7 @@ func (s *sseSession) send(ev []byte, wait time.Duration) error {
 // drop ends a stream whose reader is stuck, counting it once.
 func (s *sseServer) drop(sess *sseSession) {
 	if sess.stalled.CompareAndSwap(false, true) {
-		s.metrics.Refused(limitSSEStalledStream)
+		s.metrics.Refused(limitStalledStream)
 		s.log.Warn("dropped an SSE stream whose client stopped reading", "session", sess.id, "timeout", s.timeout().String())
 	}
 	sess.end()
@@ -223,7 +223,9 @@ func (s *sseServer) serveStream(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
-	h.Set("Connection", "keep-alive")
+	// The connection ends with the stream: its last write deadline must
+	// not apply to a later request on it.
+	h.Set("Connection", "close")
 	h.Set("X-Accel-Buffering", "no") // let nginx pass events through at once
 	w.WriteHeader(http.StatusOK)
 	if err := wr.write([]byte(fmt.Sprintf("event: endpoint\ndata: /message?sessionId=%s\r\n\r\n", id))); err != nil {
@@ -281,7 +283,7 @@ func newDeadlineWriter(ctx context.Context, w http.ResponseWriter, timeout time.
 		d.mu.Lock()
 		defer d.mu.Unlock()
 		if !d.finished {
-			_ = d.rc.SetWriteDeadline(time.Now()) // unblocks a write in progress
+			_ = d.rc.SetWriteDeadline(time.Now()) // cuts a write in progress
 		}
 	})
 	return d
@@ -290,37 +292,96 @@ func newDeadlineWriter(ctx context.Context, w http.ResponseWriter, timeout time.
 // write writes b and flushes it: errStreamStalled when the whole timeout
 // passed without the client taking it.
 func (d *deadlineWriter) write(b []byte) error {
-	d.mu.Lock()
-	if d.ctx.Err() != nil { // never extend the deadline of an ended stream
-		d.mu.Unlock()
-		return d.ctx.Err()
+	start, err := d.start()
+	if err != nil {
+		return err
 	}
-	// Not every ResponseWriter supports deadlines (tests' recorders);
-	// then writes are unbounded, as before.
-	start := time.Now()
-	_ = d.rc.SetWriteDeadline(start.Add(d.timeout))
-	d.mu.Unlock()
-	_, err := d.w.Write(b)
-	if err == nil {
+	if _, err = d.w.Write(b); err == nil {
 		err = d.rc.Flush()
 	}
-	// A failed write cancels the request's context too, so the time
-	// taken, not the context, tells a stuck reader from a stream cut
-	// short by revocation or expiry.
-	if errors.Is(err, os.ErrDeadlineExceeded) && time.Since(start) >= d.timeout {
+	if d.stalled(err, start) {
 		return fmt.Errorf("%w: %w", errStreamStalled, err)
 	}
 	return err
 }
 
-// finish clears the deadline so a connection that ended its stream
-// cleanly can serve its next request.
+// streamWriter is the ResponseWriter mcp-go writes a Streamable HTTP GET
+// stream to: every Write and the Flush after it are bounded by the
+// deadlineWriter's deadline, and stalled is called (once) when one took
+// the whole timeout.
+type streamWriter struct {
+	http.ResponseWriter
+	d        *deadlineWriter
+	stalled  func()
+	once     sync.Once
+	lastFrom time.Time // when the deadline in force was set
+}
+
+func (s *streamWriter) Write(b []byte) (int, error) {
+	start, err := s.d.start()
+	if err != nil {
+		return 0, err
+	}
+	s.lastFrom = start
+	n, err := s.ResponseWriter.Write(b)
+	s.check(err)
+	return n, err
+}
+
+// WriteHeader closes the connection after the stream (see finish).
+func (s *streamWriter) WriteHeader(code int) {
+	s.Header().Set("Connection", "close")
+	s.ResponseWriter.WriteHeader(code)
+}
+
+// Flush implements http.Flusher (mcp-go streams only to a Flusher).
+func (s *streamWriter) Flush() { s.check(s.d.rc.Flush()) }
+
+func (s *streamWriter) check(err error) {
+	if err != nil && !s.lastFrom.IsZero() && s.d.stalled(err, s.lastFrom) {
+		s.once.Do(s.stalled)
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (s *streamWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// start sets the deadline for the next write (unless the stream has
+// ended); it returns when the write began.
+func (d *deadlineWriter) start() (time.Time, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.ctx.Err() != nil { // never extend the deadline of an ended stream
+		return time.Time{}, d.ctx.Err()
+	}
+	// Not every ResponseWriter supports deadlines (tests' recorders);
+	// then writes are unbounded, as before.
+	now := time.Now()
+	_ = d.rc.SetWriteDeadline(now.Add(d.timeout))
+	return now, nil
+}
+
+// stalled reports whether err is a write that took the whole timeout
+// since start. (A failed write cancels the request's context too, so the
+// time taken, not the context, tells a stuck reader from a stream cut
+// short by revocation or expiry.)
+func (d *deadlineWriter) stalled(err error, start time.Time) bool {
+	return errors.Is(err, os.ErrDeadlineExceeded) && time.Since(start) >= d.timeout
+}
+
+// finalFlush bounds what net/http writes after a stream's handler returns
+// (what is buffered, the end of the chunked body): a client that stopped
+// reading must not hold the connection then either.
+const finalFlush = 250 * time.Millisecond
+
+// finish bounds the final flush. The stream's response says "Connection:
+// close", so this deadline never reaches another request.
 func (d *deadlineWriter) finish() {
 	d.stop()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.finished = true
-	_ = d.rc.SetWriteDeadline(time.Time{})
+	_ = d.rc.SetWriteDeadline(time.Now().Add(min(finalFlush, d.timeout)))
 }
 
 // handleMessage is POST /message?sessionId=… (the caller has checked that

@@ -12,13 +12,13 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mark3labs/mcp-go/server"
 )
 
-// stalledSSE opens GET /sse over a raw connection with a tiny receive
-// buffer, reads the endpoint event and then never reads again: a client
-// that stops reading its stream. It returns the message endpoint and the
-// connection (closed at test end).
-func stalledSSE(t *testing.T, s *stack, token string) (string, net.Conn) {
+// smallBufferConn connects to the stack with a 4 KiB receive buffer, so
+// a client that does not read fills the server's socket buffers soon.
+func smallBufferConn(t *testing.T, s *stack) net.Conn {
 	t.Helper()
 	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
 		var serr error
@@ -30,6 +30,16 @@ func stalledSSE(t *testing.T, s *stack, token string) (string, net.Conn) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// stalledSSE opens GET /sse over a raw connection with a tiny receive
+// buffer, reads the endpoint event and then never reads again: a client
+// that stops reading its stream. It returns the message endpoint and the
+// connection (closed at test end).
+func stalledSSE(t *testing.T, s *stack, token string) (string, net.Conn) {
+	t.Helper()
+	conn := smallBufferConn(t, s)
 	fmt.Fprintf(conn, "GET /sse HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nAccept: text/event-stream\r\n\r\n", strings.TrimPrefix(s.URL, "http://"), token)
 	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	br := bufio.NewReaderSize(conn, 512)
@@ -118,7 +128,7 @@ func TestSSEStreamWhoseReaderIsStuckIsDropped(t *testing.T) {
 	}
 	serverCloses(t, conn, 10*time.Second)
 	waitFor(t, 5*time.Second, "the stalled stream's session is still open", func() bool { return s.HTTP.OpenSessions() == 0 })
-	if v := s.metric(t, `mcpauth_limit_refusals_total{limit="sse_stalled_stream"}`); v != "1" {
+	if v := s.metric(t, `mcpauth_limit_refusals_total{limit="stalled_stream"}`); v != "1" {
 		t.Fatalf("stalled streams counted: %q, want 1", v)
 	}
 	if r := do(t, "POST", s.URL+ep, tok, `{"jsonrpc":"2.0","id":1,"method":"ping"}`, nil); r.StatusCode != http.StatusNotFound {
@@ -165,4 +175,83 @@ func TestRevokingAStalledSSEStreamFreesItsPOSTsAtOnce(t *testing.T) {
 	}
 	serverCloses(t, conn, 10*time.Second)
 	waitFor(t, 5*time.Second, "the stalled stream's session is still open", func() bool { return s.HTTP.OpenSessions() == 0 })
+}
+
+// stalledStreamableGET opens a 2025-11-25 session with token, then its
+// GET /mcp stream over a raw connection with a tiny receive buffer that
+// is never read. It returns the session id and the connection.
+func stalledStreamableGET(t *testing.T, s *stack, token string) (string, net.Conn) {
+	t.Helper()
+	sid := initSession(t, s, token)
+	hdr := map[string]string{server.HeaderKeySessionID: sid, "Mcp-Protocol-Version": legacyVersion}
+	if r := do(t, "POST", s.URL+"/mcp", token, `{"jsonrpc":"2.0","method":"notifications/initialized"}`, hdr); r.StatusCode != http.StatusAccepted {
+		t.Fatalf("notifications/initialized: %d", r.StatusCode)
+	}
+	conn := smallBufferConn(t, s)
+	fmt.Fprintf(conn, "GET /mcp HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nAccept: text/event-stream\r\nMcp-Session-Id: %s\r\nMcp-Protocol-Version: %s\r\n\r\n",
+		strings.TrimPrefix(s.URL, "http://"), token, sid, legacyVersion)
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReaderSize(conn, 512)
+	status, err := br.ReadString('\n')
+	if err != nil || !strings.Contains(status, " 200 ") {
+		t.Fatalf("GET /mcp: %q %v", status, err)
+	}
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("reading the headers: %v", err)
+		}
+		if line == "\r\n" {
+			_ = conn.SetReadDeadline(time.Time{})
+			return sid, conn
+		}
+	}
+}
+
+// fillStreamable sends large notifications to a session until mcp-go
+// finds its queue full: the stream's writer is then stuck on a client
+// that does not read.
+func fillStreamable(t *testing.T, s *stack, sid string) {
+	t.Helper()
+	big := strings.Repeat("x", 64<<10)
+	for i := 0; ; i++ {
+		if i == 4*maxFill {
+			t.Fatalf("%d large notifications fit in a stream nobody reads", i)
+		}
+		err := s.MCP.SendNotificationToSpecificClient(sid, "notifications/message", map[string]any{"level": "info", "data": big})
+		if errors.Is(err, server.ErrNotificationChannelBlocked) {
+			return
+		}
+		if err != nil {
+			t.Fatalf("notification %d: %v", i, err)
+		}
+	}
+}
+
+func TestRevokingAStalledStreamableGETEndsItAtOnce(t *testing.T) {
+	s := startStack(t, stackOpts{sseWriteTimeout: time.Minute})
+	tok := s.mint(t, "stuck-reader", time.Hour)
+	sid, conn := stalledStreamableGET(t, s, tok)
+	fillStreamable(t, s, sid)
+	if _, _, err := s.Revoker.RevokeJTI(context.Background(), jtiOf(t, s, tok), "test", "leaked"); err != nil {
+		t.Fatal(err)
+	}
+	revoked := time.Now()
+	serverCloses(t, conn, 10*time.Second)
+	if el := time.Since(revoked); el > time.Second {
+		t.Fatalf("the stalled stream ended %v after revocation, want within 1s", el)
+	}
+}
+
+func TestStreamableGETWhoseReaderIsStuckIsDropped(t *testing.T) {
+	s := startStack(t, stackOpts{sseWriteTimeout: 300 * time.Millisecond})
+	tok := s.mint(t, "stuck-reader", time.Hour)
+	sid, conn := stalledStreamableGET(t, s, tok)
+	fillStreamable(t, s, sid)
+	// Reading would unstick the stream: wait for the server to count the
+	// drop first, then see the connection closed.
+	waitFor(t, 10*time.Second, "the stalled stream was not dropped", func() bool {
+		return s.metric(t, `mcpauth_limit_refusals_total{limit="stalled_stream"}`) == "1"
+	})
+	serverCloses(t, conn, 10*time.Second)
 }

@@ -120,6 +120,8 @@ func TestEveryStreamEndsWithinASecondOfExpiry(t *testing.T) {
 			}
 			if late := time.Since(exp); late > time.Second {
 				t.Fatalf("stream ended %v after its token expired, want within 1s", late)
+			} else if late < -100*time.Millisecond {
+				t.Fatalf("stream ended %v before its token expired", -late)
 			}
 		})
 	}

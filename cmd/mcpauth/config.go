@@ -57,9 +57,9 @@ type Config struct {
 	// MaxSessionsPerClient bounds the Streamable HTTP sessions that
 	// initialize opens per client id (until DELETE or idle expiry).
 	MaxSessionsPerClient int `env:"MCP_MAX_SESSIONS_PER_CLIENT" envDefault:"64"`
-	// SSEWriteTimeout bounds each write to a legacy SSE stream and a POST
-	// /message's wait for room in its stream; a stream whose client
-	// stopped reading is dropped after it.
+	// SSEWriteTimeout bounds each write to an event stream (legacy SSE,
+	// Streamable HTTP GET) and a POST /message's wait for room in its
+	// stream; a stream whose client stopped reading is dropped after it.
 	SSEWriteTimeout time.Duration `env:"MCP_SSE_WRITE_TIMEOUT" envDefault:"15s"`
 	// AuthEnabled turns Bearer checks on; false only in dev mode.
 	AuthEnabled bool `env:"MCP_AUTH_ENABLED" envDefault:"true"`

@@ -63,9 +63,9 @@ Environment:
   MCP_MAX_STREAMS_PER_CLIENT   open SSE/GET streams per client id (default 32)
   MCP_MAX_SESSIONS_PER_CLIENT  Streamable HTTP sessions (initialize) per client id
                                (default 64)
-  MCP_SSE_WRITE_TIMEOUT        bound on each write to an SSE stream and on a POST
-                               /message's wait for it; a stream whose client stopped
-                               reading is dropped (default 15s)
+  MCP_SSE_WRITE_TIMEOUT        bound on each write to an event stream (SSE, GET /mcp)
+                               and on a POST /message's wait for its stream; a stream
+                               whose client stopped reading is dropped (default 15s)
   MCP_LOG_FORMAT               json (default; audit records) or text (default in dev mode)`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
