@@ -56,6 +56,9 @@ type stackOpts struct {
 
 	// sseWriteTimeout bounds each write to a legacy SSE stream.
 	sseWriteTimeout time.Duration
+	// pending bounds pending OAuth authorization requests (zero fields:
+	// the defaults).
+	pending oauth.PendingLimits
 }
 
 // startStack starts the full server (registry, issuer, verifier, tools,
@@ -82,6 +85,10 @@ func startStack(t *testing.T, o stackOpts) *stack {
 	base := "http://" + ln.Addr().String()
 	revoked := auth.NewRevocationSet()
 	var as *oauth.Server
+	// Audit records are counted in /metrics, as in the binary.
+	var h *transport.HTTP // read by the metrics' session gauge
+	metrics := transport.NewMetrics(func() int { return h.OpenSessions() })
+	logger := slog.New(metrics.CountingHandler(slog.DiscardHandler))
 	revoker := revocation.New(revocation.Config{Store: reg, Set: revoked, Now: o.now,
 		OnRevoke: func(ctx context.Context, toks []registry.Token) {
 			if as != nil {
@@ -100,6 +107,7 @@ func startStack(t *testing.T, o stackOpts) *stack {
 			Issuer: base, Resources: []string{base + "/mcp", base, base + "/sse"},
 			Store: reg, Minter: issuer, Revoker: revoker, Inspector: verifier, Throttle: o.throttle,
 			ScopesSupported: []string{"admin", "tools:call"}, AllowLoopbackRedirects: true, AllowLoopbackMetadata: o.loopbackMetadata, Now: o.now,
+			Pending: o.pending, Logger: logger,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -110,13 +118,11 @@ func startStack(t *testing.T, o stackOpts) *stack {
 		DefaultExpiry: auth.Expiry{Duration: 30 * 24 * time.Hour},
 		PublicURL:     base, Issuer: "mcpauth-test", Now: o.now,
 	})
-	logger := slog.New(slog.DiscardHandler)
 	proxies, err := transport.ParseTrustedProxies(o.trustedProxies)
 	if err != nil {
 		t.Fatal(err)
 	}
 	mcpServer := transport.NewMCPServer(ts, "test")
-	var h *transport.HTTP // read by the metrics' session gauge
 	h = transport.NewHTTP(transport.HTTPConfig{
 		TrustedProxies: proxies,
 		KeepAlive:      o.keepAlive,
@@ -148,7 +154,7 @@ func startStack(t *testing.T, o stackOpts) *stack {
 		// Limits on state and what they refused.
 		MaxSessionsPerClient: o.maxSessions,
 		SSEWriteTimeout:      o.sseWriteTimeout,
-		Metrics:              transport.NewMetrics(func() int { return h.OpenSessions() }),
+		Metrics:              metrics,
 	})
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)

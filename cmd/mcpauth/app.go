@@ -103,6 +103,7 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		// Loopback redirects for web clients only in dev mode.
 		AllowLoopbackRedirects: cfg.Dev(),
 		AllowLoopbackMetadata:  cfg.OAuthLoopbackMetadata,
+		Pending:                cfg.oauthPending(),
 		Logger:                 logger,
 	})
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/joho/godotenv"
 
 	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/auth/oauth"
 	"github.com/mcpauth/mcpauth/transport"
 )
 
@@ -52,6 +53,16 @@ type Config struct {
 	OAuthLoopbackMetadata bool `env:"MCP_OAUTH_DEV_LOOPBACK_METADATA" envDefault:"false"`
 	// EnrollmentTTL is the default lifetime of enrollment codes.
 	EnrollmentTTL time.Duration `env:"MCP_ENROLLMENT_TTL" envDefault:"15m"`
+	// OAuthPruneInterval is how often expired OAuth state is deleted.
+	OAuthPruneInterval time.Duration `env:"MCP_OAUTH_PRUNE_INTERVAL" envDefault:"1m"`
+	// Pending sign-in requests (GET /authorize, unauthenticated): caps
+	// per address (IPv6 /64), per OAuth client and in total, and how many
+	// one address may start at once (then one more per refill).
+	OAuthPendingPerAddress int           `env:"MCP_OAUTH_PENDING_PER_ADDRESS" envDefault:"10"`
+	OAuthPendingPerClient  int           `env:"MCP_OAUTH_PENDING_PER_CLIENT" envDefault:"50"`
+	OAuthPendingMax        int           `env:"MCP_OAUTH_PENDING_MAX" envDefault:"1000"`
+	OAuthAuthorizeBurst    int           `env:"MCP_OAUTH_AUTHORIZE_BURST" envDefault:"10"`
+	OAuthAuthorizeRefill   time.Duration `env:"MCP_OAUTH_AUTHORIZE_REFILL" envDefault:"6s"`
 	// MaxStreamsPerClient bounds open event streams per client id.
 	MaxStreamsPerClient int `env:"MCP_MAX_STREAMS_PER_CLIENT" envDefault:"32"`
 	// MaxSessionsPerClient bounds the Streamable HTTP sessions that
@@ -174,6 +185,18 @@ func (c Config) policy() (policy, error) {
 	if c.EnrollmentTTL < time.Minute || c.EnrollmentTTL > 24*time.Hour {
 		return policy{}, errors.New("MCP_ENROLLMENT_TTL must be between 1m and 24h")
 	}
+	if c.OAuthPruneInterval < time.Second || c.OAuthPruneInterval > 24*time.Hour {
+		return policy{}, errors.New("MCP_OAUTH_PRUNE_INTERVAL must be between 1s and 24h")
+	}
+	for name, v := range map[string]int{"MCP_OAUTH_PENDING_PER_ADDRESS": c.OAuthPendingPerAddress, "MCP_OAUTH_PENDING_PER_CLIENT": c.OAuthPendingPerClient,
+		"MCP_OAUTH_PENDING_MAX": c.OAuthPendingMax, "MCP_OAUTH_AUTHORIZE_BURST": c.OAuthAuthorizeBurst} {
+		if v < 1 || v > 100000 {
+			return policy{}, fmt.Errorf("%s must be between 1 and 100000", name)
+		}
+	}
+	if c.OAuthAuthorizeRefill <= 0 || c.OAuthAuthorizeRefill > time.Hour {
+		return policy{}, errors.New("MCP_OAUTH_AUTHORIZE_REFILL must be positive and at most 1h")
+	}
 	if c.MaxStreamsPerClient < 1 || c.MaxStreamsPerClient > 100000 {
 		return policy{}, errors.New("MCP_MAX_STREAMS_PER_CLIENT must be between 1 and 100000")
 	}
@@ -199,6 +222,12 @@ func (c Config) policy() (policy, error) {
 		return policy{}, fmt.Errorf("MCP_TRUSTED_PROXIES: %w", err)
 	}
 	return policy{defaultExpiry: def, maxLifetime: maxL.Duration, trustedProxies: proxies}, nil
+}
+
+// oauthPending is the pending sign-in limits for the OAuth server.
+func (c Config) oauthPending() oauth.PendingLimits {
+	return oauth.PendingLimits{PerAddress: c.OAuthPendingPerAddress, PerClient: c.OAuthPendingPerClient,
+		Total: c.OAuthPendingMax, Burst: c.OAuthAuthorizeBurst, Refill: c.OAuthAuthorizeRefill}
 }
 
 // databaseURL checks DatabaseURL: a PostgreSQL URL, or a SQLite file path

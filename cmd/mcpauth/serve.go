@@ -66,6 +66,14 @@ Environment:
   MCP_SSE_WRITE_TIMEOUT        bound on each write to an event stream (SSE, GET /mcp)
                                and on a POST /message's wait for its stream; a stream
                                whose client stopped reading is dropped (default 15s)
+  MCP_OAUTH_PRUNE_INTERVAL     how often expired OAuth state is deleted (default 1m)
+  MCP_OAUTH_PENDING_PER_ADDRESS
+                               pending sign-ins (GET /authorize) per address, an
+                               IPv6 /64 counting as one (default 10)
+  MCP_OAUTH_PENDING_PER_CLIENT pending sign-ins per OAuth client id (default 50)
+  MCP_OAUTH_PENDING_MAX        pending sign-ins in total (default 1000)
+  MCP_OAUTH_AUTHORIZE_BURST    sign-ins one address may start at once (default 10)
+  MCP_OAUTH_AUTHORIZE_REFILL   then one more per interval (default 6s)
   MCP_LOG_FORMAT               json (default; audit records) or text (default in dev mode)`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -102,15 +110,16 @@ Environment:
 			mcp := transport.NewMCPServer(ts, version)
 
 			// Background work lives as long as the command: revocation
-			// sync (other processes' and replicas' revocations) and
-			// batched last-seen writes.
+			// sync (other processes' and replicas' revocations),
+			// batched last-seen writes and deleting expired OAuth state.
 			bg, stopBG := context.WithCancel(cmd.Context())
 			var wg sync.WaitGroup
 			defer func() { stopBG(); wg.Wait() }()
 			tracker := activity.New(a.reg, logger)
-			wg.Add(2)
+			wg.Add(3)
 			go func() { defer wg.Done(); a.revoker.Run(bg) }()
 			go func() { defer wg.Done(); tracker.Run(bg, cfg.LastSeenFlush) }()
+			go func() { defer wg.Done(); a.oauth.RunPruner(bg, cfg.OAuthPruneInterval) }()
 
 			if stdio {
 				identity := localAdmin()
