@@ -270,7 +270,9 @@ func (h *HTTP) bindStreamable(next http.Handler) http.Handler {
 		if id != "" && !h.checkOwner(w, r, id) {
 			return
 		}
-		if id == "" && r.Method == http.MethodPost && r.Context().Value(initializeKey{}) != nil {
+		// An initialize opens a session (unless stateless): it takes
+		// one of the client's session slots first.
+		if !h.cfg.Stateless && id == "" && r.Method == http.MethodPost && r.Context().Value(initializeKey{}) != nil {
 			c, _ := auth.ClaimsFrom(r.Context())
 			sl, ok := h.sessions.reserve(subjectOf(c))
 			if !ok {
