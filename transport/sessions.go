@@ -168,11 +168,13 @@ func (t *sessionTable) close(id string) {
 }
 
 // closeRevoked ends every session opened with a revoked token and every
-// stream opened with one, and returns how many sessions and streams
-// (outside those sessions) it ended.
+// stream opened with one, and returns how many sessions and streams it
+// ended. All those sessions are forgotten before any stream is ended, so
+// a client that sees one of its streams end finds every such session
+// gone.
 func (t *sessionTable) closeRevoked(revoked auth.RevocationChecker) (sessions, streams int) {
 	var ids []string
-	var cancels []context.CancelFunc
+	var found []*stream
 	t.mu.RLock()
 	for id, s := range t.sessions {
 		if s.jti != "" && revoked.IsRevoked(s.jti) {
@@ -181,17 +183,35 @@ func (t *sessionTable) closeRevoked(revoked auth.RevocationChecker) (sessions, s
 	}
 	for st := range t.streams {
 		if st.jti != "" && revoked.IsRevoked(st.jti) {
-			cancels = append(cancels, st.cancel)
+			found = append(found, st)
 		}
 	}
 	t.mu.RUnlock()
+	if len(ids) == 0 && len(found) == 0 {
+		return 0, 0
+	}
+	var cancels []context.CancelFunc
+	t.mu.Lock()
 	for _, id := range ids {
-		t.close(id)
+		if s, ok := t.sessions[id]; ok {
+			delete(t.sessions, id)
+			if s.counted {
+				t.uncount(s.subject)
+			}
+			for st := range s.streams {
+				cancels = append(cancels, st.cancel)
+			}
+			sessions++
+		}
+	}
+	t.mu.Unlock()
+	for _, st := range found {
+		cancels = append(cancels, st.cancel)
 	}
 	for _, c := range cancels {
-		c() // idempotent: a stream of a closed session is cancelled twice
+		c() // idempotent: a stream of a closed session may be listed twice
 	}
-	return len(ids), len(cancels)
+	return sessions, len(found)
 }
 
 func (t *sessionTable) len() int {
