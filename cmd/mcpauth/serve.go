@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -130,8 +131,16 @@ Environment:
 					}
 					identity = c
 				}
+				// A session acting as a token ends with it (revoked or
+				// expired), like every HTTP stream.
+				sctx, stop := transport.UntilTokenEnds(cmd.Context(), identity, a.revoked, 0)
+				defer stop()
 				logger.Info("serving MCP over stdio", "client_id", identity.Subject, "version", version)
-				return transport.ServeStdio(cmd.Context(), mcp, identity, g.stdin, g.stdout, g.stderr)
+				err := transport.ServeStdio(sctx, mcp, identity, g.stdin, g.stdout, g.stderr)
+				if cause := context.Cause(sctx); cmd.Context().Err() == nil && (errors.Is(cause, auth.ErrTokenRevoked) || errors.Is(cause, auth.ErrTokenExpired)) {
+					return fmt.Errorf("stdio session ended: MCP_TOKEN: %s", auth.Describe(cause))
+				}
+				return err
 			}
 
 			limiter := throttle.New(throttle.Config{Burst: cfg.AuthFailBurst, Per: cfg.AuthFailRefill})
