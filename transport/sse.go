@@ -204,8 +204,6 @@ func (s *sseServer) serveStream(w http.ResponseWriter, r *http.Request) {
 		stop:  stop,
 	}
 	defer sess.end()
-	wr := newDeadlineWriter(ctx, w, s.timeout())
-	defer wr.finish()
 	s.mu.Lock()
 	s.sessions[id] = sess
 	s.mu.Unlock()
@@ -220,6 +218,8 @@ func (s *sseServer) serveStream(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.mcp.UnregisterSession(context.WithoutCancel(r.Context()), id)
 
+	wr := newDeadlineWriter(ctx, w, s.timeout())
+	defer wr.finish()
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
@@ -275,6 +275,7 @@ type deadlineWriter struct {
 
 	mu       sync.Mutex // orders deadline changes
 	finished bool
+	wrote    bool // a write has been attempted
 }
 
 func newDeadlineWriter(ctx context.Context, w http.ResponseWriter, timeout time.Duration) *deadlineWriter {
@@ -358,6 +359,7 @@ func (d *deadlineWriter) start() (time.Time, error) {
 	// then writes are unbounded, as before.
 	now := time.Now()
 	_ = d.rc.SetWriteDeadline(now.Add(d.timeout))
+	d.wrote = true
 	return now, nil
 }
 
@@ -374,14 +376,19 @@ func (d *deadlineWriter) stalled(err error, start time.Time) bool {
 // reading must not hold the connection then either.
 const finalFlush = 250 * time.Millisecond
 
-// finish bounds the final flush. The stream's response says "Connection:
-// close", so this deadline never reaches another request.
+// finish bounds the final flush of a stream that wrote (whose response
+// says "Connection: close", so the deadline never reaches another
+// request), and clears the deadline otherwise.
 func (d *deadlineWriter) finish() {
 	d.stop()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.finished = true
-	_ = d.rc.SetWriteDeadline(time.Now().Add(min(finalFlush, d.timeout)))
+	if d.wrote {
+		_ = d.rc.SetWriteDeadline(time.Now().Add(min(finalFlush, d.timeout)))
+	} else {
+		_ = d.rc.SetWriteDeadline(time.Time{})
+	}
 }
 
 // handleMessage is POST /message?sessionId=… (the caller has checked that
