@@ -153,7 +153,7 @@ func TestRevokingAStalledSSEStreamFreesItsPOSTsAtOnce(t *testing.T) {
 			if r.err != nil || r.status != http.StatusAccepted {
 				t.Fatalf("POST %d before the stream filled: %v %d %s", i, r.err, r.status, r.body)
 			}
-		case <-time.After(time.Second):
+		case <-time.After(3 * time.Second): // far beyond a queued POST's time, even on a busy machine
 			parked = ch
 			t.Logf("POST %d parked", i)
 		}
