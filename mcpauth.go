@@ -27,6 +27,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -69,6 +70,11 @@ type OAuthConfig struct {
 	// AllowLoopbackMetadata fetches client id metadata documents from
 	// loopback over http (development only).
 	AllowLoopbackMetadata bool
+	// Pending bounds the sign-ins waiting on the consent page; zero
+	// fields get the oauth package's defaults.
+	Pending oauth.PendingLimits
+	// PruneInterval is how often Run deletes expired OAuth state; 1m.
+	PruneInterval time.Duration
 }
 
 // Config is every setting of the server. Zero values get the defaults
@@ -131,6 +137,11 @@ type Config struct {
 	AuthFailRefill time.Duration
 	// MaxStreamsPerClient bounds open event streams per client; 32.
 	MaxStreamsPerClient int
+	// MaxSessionsPerClient bounds Streamable HTTP sessions per client;
+	// 64.
+	MaxSessionsPerClient int
+	// SSEWriteTimeout bounds each write to an event stream; 15s.
+	SSEWriteTimeout time.Duration
 	// Stateless serves Streamable HTTP without Mcp-Session-Id.
 	Stateless bool
 	// Policy is the operator's policy; names no rule matches follow its
@@ -287,7 +298,7 @@ func (s *Server) buildAuth(ctx context.Context) error {
 		Clients: s.Registry, Throttle: cfg.Throttle,
 		ReservedSubjects:       append([]string{cfg.DevIdentity.Subject, transport.APIKeySubject}, cfg.ReservedSubjects...),
 		AllowLoopbackRedirects: cfg.OAuth.AllowLoopbackRedirects, AllowLoopbackMetadata: cfg.OAuth.AllowLoopbackMetadata,
-		Logger: cfg.Logger, Now: cfg.Now,
+		Pending: cfg.OAuth.Pending, Logger: cfg.Logger, Now: cfg.Now,
 	})
 	return err
 }
@@ -382,6 +393,7 @@ func (s *Server) httpConfig() transport.HTTPConfig {
 		ToolScope: s.Toolset.RequiredScope, TrustedProxies: cfg.TrustedProxies, PublicURL: cfg.PublicURL,
 		ScopesSupported: cfg.scopesSupported(), CORSOrigins: cfg.CORSOrigins, Throttle: cfg.Throttle, OAuth: as,
 		Metrics: cfg.Metrics, MaxStreamsPerClient: cfg.MaxStreamsPerClient,
+		MaxSessionsPerClient: cfg.MaxSessionsPerClient, SSEWriteTimeout: cfg.SSEWriteTimeout,
 		TokenAPI: &transport.TokenAPIConfig{
 			APIKey: cfg.APIKey, Minter: s.Issuer, Verifier: s.Verifier, DefaultExpiry: cfg.DefaultExpiry, Logger: cfg.Logger,
 		},
@@ -441,12 +453,25 @@ func (s *Server) auditFailure(r *http.Request, err error) {
 }
 
 // Run does the background work until ctx ends: revocations made elsewhere
-// (other processes, replicas) and batched last-seen writes.
+// (other processes, replicas), batched last-seen writes, and deleting
+// expired OAuth state where sign-in is served.
 func (s *Server) Run(ctx context.Context) {
-	done := make(chan struct{})
-	go func() { defer close(done); s.Revoker.Run(ctx) }()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); s.Revoker.Run(ctx) }()
+	if s.cfg.OAuth.Serve {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.OAuth.RunPruner(ctx, s.pruneInterval()) }()
+	}
 	s.tracker.Run(ctx, s.lastSeenFlush())
-	<-done
+	wg.Wait()
+}
+
+func (s *Server) pruneInterval() time.Duration {
+	if s.cfg.OAuth.PruneInterval > 0 {
+		return s.cfg.OAuth.PruneInterval
+	}
+	return time.Minute
 }
 
 func (s *Server) lastSeenFlush() time.Duration {

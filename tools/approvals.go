@@ -8,11 +8,15 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/auth/oauth"
 )
 
 func listPendingTool() mcp.Tool {
 	return mcp.NewTool("list_pending_authorizations",
-		mcp.WithDescription("List MCP clients waiting on the sign-in page for an admin's approval (admin only): request id, client name, where it redirects, requested scopes."),
+		mcp.WithDescription("List MCP clients waiting on the sign-in page for an admin's approval (admin only): request id, client name, where it redirects, requested scopes. "+
+			"Newest first; page with limit and offset (total says how many are waiting)."),
+		mcp.WithNumber("limit", mcp.Description(fmt.Sprintf("At most this many requests (1-%d, default %d).", maxPendingLimit, defaultPendingLimit))),
+		mcp.WithNumber("offset", mcp.Description("Skip this many requests first (for the next page). Default 0.")),
 		mcp.WithReadOnlyHintAnnotation(true),
 		mcp.WithOpenWorldHintAnnotation(false),
 	)
@@ -38,22 +42,55 @@ func denyTool() mcp.Tool {
 	)
 }
 
+// PendingList is list_pending_authorizations' structured content.
+type PendingList struct {
+	Pending []oauth.Pending `json:"pending"`
+	// Total is how many requests are waiting; Offset how many were
+	// skipped; NextOffset, when set, where the next page starts.
+	Total      int  `json:"total"`
+	Offset     int  `json:"offset"`
+	NextOffset *int `json:"next_offset,omitempty"`
+}
+
+const (
+	defaultPendingLimit = 20
+	maxPendingLimit     = 100
+)
+
 func (t *Toolset) listPending(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-	if _, err := parseArgs(req); err != nil {
+	a, err := parseArgs(req, "limit", "offset")
+	if err != nil {
 		return mcp.NewToolResultError(err.Error()), nil
 	}
-	p, err := t.deps.OAuth.PendingAuthorizations(ctx)
+	pg, err := pageArgs(a, defaultPendingLimit, maxPendingLimit)
+	if err != nil {
+		return mcp.NewToolResultError(err.Error()), nil
+	}
+	all, err := t.deps.OAuth.PendingAuthorizations(ctx)
 	if err != nil {
 		return mcp.NewToolResultError("Cannot read pending requests: " + err.Error()), nil
 	}
+	page, p := cut(all, pg)
+	out := PendingList{Pending: append([]oauth.Pending{}, page...), Total: p.Total, Offset: p.Offset, NextOffset: p.Next}
 	var b strings.Builder
-	if len(p) == 0 {
+	switch {
+	case p.Total == 0:
 		b.WriteString("No sign-in is waiting for approval.")
+	case len(page) == 0:
+		fmt.Fprintf(&b, "%d sign-in(s) waiting, none at offset %d.", p.Total, p.Offset)
+	case len(page) == p.Total:
+		fmt.Fprintf(&b, "%d sign-in(s) waiting, newest first:\n", p.Total)
+	default:
+		fmt.Fprintf(&b, "Sign-ins waiting, newest first: %d-%d, %d of %d", p.Offset+1, p.Offset+len(page), len(page), p.Total)
+		if p.Next != nil {
+			fmt.Fprintf(&b, " (next page: offset %d)", *p.Next)
+		}
+		b.WriteString(":\n")
 	}
-	for _, r := range p {
+	for _, r := range page {
 		fmt.Fprintf(&b, "- %s: %s (redirects to %s), scopes [%s], expires %s\n", r.ID, orName(r.ClientName), r.RedirectHost, strings.Join(r.Scopes, " "), isoTime(r.ExpiresAt))
 	}
-	return mcp.NewToolResultStructured(map[string]any{"pending": p}, b.String()), nil
+	return mcp.NewToolResultStructured(out, b.String()), nil
 }
 
 func (t *Toolset) approve(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {

@@ -484,6 +484,9 @@ func TestStreamsPerClientAreBounded(t *testing.T) {
 	if r.StatusCode != http.StatusTooManyRequests {
 		t.Fatalf("third stream: %d, want 429", r.StatusCode)
 	}
+	if v := s.metric(t, `mcpauth_limit_refusals_total{limit="streams_per_client"}`); v != "1" {
+		t.Fatalf("refusals counted: %q, want 1", v)
+	}
 	// Another client is unaffected.
 	openSSE(t, s.URL, s.mint(t, "modest", time.Hour))
 }

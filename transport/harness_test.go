@@ -44,6 +44,7 @@ type stackOpts struct {
 	allowedClients []string
 	timeouts       transport.Timeouts
 	maxStreams     int
+	maxSessions    int
 	allowedHosts   []string
 	audience       string
 	knownScopes    []string
@@ -53,6 +54,12 @@ type stackOpts struct {
 	// loopbackMetadata lets client id metadata documents be served on
 	// loopback over http (tests serve them with httptest).
 	loopbackMetadata bool
+
+	// sseWriteTimeout bounds each write to a legacy SSE stream.
+	sseWriteTimeout time.Duration
+	// pending bounds pending OAuth authorization requests (zero fields:
+	// the defaults).
+	pending oauth.PendingLimits
 }
 
 // startStack starts the full server (mcpauth.New: registry, issuer,
@@ -79,15 +86,26 @@ func startStack(t *testing.T, o stackOpts) *stack {
 	if throttle == nil {
 		throttle = noThrottle{}
 	}
-	logger := slog.New(slog.DiscardHandler)
-	srv, err := mcpauth.New(ctx, mcpauth.Config{
+	// Audit records are counted in /metrics, as in the binary.
+	var srv *mcpauth.Server // read by the metrics' session gauge
+	metrics := transport.NewMetrics(func() int {
+		if srv == nil {
+			return 0
+		}
+		return srv.HTTP.OpenSessions()
+	})
+	logger := slog.New(metrics.CountingHandler(slog.DiscardHandler))
+	srv, err = mcpauth.New(ctx, mcpauth.Config{
 		Secret: []byte(testSecret), Issuer: "mcpauth-test", Audience: o.audience, PublicURL: base, Registry: reg,
 		AllowedClients: o.allowedClients, Scopes: o.knownScopes, AdvertiseScopes: []string{"tools:call"},
 		ReservedSubjects: []string{"local-admin"}, Throttle: throttle,
-		OAuth:  mcpauth.OAuthConfig{Serve: o.oauth, AllowLoopbackRedirects: true, AllowLoopbackMetadata: o.loopbackMetadata},
+		OAuth: mcpauth.OAuthConfig{Serve: o.oauth, AllowLoopbackRedirects: true, AllowLoopbackMetadata: o.loopbackMetadata,
+			Pending: o.pending},
 		APIKey: o.apiKey, CORSOrigins: o.cors, TrustedProxies: proxies, MaxStreamsPerClient: o.maxStreams,
 		Stateless: o.stateless, Version: "test", Logger: logger, Now: o.now,
 		KeepAlive: o.keepAlive, ReapInterval: 100 * time.Millisecond, Timeouts: o.timeouts, AllowedHosts: o.allowedHosts,
+		// Limits on state and what they refused.
+		MaxSessionsPerClient: o.maxSessions, SSEWriteTimeout: o.sseWriteTimeout, Metrics: metrics,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -73,6 +73,15 @@ type HTTPConfig struct {
 	// MaxStreamsPerClient bounds the open event streams (SSE and
 	// Streamable HTTP GET) per client id; 0 means 32.
 	MaxStreamsPerClient int
+	// MaxSessionsPerClient bounds the Streamable HTTP sessions that
+	// initialize opens per client id (until DELETE or idle expiry); 0
+	// means 64. Further initialize requests get 429.
+	MaxSessionsPerClient int
+	// SSEWriteTimeout bounds each write to an event stream (legacy SSE,
+	// Streamable HTTP GET) and how long a POST /message waits for room in
+	// its stream's queue; a stream whose reader is stuck that long is
+	// dropped. 15s when zero.
+	SSEWriteTimeout time.Duration
 	// Stateless serves 2025-11-25 Streamable HTTP clients without
 	// Mcp-Session-Id, so any replica behind a load balancer can answer
 	// any request (2026-07-28 clients are stateless anyway). Server-to-
@@ -120,8 +129,12 @@ func NewHTTP(cfg HTTPConfig) *HTTP {
 	if cfg.MaxStreamsPerClient == 0 {
 		cfg.MaxStreamsPerClient = 32
 	}
-	h := &HTTP{sessions: newSessionTable(), log: cfg.Logger, cfg: cfg, throttle: cfg.Throttle, streams: newStreamLimiter(cfg.MaxStreamsPerClient)}
+	if cfg.MaxSessionsPerClient == 0 {
+		cfg.MaxSessionsPerClient = 64
+	}
+	h := &HTTP{sessions: newSessionTable(cfg.MaxSessionsPerClient), log: cfg.Logger, cfg: cfg, throttle: cfg.Throttle, streams: newStreamLimiter(cfg.MaxStreamsPerClient)}
 	h.sse = newSSEServer(cfg.MCP, cfg.KeepAlive, h.sessions.sseSessionID, cfg.Logger)
+	h.sse.writeTimeout, h.sse.metrics = cfg.SSEWriteTimeout, cfg.Metrics
 	sopts := []server.StreamableHTTPOption{
 		server.WithEndpointPath("/mcp"),
 		server.WithSessionIdManagerResolver(h.sessions),
@@ -183,8 +196,9 @@ func (h *HTTP) Close(ctx context.Context) error {
 	return h.streamable.Shutdown(ctx)
 }
 
-// RunReaper ends sessions whose opening token has been revoked, checking
-// every ReapInterval until ctx ends. Serve runs it.
+// RunReaper ends sessions whose opening token has been revoked, and
+// streams whose own token has been, checking every ReapInterval until ctx
+// ends. Serve runs it.
 func (h *HTTP) RunReaper(ctx context.Context) {
 	if h.cfg.Revoked == nil {
 		return
@@ -196,8 +210,8 @@ func (h *HTTP) RunReaper(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			if n := h.sessions.closeRevoked(h.cfg.Revoked); n > 0 {
-				h.log.Info("ended sessions of revoked tokens", "count", n)
+			if sessions, streams := h.sessions.closeRevoked(h.cfg.Revoked); sessions+streams > 0 {
+				h.log.Info("ended sessions and streams of revoked tokens", "sessions", sessions, "streams", streams)
 			}
 		}
 	}
@@ -212,6 +226,7 @@ func (h *HTTP) openSSE(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		release, ok := h.streams.acquire(r)
 		if !ok {
+			h.cfg.Metrics.Refused(limitStreamsPerClient)
 			writeError(w, http.StatusTooManyRequests, "too_many_streams", "This client has too many open streams; close one first")
 			return
 		}
@@ -221,6 +236,9 @@ func (h *HTTP) openSSE(next http.Handler) http.Handler {
 		st := &sseStream{cancel: cancel}
 		ctx = context.WithValue(ctx, sseStreamKey{}, st)
 		defer func() {
+			if st.remove != nil {
+				st.remove()
+			}
 			if st.id != "" {
 				h.sessions.close(st.id)
 			}
@@ -254,18 +272,56 @@ func (h *HTTP) bindStreamable(next http.Handler) http.Handler {
 		if id != "" && !h.checkOwner(w, r, id) {
 			return
 		}
+		// An initialize opens a session (unless stateless): it takes
+		// one of the client's session slots first.
+		if !h.cfg.Stateless && id == "" && r.Method == http.MethodPost && r.Context().Value(initializeKey{}) != nil {
+			c, _ := auth.ClaimsFrom(r.Context())
+			sl, ok := h.sessions.reserve(subjectOf(c))
+			if !ok {
+				h.cfg.Metrics.Refused(limitSessionsPerClient)
+				writeError(w, http.StatusTooManyRequests, "too_many_sessions",
+					"This client has too many open sessions; end one (DELETE /mcp) or let idle ones expire")
+				return
+			}
+			defer h.sessions.release(sl)
+			r = r.WithContext(context.WithValue(r.Context(), slotKey{}, sl))
+		}
 		if r.Method == http.MethodGet {
 			release, ok := h.streams.acquire(r)
 			if !ok {
+				h.cfg.Metrics.Refused(limitStreamsPerClient)
 				writeError(w, http.StatusTooManyRequests, "too_many_streams", "This client has too many open streams; close one first")
 				return
 			}
 			defer release()
 			ctx, cancel := untilExpiry(r.Context())
 			defer cancel()
-			if id != "" {
-				remove, _ := h.sessions.addStream(id, cancel)
-				defer remove()
+			c, _ := auth.ClaimsFrom(ctx)
+			remove, ok := h.sessions.addStream(id, jtiOf(c), cancel)
+			if !ok {
+				writeError(w, http.StatusNotFound, "session_not_found", "Session not found: it has ended or was never opened; start a new session")
+				return
+			}
+			defer remove()
+			// Each write gets a deadline; a write blocked on a client that
+			// stopped reading is cut when the stream's context ends.
+			wr := newDeadlineWriter(ctx, w, h.sse.timeout())
+			defer wr.finish()
+			w = &streamWriter{ResponseWriter: w, d: wr, stalled: func() {
+				h.cfg.Metrics.Refused(limitStalledStream)
+				h.log.Warn("dropped a Streamable HTTP stream whose client stopped reading", "client_id", subjectOf(c), "timeout", h.sse.timeout().String())
+				cancel()
+			}}
+			if id == "" {
+				// mcp-go opens a session for this stream alone; it ends
+				// with the stream.
+				var generated string
+				ctx = context.WithValue(ctx, generatedKey{}, &generated)
+				defer func() {
+					if generated != "" {
+						h.sessions.close(generated)
+					}
+				}()
 			}
 			r = r.WithContext(ctx)
 		}

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -59,9 +60,16 @@ func strictJSONRPC(toolScope func(tool string) string, resourceMetadata string, 
 			}
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
+		if msg.method == "initialize" {
+			r = r.WithContext(context.WithValue(r.Context(), initializeKey{}, true))
+		}
 		next.ServeHTTP(w, r)
 	})
 }
+
+// initializeKey marks, in a request's context, a message that is an
+// initialize request (which opens a 2025-11-25 session).
+type initializeKey struct{}
 
 // rpcMessage is what strictJSONRPC learns of a message: its method and,
 // for tools/call, the tool's name.

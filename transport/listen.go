@@ -12,8 +12,9 @@ import (
 
 // Timeouts bound how long a client may take: to send its headers
 // (slowloris), to send a whole request, and to sit idle between requests.
-// There is no write timeout: event streams are long-lived by design and
-// end at token expiry or revocation instead.
+// There is no server-wide write timeout: event streams are long-lived by
+// design and end at token expiry or revocation instead; the event streams
+// bound each of their writes themselves (HTTPConfig.SSEWriteTimeout).
 type Timeouts struct {
 	ReadHeader time.Duration // default 10s
 	Read       time.Duration // default 60s

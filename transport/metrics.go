@@ -17,9 +17,23 @@ import (
 // Prometheus. Counting at the audit record means nothing is counted twice
 // or forgotten, and labels stay bounded (event and path, never ids).
 type Metrics struct {
-	reg    *prometheus.Registry
-	events *prometheus.CounterVec
+	reg      *prometheus.Registry
+	events   *prometheus.CounterVec
+	refusals *prometheus.CounterVec
 }
+
+// The limits whose refusals are counted (the limit label).
+const (
+	limitStreamsPerClient  = "streams_per_client"
+	limitSessionsPerClient = "sessions_per_client"
+	// limitStalledStream counts event streams (legacy SSE, Streamable
+	// HTTP GET) dropped because their client stopped reading
+	// (SSEWriteTimeout).
+	limitStalledStream = "stalled_stream"
+)
+
+// knownLimits bounds the limit label; each starts at zero.
+var knownLimits = []string{limitStreamsPerClient, limitSessionsPerClient, limitStalledStream}
 
 // NewMetrics returns the metrics; sessions reports open sessions.
 func NewMetrics(sessions func() int) *Metrics {
@@ -29,8 +43,15 @@ func NewMetrics(sessions func() int) *Metrics {
 			Name: "mcpauth_events_total",
 			Help: "Security events from the audit log: token.issued, token.revoked, auth.failed, oauth.*, …, by path (via).",
 		}, []string{"event", "via"}),
+		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mcpauth_limit_refusals_total",
+			Help: "Requests refused (or streams ended) because a limit was reached, by limit.",
+		}, []string{"limit"}),
 	}
-	m.reg.MustRegister(m.events,
+	for _, l := range knownLimits {
+		m.refusals.WithLabelValues(l)
+	}
+	m.reg.MustRegister(m.events, m.refusals,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "mcpauth_open_sessions", Help: "Open SSE and Streamable HTTP sessions."},
 			func() float64 { return float64(sessions()) }),
 		prometheus.NewGoCollector(),
@@ -42,6 +63,14 @@ func NewMetrics(sessions func() int) *Metrics {
 // Handler serves the metrics (mount it behind the admin check).
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// Refused counts one refusal by a limit (nil-safe: without metrics,
+// nothing is counted).
+func (m *Metrics) Refused(limit string) {
+	if m != nil {
+		m.refusals.WithLabelValues(limit).Inc()
+	}
 }
 
 // knownVia bounds the via label.

@@ -3,11 +3,13 @@ package transport
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,6 +41,11 @@ type sseServer struct {
 	keepAlive time.Duration
 	newID     func(ctx context.Context, r *http.Request) (string, error)
 	log       *slog.Logger
+	// writeTimeout bounds each write to a stream and a POST's wait for
+	// room in its queue (defaultSSEWriteTimeout when zero); metrics
+	// counts the streams dropped for it (may be nil).
+	writeTimeout time.Duration
+	metrics      *Metrics
 
 	mu       sync.RWMutex
 	sessions map[string]*sseSession
@@ -48,6 +55,16 @@ func newSSEServer(s *server.MCPServer, keepAlive time.Duration, newID func(conte
 	return &sseServer{mcp: s, keepAlive: keepAlive, newID: newID, log: log, sessions: map[string]*sseSession{}}
 }
 
+// defaultSSEWriteTimeout is sseServer.writeTimeout's default.
+const defaultSSEWriteTimeout = 15 * time.Second
+
+func (s *sseServer) timeout() time.Duration {
+	if s.writeTimeout > 0 {
+		return s.writeTimeout
+	}
+	return defaultSSEWriteTimeout
+}
+
 // sseSession is one open stream, as mcp-go sees a client session.
 type sseSession struct {
 	id    string
@@ -55,11 +72,15 @@ type sseSession struct {
 	notes chan mcp.JSONRPCNotification // mcp-go's notifications
 	done  chan struct{}                // closed when the stream ends
 	once  sync.Once                    // closes done
-	ready atomic.Bool                  // initialized by mcp-go
-	level atomic.Pointer[mcp.LoggingLevel]
-	info  atomic.Pointer[mcp.Implementation]
-	caps  atomic.Pointer[mcp.ClientCapabilities]
-	proto atomic.Pointer[string]
+	// stop ends the stream's handler (and unblocks a write in progress);
+	// nil in tests that build a session by hand.
+	stop    context.CancelFunc
+	stalled atomic.Bool // dropped because its reader was stuck
+	ready   atomic.Bool // initialized by mcp-go
+	level   atomic.Pointer[mcp.LoggingLevel]
+	info    atomic.Pointer[mcp.Implementation]
+	caps    atomic.Pointer[mcp.ClientCapabilities]
+	proto   atomic.Pointer[string]
 }
 
 var (
@@ -109,17 +130,48 @@ func (s *sseSession) ProtocolVersion() string {
 }
 func (s *sseSession) SetProtocolVersion(v string) { s.proto.Store(&v) }
 
-func (s *sseSession) end() { s.once.Do(func() { close(s.done) }) }
+func (s *sseSession) end() {
+	s.once.Do(func() { close(s.done) })
+	if s.stop != nil {
+		s.stop()
+	}
+}
 
-// send queues a framed event, waiting for room; false once the stream
-// has ended.
-func (s *sseSession) send(ev []byte) bool {
+var (
+	errStreamEnded   = errors.New("the stream has ended")
+	errStreamStalled = errors.New("the stream's reader is stuck")
+)
+
+// send queues a framed event, waiting up to wait for room: errStreamEnded
+// once the stream has ended, errStreamStalled when there was no room in
+// time (the caller then drops the stream).
+func (s *sseSession) send(ev []byte, wait time.Duration) error {
 	select {
 	case s.out <- ev:
-		return true
+		return nil
 	case <-s.done:
-		return false
+		return errStreamEnded
+	default:
 	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case s.out <- ev:
+		return nil
+	case <-s.done:
+		return errStreamEnded
+	case <-t.C:
+		return errStreamStalled
+	}
+}
+
+// drop ends a stream whose reader is stuck, counting it once.
+func (s *sseServer) drop(sess *sseSession) {
+	if sess.stalled.CompareAndSwap(false, true) {
+		s.metrics.Refused(limitStalledStream)
+		s.log.Warn("dropped an SSE stream whose client stopped reading", "session", sess.id, "timeout", s.timeout().String())
+	}
+	sess.end()
 }
 
 func frame(data []byte) []byte {
@@ -130,11 +182,10 @@ func frame(data []byte) []byte {
 }
 
 // serveStream is GET /sse. It runs until the client goes away, the
-// request context ends (token expiry, revocation, shutdown) or the session
-// is closed.
+// request context ends (token expiry, revocation, shutdown), the session
+// is closed or a write to a client that stopped reading times out.
 func (s *sseServer) serveStream(w http.ResponseWriter, r *http.Request) {
-	flusher, ok := w.(http.Flusher)
-	if !ok {
+	if _, ok := w.(http.Flusher); !ok {
 		writeError(w, http.StatusInternalServerError, "server_error", "Streaming is not supported by this connection")
 		return
 	}
@@ -143,11 +194,14 @@ func (s *sseServer) serveStream(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "server_error", "Cannot open a session")
 		return
 	}
+	ctx, stop := context.WithCancel(r.Context())
+	defer stop()
 	sess := &sseSession{
 		id:    id,
 		out:   make(chan []byte, sseQueue),
 		notes: make(chan mcp.JSONRPCNotification, sseQueue),
 		done:  make(chan struct{}),
+		stop:  stop,
 	}
 	defer sess.end()
 	s.mu.Lock()
@@ -164,16 +218,19 @@ func (s *sseServer) serveStream(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.mcp.UnregisterSession(context.WithoutCancel(r.Context()), id)
 
+	wr := newDeadlineWriter(ctx, w, s.timeout())
+	defer wr.finish()
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
-	h.Set("Connection", "keep-alive")
+	// The connection ends with the stream: its last write deadline must
+	// not apply to a later request on it.
+	h.Set("Connection", "close")
 	h.Set("X-Accel-Buffering", "no") // let nginx pass events through at once
 	w.WriteHeader(http.StatusOK)
-	if _, err := fmt.Fprintf(w, "event: endpoint\ndata: /message?sessionId=%s\r\n\r\n", id); err != nil {
+	if err := wr.write([]byte(fmt.Sprintf("event: endpoint\ndata: /message?sessionId=%s\r\n\r\n", id))); err != nil {
 		return
 	}
-	flusher.Flush()
 
 	keep := time.NewTicker(s.keepAlive)
 	defer keep.Stop()
@@ -190,15 +247,147 @@ func (s *sseServer) serveStream(w http.ResponseWriter, r *http.Request) {
 			ev = frame(b)
 		case <-keep.C:
 			ev = []byte(": ping\n\n")
-		case <-r.Context().Done():
+		case <-ctx.Done():
 			return
 		case <-sess.done:
 			return
 		}
-		if _, err := w.Write(ev); err != nil {
+		if err := wr.write(ev); err != nil {
+			if errors.Is(err, errStreamStalled) {
+				s.drop(sess)
+			}
 			return
 		}
-		flusher.Flush()
+	}
+}
+
+// deadlineWriter writes and flushes events to a stream, each write
+// bounded by a deadline, so a client that stops reading cannot hold the
+// stream's goroutine (and everything waiting on it) once its socket
+// buffers are full. When ctx ends (revocation, expiry, the session
+// closed) a write in progress fails at once.
+type deadlineWriter struct {
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	ctx     context.Context
+	timeout time.Duration
+	stop    func() bool
+
+	mu       sync.Mutex // orders deadline changes
+	finished bool
+	wrote    bool // a write has been attempted
+}
+
+func newDeadlineWriter(ctx context.Context, w http.ResponseWriter, timeout time.Duration) *deadlineWriter {
+	d := &deadlineWriter{w: w, rc: http.NewResponseController(w), ctx: ctx, timeout: timeout}
+	d.stop = context.AfterFunc(ctx, func() {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if !d.finished {
+			_ = d.rc.SetWriteDeadline(time.Now()) // cuts a write in progress
+		}
+	})
+	return d
+}
+
+// write writes b and flushes it: errStreamStalled when the whole timeout
+// passed without the client taking it.
+func (d *deadlineWriter) write(b []byte) error {
+	start, err := d.start()
+	if err != nil {
+		return err
+	}
+	if _, err = d.w.Write(b); err == nil {
+		err = d.rc.Flush()
+	}
+	if d.stalled(err, start) {
+		return fmt.Errorf("%w: %w", errStreamStalled, err)
+	}
+	return err
+}
+
+// streamWriter is the ResponseWriter mcp-go writes a Streamable HTTP GET
+// stream to: every Write and the Flush after it are bounded by the
+// deadlineWriter's deadline, and stalled is called (once) when one took
+// the whole timeout.
+type streamWriter struct {
+	http.ResponseWriter
+	d        *deadlineWriter
+	stalled  func()
+	once     sync.Once
+	lastFrom time.Time // when the deadline in force was set
+}
+
+func (s *streamWriter) Write(b []byte) (int, error) {
+	start, err := s.d.start()
+	if err != nil {
+		return 0, err
+	}
+	s.lastFrom = start
+	n, err := s.ResponseWriter.Write(b)
+	s.check(err)
+	return n, err
+}
+
+// WriteHeader closes the connection after the stream (see finish).
+func (s *streamWriter) WriteHeader(code int) {
+	s.Header().Set("Connection", "close")
+	s.ResponseWriter.WriteHeader(code)
+}
+
+// Flush implements http.Flusher (mcp-go streams only to a Flusher).
+func (s *streamWriter) Flush() { s.check(s.d.rc.Flush()) }
+
+func (s *streamWriter) check(err error) {
+	if err != nil && !s.lastFrom.IsZero() && s.d.stalled(err, s.lastFrom) {
+		s.once.Do(s.stalled)
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (s *streamWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// start sets the deadline for the next write (unless the stream has
+// ended); it returns when the write began.
+func (d *deadlineWriter) start() (time.Time, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.ctx.Err() != nil { // never extend the deadline of an ended stream
+		return time.Time{}, d.ctx.Err()
+	}
+	// Not every ResponseWriter supports deadlines (tests' recorders);
+	// then writes are unbounded, as before.
+	now := time.Now()
+	_ = d.rc.SetWriteDeadline(now.Add(d.timeout))
+	d.wrote = true
+	return now, nil
+}
+
+// stalled reports whether err is a write that took the whole timeout
+// since start. (A failed write cancels the request's context too, so the
+// time taken, not the context, tells a stuck reader from a stream cut
+// short by revocation or expiry.)
+func (d *deadlineWriter) stalled(err error, start time.Time) bool {
+	return errors.Is(err, os.ErrDeadlineExceeded) && time.Since(start) >= d.timeout
+}
+
+// finalFlush bounds what net/http writes after a stream's handler returns
+// (what is buffered, the end of the chunked body): a client that stopped
+// reading must not hold the connection then either.
+const finalFlush = 250 * time.Millisecond
+
+// finish bounds the final flush of a stream that wrote (whose response
+// says "Connection: close", so the deadline never reaches another
+// request), and clears the deadline otherwise.
+func (d *deadlineWriter) finish() {
+	d.stop()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.finished = true
+	if d.wrote {
+		_ = d.rc.SetWriteDeadline(time.Now().Add(min(finalFlush, d.timeout)))
+	} else {
+		_ = d.rc.SetWriteDeadline(time.Time{})
 	}
 }
 
@@ -208,7 +397,8 @@ func (s *sseServer) serveStream(w http.ResponseWriter, r *http.Request) {
 // it is queued there. Answering in the request's own goroutine (rather than
 // a new one per message, as mcp-go does) bounds the work a client can have
 // in flight by its connections, and a client that stops reading its stream
-// holds up only its own POSTs.
+// holds up only its own POSTs, each for at most the write timeout, after
+// which the stream is dropped.
 func (s *sseServer) handleMessage(w http.ResponseWriter, r *http.Request) {
 	id := sessionParam(r)
 	s.mu.RLock()
@@ -226,41 +416,58 @@ func (s *sseServer) handleMessage(w http.ResponseWriter, r *http.Request) {
 	// A tool call runs to completion even if the client hangs up on the
 	// POST: its answer belongs to the stream.
 	ctx := s.mcp.WithContext(context.WithoutCancel(r.Context()), sess)
-	if !s.answer(ctx, sess, body) {
+	switch err := s.answer(ctx, sess, body); {
+	case err == nil:
+		w.WriteHeader(http.StatusAccepted)
+	case errors.Is(err, errStreamStalled) || sess.stalled.Load():
+		// Its client stopped reading the stream: the stream is dropped
+		// and the answer is lost.
+		writeError(w, http.StatusServiceUnavailable, "stream_stalled",
+			fmt.Sprintf("This session's event stream is not being read: the answer could not be delivered within %s and the stream was closed; open a new one", s.timeout()))
+	default:
 		// The stream ended while the message was handled: its answer
 		// cannot be delivered, so do not claim it was accepted.
 		writeError(w, http.StatusNotFound, "session_not_found", "Session ended before its answer could be sent; open a new one")
-		return
 	}
-	w.WriteHeader(http.StatusAccepted)
 }
 
-// answer runs one message through mcp-go and queues its response; false
-// when there was a response and the stream had ended.
-func (s *sseServer) answer(ctx context.Context, sess *sseSession, body []byte) (delivered bool) {
+// answer runs one message through mcp-go and queues its response; an
+// error when there was a response that cannot be delivered (the stream
+// ended, or its reader is stuck and the stream was dropped).
+func (s *sseServer) answer(ctx context.Context, sess *sseSession, body []byte) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error("panic while handling an SSE message", "session", sess.id, "panic", fmt.Sprint(p))
 			var req struct {
 				ID any `json:"id"`
 			}
-			delivered = true // a notification gets no answer
+			err = nil // a notification gets no answer
 			if json.Unmarshal(body, &req) == nil && req.ID != nil {
 				b, _ := json.Marshal(mcp.NewJSONRPCError(mcp.NewRequestId(req.ID), mcp.INTERNAL_ERROR, "internal error", nil))
-				delivered = sess.send(frame(b))
+				err = s.deliver(sess, frame(b))
 			}
 		}
 	}()
 	resp := s.mcp.HandleMessage(ctx, body)
 	if resp == nil {
-		return true // a notification, or a client's response to us
+		return nil // a notification, or a client's response to us
 	}
 	b, err := json.Marshal(resp)
 	if err != nil {
 		s.log.Error("cannot encode a response", "session", sess.id, "err", err)
 		b = []byte(`{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"internal error"}}`)
 	}
-	return sess.send(frame(b))
+	return s.deliver(sess, frame(b))
+}
+
+// deliver queues an answer; when its stream has had no room for the
+// whole timeout, the stream is dropped.
+func (s *sseServer) deliver(sess *sseSession, ev []byte) error {
+	err := sess.send(ev, s.timeout())
+	if errors.Is(err, errStreamStalled) {
+		s.drop(sess)
+	}
+	return err
 }
 
 // sessionParam returns the sessionId query parameter without building the

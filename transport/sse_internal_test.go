@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
@@ -31,5 +32,40 @@ func TestSSEMessageForAnEndedStream(t *testing.T) {
 		if w.Code != tc.want {
 			t.Errorf("%s: %d %s, want %d", tc.body, w.Code, w.Body, tc.want)
 		}
+	}
+}
+
+// A message whose answer finds no room in its stream's queue for the
+// whole write timeout (the client stopped reading) gets 503 and the stream
+// is dropped, rather than the POST waiting for as long as the client
+// keeps its socket open.
+func TestSSEMessageToAStalledStreamGets503AndDropsIt(t *testing.T) {
+	s := newSSEServer(server.NewMCPServer("t", "1"), 0, nil, slog.New(slog.DiscardHandler))
+	s.writeTimeout = 50 * time.Millisecond
+	stopped := make(chan struct{})
+	sess := &sseSession{id: "s1", out: make(chan []byte), notes: make(chan mcp.JSONRPCNotification), done: make(chan struct{}),
+		stop: func() { close(stopped) }}
+	s.sessions[sess.id] = sess
+	w := httptest.NewRecorder()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.handleMessage(w, httptest.NewRequest("POST", "/message?sessionId=s1", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"ping"}`)))
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the POST still waits for a stream nobody reads")
+	}
+	if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), "stream_stalled") {
+		t.Fatalf("%d %s, want 503 stream_stalled", w.Code, w.Body)
+	}
+	select {
+	case <-stopped:
+	default:
+		t.Fatal("the stalled stream was not ended")
+	}
+	if !sess.stalled.Load() {
+		t.Fatal("the session is not marked stalled")
 	}
 }

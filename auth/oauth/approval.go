@@ -45,13 +45,18 @@ func ShortID(id string) string {
 	return strings.ToUpper(id[:3] + "-" + id[3:6])
 }
 
-// PendingAuthorizations lists requests waiting for an answer.
+// PendingAuthorizations lists requests waiting for an answer, newest
+// first (the one a person just started is on top).
 func (s *Server) PendingAuthorizations(ctx context.Context) ([]Pending, error) {
 	items, err := s.cfg.Store.ListState(ctx, kindRequest, s.cfg.Now())
 	if err != nil {
 		return nil, err
 	}
-	out := []Pending{}
+	type row struct {
+		p       Pending
+		created time.Time
+	}
+	var rows []row
 	for _, it := range items {
 		var req authRequest
 		if json.Unmarshal(it.Value, &req) != nil || req.Grant != nil || req.Denied {
@@ -61,8 +66,13 @@ func (s *Server) PendingAuthorizations(ctx context.Context) ([]Pending, error) {
 		if u, err := url.Parse(req.RedirectURI); err == nil && u.Host != "" {
 			host = u.Host
 		}
-		out = append(out, Pending{ID: ShortID(it.Key), ClientName: req.ClientName, OAuthClient: req.ClientID,
-			RedirectHost: host, Scopes: append([]string{}, req.Scopes...), ExpiresAt: it.ExpiresAt})
+		rows = append(rows, row{Pending{ID: ShortID(it.Key), ClientName: req.ClientName, OAuthClient: req.ClientID,
+			RedirectHost: host, Scopes: append([]string{}, req.Scopes...), ExpiresAt: it.ExpiresAt}, req.Created})
+	}
+	slices.SortStableFunc(rows, func(a, b row) int { return b.created.Compare(a.created) })
+	out := make([]Pending, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, r.p)
 	}
 	return out, nil
 }

@@ -247,12 +247,23 @@ type authRequest struct {
 	Scopes        []string `json:"scopes"`
 	Resource      string   `json:"resource"`
 	CSRF          string   `json:"csrf"`
+	// Addr is the address (addressKey) the request came from, for the
+	// per-address cap.
+	Addr string `json:"addr,omitempty"`
+	// Created orders the admin's list (newest first).
+	Created time.Time `json:"created,omitempty"`
 	// Grant or Denied is set when an admin answers from the chat.
 	Grant  *grant `json:"grant,omitempty"`
 	Denied bool   `json:"denied,omitempty"`
 }
 
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
+	addr := addressKey(auth.ClientAddress(r))
+	if wait, blocked := s.pendingRate.Blocked(addr); blocked {
+		s.refusePending(w, r, r.URL.Query().Get("client_id"), &pendingRefusal{"rate",
+			"Too many sign-ins were started from this address. Wait a little and try again.", wait})
+		return
+	}
 	q := r.URL.Query()
 	c, err := s.client(r, q.Get("client_id"))
 	if err != nil {
@@ -294,13 +305,25 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	req := authRequest{
 		ClientID: c.ClientID, ClientName: c.ClientName, RedirectURI: redirect, State: state,
 		CodeChallenge: challenge, Scopes: scopes, Resource: strings.TrimRight(resource, "/"), CSRF: randomToken(),
+		Addr: addr, Created: s.cfg.Now(),
 	}
 	id := randomID()
 	val, _ := json.Marshal(req)
-	if err := s.cfg.Store.PutState(r.Context(), registry.State{Kind: kindRequest, Key: id, Value: val, ExpiresAt: s.cfg.Now().Add(s.cfg.RequestTTL)}); err != nil {
+	s.pendingMu.Lock()
+	refusal, err := s.checkPending(r.Context(), c.ClientID, addr)
+	if err == nil && refusal == nil {
+		err = s.cfg.Store.PutState(r.Context(), registry.State{Kind: kindRequest, Key: id, Value: val, ExpiresAt: s.cfg.Now().Add(s.cfg.RequestTTL)})
+	}
+	s.pendingMu.Unlock()
+	if refusal != nil {
+		s.refusePending(w, r, c.ClientID, refusal)
+		return
+	}
+	if err != nil {
 		s.errorPage(w, http.StatusServiceUnavailable, "Try again", "The server cannot store the request right now.")
 		return
 	}
+	s.pendingRate.Fail(addr)
 	s.consentPage(w, http.StatusOK, id, req, "")
 }
 

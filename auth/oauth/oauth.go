@@ -24,10 +24,12 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mcpauth/mcpauth/auth"
 	"github.com/mcpauth/mcpauth/auth/registry"
+	"github.com/mcpauth/mcpauth/auth/throttle"
 )
 
 // State kinds in the registry.
@@ -97,8 +99,10 @@ type Config struct {
 	// from loopback over http (development and tests only: it opens the
 	// fence that keeps strangers' URLs off the local network).
 	AllowLoopbackMetadata bool
-	Logger                *slog.Logger
-	Now                   func() time.Time
+	// Pending bounds the pending requests GET /authorize creates.
+	Pending PendingLimits
+	Logger  *slog.Logger
+	Now     func() time.Time
 }
 
 // ClientLister lists the client ids that have tokens
@@ -110,6 +114,10 @@ type ClientLister interface {
 // Server is the authorization server.
 type Server struct {
 	cfg Config
+	// pendingRate limits, per address, how fast pending requests are
+	// created; pendingMu orders the cap check and the write.
+	pendingRate *throttle.Limiter
+	pendingMu   sync.Mutex
 }
 
 // New returns a Server with defaults filled in.
@@ -134,7 +142,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Server{cfg: cfg}, nil
+	cfg.Pending = cfg.Pending.withDefaults()
+	rate := throttle.New(throttle.Config{Burst: cfg.Pending.Burst, Per: cfg.Pending.Refill, Now: cfg.Now})
+	return &Server{cfg: cfg, pendingRate: rate}, nil
 }
 
 // Enrollment is a one-time code an admin hands to whoever will approve a

@@ -65,10 +65,12 @@ func (c Config) library(logger *slog.Logger) (mcpauth.Config, settings, error) {
 			Serve: c.OAuthEnabled, AccessTTL: c.OAuthAccessTTL, RefreshTTL: c.OAuthRefreshTTL, EnrollmentTTL: c.EnrollmentTTL,
 			// Loopback redirects for web clients only in dev mode.
 			AllowLoopbackRedirects: c.Dev(), AllowLoopbackMetadata: c.OAuthLoopbackMetadata,
+			Pending: c.oauthPending(), PruneInterval: c.OAuthPruneInterval,
 		},
 		APIKey: c.APIKey, CORSOrigins: c.corsOrigins(), TrustedProxies: set.trustedProxies,
 		AuthFailBurst: c.AuthFailBurst, AuthFailRefill: c.AuthFailRefill,
-		MaxStreamsPerClient: c.MaxStreamsPerClient, Stateless: c.Stateless,
+		MaxStreamsPerClient: c.MaxStreamsPerClient, MaxSessionsPerClient: c.MaxSessionsPerClient,
+		SSEWriteTimeout: c.SSEWriteTimeout, Stateless: c.Stateless,
 		DefaultDeny: !c.Dev(), Version: version, Logger: logger, RevocationMode: revocationMode(c),
 	}, set, nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/joho/godotenv"
 
 	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/auth/oauth"
 	"github.com/mcpauth/mcpauth/transport"
 )
 
@@ -52,8 +53,25 @@ type Config struct {
 	OAuthLoopbackMetadata bool `env:"MCP_OAUTH_DEV_LOOPBACK_METADATA" envDefault:"false"`
 	// EnrollmentTTL is the default lifetime of enrollment codes.
 	EnrollmentTTL time.Duration `env:"MCP_ENROLLMENT_TTL" envDefault:"15m"`
+	// OAuthPruneInterval is how often expired OAuth state is deleted.
+	OAuthPruneInterval time.Duration `env:"MCP_OAUTH_PRUNE_INTERVAL" envDefault:"1m"`
+	// Pending sign-in requests (GET /authorize, unauthenticated): caps
+	// per address (IPv6 /64), per OAuth client and in total, and how many
+	// one address may start at once (then one more per refill).
+	OAuthPendingPerAddress int           `env:"MCP_OAUTH_PENDING_PER_ADDRESS" envDefault:"10"`
+	OAuthPendingPerClient  int           `env:"MCP_OAUTH_PENDING_PER_CLIENT" envDefault:"50"`
+	OAuthPendingMax        int           `env:"MCP_OAUTH_PENDING_MAX" envDefault:"1000"`
+	OAuthAuthorizeBurst    int           `env:"MCP_OAUTH_AUTHORIZE_BURST" envDefault:"10"`
+	OAuthAuthorizeRefill   time.Duration `env:"MCP_OAUTH_AUTHORIZE_REFILL" envDefault:"6s"`
 	// MaxStreamsPerClient bounds open event streams per client id.
 	MaxStreamsPerClient int `env:"MCP_MAX_STREAMS_PER_CLIENT" envDefault:"32"`
+	// MaxSessionsPerClient bounds the Streamable HTTP sessions that
+	// initialize opens per client id (until DELETE or idle expiry).
+	MaxSessionsPerClient int `env:"MCP_MAX_SESSIONS_PER_CLIENT" envDefault:"64"`
+	// SSEWriteTimeout bounds each write to an event stream (legacy SSE,
+	// Streamable HTTP GET) and a POST /message's wait for room in its
+	// stream; a stream whose client stopped reading is dropped after it.
+	SSEWriteTimeout time.Duration `env:"MCP_SSE_WRITE_TIMEOUT" envDefault:"15s"`
 	// AuthEnabled turns Bearer checks on; false only in dev mode.
 	AuthEnabled bool `env:"MCP_AUTH_ENABLED" envDefault:"true"`
 	// TokenExpiry is the default lifetime of minted tokens.
@@ -177,11 +195,29 @@ func (c Config) settings() (settings, error) {
 	if c.EnrollmentTTL < time.Minute || c.EnrollmentTTL > 24*time.Hour {
 		return settings{}, errors.New("MCP_ENROLLMENT_TTL must be between 1m and 24h")
 	}
+	if c.OAuthPruneInterval < time.Second || c.OAuthPruneInterval > 24*time.Hour {
+		return settings{}, errors.New("MCP_OAUTH_PRUNE_INTERVAL must be between 1s and 24h")
+	}
+	for name, v := range map[string]int{"MCP_OAUTH_PENDING_PER_ADDRESS": c.OAuthPendingPerAddress, "MCP_OAUTH_PENDING_PER_CLIENT": c.OAuthPendingPerClient,
+		"MCP_OAUTH_PENDING_MAX": c.OAuthPendingMax, "MCP_OAUTH_AUTHORIZE_BURST": c.OAuthAuthorizeBurst} {
+		if v < 1 || v > 100000 {
+			return settings{}, fmt.Errorf("%s must be between 1 and 100000", name)
+		}
+	}
+	if c.OAuthAuthorizeRefill <= 0 || c.OAuthAuthorizeRefill > time.Hour {
+		return settings{}, errors.New("MCP_OAUTH_AUTHORIZE_REFILL must be positive and at most 1h")
+	}
 	if c.MaxStreamsPerClient < 1 || c.MaxStreamsPerClient > 100000 {
 		return settings{}, errors.New("MCP_MAX_STREAMS_PER_CLIENT must be between 1 and 100000")
 	}
 	if c.UpstreamTimeout <= 0 || c.UpstreamTimeout > time.Hour {
 		return settings{}, errors.New("MCP_UPSTREAM_TIMEOUT must be between 1ms and 1h")
+	}
+	if c.MaxSessionsPerClient < 1 || c.MaxSessionsPerClient > 100000 {
+		return settings{}, errors.New("MCP_MAX_SESSIONS_PER_CLIENT must be between 1 and 100000")
+	}
+	if c.SSEWriteTimeout < time.Second || c.SSEWriteTimeout > 10*time.Minute {
+		return settings{}, errors.New("MCP_SSE_WRITE_TIMEOUT must be between 1s and 10m")
 	}
 	if c.AuthFailBurst < 1 || c.AuthFailRefill <= 0 {
 		return settings{}, errors.New("MCP_AUTH_FAIL_BURST must be at least 1 and MCP_AUTH_FAIL_REFILL positive")
@@ -199,6 +235,12 @@ func (c Config) settings() (settings, error) {
 		return settings{}, fmt.Errorf("MCP_TRUSTED_PROXIES: %w", err)
 	}
 	return settings{defaultExpiry: def, maxLifetime: maxL.Duration, trustedProxies: proxies}, nil
+}
+
+// oauthPending is the pending sign-in limits for the OAuth server.
+func (c Config) oauthPending() oauth.PendingLimits {
+	return oauth.PendingLimits{PerAddress: c.OAuthPendingPerAddress, PerClient: c.OAuthPendingPerClient,
+		Total: c.OAuthPendingMax, Burst: c.OAuthAuthorizeBurst, Refill: c.OAuthAuthorizeRefill}
 }
 
 // databaseURL checks DatabaseURL: a PostgreSQL URL, or a SQLite file path

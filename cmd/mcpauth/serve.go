@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -60,6 +61,19 @@ Environment:
   MCP_TRUSTED_PROXIES          reverse proxies (IPs, CIDRs) whose X-Forwarded-For
                                names the client for throttling and audit
   MCP_MAX_STREAMS_PER_CLIENT   open SSE/GET streams per client id (default 32)
+  MCP_MAX_SESSIONS_PER_CLIENT  Streamable HTTP sessions (initialize) per client id
+                               (default 64)
+  MCP_SSE_WRITE_TIMEOUT        bound on each write to an event stream (SSE, GET /mcp)
+                               and on a POST /message's wait for its stream; a stream
+                               whose client stopped reading is dropped (default 15s)
+  MCP_OAUTH_PRUNE_INTERVAL     how often expired OAuth state is deleted (default 1m)
+  MCP_OAUTH_PENDING_PER_ADDRESS
+                               pending sign-ins (GET /authorize) per address, an
+                               IPv6 /64 counting as one (default 10)
+  MCP_OAUTH_PENDING_PER_CLIENT pending sign-ins per OAuth client id (default 50)
+  MCP_OAUTH_PENDING_MAX        pending sign-ins in total (default 1000)
+  MCP_OAUTH_AUTHORIZE_BURST    sign-ins one address may start at once (default 10)
+  MCP_OAUTH_AUTHORIZE_REFILL   then one more per interval (default 6s)
   MCP_LOG_FORMAT               json (default; audit records) or text (default in dev mode)
   MCP_UPSTREAMS                file naming MCP servers to relay (gateway mode), in the
                                {"mcpServers": {…}} format of MCP clients' configs, plus
@@ -123,8 +137,16 @@ Environment:
 					}
 					identity = c
 				}
+				// A session acting as a token ends with it (revoked or
+				// expired), like every HTTP stream.
+				sctx, stop := transport.UntilTokenEnds(cmd.Context(), identity, a.Revoked, 0)
+				defer stop()
 				logger.Info("serving MCP over stdio", "client_id", identity.Subject, "version", version)
-				return a.ServeStdio(cmd.Context(), identity, g.stdin, g.stdout, g.stderr)
+				err := a.ServeStdio(sctx, identity, g.stdin, g.stdout, g.stderr)
+				if cause := context.Cause(sctx); cmd.Context().Err() == nil && (errors.Is(cause, auth.ErrTokenRevoked) || errors.Is(cause, auth.ErrTokenExpired)) {
+					return fmt.Errorf("stdio session ended: MCP_TOKEN: %s", auth.Describe(cause))
+				}
+				return err
 			}
 			if !cfg.AuthEnabled {
 				logger.Warn("AUTH IS DISABLED (dev mode): every request acts as an admin; never expose this server")

@@ -1,0 +1,165 @@
+package transport_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mcpauth/mcpauth/auth/oauth"
+)
+
+// authorizeFrom loads the consent page for c as if from addr (the stack
+// trusts the loopback proxy's X-Forwarded-For).
+func authorizeFrom(t *testing.T, c *oauthClient, addr string) (int, string, http.Header) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", c.authorizeURL(nil), nil)
+	req.Header.Set("X-Forwarded-For", addr)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), resp.Header
+}
+
+func pendingCount(t *testing.T, s *stack) int {
+	t.Helper()
+	p, err := s.OAuth.PendingAuthorizations(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(p)
+}
+
+func TestPendingAuthorizationsAreCappedPerAddressPerClientAndInTotal(t *testing.T) {
+	s := startStack(t, stackOpts{oauth: true, trustedProxies: []string{"127.0.0.1"},
+		pending: oauth.PendingLimits{PerAddress: 2, PerClient: 3, Total: 7, Burst: 100, Refill: time.Second}})
+	a, b, c := newOAuthClient(t, s), newOAuthClient(t, s), newOAuthClient(t, s)
+	steps := []struct {
+		name   string
+		client *oauthClient
+		addr   string
+		limit  string // "" when allowed
+	}{
+		{"first from an address", a, "198.51.100.1", ""},
+		{"second from that address", a, "198.51.100.1", ""},
+		{"third from that address", a, "198.51.100.1", "this address"},
+		{"the client from another address", a, "198.51.100.2", ""},
+		{"the client's fourth", a, "198.51.100.3", "this application"},
+		{"IPv6 first", b, "2001:db8::1", ""},
+		{"IPv6 same /64", b, "2001:db8::2", ""},
+		{"IPv6 third in the /64", b, "2001:db8::3", "this address"},
+		{"IPv6 another /64", b, "2001:db8:0:1::1", ""},
+		{"a third client", c, "198.51.100.4", ""},
+		{"over the total", c, "198.51.100.5", "waiting"},
+	}
+	want := 0
+	var lastPage string
+	for _, st := range steps {
+		status, body, hdr := authorizeFrom(t, st.client, st.addr)
+		if st.limit == "" {
+			want++
+			lastPage = body
+			if status != http.StatusOK {
+				t.Fatalf("%s: %d, want 200", st.name, status)
+			}
+		} else {
+			ra, _ := strconv.Atoi(hdr.Get("Retry-After"))
+			if status != http.StatusTooManyRequests || ra < 1 || !strings.Contains(body, st.limit) {
+				t.Fatalf("%s: %d Retry-After %q, want 429 mentioning %q: %s", st.name, status, hdr.Get("Retry-After"), st.limit, body)
+			}
+		}
+		if n := pendingCount(t, s); n != want {
+			t.Fatalf("%s: %d pending, want %d (a refused request must store nothing)", st.name, n, want)
+		}
+	}
+	if v := s.metric(t, `mcpauth_events_total{event="oauth.authorize_refused",via="oauth"}`); v != "4" {
+		t.Fatalf("refusals counted: %q, want 4", v)
+	}
+	// Answering a request on its page frees its place.
+	form := url.Values{"action": {"deny"}}
+	for _, m := range hiddenRe.FindAllStringSubmatch(lastPage, -1) {
+		form.Set(m[1], m[2])
+	}
+	if resp := c.post("/authorize", "application/x-www-form-urlencoded", form.Encode()); resp.StatusCode != http.StatusFound {
+		t.Fatalf("deny: %d", resp.StatusCode)
+	}
+	if status, _, _ := authorizeFrom(t, c, "198.51.100.5"); status != http.StatusOK {
+		t.Fatalf("after a request was answered: %d, want 200", status)
+	}
+}
+
+func TestAuthorizeIsThrottledPerAddress(t *testing.T) {
+	s := startStack(t, stackOpts{oauth: true, trustedProxies: []string{"127.0.0.1"},
+		pending: oauth.PendingLimits{Burst: 2, Refill: time.Hour}})
+	a := newOAuthClient(t, s)
+	for i := range 2 {
+		if status, body, _ := authorizeFrom(t, a, "198.51.100.1"); status != http.StatusOK {
+			t.Fatalf("request %d: %d %s", i, status, body)
+		}
+	}
+	status, body, hdr := authorizeFrom(t, a, "198.51.100.1")
+	ra, _ := strconv.Atoi(hdr.Get("Retry-After"))
+	if status != http.StatusTooManyRequests || ra < 60 || !strings.Contains(body, "Too many sign-in requests") {
+		t.Fatalf("third request: %d Retry-After %q: %s", status, hdr.Get("Retry-After"), body)
+	}
+	if n := pendingCount(t, s); n != 2 {
+		t.Fatalf("%d pending, want 2", n)
+	}
+	if status, _, _ := authorizeFrom(t, a, "198.51.100.2"); status != http.StatusOK {
+		t.Fatalf("another address: %d", status)
+	}
+}
+
+func TestListPendingAuthorizationsIsBounded(t *testing.T) {
+	s := startStack(t, stackOpts{oauth: true, trustedProxies: []string{"127.0.0.1"},
+		pending: oauth.PendingLimits{PerAddress: 100, PerClient: 100, Total: 100, Burst: 100, Refill: time.Second}})
+	admin, err := connect(t, kinds[0], s.URL, s.mint(t, "admin-console", time.Hour, "admin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newOAuthClient(t, s)
+	for i := range 25 {
+		if status, _, _ := authorizeFrom(t, c, "198.51.100."+strconv.Itoa(i+1)); status != http.StatusOK {
+			t.Fatalf("request %d: %d", i, status)
+		}
+	}
+	type list struct {
+		Pending []struct {
+			ID string `json:"request_id"`
+		} `json:"pending"`
+		Total      int  `json:"total"`
+		Offset     int  `json:"offset"`
+		NextOffset *int `json:"next_offset"`
+	}
+	var l list
+	res := call(t, admin, "list_pending_authorizations", nil)
+	structured(t, res, &l)
+	if len(l.Pending) != 20 || l.Total != 25 || l.NextOffset == nil || *l.NextOffset != 20 || !strings.Contains(text(res), "20 of 25") {
+		t.Fatalf("default page: %d items, total %d, next %v, text %q", len(l.Pending), l.Total, l.NextOffset, text(res))
+	}
+	first := l.Pending[0].ID
+	l = list{}
+	structured(t, call(t, admin, "list_pending_authorizations", map[string]any{"limit": 10, "offset": 20}), &l)
+	if len(l.Pending) != 5 || l.Total != 25 || l.Offset != 20 || l.NextOffset != nil {
+		t.Fatalf("last page: %+v", l)
+	}
+	if res := call(t, admin, "list_pending_authorizations", map[string]any{"limit": 101}); !res.IsError {
+		t.Fatal("a limit over 100 was accepted")
+	}
+	// Newest first: the request a person just started is on top.
+	if status, _, _ := authorizeFrom(t, c, "198.51.100.99"); status != http.StatusOK {
+		t.Fatal("one more request refused")
+	}
+	l = list{}
+	structured(t, call(t, admin, "list_pending_authorizations", map[string]any{"limit": 1}), &l)
+	if len(l.Pending) != 1 || l.Pending[0].ID == first || l.Total != 26 {
+		t.Fatalf("newest first: %+v (previous first %s)", l, first)
+	}
+}
