@@ -26,6 +26,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -255,8 +256,25 @@ func (c *Config) resources() []string {
 	return []string{c.PublicURL + "/mcp", c.PublicURL, c.PublicURL + "/sse"}
 }
 
+// knownScopes are the only scopes tokens may carry (besides admin) when
+// Scopes is set: those and every scope the policy or the program's tools
+// name, so a scope the policy asks for can always be granted. Empty: any.
+func (c *Config) knownScopes() []string {
+	if len(c.Scopes) == 0 {
+		return nil
+	}
+	known := slices.Clone(c.Scopes)
+	if p, err := policy.New(c.Policy, policy.Need{}); err == nil { // a bad policy fails New later
+		known = append(known, p.Scopes()...)
+	}
+	for _, t := range c.Tools {
+		known = append(known, t.Scopes...)
+	}
+	return auth.NormalizeScopes(known)
+}
+
 func (c *Config) scopesSupported() []string {
-	return auth.NormalizeScopes(append(append([]string{auth.ScopeAdmin}, c.Scopes...), c.AdvertiseScopes...))
+	return auth.NormalizeScopes(append(append([]string{auth.ScopeAdmin}, c.knownScopes()...), c.AdvertiseScopes...))
 }
 
 // buildAuth makes the revocation service, issuer, verifier and OAuth
@@ -279,7 +297,7 @@ func (s *Server) buildAuth(ctx context.Context) error {
 	var err error
 	s.Issuer, err = auth.NewIssuer(auth.IssuerConfig{
 		Secret: cfg.Secret, Issuer: cfg.Issuer, Audience: cfg.Audience, MaxLifetime: cfg.MaxLifetime,
-		AllowNever: cfg.AllowNever, AllowedClients: cfg.AllowedClients, KnownScopes: cfg.Scopes, Now: cfg.Now,
+		AllowNever: cfg.AllowNever, AllowedClients: cfg.AllowedClients, KnownScopes: cfg.knownScopes(), Now: cfg.Now,
 	}, s.Registry)
 	if err != nil {
 		return err

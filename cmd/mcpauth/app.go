@@ -51,6 +51,10 @@ func (c Config) library(logger *slog.Logger) (mcpauth.Config, settings, error) {
 	if err != nil {
 		return mcpauth.Config{}, settings{}, err
 	}
+	pc, err := policyConfig(c) // every command: the policy's scopes may be minted
+	if err != nil {
+		return mcpauth.Config{}, settings{}, err
+	}
 	url, err := c.databaseURL()
 	if err != nil {
 		return mcpauth.Config{}, settings{}, err
@@ -71,7 +75,7 @@ func (c Config) library(logger *slog.Logger) (mcpauth.Config, settings, error) {
 		AuthFailBurst: c.AuthFailBurst, AuthFailRefill: c.AuthFailRefill,
 		MaxStreamsPerClient: c.MaxStreamsPerClient, MaxSessionsPerClient: c.MaxSessionsPerClient,
 		SSEWriteTimeout: c.SSEWriteTimeout, Stateless: c.Stateless,
-		DefaultDeny: !c.Dev(), Version: version, Logger: logger, RevocationMode: revocationMode(c),
+		Policy: pc, DefaultDeny: !c.Dev(), Version: version, Logger: logger, RevocationMode: revocationMode(c),
 	}, set, nil
 }
 

@@ -49,17 +49,16 @@ func loadUpstreams(cfg Config) (upstream.File, error) {
 	return upstream.Load(cfg.Upstreams, os.LookupEnv)
 }
 
-// gatewayConfig adds the upstreams and the operator's policy to the
-// library configuration.
-func gatewayConfig(cfg Config, lc *mcpauth.Config) error {
+// withUpstreams adds the upstreams to the library configuration (serve
+// only: other commands never start children).
+func withUpstreams(cfg Config, lc *mcpauth.Config) error {
 	f, err := loadUpstreams(cfg)
 	if err != nil {
 		return err
 	}
 	lc.Upstreams = f.Servers
 	lc.UpstreamOptions = upstream.Options{CallTimeout: cfg.UpstreamTimeout, Env: childEnv()}
-	lc.Policy, err = policyConfig(cfg)
-	return err
+	return nil
 }
 
 // policyConfig reads the operator's policy: MCP_POLICY's file, or the

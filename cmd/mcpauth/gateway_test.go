@@ -321,3 +321,18 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func TestScopesThePolicyNamesCanBeMintedWhenMCPScopesIsSet(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "upstreams.json")
+	if err := os.WriteFile(file, []byte(`{"mcpServers": {}, "policy": {"tools": {"crm__*": ["crm:read"]}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := testEnv(t, "MCP_UPSTREAMS="+file, "MCP_SCOPES=tools:call")
+	if tok := issue(t, e, "reader", "1d", "--scope", "crm:read"); tok.Scopes[0] != "crm:read" {
+		t.Fatalf("scopes = %v", tok.Scopes)
+	}
+	issue(t, e, "caller", "1d", "--scope", "tools:call")
+	if _, stderr, code := run(t, e, "", "token", "issue", "x", "1d", "--scope", "crm:write"); code == 0 || !strings.Contains(stderr, "crm:write") {
+		t.Fatalf("a scope neither MCP_SCOPES nor the policy names was minted: exit %d, %s", code, stderr)
+	}
+}

@@ -111,7 +111,7 @@ Environment:
 			}
 			a, err := newApp(cmd.Context(), cfg, logger, func(lc *mcpauth.Config) error {
 				lc.Metrics = g.metrics
-				return gatewayConfig(cfg, lc)
+				return withUpstreams(cfg, lc)
 			})
 			if err != nil {
 				return err
