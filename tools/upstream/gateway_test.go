@@ -300,3 +300,32 @@ func TestStartRefusesWhatItCannotServe(t *testing.T) {
 		})
 	}
 }
+
+func TestListChangesReachTheGatewayCoalesced(t *testing.T) {
+	g, c, _ := startGateway(t, Options{}, stdioEntry("go"))
+	var mu sync.Mutex
+	changed := 0
+	c.OnNotification(func(n mcp.JSONRPCNotification) {
+		if n.Method == string(mcp.MethodNotificationToolsListChanged) {
+			mu.Lock()
+			changed++
+			mu.Unlock()
+		}
+	})
+	if res := callTool(t, c, "go__churn", map[string]any{"n": 100}); res.IsError {
+		t.Fatalf("churn = %+v", res)
+	}
+	waitFor(t, "go__late in the gateway's list", func() bool { return slices.Contains(toolNames(t, c), "go__late") })
+	if res := callTool(t, c, "go__late", nil); res.IsError || text(res) != "late" {
+		t.Fatalf("go__late = %+v", res)
+	}
+	// 201 upstream notifications were coalesced into far fewer re-reads.
+	if n := g.ups[0].refreshes.Load(); n < 1 || n > 50 {
+		t.Fatalf("%d list re-reads for 201 notifications", n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if changed == 0 {
+		t.Fatal("the gateway's clients were not told the list changed")
+	}
+}

@@ -102,6 +102,19 @@ func testUpstream() *server.MCPServer {
 		}
 		return mcp.NewToolResultText(strconv.Itoa(c.Process.Pid)), nil
 	})
+	s.AddTool(mcp.NewTool("churn", mcp.WithNumber("n", mcp.Required())),
+		func(_ context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			// n list changes in a burst, ending with a new tool "late".
+			for i := range int(req.GetFloat("n", 1)) {
+				name := fmt.Sprintf("temp%d", i)
+				s.AddTool(mcp.NewTool(name), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) { return nil, nil })
+				s.DeleteTools(name)
+			}
+			s.AddTool(mcp.NewTool("late"), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+				return mcp.NewToolResultText("late"), nil
+			})
+			return mcp.NewToolResultText("churned"), nil
+		})
 	s.AddPrompt(mcp.NewPrompt("greet", mcp.WithArgument("name")),
 		func(_ context.Context, req mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
 			return mcp.NewGetPromptResult("greeting", []mcp.PromptMessage{

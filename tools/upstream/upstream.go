@@ -54,9 +54,10 @@ type Upstream struct {
 	restarts int
 	lists    Lists
 
-	calls    atomic.Int64
-	failures atomic.Int64
-	stopped  atomic.Bool
+	calls     atomic.Int64
+	failures  atomic.Int64
+	refreshes atomic.Int64 // list re-reads after list_changed
+	stopped   atomic.Bool
 }
 
 // conn is one live connection.
@@ -68,6 +69,8 @@ type conn struct {
 	lostOnce sync.Once
 	// sse: spoken to over legacy SSE.
 	sse bool
+	// refreshing and refreshAgain coalesce list_changed refreshes.
+	refreshing, refreshAgain atomic.Bool
 	// stop ends the connection: closes the client, then stops what is
 	// left of a child's process group.
 	stop func()
@@ -225,6 +228,27 @@ func (u *Upstream) start(life context.Context, tr transport.Interface) (*conn, e
 	return c, nil
 }
 
+// scheduleRefresh re-reads u's lists after a list_changed: at most one
+// refresh runs per connection, and any number of notifications arriving
+// meanwhile cause one more, so a chatty upstream cannot pile up work.
+func (c *conn) scheduleRefresh(u *Upstream) {
+	if c.refreshing.Swap(true) {
+		c.refreshAgain.Store(true)
+		return
+	}
+	go func() {
+		for {
+			u.refresh(c)
+			if !c.refreshAgain.Swap(false) {
+				c.refreshing.Store(false)
+				if !c.refreshAgain.Load() || c.refreshing.Swap(true) {
+					return
+				}
+			}
+		}
+	}()
+}
+
 // markLost closes c.lost once.
 func (c *conn) markLost() { c.lostOnce.Do(func() { close(c.lost) }) }
 
@@ -350,6 +374,7 @@ func (u *Upstream) shutdown() {
 
 // refresh re-reads the lists after a list_changed notification.
 func (u *Upstream) refresh(c *conn) {
+	u.refreshes.Add(1)
 	ctx, cancel := context.WithTimeout(context.Background(), u.opts.StartTimeout)
 	defer cancel()
 	l, err := u.readLists(ctx, c.client, c.client.GetServerCapabilities())
@@ -373,7 +398,7 @@ func (u *Upstream) onNotification(c *conn, n mcp.JSONRPCNotification) {
 	switch n.Method {
 	case string(mcp.MethodNotificationToolsListChanged), string(mcp.MethodNotificationPromptsListChanged),
 		string(mcp.MethodNotificationResourcesListChanged):
-		go u.refresh(c)
+		c.scheduleRefresh(u)
 		return
 	}
 	if u.notify != nil {
