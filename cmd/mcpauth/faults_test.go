@@ -1,0 +1,150 @@
+package main
+
+import (
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+)
+
+// cutProxy is a TCP proxy on loopback between one replica and PostgreSQL
+// that a test can cut (every connection closed, new ones refused) and
+// restore: a database outage as that replica sees it, while the other
+// replica keeps its own connections.
+type cutProxy struct {
+	ln     net.Listener
+	target string
+	down   atomic.Bool
+	mu     sync.Mutex
+	conns  []net.Conn
+}
+
+func startCutProxy(t *testing.T, target string) *cutProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &cutProxy{ln: ln, target: target}
+	t.Cleanup(func() { ln.Close(); p.cut() })
+	go p.serve()
+	return p
+}
+
+func (p *cutProxy) serve() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		if p.down.Load() {
+			c.Close()
+			continue
+		}
+		up, err := net.Dial("tcp", p.target)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns = append(p.conns, c, up)
+		p.mu.Unlock()
+		go func() { _, _ = io.Copy(up, c); up.Close() }()
+		go func() { _, _ = io.Copy(c, up); c.Close() }()
+	}
+}
+
+// cut closes every proxied connection and refuses new ones until restore.
+func (p *cutProxy) cut() {
+	p.down.Store(true)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+func (p *cutProxy) restore() { p.down.Store(false) }
+
+// through rewrites a postgres:// URL to reach its server through p.
+func (p *cutProxy) through(t *testing.T, dbURL string) string {
+	t.Helper()
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Host = p.ln.Addr().String()
+	return u.String()
+}
+
+// Rule: a replica cut off from PostgreSQL keeps serving verified requests
+// from memory, refuses mints with a clear error (never returning a token
+// it could not record), and once the database is back it enforces every
+// revocation made meanwhile and mints again.
+func TestReplicaCutOffFromPostgresKeepsServingAndCatchesUpOnRevocations(t *testing.T) {
+	db := postgresDB(t)
+	u, _ := url.Parse(db)
+	proxy := startCutProxy(t, u.Host)
+	e := testEnv(t, "MCP_DATABASE_URL="+db, "MCP_REVOCATION_RESYNC=300ms")
+	eB := testEnv(t, "MCP_DATABASE_URL="+proxy.through(t, db), "MCP_REVOCATION_RESYNC=300ms")
+	a := startServer(t, e)
+	b := startServer(t, eB)
+	admin := issue(t, e, "ops", "1h", "--scope", "admin")
+	user := issue(t, e, "field-client", "1h")
+	adminB := mcpClient(t, b, admin.Token)
+	before := listCount(t, e)
+
+	proxy.cut()
+	if r := postMCP(t, b, user.Token, initJSON); r.StatusCode != http.StatusOK {
+		t.Fatalf("B refused a valid token while cut off from the database: %d", r.StatusCode)
+	}
+	res := callTool(t, adminB, "issue_token", map[string]any{"client_id": "during-outage", "expires_in": "1h"})
+	if !res.IsError || strings.Contains(resultText(res), "eyJ") || !strings.Contains(resultText(res), "Cannot issue token") {
+		t.Fatalf("a mint during the outage: %+v", res)
+	}
+	if n := listCount(t, e); n != before {
+		t.Fatalf("the registry went from %d to %d tokens during the outage", before, n)
+	}
+
+	// Revoked through the other replica while B is cut off.
+	if res := callTool(t, mcpClient(t, a, admin.Token), "revoke_token", map[string]any{"jti": user.JTI, "reason": "outage test"}); res.IsError {
+		t.Fatalf("revoke_token on A: %+v", res)
+	}
+	proxy.restore()
+	restored := time.Now()
+	for postMCP(t, b, user.Token, initJSON).StatusCode != http.StatusUnauthorized {
+		if time.Since(restored) > 15*time.Second {
+			t.Fatal("B still accepts a token revoked while it was cut off, 15s after the database came back")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("B enforced the revocation %v after the database came back", time.Since(restored))
+
+	// And mints again, recorded.
+	res = callTool(t, adminB, "issue_token", map[string]any{"client_id": "after-outage", "expires_in": "1h"})
+	if res.IsError {
+		t.Fatalf("a mint after the outage: %+v", res)
+	}
+	if n := listCount(t, e); n != before+1 {
+		t.Fatalf("registry has %d tokens, want %d", n, before+1)
+	}
+}
+
+// resultText joins a tool result's text content.
+func resultText(r *mcp.CallToolResult) string {
+	var b strings.Builder
+	for _, c := range r.Content {
+		if tc, ok := c.(mcp.TextContent); ok {
+			b.WriteString(tc.Text)
+		}
+	}
+	return b.String()
+}
