@@ -493,3 +493,64 @@ func TestGroupCommitFailsOnlyTheBadRecordOfABatch(t *testing.T) {
 		t.Fatalf("%d records failed and %d are stored; want exactly the duplicate to fail and 39 stored", failed, len(toks))
 	}
 }
+
+// Rule: Record is honest about what it wrote. A caller that gives up (its
+// context ends) while its record waits behind a held lock gets an error
+// and the row never lands; a record the writer had already started is
+// waited for, so its caller learns the real outcome. Either way a token
+// is recorded exactly when Record returned nil.
+func TestRecordGivenUpWhileWaitingNeverLandsAndATakenOneIsWaitedFor(t *testing.T) {
+	s, path := openTemp(t)
+	locker, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer locker.Close()
+	conn, err := locker.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	results := make(map[string]chan error)
+	for _, jti := range []string{"taken", "queued"} {
+		ch := make(chan error, 1)
+		results[jti] = ch
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		go func() { defer cancel(); ch <- s.Record(ctx, tok(jti, "c", t0, t0.Add(time.Hour))) }()
+		if jti == "taken" {
+			// Let the writer take "taken" and block on the lock before
+			// "queued" arrives behind it.
+			waitUntil(t, func() bool { return len(s.records) == 0 && s.busyWriting.Load() })
+		}
+	}
+	queuedErr := <-results["queued"] // its context ended while it waited
+	if queuedErr == nil {
+		t.Fatal("Record returned nil for a record still queued behind the lock")
+	}
+	if _, err := conn.ExecContext(context.Background(), "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	takenErr := <-results["taken"]
+	// Whatever the writer still had in hand is committed by now.
+	mustRecord(t, s, tok("after", "c", t0, t0.Add(time.Hour)))
+	for jti, err := range map[string]error{"taken": takenErr, "queued": queuedErr} {
+		_, gerr := s.Get(context.Background(), jti)
+		if recorded := gerr == nil; recorded != (err == nil) {
+			t.Errorf("%s: Record returned %v but recorded = %v", jti, err, recorded)
+		}
+	}
+}
+
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

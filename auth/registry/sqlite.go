@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
@@ -14,12 +15,14 @@ import (
 // SQLite is a registry backed by a SQLite file (WAL mode, full sync).
 type SQLite struct {
 	*sqlStore
-	records   chan recordReq
-	insert    *sql.Stmt // prepared insertTokenSQL, used by the writer
-	stop      chan struct{}
-	stopped   chan struct{}
-	closeOnce sync.Once
-	closeErr  error
+	records chan recordReq
+	insert  *sql.Stmt // prepared insertTokenSQL, used by the writer
+	stop    chan struct{}
+	stopped chan struct{}
+	// busyWriting is true while the writer commits a batch (tests).
+	busyWriting atomic.Bool
+	closeOnce   sync.Once
+	closeErr    error
 }
 
 var _ Store = (*SQLite)(nil)

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"sync/atomic"
 
 	"github.com/mcpauth/mcpauth/auth"
 )
@@ -22,7 +24,18 @@ const maxBatch = 128
 type recordReq struct {
 	t    auth.IssuedToken
 	done chan error
+	// state moves once from queued: to taken when the writer starts on
+	// it, or to abandoned when its caller gives up first (the writer then
+	// skips it). A taken record's caller waits for the outcome, so Record
+	// returns nil exactly when the row is committed.
+	state *atomic.Int32
 }
+
+const (
+	queued int32 = iota
+	taken
+	abandoned
+)
 
 // startWriter runs the group-commit writer until stop is closed.
 func (s *SQLite) startWriter() {
@@ -60,7 +73,13 @@ func (s *SQLite) writeLoop() {
 				break fill
 			}
 		}
+		batch = slices.DeleteFunc(batch, func(r recordReq) bool { return !r.state.CompareAndSwap(queued, taken) })
+		if len(batch) == 0 {
+			continue
+		}
+		s.busyWriting.Store(true)
 		s.commitBatch(batch)
+		s.busyWriting.Store(false)
 	}
 }
 
@@ -120,9 +139,11 @@ func (s *SQLite) inserter(ctx context.Context, tx *sql.Tx) func(auth.IssuedToken
 }
 
 // Record stores an issued token durably through the group-commit writer;
-// it returns only after the row is committed.
+// it returns nil only once the row is committed, and an error only when
+// the row will never be written: a caller whose context ends while its
+// record is queued withdraws it; one the writer has started is waited for.
 func (s *SQLite) Record(ctx context.Context, t auth.IssuedToken) error {
-	r := recordReq{t: t, done: make(chan error, 1)}
+	r := recordReq{t: t, done: make(chan error, 1), state: new(atomic.Int32)}
 	select {
 	case s.records <- r:
 	case <-s.stopped:
@@ -133,8 +154,15 @@ func (s *SQLite) Record(ctx context.Context, t auth.IssuedToken) error {
 	select {
 	case err := <-r.done:
 		return err
+	case <-s.stopped:
+		if r.state.CompareAndSwap(queued, abandoned) {
+			return errors.New("registry: closed")
+		}
+		return <-r.done
 	case <-ctx.Done():
-		// The write may still land; the caller never saw the token.
-		return fmt.Errorf("registry: record token %s: %w", t.JTI, ctx.Err())
+		if r.state.CompareAndSwap(queued, abandoned) {
+			return fmt.Errorf("registry: record token %s: %w", t.JTI, ctx.Err())
+		}
+		return <-r.done // taken: the commit's outcome is the truth
 	}
 }
