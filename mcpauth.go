@@ -93,6 +93,9 @@ type Config struct {
 	// (a SQLite path or a postgres:// URL) and Close closes it.
 	Registry    registry.Store
 	DatabaseURL string
+	// RegistryBusyTimeout bounds a SQLite write's wait for another
+	// writer's lock; then the mint is refused as busy; 5s.
+	RegistryBusyTimeout time.Duration
 	// DefaultExpiry applies when a mint names no lifetime; 30d.
 	DefaultExpiry auth.Expiry
 	// MaxLifetime caps every minted token; 365d.
@@ -202,7 +205,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	cfg.defaults()
 	s := &Server{cfg: cfg, Registry: cfg.Registry, Revoked: auth.NewRevocationSet()}
 	if s.Registry == nil {
-		reg, err := registry.Open(ctx, cfg.DatabaseURL)
+		reg, err := registry.OpenWith(ctx, cfg.DatabaseURL, registry.Options{BusyTimeout: cfg.RegistryBusyTimeout})
 		if err != nil {
 			return nil, err
 		}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/auth/registry"
 	"github.com/mcpauth/mcpauth/tools"
 )
 
@@ -190,6 +191,9 @@ func (h *HTTP) tokenAPI(cfg TokenAPIConfig) http.Handler {
 		tok, err := cfg.Minter.Issue(r.Context(), auth.IssueRequest{ClientID: req.ClientID, Expiry: expiry, Scopes: req.Scope, Caller: caller})
 		if err != nil {
 			status, code := mintErrorStatus(err)
+			if status == http.StatusServiceUnavailable {
+				w.Header().Set("Retry-After", "1")
+			}
 			auth.Audit(auth.WithRemoteAddr(r.Context(), src), log, auth.EventIssueRefused, "client_id", auth.Clip(req.ClientID, 64),
 				"issued_by", caller.Subject, "reason", err.Error(), "via", "token_api")
 			writeAPIError(w, status, code, err.Error())
@@ -240,6 +244,8 @@ func mintErrorStatus(err error) (int, string) {
 		return http.StatusForbidden, "client_not_allowed"
 	case errors.Is(err, auth.ErrScopeNotHeld):
 		return http.StatusForbidden, "insufficient_scope"
+	case errors.Is(err, registry.ErrBusy):
+		return http.StatusServiceUnavailable, "registry_busy"
 	case errors.Is(err, auth.ErrRecordFailed):
 		return http.StatusServiceUnavailable, "registry_unavailable"
 	default:

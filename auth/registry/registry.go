@@ -67,7 +67,10 @@ type Revocation struct {
 
 // Errors callers tell apart with errors.Is.
 var (
-	ErrNotFound     = errors.New("token not found in registry")
+	ErrNotFound = errors.New("token not found in registry")
+	// ErrBusy reports a write that could not get the database within the
+	// busy timeout (another writer holds it): nothing was written.
+	ErrBusy         = errors.New("registry busy, retry shortly")
 	ErrNoSuchClient = errors.New("no tokens recorded for this client")
 )
 
@@ -122,6 +125,18 @@ type StateStore interface {
 // "postgresql://…" selects PostgreSQL; a file path, "sqlite://path" or
 // "file:path" selects SQLite.
 func Open(ctx context.Context, url string) (Store, error) {
+	return OpenWith(ctx, url, Options{})
+}
+
+// Options tune how a registry is opened; zero fields get the defaults.
+type Options struct {
+	// BusyTimeout bounds how long a SQLite write waits for another
+	// writer's lock before it fails with ErrBusy; 5s.
+	BusyTimeout time.Duration
+}
+
+// OpenWith is Open with options.
+func OpenWith(ctx context.Context, url string, o Options) (Store, error) {
 	// Each branch returns a nil interface on error, never a typed nil.
 	if strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://") {
 		s, err := OpenPostgres(ctx, url)
@@ -130,7 +145,7 @@ func Open(ctx context.Context, url string) (Store, error) {
 		}
 		return s, nil
 	}
-	s, err := OpenSQLite(ctx, strings.TrimPrefix(url, "file:"))
+	s, err := openSQLite(ctx, strings.TrimPrefix(url, "file:"), o)
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
@@ -30,6 +31,13 @@ var _ Store = (*SQLite)(nil)
 // OpenSQLite opens (creating if needed) the SQLite registry at path, in WAL
 // mode with full synchronous writes, and applies migrations.
 func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
+	return openSQLite(ctx, path, Options{})
+}
+
+func openSQLite(ctx context.Context, path string, o Options) (*SQLite, error) {
+	if o.BusyTimeout <= 0 {
+		o.BusyTimeout = 5 * time.Second
+	}
 	path = strings.TrimPrefix(path, "sqlite://")
 	if path == "" {
 		return nil, errors.New("registry: empty database path")
@@ -39,7 +47,8 @@ func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 		// or fragment; refuse rather than open another file.
 		return nil, fmt.Errorf("registry: database path %q must not contain '?' or '#'", path)
 	}
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)&_txlock=immediate"
+	dsn := fmt.Sprintf("file:%s?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(%d)&_pragma=foreign_keys(ON)&_txlock=immediate",
+		path, max(o.BusyTimeout.Milliseconds(), 1))
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("registry: open %s: %w", path, err)

@@ -132,10 +132,28 @@ func (s *SQLite) inserter(ctx context.Context, tx *sql.Tx) func(auth.IssuedToken
 	}
 	return func(t auth.IssuedToken) error {
 		if _, err := st.ExecContext(ctx, insertTokenArgs(t)...); err != nil {
-			return fmt.Errorf("registry: record token %s: %w", t.JTI, err)
+			return recordError(t.JTI, err)
 		}
 		return nil
 	}
+}
+
+// recordError wraps a failed insert; a lock that outlasted the busy
+// timeout is ErrBusy, so callers can say "retry" instead of "broken".
+func recordError(jti string, err error) error {
+	if isBusy(err) {
+		return fmt.Errorf("registry: record token %s: %w", jti, ErrBusy)
+	}
+	return fmt.Errorf("registry: record token %s: %w", jti, err)
+}
+
+// isBusy reports SQLITE_BUSY (5) or SQLITE_LOCKED (6) from the driver.
+func isBusy(err error) bool {
+	var coder interface{ Code() int }
+	if errors.As(err, &coder) {
+		return coder.Code()&0xff == 5 || coder.Code()&0xff == 6
+	}
+	return false
 }
 
 // Record stores an issued token durably through the group-commit writer;

@@ -65,7 +65,7 @@ func insertTokenArgs(t auth.IssuedToken) []any {
 
 func insertToken(ctx context.Context, db execer, q func(string) string, t auth.IssuedToken) error {
 	if _, err := db.ExecContext(ctx, q(insertTokenSQL), insertTokenArgs(t)...); err != nil {
-		return fmt.Errorf("registry: record token %s: %w", t.JTI, err)
+		return recordError(t.JTI, err)
 	}
 	return nil
 }

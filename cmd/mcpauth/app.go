@@ -61,7 +61,8 @@ func (c Config) library(logger *slog.Logger) (mcpauth.Config, settings, error) {
 	}
 	return mcpauth.Config{
 		Secret: secret, Issuer: c.Issuer, Audience: c.Audience, PublicURL: c.publicURL(), DatabaseURL: url,
-		DefaultExpiry: set.defaultExpiry, MaxLifetime: set.maxLifetime, AllowNever: c.AllowNever,
+		RegistryBusyTimeout: c.RegistryBusyTimeout,
+		DefaultExpiry:       set.defaultExpiry, MaxLifetime: set.maxLifetime, AllowNever: c.AllowNever,
 		AllowedClients: c.AllowedClients, Scopes: c.Scopes, Leeway: c.Leeway,
 		RevocationResync: c.RevocationResync, LastSeenFlush: c.LastSeenFlush,
 		AuthDisabled: !c.AuthEnabled, DevIdentity: devIdentity(), ReservedSubjects: []string{localAdmin().Subject},

@@ -94,6 +94,9 @@ type Config struct {
 	// DatabaseURL is the registry: a SQLite file path (or sqlite://path)
 	// or a postgres:// URL.
 	DatabaseURL string `env:"MCP_DATABASE_URL" envDefault:"./mcpauth.db"`
+	// RegistryBusyTimeout bounds a SQLite write's wait for another
+	// writer's lock before the mint is refused as busy.
+	RegistryBusyTimeout time.Duration `env:"MCP_REGISTRY_BUSY_TIMEOUT" envDefault:"5s"`
 	// RevocationResync is how often the revocation set is fully
 	// reloaded from the registry (PostgreSQL also pushes changes at once).
 	RevocationResync time.Duration `env:"MCP_REVOCATION_RESYNC" envDefault:"1s"`
@@ -209,6 +212,9 @@ func (c Config) settings() (settings, error) {
 	}
 	if c.MaxStreamsPerClient < 1 || c.MaxStreamsPerClient > 100000 {
 		return settings{}, errors.New("MCP_MAX_STREAMS_PER_CLIENT must be between 1 and 100000")
+	}
+	if c.RegistryBusyTimeout < 10*time.Millisecond || c.RegistryBusyTimeout > time.Minute {
+		return settings{}, errors.New("MCP_REGISTRY_BUSY_TIMEOUT must be between 10ms and 1m")
 	}
 	if c.UpstreamTimeout <= 0 || c.UpstreamTimeout > time.Hour {
 		return settings{}, errors.New("MCP_UPSTREAM_TIMEOUT must be between 1ms and 1h")

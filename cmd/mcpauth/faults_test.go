@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
+	"database/sql"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -147,4 +150,60 @@ func resultText(r *mcp.CallToolResult) string {
 		}
 	}
 	return b.String()
+}
+
+// Rule: while another process holds the SQLite registry's write lock, a
+// mint waits at most MCP_REGISTRY_BUSY_TIMEOUT and is then refused as
+// busy: 503 registry_busy with Retry-After on the token API, a tool error
+// in MCP, and nothing recorded.
+func TestLockedSQLiteRegistryRefusesMintsAsBusyAndRecordsNothing(t *testing.T) {
+	dbPath := filepath.Join(t.TempDir(), "locked.db")
+	apiKey := strings.Repeat("k", 40)
+	e := testEnv(t, "MCP_DATABASE_URL="+dbPath, "MCP_REGISTRY_BUSY_TIMEOUT=200ms", "API_KEY="+apiKey)
+	admin := issue(t, e, "ops", "1h", "--scope", "admin")
+	addr := startServer(t, e)
+	c := mcpClient(t, addr, admin.Token)
+	before := listCount(t, e)
+
+	locker, err := sql.Open("sqlite", "file:"+dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer locker.Close()
+	conn, err := locker.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+
+	req, _ := http.NewRequest("POST", "http://"+addr+"/api/v1/mcp/auth/token", strings.NewReader(`{"client_id":"while-locked"}`))
+	req.Header.Set("X-API-Key", apiKey)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" ||
+		!strings.Contains(string(body), "registry_busy") || strings.Contains(string(body), "eyJ") {
+		t.Fatalf("token API while locked: %d %q %s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+	res := callTool(t, c, "issue_token", map[string]any{"client_id": "while-locked-too"})
+	if !res.IsError || !strings.Contains(resultText(res), "registry busy") {
+		t.Fatalf("issue_token while locked: %+v", res)
+	}
+
+	if _, err := conn.ExecContext(context.Background(), "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	if n := listCount(t, e); n != before {
+		t.Fatalf("registry went from %d to %d tokens: a refused mint was recorded", before, n)
+	}
+	if res := callTool(t, c, "issue_token", map[string]any{"client_id": "after-lock"}); res.IsError {
+		t.Fatalf("issue_token after the lock: %+v", res)
+	}
 }

@@ -47,6 +47,8 @@ Environment:
   MCP_AUDIENCE                 aud claim to write and require (optional)
   MCP_LEEWAY                   clock skew tolerated on exp/nbf (default 30s)
   MCP_DATABASE_URL             SQLite file (default ./mcpauth.db) or postgres:// URL
+  MCP_REGISTRY_BUSY_TIMEOUT    longest wait of a SQLite write for another writer's lock;
+                               then the mint is refused: "registry busy" (default 5s)
   MCP_REVOCATION_RESYNC        full revocation reload interval (default 1s)
   MCP_LAST_SEEN_FLUSH          last-seen batch write interval (default 10s)
   MCP_STATELESS                Streamable HTTP without Mcp-Session-Id: any replica
