@@ -246,6 +246,8 @@ func mintErrorStatus(err error) (int, string) {
 		return http.StatusForbidden, "insufficient_scope"
 	case errors.Is(err, registry.ErrBusy):
 		return http.StatusServiceUnavailable, "registry_busy"
+	case errors.Is(err, registry.ErrFull):
+		return http.StatusServiceUnavailable, "registry_full"
 	case errors.Is(err, auth.ErrRecordFailed):
 		return http.StatusServiceUnavailable, "registry_unavailable"
 	default:

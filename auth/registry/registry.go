@@ -70,7 +70,10 @@ var (
 	ErrNotFound = errors.New("token not found in registry")
 	// ErrBusy reports a write that could not get the database within the
 	// busy timeout (another writer holds it): nothing was written.
-	ErrBusy         = errors.New("registry busy, retry shortly")
+	ErrBusy = errors.New("registry busy, retry shortly")
+	// ErrFull reports a write refused because the database's disk (or
+	// size limit) is full: nothing was written.
+	ErrFull         = errors.New("registry storage is full")
 	ErrNoSuchClient = errors.New("no tokens recorded for this client")
 )
 

@@ -554,3 +554,42 @@ func waitUntil(t *testing.T, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// Rule: when the database cannot grow (a full disk; here SQLite's page
+// limit, which fails the same way), Record refuses with ErrFull, every
+// token recorded before stays, and nothing refused is half-written.
+func TestFullRegistryRefusesRecordsAndLosesNothing(t *testing.T) {
+	s, _ := openTemp(t)
+	s.db.SetMaxOpenConns(1) // the page limit is per connection
+	var pages int
+	if err := s.db.QueryRow("PRAGMA page_count").Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.db.Exec(fmt.Sprintf("PRAGMA max_page_count = %d", pages+2)); err != nil {
+		t.Fatal(err)
+	}
+	var recorded []string
+	var full error
+	for i := 0; i < 5000 && full == nil; i++ {
+		jti := fmt.Sprintf("jti-%04d-%s", i, strings.Repeat("x", 200))
+		if err := s.Record(context.Background(), tok(jti, "c", t0, t0.Add(time.Hour))); err != nil {
+			full = err
+			if _, gerr := s.Get(context.Background(), jti); !errors.Is(gerr, ErrNotFound) {
+				t.Fatalf("the refused record is readable: %v", gerr)
+			}
+			continue
+		}
+		recorded = append(recorded, jti)
+	}
+	if !errors.Is(full, ErrFull) {
+		t.Fatalf("Record on a full database: %v, want ErrFull", full)
+	}
+	for _, jti := range recorded {
+		if _, err := s.Get(context.Background(), jti); err != nil {
+			t.Fatalf("%s was recorded before the disk filled but is now %v", jti[:8], err)
+		}
+	}
+	if len(recorded) == 0 {
+		t.Fatal("the limit left no room at all; the test proves nothing")
+	}
+}

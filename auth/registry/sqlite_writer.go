@@ -139,21 +139,25 @@ func (s *SQLite) inserter(ctx context.Context, tx *sql.Tx) func(auth.IssuedToken
 }
 
 // recordError wraps a failed insert; a lock that outlasted the busy
-// timeout is ErrBusy, so callers can say "retry" instead of "broken".
+// timeout is ErrBusy and a full disk ErrFull, so callers can say what
+// happened instead of "broken".
 func recordError(jti string, err error) error {
-	if isBusy(err) {
+	switch sqliteCode(err) {
+	case 5, 6: // SQLITE_BUSY, SQLITE_LOCKED
 		return fmt.Errorf("registry: record token %s: %w", jti, ErrBusy)
+	case 13: // SQLITE_FULL
+		return fmt.Errorf("registry: record token %s: %w", jti, ErrFull)
 	}
 	return fmt.Errorf("registry: record token %s: %w", jti, err)
 }
 
-// isBusy reports SQLITE_BUSY (5) or SQLITE_LOCKED (6) from the driver.
-func isBusy(err error) bool {
+// sqliteCode is the driver's primary result code of err, 0 when none.
+func sqliteCode(err error) int {
 	var coder interface{ Code() int }
 	if errors.As(err, &coder) {
-		return coder.Code()&0xff == 5 || coder.Code()&0xff == 6
+		return coder.Code() & 0xff
 	}
-	return false
+	return 0
 }
 
 // Record stores an issued token durably through the group-commit writer;
