@@ -300,7 +300,7 @@ func (s *Server) buildAuth(ctx context.Context) error {
 	var err error
 	s.Issuer, err = auth.NewIssuer(auth.IssuerConfig{
 		Secret: cfg.Secret, Issuer: cfg.Issuer, Audience: cfg.Audience, MaxLifetime: cfg.MaxLifetime,
-		AllowNever: cfg.AllowNever, AllowedClients: cfg.AllowedClients, KnownScopes: cfg.knownScopes(), Now: cfg.Now,
+		AllowNever: cfg.AllowNever, AllowedClients: cfg.AllowedClients, KnownScopes: cfg.knownScopes(), Now: cfg.Now, Logger: cfg.Logger,
 	}, s.Registry)
 	if err != nil {
 		return err

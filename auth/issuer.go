@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -62,6 +63,17 @@ type IssuerConfig struct {
 	KnownScopes []string
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Logger receives the audit record of every mint and refusal, made
+	// here for every caller (tool, token API, OAuth, CLI); discarded when
+	// nil.
+	Logger *slog.Logger
+}
+
+// Minter mints and records tokens: what every caller that hands out
+// tokens (the issue_token tool, the token API, OAuth, the CLI) consumes.
+// *Issuer implements it.
+type Minter interface {
+	Issue(ctx context.Context, req IssueRequest) (IssuedToken, error)
 }
 
 // Issuer mints HS256 tokens under a policy and records them.
@@ -103,11 +115,37 @@ type IssueRequest struct {
 	// Audience, when set, is the token's aud instead of the configured
 	// one (OAuth access tokens name the resource they were granted for).
 	Audience string
+	// Via names the path the request came by in the audit record
+	// ("issue_token", "token_api", "oauth", "cli"); AuditAttrs are more
+	// attributes for it (key, value pairs).
+	Via        string
+	AuditAttrs []any
 }
 
 // Issue checks the request against the policy, mints the token, records it
-// and returns it. A refused request records nothing.
+// and returns it. A refused request records nothing. Either way it writes
+// the audit record (token.issued or token.issue_refused).
 func (i *Issuer) Issue(ctx context.Context, req IssueRequest) (IssuedToken, error) {
+	tok, err := i.issue(ctx, req)
+	i.audit(ctx, req, tok, err)
+	return tok, err
+}
+
+func (i *Issuer) audit(ctx context.Context, req IssueRequest, tok IssuedToken, err error) {
+	if err != nil {
+		by := ""
+		if req.Caller != nil {
+			by = req.Caller.Subject
+		}
+		Audit(ctx, i.cfg.Logger, EventIssueRefused, append([]any{"issued_by", by, "client_id", Clip(req.ClientID, 64),
+			"reason", err.Error(), "via", req.Via}, req.AuditAttrs...)...)
+		return
+	}
+	Audit(ctx, i.cfg.Logger, EventTokenIssued, append([]any{"client_id", tok.ClientID, "jti", tok.JTI, "issued_by", tok.IssuedBy,
+		"scopes", tok.Scopes.String(), "expires_in", req.Expiry.String(), "via", req.Via}, req.AuditAttrs...)...)
+}
+
+func (i *Issuer) issue(ctx context.Context, req IssueRequest) (IssuedToken, error) {
 	if err := ValidateClientID(req.ClientID); err != nil {
 		return IssuedToken{}, err
 	}

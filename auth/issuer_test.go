@@ -1,8 +1,11 @@
 package auth
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"log/slog"
 	"reflect"
 	"regexp"
 	"slices"
@@ -440,5 +443,44 @@ func TestIssuerRefusesScopesOutsideTheKnownSet(t *testing.T) {
 	}
 	if len(rec.calls) != 1 {
 		t.Fatalf("recorder saw %d calls, want 1", len(rec.calls))
+	}
+}
+
+// Rule: the Issuer audits every mint and every refusal itself, for every
+// caller, naming the path the request came by; the record never carries
+// the token.
+func TestIssuerAuditsMintsAndRefusalsInOnePlace(t *testing.T) {
+	var buf bytes.Buffer
+	iss, _ := newTestIssuer(t, func(c *IssuerConfig) { c.Logger = slog.New(slog.NewJSONHandler(&buf, nil)) })
+	admin := &Claims{Scope: Scopes{ScopeAdmin}}
+	admin.Subject = "root"
+	tok, err := iss.Issue(context.Background(), IssueRequest{ClientID: "bot", Expiry: Expiry{Duration: time.Hour}, Caller: admin,
+		Via: "oauth", AuditAttrs: []any{"oauth_client_id", "app-1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := iss.Issue(context.Background(), IssueRequest{ClientID: "bot", Expiry: Expiry{Duration: 3000 * time.Hour}, Caller: admin, Via: "cli"}); err == nil {
+		t.Fatal("an over-long lifetime was minted")
+	}
+	var recs []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, m)
+	}
+	if len(recs) != 2 {
+		t.Fatalf("%d audit records, want 2: %s", len(recs), buf.String())
+	}
+	if r := recs[0]; r["event"] != EventTokenIssued || r["via"] != "oauth" || r["jti"] != tok.JTI || r["issued_by"] != "root" ||
+		r["oauth_client_id"] != "app-1" || r["expires_in"] != "1h" {
+		t.Errorf("mint record = %v", r)
+	}
+	if r := recs[1]; r["event"] != EventIssueRefused || r["via"] != "cli" || !strings.Contains(r["reason"].(string), "longer than") {
+		t.Errorf("refusal record = %v", r)
+	}
+	if strings.Contains(buf.String(), tok.Token) {
+		t.Fatal("an audit record carries the token")
 	}
 }

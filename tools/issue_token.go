@@ -78,13 +78,10 @@ func (t *Toolset) issueToken(ctx context.Context, req mcp.CallToolRequest) (*mcp
 		return mcp.NewToolResultError(err.Error()), nil
 	}
 	caller, _ := auth.ClaimsFrom(ctx)
-	tok, err := t.deps.Minter.Issue(ctx, auth.IssueRequest{ClientID: clientID, Expiry: expiry, Scopes: scopes, Caller: caller})
+	tok, err := t.deps.Minter.Issue(ctx, auth.IssueRequest{ClientID: clientID, Expiry: expiry, Scopes: scopes, Caller: caller, Via: "issue_token"})
 	if err != nil {
-		auth.Audit(ctx, t.deps.Logger, auth.EventIssueRefused, "issued_by", caller.Subject, "client_id", auth.Clip(clientID, 64), "reason", err.Error(), "via", "issue_token")
 		return mcp.NewToolResultError("Cannot issue token: " + err.Error()), nil
 	}
-	auth.Audit(ctx, t.deps.Logger, auth.EventTokenIssued, "client_id", tok.ClientID, "jti", tok.JTI, "issued_by", tok.IssuedBy,
-		"scopes", tok.Scopes.String(), "expires_in", expiry.String(), "via", "issue_token")
 	out := Issued{Token: tok, Expiry: expiry, PublicURL: t.deps.PublicURL, ServerName: t.deps.ServerName, Issuer: t.deps.Issuer, Client: kind}
 	return mcp.NewToolResultStructured(out.Result(), out.Text()), nil
 }

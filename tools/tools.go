@@ -16,11 +16,6 @@ import (
 	"github.com/mcpauth/mcpauth/auth/registry"
 )
 
-// Minter mints and records tokens.
-type Minter interface {
-	Issue(ctx context.Context, req auth.IssueRequest) (auth.IssuedToken, error)
-}
-
 // Inspector reports on arbitrary token strings.
 type Inspector interface {
 	Inspect(token string) auth.Inspection
@@ -55,7 +50,7 @@ type OAuthAdmin interface {
 
 // Deps are what the tools need.
 type Deps struct {
-	Minter    Minter
+	Minter    auth.Minter
 	Inspector Inspector
 	Clients   ClientLister
 	Revoker   Revoker

@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -17,18 +16,13 @@ import (
 	"github.com/mcpauth/mcpauth/tools"
 )
 
-// Minter mints and records tokens under the server's policy.
-type Minter interface {
-	Issue(ctx context.Context, req auth.IssueRequest) (auth.IssuedToken, error)
-}
-
 // TokenAPIConfig configures the seed-compatible HTTP token endpoint.
 type TokenAPIConfig struct {
 	// APIKey guards the endpoint (X-API-Key or X-Admin-Key). The
 	// endpoint is not served when it is empty.
 	APIKey string
 	// Minter mints through the same policy and registry as the tools.
-	Minter Minter
+	Minter auth.Minter
 	// Verifier, when set, also lets an admin Bearer token call the
 	// endpoint.
 	Verifier auth.TokenVerifier
@@ -188,19 +182,16 @@ func (h *HTTP) tokenAPI(cfg TokenAPIConfig) http.Handler {
 				return
 			}
 		}
-		tok, err := cfg.Minter.Issue(r.Context(), auth.IssueRequest{ClientID: req.ClientID, Expiry: expiry, Scopes: req.Scope, Caller: caller})
+		tok, err := cfg.Minter.Issue(auth.WithRemoteAddr(r.Context(), src), auth.IssueRequest{
+			ClientID: req.ClientID, Expiry: expiry, Scopes: req.Scope, Caller: caller, Via: "token_api"})
 		if err != nil {
 			status, code := mintErrorStatus(err)
 			if status == http.StatusServiceUnavailable {
 				w.Header().Set("Retry-After", "1")
 			}
-			auth.Audit(auth.WithRemoteAddr(r.Context(), src), log, auth.EventIssueRefused, "client_id", auth.Clip(req.ClientID, 64),
-				"issued_by", caller.Subject, "reason", err.Error(), "via", "token_api")
 			writeAPIError(w, status, code, err.Error())
 			return
 		}
-		auth.Audit(auth.WithRemoteAddr(r.Context(), src), log, auth.EventTokenIssued, "client_id", tok.ClientID, "jti", tok.JTI,
-			"issued_by", tok.IssuedBy, "scopes", tok.Scopes.String(), "expires_in", expiry.String(), "via", "token_api")
 		data := tokenData{
 			AccessToken: tok.Token, TokenType: "Bearer", Scope: append([]string{}, tok.Scopes...),
 			JTI: tok.JTI, ClientID: tok.ClientID,

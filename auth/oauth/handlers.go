@@ -517,6 +517,7 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request, rec refreshRecord
 	caller.Subject = "oauth:" + rec.ApprovedBy
 	tok, err := s.cfg.Minter.Issue(r.Context(), auth.IssueRequest{
 		ClientID: rec.Subject, Expiry: auth.Expiry{Duration: s.cfg.AccessTTL}, Scopes: rec.Scopes, Caller: caller, Audience: rec.Resource,
+		Via: "oauth", AuditAttrs: []any{"oauth_client_id", rec.ClientID},
 	})
 	if err != nil {
 		oauthError(w, http.StatusBadRequest, "invalid_grant", err.Error())
@@ -538,8 +539,6 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request, rec refreshRecord
 		oauthError(w, http.StatusBadRequest, "invalid_grant", "this grant was revoked")
 		return
 	}
-	auth.Audit(r.Context(), s.cfg.Logger, auth.EventTokenIssued, "client_id", tok.ClientID, "jti", tok.JTI, "issued_by", caller.Subject,
-		"scopes", tok.Scopes.String(), "via", "oauth", "oauth_client_id", rec.ClientID)
 	writeJSON(w, http.StatusOK, map[string]any{
 		"access_token": tok.Token, "token_type": "Bearer", "expires_in": int64(s.cfg.AccessTTL / time.Second),
 		"refresh_token": refresh, "scope": tok.Scopes.String(),

@@ -48,11 +48,6 @@ const (
 	kindFamilyRevoked = "oauth.family_revoked"
 )
 
-// Minter mints and records access tokens.
-type Minter interface {
-	Issue(ctx context.Context, req auth.IssueRequest) (auth.IssuedToken, error)
-}
-
 // Revoker revokes access tokens by jti.
 type Revoker interface {
 	RevokeJTI(ctx context.Context, jti, by, reason string) (registry.Token, bool, error)
@@ -66,7 +61,7 @@ type Config struct {
 	// first is the default.
 	Resources []string
 	Store     registry.StateStore
-	Minter    Minter
+	Minter    auth.Minter
 	Revoker   Revoker
 	// Inspector reads access tokens presented to the revocation endpoint.
 	Inspector interface{ Inspect(string) auth.Inspection }

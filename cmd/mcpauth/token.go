@@ -63,13 +63,11 @@ enterprise 180-365d.`,
 				}
 			}
 			tok, err := a.Issuer.Issue(cmd.Context(), auth.IssueRequest{
-				ClientID: args[0], Expiry: expiry, Scopes: scopes, Caller: localAdmin(),
+				ClientID: args[0], Expiry: expiry, Scopes: scopes, Caller: localAdmin(), Via: "cli",
 			})
 			if err != nil {
 				return err
 			}
-			auth.Audit(cmd.Context(), a.log, auth.EventTokenIssued, "client_id", tok.ClientID, "jti", tok.JTI, "issued_by", tok.IssuedBy,
-				"scopes", tok.Scopes.String(), "expires_in", expiry.String(), "via", "cli")
 			out := tools.Issued{Token: tok, Expiry: expiry, PublicURL: a.cfg.publicURL(), ServerName: "mcpauth", Issuer: a.cfg.Issuer, Client: kind}
 			if asJSON {
 				return writeJSON(g.stdout, out.Result())
