@@ -115,6 +115,11 @@ type Config struct {
 	// RevocationResync is how often revocations made elsewhere are
 	// reloaded; 1s.
 	RevocationResync time.Duration
+	// RevocationMaxStaleness, when positive, bounds how old the
+	// revocation set may be: beyond it (the registry is out of reach)
+	// every token is refused with 503 until a resync succeeds, and
+	// /health reports "degraded". Zero: unbounded (fail open).
+	RevocationMaxStaleness time.Duration
 	// LastSeenFlush is how often last-seen times are written; 10s.
 	LastSeenFlush time.Duration
 	// AuthDisabled serves every request as DevIdentity (development
@@ -308,6 +313,7 @@ func (s *Server) buildAuth(ctx context.Context) error {
 	s.Verifier, err = auth.NewVerifier(auth.VerifierConfig{
 		Secret: cfg.Secret, Issuer: cfg.Issuer, Audience: cfg.Audience, Leeway: cfg.Leeway, AllowNever: cfg.AllowNever,
 		Revoked: s.Revoked, AllowedClients: cfg.AllowedClients, Resources: cfg.resources(), Now: cfg.Now,
+		RevocationMaxAge: cfg.RevocationMaxStaleness,
 	})
 	if err != nil {
 		return err
@@ -425,7 +431,20 @@ func (s *Server) httpConfig() transport.HTTPConfig {
 		},
 		AuthEnabled: !cfg.AuthDisabled, Version: cfg.Version, Logger: cfg.Logger,
 		KeepAlive: cfg.KeepAlive, ReapInterval: cfg.ReapInterval, Timeouts: cfg.Timeouts, AllowedHosts: cfg.AllowedHosts,
-		Upstreams: s.upstreamHealth(),
+		Upstreams: s.upstreamHealth(), RevocationHealth: s.revocationHealth,
+	}
+}
+
+// revocationHealth reports the revocation set's freshness for /health.
+func (s *Server) revocationHealth() transport.RevocationHealth {
+	at := s.Revoked.SyncedAt()
+	now := time.Now
+	if s.cfg.Now != nil {
+		now = s.cfg.Now
+	}
+	return transport.RevocationHealth{
+		SyncedAt: at.UTC().Format(time.RFC3339Nano),
+		Stale:    s.cfg.RevocationMaxStaleness > 0 && now().Sub(at) > s.cfg.RevocationMaxStaleness,
 	}
 }
 

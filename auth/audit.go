@@ -19,6 +19,11 @@ const (
 	// EventForbidden is a valid token refused for lacking a scope (an
 	// admin tool called without the admin scope, say).
 	EventForbidden = "auth.forbidden"
+	// EventRevocationSyncLost and EventRevocationSyncRestored mark this
+	// replica losing and regaining the registry that feeds its
+	// revocation set.
+	EventRevocationSyncLost     = "revocation.sync_lost"
+	EventRevocationSyncRestored = "revocation.sync_restored"
 )
 
 type remoteKey struct{}

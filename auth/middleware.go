@@ -109,6 +109,15 @@ func Middleware(cfg MiddlewareConfig) func(http.Handler) http.Handler {
 				// discover that auth is needed; it is not an attack and is
 				// neither throttled nor counted.
 				discovery := errors.Is(err, ErrTokenMissing) && len(r.Header.Values("Authorization")) == 0
+				if errors.Is(err, ErrRevocationStale) {
+					// The server's state, not the caller's fault: not
+					// throttled, and answered 503 so clients retry.
+					if cfg.OnFailure != nil {
+						cfg.OnFailure(r, err)
+					}
+					WriteUnavailable(w, err)
+					return
+				}
 				if cfg.Throttle != nil && !discovery {
 					src := ClientAddress(r)
 					if wait, blocked := cfg.Throttle.Blocked(src); blocked {
@@ -203,6 +212,16 @@ func WriteUnauthorized(w http.ResponseWriter, err error, resourceMetadata string
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusUnauthorized)
 	_ = json.NewEncoder(w).Encode(ErrorBody{Error: code, Description: desc})
+}
+
+// WriteUnavailable answers 503 with Retry-After for a request the server
+// cannot judge right now (a stale revocation list).
+func WriteUnavailable(w http.ResponseWriter, err error) {
+	w.Header().Set("Retry-After", "1")
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	_ = json.NewEncoder(w).Encode(ErrorBody{Error: "temporarily_unavailable", Description: Describe(err)})
 }
 
 // WriteInsufficientScope answers 403 for a valid token that lacks scope

@@ -14,6 +14,20 @@ type RevocationSet struct {
 	m  atomic.Pointer[map[string]time.Time]
 	// version increases with every change, so watchers can tell.
 	version atomic.Uint64
+	// synced is when the set was last known to match the registry (unix
+	// nanoseconds; 0: never).
+	synced atomic.Int64
+}
+
+// MarkSynced records that the set matched the registry at t.
+func (s *RevocationSet) MarkSynced(t time.Time) { s.synced.Store(t.UnixNano()) }
+
+// SyncedAt is when the set last matched the registry (zero: never).
+func (s *RevocationSet) SyncedAt() time.Time {
+	if n := s.synced.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
 }
 
 // NewRevocationSet returns an empty set.

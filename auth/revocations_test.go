@@ -1,12 +1,12 @@
 package auth
 
 import (
+	"errors"
 	"sync"
-
-	"github.com/golang-jwt/jwt/v5"
-
 	"testing"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 func TestRevocationSet(t *testing.T) {
@@ -90,3 +90,50 @@ func TestVerifierRefusesRevokedTokens(t *testing.T) {
 		t.Fatalf("unrevoked token: %v", err)
 	}
 }
+
+// Rule: with a revocation age bound, a verifier refuses every token with
+// ErrRevocationStale once its set has not matched the registry for longer
+// than the bound (cached tokens too), and accepts again once the set is
+// marked synced; without a bound the set's age never matters.
+func TestVerifierFailsClosedOnAStaleRevocationSet(t *testing.T) {
+	tok := signToken(t, jwt.SigningMethodHS256, baseClaims(), testSecret)
+	for _, tc := range []struct {
+		name     string
+		maxAge   time.Duration
+		syncedAt time.Time
+		want     error
+	}{
+		{"fresh", time.Second, t0, nil},
+		{"at the bound", time.Second, t0.Add(-time.Second), nil},
+		{"past the bound", time.Second, t0.Add(-time.Second - time.Millisecond), ErrRevocationStale},
+		{"never synced", time.Second, time.Time{}, ErrRevocationStale},
+		{"no bound", 0, t0.Add(-24 * time.Hour), nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			set := NewRevocationSet()
+			if !tc.syncedAt.IsZero() {
+				set.MarkSynced(tc.syncedAt)
+			}
+			v, err := NewVerifier(VerifierConfig{Secret: testSecret, Issuer: testIssuer, Now: fixedClock(t0), Revoked: set, RevocationMaxAge: tc.maxAge})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range 2 { // the second call is served from the cache
+				if _, err := v.Verify(tok); !errors.Is(err, tc.want) && (err != nil || tc.want != nil) {
+					t.Fatalf("Verify = %v, want %v", err, tc.want)
+				}
+			}
+			set.MarkSynced(t0)
+			if _, err := v.Verify(tok); err != nil {
+				t.Fatalf("after a resync: %v", err)
+			}
+		})
+	}
+	if _, err := NewVerifier(VerifierConfig{Secret: testSecret, Issuer: testIssuer, Revoked: fakeChecker{}, RevocationMaxAge: time.Second}); err == nil {
+		t.Fatal("an age bound was accepted with a set that cannot tell its age")
+	}
+}
+
+type fakeChecker struct{}
+
+func (fakeChecker) IsRevoked(string) bool { return false }

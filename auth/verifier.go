@@ -27,6 +27,10 @@ var (
 	ErrTokenNotYetValid = errors.New("Token is not valid yet")
 	ErrTokenInvalid     = errors.New("Invalid token")
 	ErrTokenRevoked     = errors.New("Token has been revoked")
+	// ErrRevocationStale refuses a token this replica cannot check: its
+	// revocation list is older than the configured bound (the registry
+	// is out of reach). It is the server's state, not the token's fault.
+	ErrRevocationStale = errors.New("Revocation list is stale; the server cannot check tokens right now, retry shortly")
 )
 
 // RevocationChecker reports whether a token id has been revoked.
@@ -49,6 +53,12 @@ type VerifierConfig struct {
 	Now func() time.Time
 	// Revoked, when set, refuses tokens whose jti it reports revoked.
 	Revoked RevocationChecker
+	// RevocationMaxAge, when positive, refuses every token with
+	// ErrRevocationStale once Revoked (which must then report SyncedAt)
+	// has not matched the registry for longer: a replica cut off from
+	// the registry fails closed instead of honouring revoked tokens for
+	// as long as the cut lasts.
+	RevocationMaxAge time.Duration
 	// AllowedClients, when non-empty, refuses tokens of any other
 	// subject (MCP_ALLOWED_CLIENTS).
 	AllowedClients []string
@@ -71,6 +81,9 @@ type Verifier struct {
 	parser *jwt.Parser
 	macs   *macPool
 	cache  *verifiedCache
+	// synced bounds the revocation set's age (RevocationMaxAge); nil:
+	// unbounded.
+	synced syncedChecker
 }
 
 // verifiedCacheSize is the default CacheSize.
@@ -111,7 +124,21 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	if !cfg.AllowNever {
 		opts = append(opts, jwt.WithExpirationRequired())
 	}
-	return &Verifier{cfg: cfg, parser: jwt.NewParser(opts...), macs: newMACPool(cfg.Secret), cache: newVerifiedCache(cacheSize(cfg.CacheSize))}, nil
+	v := &Verifier{cfg: cfg, parser: jwt.NewParser(opts...), macs: newMACPool(cfg.Secret), cache: newVerifiedCache(cacheSize(cfg.CacheSize))}
+	if cfg.RevocationMaxAge > 0 {
+		synced, ok := cfg.Revoked.(syncedChecker)
+		if !ok {
+			return nil, errors.New("a revocation age bound needs a revocation set that reports when it was synced")
+		}
+		v.synced = synced
+	}
+	return v, nil
+}
+
+// syncedChecker is a revocation set that knows when it last matched the
+// registry (*RevocationSet).
+type syncedChecker interface {
+	SyncedAt() time.Time
 }
 
 func (v *Verifier) key(t *jwt.Token) (any, error) {
@@ -167,6 +194,9 @@ func (v *Verifier) Verify(token string) (*Claims, error) {
 // admit applies the checks that can change for a verified token: the
 // allowed-clients list and revocation.
 func (v *Verifier) admit(claims *Claims) (*Claims, error) {
+	if v.synced != nil && v.cfg.Now().Sub(v.synced.SyncedAt()) > v.cfg.RevocationMaxAge {
+		return nil, ErrRevocationStale
+	}
 	if len(v.cfg.AllowedClients) > 0 && !slices.Contains(v.cfg.AllowedClients, claims.Subject) {
 		return nil, fmt.Errorf("%w: client is not in the allowed clients list", ErrTokenInvalid)
 	}

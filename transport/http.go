@@ -92,6 +92,9 @@ type HTTPConfig struct {
 	ToolScope func(tool string) string
 	// Upstreams, when set, reports the relayed MCP servers in /health.
 	Upstreams func() []UpstreamHealth
+	// RevocationHealth, when set, reports the revocation set's freshness
+	// in /health.
+	RevocationHealth func() RevocationHealth
 	// TrustedProxies are the reverse proxies (see ParseTrustedProxies)
 	// whose X-Forwarded-For names the client that failure throttles and
 	// audit records key on. Empty: the TCP peer is the client.
@@ -396,6 +399,16 @@ type Health struct {
 	Auth        AuthInfo `json:"auth"`
 	// Upstreams is each relayed MCP server's state (gateway mode).
 	Upstreams []UpstreamHealth `json:"upstreams,omitempty"`
+	// Revocation is how fresh this replica's revocation set is.
+	Revocation *RevocationHealth `json:"revocation,omitempty"`
+}
+
+// RevocationHealth is the freshness of the revocation set. Stale means
+// the set is older than its bound, so the replica refuses tokens (503)
+// and /health answers 503 "degraded" to take it out of rotation.
+type RevocationHealth struct {
+	SyncedAt string `json:"synced_at"`
+	Stale    bool   `json:"stale"`
 }
 
 // UpstreamHealth is what /health shows of one upstream. Its last error
@@ -441,13 +454,23 @@ func health(cfg HTTPConfig) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
-		if cfg.Upstreams != nil {
-			h := h // upstream states change: this answer's copy
-			h.Upstreams = cfg.Upstreams()
-			_ = json.NewEncoder(w).Encode(h)
+		if cfg.Upstreams == nil && cfg.RevocationHealth == nil {
+			_, _ = w.Write(body)
 			return
 		}
-		_, _ = w.Write(body)
+		h := h // this answer's copy: states change
+		if cfg.Upstreams != nil {
+			h.Upstreams = cfg.Upstreams()
+		}
+		if cfg.RevocationHealth != nil {
+			rh := cfg.RevocationHealth()
+			h.Revocation = &rh
+			if rh.Stale {
+				h.Status = "degraded"
+				w.WriteHeader(http.StatusServiceUnavailable)
+			}
+		}
+		_ = json.NewEncoder(w).Encode(h)
 	}
 }
 

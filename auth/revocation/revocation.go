@@ -125,16 +125,21 @@ func (s *Service) Sync(ctx context.Context) error {
 	}
 	s.cfg.Set.Replace(snap)
 	s.cfg.Set.Prune(now, s.cfg.Leeway)
+	s.cfg.Set.MarkSynced(now)
 	return nil
 }
 
 // Run resyncs on every change notification and every Resync interval
-// until ctx ends. Failures are logged and retried at the next tick; the
-// last good set stays in force meanwhile.
+// until ctx ends. Failures are retried at the next tick; the last good set
+// stays in force meanwhile (and the verifier's age bound, when set, fails
+// closed once it is too old). Losing and regaining the registry are
+// audited once each (revocation.sync_lost, revocation.sync_restored), so
+// /metrics counts them.
 func (s *Service) Run(ctx context.Context) {
 	tick := time.NewTicker(s.cfg.Resync)
 	defer tick.Stop()
 	changes := s.cfg.Store.Changes()
+	var lostAt time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -142,8 +147,21 @@ func (s *Service) Run(ctx context.Context) {
 		case <-tick.C:
 		case <-changes:
 		}
-		if err := s.Sync(ctx); err != nil && ctx.Err() == nil {
-			s.cfg.Logger.Warn("revocation sync failed; keeping the last known set", "err", err)
+		err := s.Sync(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil && lostAt.IsZero():
+			lostAt = s.cfg.Now()
+			auth.Audit(ctx, s.cfg.Logger, auth.EventRevocationSyncLost, "err", err.Error(),
+				"synced_at", s.cfg.Set.SyncedAt().UTC().Format(time.RFC3339Nano))
+		case err != nil:
+			s.cfg.Logger.Warn("revocation sync failed; keeping the last known set", "err", err,
+				"stale_for", s.cfg.Now().Sub(s.cfg.Set.SyncedAt()).Round(time.Millisecond).String())
+		case !lostAt.IsZero():
+			auth.Audit(ctx, s.cfg.Logger, auth.EventRevocationSyncRestored,
+				"lost_for", s.cfg.Now().Sub(lostAt).Round(time.Millisecond).String())
+			lostAt = time.Time{}
 		}
 	}
 }

@@ -64,7 +64,7 @@ func (c Config) library(logger *slog.Logger) (mcpauth.Config, settings, error) {
 		RegistryBusyTimeout: c.RegistryBusyTimeout,
 		DefaultExpiry:       set.defaultExpiry, MaxLifetime: set.maxLifetime, AllowNever: c.AllowNever,
 		AllowedClients: c.AllowedClients, Scopes: c.Scopes, Leeway: c.Leeway,
-		RevocationResync: c.RevocationResync, LastSeenFlush: c.LastSeenFlush,
+		RevocationResync: c.RevocationResync, RevocationMaxStaleness: c.revocationMaxStaleness(), LastSeenFlush: c.LastSeenFlush,
 		AuthDisabled: !c.AuthEnabled, DevIdentity: devIdentity(), ReservedSubjects: []string{localAdmin().Subject},
 		OAuth: mcpauth.OAuthConfig{
 			Serve: c.OAuthEnabled, AccessTTL: c.OAuthAccessTTL, RefreshTTL: c.OAuthRefreshTTL, EnrollmentTTL: c.EnrollmentTTL,

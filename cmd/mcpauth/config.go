@@ -100,6 +100,13 @@ type Config struct {
 	// RevocationResync is how often the revocation set is fully
 	// reloaded from the registry (PostgreSQL also pushes changes at once).
 	RevocationResync time.Duration `env:"MCP_REVOCATION_RESYNC" envDefault:"1s"`
+	// RevocationMaxStaleness bounds how old a replica's revocation set
+	// may be before it refuses tokens (503); 0: the larger of 5s and
+	// three resync intervals.
+	RevocationMaxStaleness time.Duration `env:"MCP_REVOCATION_MAX_STALENESS" envDefault:"0s"`
+	// RevocationFailOpen keeps serving with a stale revocation set
+	// (logged loudly) instead of refusing tokens.
+	RevocationFailOpen bool `env:"MCP_REVOCATION_FAIL_OPEN" envDefault:"false"`
 	// Stateless serves Streamable HTTP without Mcp-Session-Id so any
 	// replica can answer any request.
 	Stateless bool `env:"MCP_STATELESS" envDefault:"false"`
@@ -155,6 +162,18 @@ func loadConfig(envFile string, explicit bool) (Config, error) {
 
 // Dev reports whether dev mode is on.
 func (c Config) Dev() bool { return c.Env == "development" || c.Env == "dev" }
+
+// revocationMaxStaleness is the bound in force: none when failing open,
+// else the setting or the larger of 5s and three resync intervals.
+func (c Config) revocationMaxStaleness() time.Duration {
+	switch {
+	case c.RevocationFailOpen:
+		return 0
+	case c.RevocationMaxStaleness > 0:
+		return c.RevocationMaxStaleness
+	}
+	return max(5*time.Second, 3*c.RevocationResync)
+}
 
 // settings are the parsed, checked form of the token and limit settings.
 type settings struct {
@@ -212,6 +231,9 @@ func (c Config) settings() (settings, error) {
 	}
 	if c.MaxStreamsPerClient < 1 || c.MaxStreamsPerClient > 100000 {
 		return settings{}, errors.New("MCP_MAX_STREAMS_PER_CLIENT must be between 1 and 100000")
+	}
+	if c.RevocationMaxStaleness != 0 && c.RevocationMaxStaleness < 2*c.RevocationResync {
+		return settings{}, errors.New("MCP_REVOCATION_MAX_STALENESS must be at least twice MCP_REVOCATION_RESYNC (or 0 for the default)")
 	}
 	if c.RegistryBusyTimeout < 10*time.Millisecond || c.RegistryBusyTimeout > time.Minute {
 		return settings{}, errors.New("MCP_REGISTRY_BUSY_TIMEOUT must be between 10ms and 1m")

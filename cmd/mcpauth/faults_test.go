@@ -207,3 +207,79 @@ func TestLockedSQLiteRegistryRefusesMintsAsBusyAndRecordsNothing(t *testing.T) {
 		t.Fatalf("issue_token after the lock: %+v", res)
 	}
 }
+
+// Rule: a replica whose revocation set has not matched the registry for
+// longer than MCP_REVOCATION_MAX_STALENESS refuses every token with 503
+// and Retry-After (it cannot tell revoked ones apart) and reports
+// "degraded" in /health; losing and regaining the registry are logged;
+// once it resyncs it serves again with every revocation made meanwhile.
+// With MCP_REVOCATION_FAIL_OPEN it keeps serving instead.
+func TestStaleRevocationSetFailsClosedWithinItsBound(t *testing.T) {
+	db := postgresDB(t)
+	u, _ := url.Parse(db)
+	for _, failOpen := range []bool{false, true} {
+		name := map[bool]string{false: "fail closed", true: "fail open"}[failOpen]
+		t.Run(name, func(t *testing.T) {
+			proxy := startCutProxy(t, u.Host)
+			e := testEnv(t, "MCP_DATABASE_URL="+db, "MCP_REVOCATION_RESYNC=200ms")
+			eB := testEnv(t, "MCP_DATABASE_URL="+proxy.through(t, db), "MCP_REVOCATION_RESYNC=200ms",
+				"MCP_REVOCATION_MAX_STALENESS=1s", "MCP_REVOCATION_FAIL_OPEN="+map[bool]string{false: "false", true: "true"}[failOpen])
+			a := startServer(t, e)
+			b, _, logs := startServerLogged(t, eB)
+			admin := issue(t, e, "ops", "1h", "--scope", "admin")
+			user := issue(t, e, "field-client", "1h")
+			other := issue(t, e, "other-client", "1h")
+
+			proxy.cut()
+			cut := time.Now()
+			if failOpen {
+				waitUntil(t, "the lost registry in the log", func() bool { return strings.Contains(logs.String(), "revocation.sync_lost") })
+				waitUntil(t, "the bound to pass", func() bool { return time.Since(cut) > 1500*time.Millisecond })
+				if r := postMCP(t, b, user.Token, initJSON); r.StatusCode != http.StatusOK {
+					t.Fatalf("fail-open replica refused a valid token: %d", r.StatusCode)
+				}
+			} else {
+				var r *http.Response
+				waitUntil(t, "B to refuse tokens", func() bool {
+					r = postMCP(t, b, user.Token, initJSON)
+					return r.StatusCode == http.StatusServiceUnavailable
+				})
+				if since := time.Since(cut); since > 5*time.Second {
+					t.Errorf("B refused only %v after the cut (bound 1s)", since)
+				}
+				if r.Header.Get("Retry-After") == "" {
+					t.Error("503 without Retry-After")
+				}
+				hr, err := http.Get("http://" + b + "/health")
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, _ := io.ReadAll(hr.Body)
+				hr.Body.Close()
+				if hr.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), `"degraded"`) || !strings.Contains(string(body), `"stale":true`) {
+					t.Fatalf("/health of a stale replica: %d %s", hr.StatusCode, body)
+				}
+			}
+			if res := callTool(t, mcpClient(t, a, admin.Token), "revoke_token", map[string]any{"jti": user.JTI, "reason": "stale test"}); res.IsError {
+				t.Fatalf("revoke_token on A: %+v", res)
+			}
+			proxy.restore()
+			if failOpen {
+				// Failing open, B keeps the revoked token until it resyncs.
+				waitUntil(t, "B to enforce the revocation", func() bool { return postMCP(t, b, user.Token, initJSON).StatusCode == http.StatusUnauthorized })
+			} else {
+				// Failing closed, B serves nothing before it has resynced,
+				// so the first token it accepts again comes after the
+				// revocation is in force.
+				waitUntil(t, "B to serve again", func() bool { return postMCP(t, b, other.Token, initJSON).StatusCode == http.StatusOK })
+				if r := postMCP(t, b, user.Token, initJSON); r.StatusCode != http.StatusUnauthorized {
+					t.Fatalf("B serves again but accepts a token revoked during the cut: %d", r.StatusCode)
+				}
+			}
+			if r := postMCP(t, b, other.Token, initJSON); r.StatusCode != http.StatusOK {
+				t.Fatalf("B after the cut: %d for a valid token", r.StatusCode)
+			}
+			waitUntil(t, "the regained registry in the log", func() bool { return strings.Contains(logs.String(), "revocation.sync_restored") })
+		})
+	}
+}

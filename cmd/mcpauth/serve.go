@@ -50,6 +50,10 @@ Environment:
   MCP_REGISTRY_BUSY_TIMEOUT    longest wait of a SQLite write for another writer's lock;
                                then the mint is refused: "registry busy" (default 5s)
   MCP_REVOCATION_RESYNC        full revocation reload interval (default 1s)
+  MCP_REVOCATION_MAX_STALENESS longest a replica serves on a revocation set it could not
+                               resync (registry out of reach); then tokens get 503 and
+                               /health "degraded" (default: 5s or 3 resyncs, the larger)
+  MCP_REVOCATION_FAIL_OPEN     true keeps serving on a stale set instead (logged loudly)
   MCP_LAST_SEEN_FLUSH          last-seen batch write interval (default 10s)
   MCP_STATELESS                Streamable HTTP without Mcp-Session-Id: any replica
                                can answer (default false)
@@ -149,6 +153,9 @@ Environment:
 					return fmt.Errorf("stdio session ended: MCP_TOKEN: %s", auth.Describe(cause))
 				}
 				return err
+			}
+			if cfg.RevocationFailOpen {
+				logger.Warn("MCP_REVOCATION_FAIL_OPEN: a replica cut off from the registry keeps accepting tokens revoked elsewhere until it reconnects")
 			}
 			if !cfg.AuthEnabled {
 				logger.Warn("AUTH IS DISABLED (dev mode): every request acts as an admin; never expose this server")
