@@ -361,7 +361,7 @@ func (r *report) writeIssue(b *strings.Builder) {
 	}
 	w := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
 	w("## 4. issue_token latency with the durable write\n\n")
-	w("In-process: `auth.Issuer` with `registry.OpenSQLite` as its Recorder (WAL, `synchronous=FULL`, so each mint is a durable commit "+
+	w("In-process: `auth.Issuer` as `mcpauth.New` builds it, recording in `registry.OpenSQLite` (WAL, `synchronous=FULL`, so each mint is a durable commit "+
 		"before the token is returned) on the machine's temp directory, after 20 unmeasured mints. Through tools/call: `issue_token` on the "+
 		"`mcpauth serve` binary over Streamable HTTP sessions with the admin token (argument validation, policy, mint, durable write, "+
 		"result with client config, transport). %d mints per series; concurrent series split them over %d callers (one session each).\n\n",
