@@ -240,7 +240,6 @@ func s256(verifier string) string {
 	return base64.RawURLEncoding.EncodeToString(h[:])
 }
 
-
 // RevokeRefresh kills the refresh tokens behind revoked access tokens:
 // the family whose latest access token is one of them, and, for a
 // revocation of a whole client (a Token with only ClientID set), every
