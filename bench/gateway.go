@@ -47,6 +47,9 @@ type gatewayResults struct {
 	// the median of the rounds.
 	direct, via       loadResult
 	latDirect, latVia loadResult
+	// spread is the lowest and highest calls/s over the rounds, by
+	// "server/callers".
+	spread map[string][2]float64
 	// latOwn: 1 caller of mcpauth's own whoami on the same process (one
 	// hop to mcpauth, nothing relayed), for reference.
 	latOwn loadResult
@@ -244,6 +247,15 @@ func runGateway(ctx context.Context, o options, env *serverEnv, tmp string) (*ga
 			hc.CloseIdleConnections()
 		}
 	}
+	g.spread = map[string][2]float64{}
+	for _, r := range all {
+		k := r.server + "/" + r.transport
+		sp, ok := g.spread[k]
+		if !ok {
+			sp = [2]float64{r.rps, r.rps}
+		}
+		g.spread[k] = [2]float64{min(sp[0], r.rps), max(sp[1], r.rps)}
+	}
 	med := medianRounds(all)
 	for _, r := range med {
 		switch {
@@ -423,6 +435,16 @@ func (g *gatewayResults) markdown(standalone bool) string {
 	if g.latOwn.requests > 0 {
 		w("| %s (reference: one hop to mcpauth, nothing relayed) | 1 | %.0f | %s | %s | %s | %s | — | %s | %.2f | %d |\n", g.latOwn.server, g.latOwn.rps,
 			us(g.latOwn.p50), us(g.latOwn.p90), us(g.latOwn.p99), us(g.latOwn.cpuPerReq()), us(g.latOwn.per(g.latOwn.clientCPU)), g.latOwn.otherUtil(), g.latOwn.errors)
+	}
+	busiest := 0.0
+	for _, r := range []loadResult{g.direct, g.via, g.latDirect, g.latVia, g.latOwn} {
+		busiest = max(busiest, r.otherUtil())
+	}
+	if busiest > 0.25 && g.rounds > 1 {
+		d, v := g.spread["direct/"+strconv.Itoa(g.clients)], g.spread["via mcpauth/"+strconv.Itoa(g.clients)]
+		w("\n**Caution:** other processes on this shared machine used up to %.2f cores during the runs shown, competing with the "+
+			"pinned processes for both CPUs, so single rounds varied: with %d callers, direct ran at %.0f–%.0f calls/s and via mcpauth "+
+			"at %.0f–%.0f over the %d rounds.\n", busiest, g.clients, d[0], d[1], v[0], v[1], g.rounds)
 	}
 	if g.stdio1.requests > 0 {
 		w("\n**stdio upstream.** `bench upstream stdio -delay %s`: an mcp-go stdio server (worker pool of 100, so the upstream itself "+

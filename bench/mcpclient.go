@@ -153,6 +153,7 @@ func (c *streamableClient) call(ctx context.Context, name, args string) ([]byte,
 	return body, checkResult(body)
 }
 
+// callOnce calls whoami (the load test's call).
 func (c *streamableClient) callOnce(ctx context.Context) error {
 	_, err := c.call(ctx, "whoami", "{}")
 	return err
