@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mcpauth/mcpauth"
 	"github.com/mcpauth/mcpauth/auth"
 	"github.com/mcpauth/mcpauth/auth/registry"
 )
@@ -87,8 +88,8 @@ func mintSeries(ctx context.Context, n, callers int, issue func(ctx context.Cont
 	return wall, lats, nil
 }
 
-// issueInProcess mints through auth.Issuer with the SQLite registry as
-// its recorder (WAL, synchronous=FULL: each mint is a durable commit),
+// issueInProcess mints through the auth.Issuer that mcpauth.New builds on
+// the SQLite registry (its recorder) (WAL, synchronous=FULL: each mint is a durable commit),
 // sequentially and with callers concurrent callers. The sequential
 // series' tokens are then revoked, so the registry holds n revoked jtis
 // for the servers started on it later.
@@ -98,10 +99,12 @@ func issueInProcess(ctx context.Context, dbPath string, n, callers int) ([]issue
 		return nil, err
 	}
 	defer reg.Close()
-	iss, err := auth.NewIssuer(auth.IssuerConfig{Secret: []byte(strings.Repeat("s", 32) + "bench-only"), Issuer: "mcpauth", MaxLifetime: 365 * 24 * time.Hour}, reg)
+	srv, err := issueServer(ctx, reg)
 	if err != nil {
 		return nil, err
 	}
+	defer srv.Close()
+	iss := srv.Issuer
 	admin := benchAdmin()
 	mint := func(client string) func(ctx context.Context, i int) error {
 		return func(ctx context.Context, _ int) error {
@@ -127,12 +130,13 @@ func issueInProcess(ctx context.Context, dbPath string, n, callers int) ([]issue
 	// The proposed fix for the concurrent tail (see docs): callers queue on
 	// a Go mutex around Record instead of in SQLite's sleeping busy
 	// handler. Measured here as a prototype, not product code.
-	lockedIss, err := auth.NewIssuer(auth.IssuerConfig{Secret: []byte(strings.Repeat("s", 32) + "bench-only"), Issuer: "mcpauth", MaxLifetime: 365 * 24 * time.Hour}, &lockedRecorder{rec: reg})
+	locked, err := issueServer(ctx, &lockedStore{Store: reg})
 	if err != nil {
 		return nil, err
 	}
+	defer locked.Close()
 	wall, lats, err = mintSeries(ctx, n, callers, func(ctx context.Context, _ int) error {
-		_, err := lockedIss.Issue(ctx, auth.IssueRequest{ClientID: "bench-conc-locked", Expiry: auth.Expiry{Duration: 24 * time.Hour}, Scopes: []string{"tools:call"}, Caller: admin})
+		_, err := locked.Issuer.Issue(ctx, auth.IssueRequest{ClientID: "bench-conc-locked", Expiry: auth.Expiry{Duration: 24 * time.Hour}, Scopes: []string{"tools:call"}, Caller: admin})
 		return err
 	})
 	if err != nil {
@@ -214,15 +218,21 @@ func issueViaTool(ctx context.Context, env *serverEnv, token string, n, callers 
 	return out, nil
 }
 
-// lockedRecorder serializes Record calls in the process (the proposed
-// change measured as a prototype).
-type lockedRecorder struct {
-	mu  sync.Mutex
-	rec auth.Recorder
+// lockedStore serializes Record calls in the process (the proposed
+// change measured as a prototype); everything else goes to Store.
+type lockedStore struct {
+	registry.Store
+	mu sync.Mutex
 }
 
-func (l *lockedRecorder) Record(ctx context.Context, t auth.IssuedToken) error {
+func (l *lockedStore) Record(ctx context.Context, t auth.IssuedToken) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.rec.Record(ctx, t)
+	return l.Store.Record(ctx, t)
+}
+
+// issueServer builds the server on reg with mcpauth.New, as the binary
+// does; the in-process series mint through its Issuer.
+func issueServer(ctx context.Context, reg registry.Store) (*mcpauth.Server, error) {
+	return mcpauth.New(ctx, mcpauth.Config{Secret: []byte(strings.Repeat("s", 32) + "bench-only"), PublicURL: "http://127.0.0.1", Registry: reg, Version: "bench"})
 }

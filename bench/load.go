@@ -28,7 +28,24 @@ type loadResult struct {
 	p90, max  time.Duration
 	serverCPU time.Duration // CPU time the server used while measured
 	clientCPU time.Duration // CPU time this harness used while measured
+	alsoCPU   time.Duration // CPU time of the processes behind the server (drive's also)
 	otherCPU  time.Duration // CPU time every other process used meanwhile
+}
+
+func sumCPU(ps []*proc) time.Duration {
+	var t time.Duration
+	for _, p := range ps {
+		t += p.cpuTime()
+	}
+	return t
+}
+
+// per divides d by the run's calls.
+func (r loadResult) per(d time.Duration) time.Duration {
+	if r.requests == 0 {
+		return 0
+	}
+	return d / time.Duration(r.requests)
 }
 
 // otherUtil is what unrelated processes used while measured, in cores.
@@ -45,8 +62,10 @@ func (r loadResult) cpuPerReq() time.Duration {
 func (r loadResult) serverUtil() float64 { return r.serverCPU.Seconds() / r.dur.Seconds() }
 func (r loadResult) clientUtil() float64 { return r.clientCPU.Seconds() / r.dur.Seconds() }
 
+// caller is one client of a load run: callOnce makes one call and waits
+// for its answer.
 type caller interface {
-	whoami(ctx context.Context) error
+	callOnce(ctx context.Context) error
 	close()
 }
 
@@ -60,8 +79,10 @@ func selfCPU() time.Duration {
 
 // drive runs clients closed-loop callers (each sends its next call when the
 // previous answer arrives) for warmup+dur and measures the calls that
-// start and finish inside the measured window.
-func drive(ctx context.Context, srv *proc, clients int, warmup, dur time.Duration, open func(ctx context.Context) (caller, error)) (loadResult, error) {
+// start and finish inside the measured window. The CPU time of srv, and
+// of every process in also (an upstream behind srv), is read over that
+// window.
+func drive(ctx context.Context, srv *proc, clients int, warmup, dur time.Duration, open func(ctx context.Context) (caller, error), also ...*proc) (loadResult, error) {
 	res := loadResult{clients: clients, dur: dur}
 	cs := make([]caller, clients)
 	{
@@ -113,7 +134,7 @@ func drive(ctx context.Context, srv *proc, clients int, warmup, dur time.Duratio
 			for !stopped.Load() && rctx.Err() == nil {
 				t0 := time.Now()
 				cctx, ccancel := context.WithTimeout(rctx, 10*time.Second)
-				err := c.whoami(cctx)
+				err := c.callOnce(cctx)
 				ccancel()
 				d := time.Since(t0)
 				if stopped.Load() {
@@ -142,7 +163,7 @@ func drive(ctx context.Context, srv *proc, clients int, warmup, dur time.Duratio
 	case <-time.After(warmup):
 	case <-rctx.Done():
 	}
-	cpu0, self0, sys0 := srv.cpuTime(), selfCPU(), systemBusy()
+	cpu0, self0, sys0, also0 := srv.cpuTime(), selfCPU(), systemBusy(), sumCPU(also)
 	recStart.Store(time.Now().UnixNano())
 	recording.Store(true)
 	t0 := time.Now()
@@ -152,8 +173,8 @@ func drive(ctx context.Context, srv *proc, clients int, warmup, dur time.Duratio
 	}
 	stopped.Store(true)
 	res.dur = time.Since(t0)
-	res.serverCPU, res.clientCPU = srv.cpuTime()-cpu0, selfCPU()-self0
-	res.otherCPU = max(0, systemBusy()-sys0-res.serverCPU-res.clientCPU)
+	res.serverCPU, res.clientCPU, res.alsoCPU = srv.cpuTime()-cpu0, selfCPU()-self0, sumCPU(also)-also0
+	res.otherCPU = max(0, systemBusy()-sys0-res.serverCPU-res.clientCPU-res.alsoCPU)
 	wg.Wait()
 	res.errors = int(errCount.Load())
 	if v, ok := firstErr.Load().(string); ok {

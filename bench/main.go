@@ -11,7 +11,10 @@
 //     server with auth disabled (the ceiling) and (c) the official
 //     TypeScript SDK server behind requireBearerAuth (bench/peer);
 //   - a sessions test: 10,000 concurrent authenticated SSE streams, server
-//     RSS per session and time to open them.
+//     RSS per session and time to open them;
+//   - the gateway: tools/call relayed by mcpauth to an HTTP upstream vs
+//     calling it directly, and to a stdio upstream with a 20 ms tool, 32
+//     callers vs 1 (gateway.go; -gateway-only runs just these).
 //
 // Everything runs on loopback, is bounded in time and cleans up after
 // itself. Run it from the module root:
@@ -55,11 +58,15 @@ type options struct {
 	skipPeer         bool
 	skipSess         bool
 	skipIssue        bool
+	skipGateway      bool
+	gatewayOnly      bool
+	gatewayRounds    int
 	timeout          time.Duration
 	quietWait        time.Duration
 }
 
 func main() {
+	upstreamMode() // re-executed as an upstream of the gateway benchmarks
 	var o options
 	flag.StringVar(&o.out, "out", "docs/benchmarks.md", "report to write (relative to the module root)")
 	flag.IntVar(&o.clients, "clients", 16, "concurrent clients in the load test")
@@ -78,6 +85,9 @@ func main() {
 	flag.BoolVar(&o.skipPeer, "skip-peer", false, "skip the TypeScript peer (no npm ci)")
 	flag.BoolVar(&o.skipSess, "skip-sessions", false, "skip the sessions test")
 	flag.BoolVar(&o.skipIssue, "skip-issue", false, "skip the issue_token latency test")
+	flag.BoolVar(&o.skipGateway, "skip-gateway", false, "skip the gateway benchmarks")
+	flag.BoolVar(&o.gatewayOnly, "gateway-only", false, "run only the gateway benchmarks and replace only their section of -out (the rest of the report is kept)")
+	flag.IntVar(&o.gatewayRounds, "gateway-rounds", 3, "gateway rounds (direct and via mcpauth alternate within a round; the median round is reported)")
 	flag.DurationVar(&o.quietWait, "quiet-wait", 20*time.Second, "before each measurement, wait up to this long for other processes on the machine to go idle")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "hard limit for the whole run")
 	flag.Parse()
@@ -132,6 +142,10 @@ func run(ctx context.Context, o options) error {
 	}
 	defer os.RemoveAll(tmp)
 
+	if o.gatewayOnly {
+		return gatewayOnly(ctx, o, tmp, start)
+	}
+
 	if !o.skipGo {
 		rep.otherBeforeGo = waitQuiet("go benchmarks", o.quietWait)
 		log.Print("Go micro-benchmarks (./auth, ./transport)")
@@ -144,8 +158,8 @@ func run(ctx context.Context, o options) error {
 
 	log.Print("building mcpauth")
 	bin := filepath.Join(tmp, "mcpauth")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/mcpauth").CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/mcpauth: %v\n%s", err, out)
+	if err := buildMcpauth(ctx, bin); err != nil {
+		return err
 	}
 	env := newServerEnv(bin, tmp)
 
@@ -197,12 +211,28 @@ func run(ctx context.Context, o options) error {
 		rep.sessions = sr
 	}
 
+	if !o.skipGateway {
+		log.Print("gateway: tools/call relayed to an HTTP and a stdio upstream")
+		g, err := runGateway(ctx, o, env, tmp)
+		if err != nil {
+			return fmt.Errorf("gateway: %w", err)
+		}
+		rep.gateway = g
+	}
+
 	rep.elapsed = time.Since(start)
 	if err := rep.write(o.out); err != nil {
 		return err
 	}
 	log.Printf("wrote %s in %s", o.out, rep.elapsed.Round(time.Second))
 	fmt.Print(rep.summary())
+	return nil
+}
+
+func buildMcpauth(ctx context.Context, bin string) error {
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/mcpauth").CombinedOutput(); err != nil {
+		return fmt.Errorf("go build ./cmd/mcpauth: %v\n%s", err, out)
+	}
 	return nil
 }
 

@@ -75,7 +75,9 @@ func (c *streamableClient) post(ctx context.Context, body string) (*http.Respons
 	h := req.Header
 	h["Content-Type"] = []string{"application/json"}
 	h["Accept"] = []string{"application/json, text/event-stream"}
-	h["Authorization"] = []string{c.auth}
+	if c.auth != "" {
+		h["Authorization"] = []string{c.auth}
+	}
 	if c.session != "" {
 		h["Mcp-Session-Id"] = []string{c.session}
 		h["Mcp-Protocol-Version"] = []string{protocolVersion}
@@ -107,8 +109,13 @@ func lastSSEData(b []byte) []byte {
 	return last
 }
 
+// openStreamable opens a session; with token "" no Authorization is sent
+// (an upstream called directly).
 func openStreamable(ctx context.Context, hc *http.Client, url, token string) (*streamableClient, error) {
-	c := &streamableClient{hc: hc, url: url, auth: "Bearer " + token}
+	c := &streamableClient{hc: hc, url: url}
+	if token != "" {
+		c.auth = "Bearer " + token
+	}
 	resp, body, err := c.post(ctx, initializeBody(0))
 	if err != nil {
 		return nil, err
@@ -146,8 +153,21 @@ func (c *streamableClient) call(ctx context.Context, name, args string) ([]byte,
 	return body, checkResult(body)
 }
 
-func (c *streamableClient) whoami(ctx context.Context) error {
+// callOnce calls whoami (the load test's call).
+func (c *streamableClient) callOnce(ctx context.Context) error {
 	_, err := c.call(ctx, "whoami", "{}")
+	return err
+}
+
+// toolCaller calls one tool with fixed arguments on a Streamable HTTP
+// session (the gateway benchmarks).
+type toolCaller struct {
+	*streamableClient
+	tool, args string
+}
+
+func (t toolCaller) callOnce(ctx context.Context) error {
+	_, err := t.call(ctx, t.tool, t.args)
 	return err
 }
 
@@ -156,7 +176,9 @@ func (c *streamableClient) close() {
 	if err != nil {
 		return
 	}
-	req.Header.Set("Authorization", c.auth)
+	if c.auth != "" {
+		req.Header.Set("Authorization", c.auth)
+	}
 	req.Header.Set("Mcp-Session-Id", c.session)
 	req.Header.Set("Mcp-Protocol-Version", protocolVersion)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -326,7 +348,7 @@ func (c *sseClient) requestBody(ctx context.Context, body string, id int) ([]byt
 	}
 }
 
-func (c *sseClient) whoami(ctx context.Context) error {
+func (c *sseClient) callOnce(ctx context.Context) error {
 	c.id++
 	return c.request(ctx, whoamiBody(c.id), c.id)
 }

@@ -21,6 +21,7 @@ type report struct {
 	load     []loadResult
 	sessions sessionsResult
 	perf     []*perfProfile
+	gateway  *gatewayResults
 	// CPU cores other processes used just before each phase.
 	otherBeforeGo, otherBeforeIssue, otherBeforeSess float64
 }
@@ -124,13 +125,15 @@ func (r *report) targets() []target {
 			ts = append(ts, target{"issue_token p50 through tools/call (" + strings.TrimPrefix(i.name, "tools/call issue_token, ") + ")", "≤ 2 ms", ms(i.p50), i.p50 <= targetIssueP50, true})
 		}
 	}
-	return ts
+	return append(ts, r.gateway.targets()...)
 }
 
-func (r *report) summary() string {
+func (r *report) summary() string { return summarize(r.targets(), r.machine) }
+
+func summarize(ts []target, m machine) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "\nTargets (%s, %d CPUs):\n", r.machine.cpu, r.machine.nproc)
-	for _, t := range r.targets() {
+	fmt.Fprintf(&b, "\nTargets (%s, %d CPUs):\n", m.cpu, m.nproc)
+	for _, t := range ts {
 		fmt.Fprintf(&b, "  %-72s %-22s %s  [%s]\n", t.name, t.want, t.got, strings.Trim(mark(t.ok), "*"))
 	}
 	return b.String()
@@ -164,11 +167,16 @@ func (r *report) markdown() string {
 	r.writeLoad(&b)
 	r.writeSessions(&b)
 	r.writeIssue(&b)
+	if r.gateway != nil {
+		b.WriteString(r.gateway.markdown(false))
+		b.WriteString("\n")
+	}
 	r.writeAnalysis(&b)
 
 	w("## Reproduce\n\n```sh\n%s\n```\n\n", r.command)
 	w("Flags: `-clients N` (load concurrency), `-duration`/`-warmup` (per load run), `-rounds N` (alternating load rounds; the median is reported), `-sessions N`, `-mints N`, " +
-		"`-mint-concurrency N`, `-benchtime`, `-benchcount`, `-quiet-wait`, `-pin=false`, `-skip-gobench|-skip-load|-skip-peer|-skip-sessions|-skip-issue`, " +
+		"`-mint-concurrency N`, `-benchtime`, `-benchcount`, `-quiet-wait`, `-pin=false`, `-skip-gobench|-skip-load|-skip-peer|-skip-sessions|-skip-issue|-skip-gateway`, " +
+		"`-gateway-only` (only the gateway benchmarks; replaces only their section of the report), `-gateway-rounds N`, " +
 		"`-out FILE`, `-timeout` (hard limit, default 10m). `bench/run.sh [flags]` is the same command. " +
 		"The harness listens and connects on 127.0.0.1 only, stops every process it started, and needs Go and, for the peer, Node + npm " +
 		"(it runs `npm ci` in `bench/peer`, from the committed lockfile).\n\n")
@@ -361,7 +369,7 @@ func (r *report) writeIssue(b *strings.Builder) {
 	}
 	w := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
 	w("## 4. issue_token latency with the durable write\n\n")
-	w("In-process: `auth.Issuer` with `registry.OpenSQLite` as its Recorder (WAL, `synchronous=FULL`, so each mint is a durable commit "+
+	w("In-process: `auth.Issuer` as `mcpauth.New` builds it, recording in `registry.OpenSQLite` (WAL, `synchronous=FULL`, so each mint is a durable commit "+
 		"before the token is returned) on the machine's temp directory, after 20 unmeasured mints. Through tools/call: `issue_token` on the "+
 		"`mcpauth serve` binary over Streamable HTTP sessions with the admin token (argument validation, policy, mint, durable write, "+
 		"result with client config, transport). %d mints per series; concurrent series split them over %d callers (one session each).\n\n",

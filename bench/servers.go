@@ -52,9 +52,14 @@ func (e *serverEnv) environ(extra ...string) []string {
 
 // mintToken runs `mcpauth token issue <id> 1h --scope admin --json`.
 func (e *serverEnv) mintToken(ctx context.Context, clientID string) (string, error) {
+	return e.mintTokenScopes(ctx, clientID, "admin")
+}
+
+// mintTokenScopes runs `mcpauth token issue <id> 1h --scope <scope> --json`.
+func (e *serverEnv) mintTokenScopes(ctx context.Context, clientID, scope string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, e.bin, "token", "issue", clientID, "1h", "--scope", "admin", "--json")
+	cmd := exec.CommandContext(ctx, e.bin, "token", "issue", clientID, "1h", "--scope", scope, "--json")
 	cmd.Env = e.environ()
 	cmd.Dir = e.dir
 	var stderr bytes.Buffer

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,18 +13,17 @@ import (
 	"runtime/pprof"
 	"time"
 
+	"github.com/mcpauth/mcpauth"
 	"github.com/mcpauth/mcpauth/auth"
 	"github.com/mcpauth/mcpauth/auth/registry"
-	"github.com/mcpauth/mcpauth/auth/revocation"
-	"github.com/mcpauth/mcpauth/tools"
 	"github.com/mcpauth/mcpauth/transport"
 )
 
 // sessionProfile attributes the memory of an open SSE session: the same
-// server assembled in this process (as cmd/mcpauth does), n streams
-// opened by the raw client (which starts no goroutines of its own), and
-// the difference in goroutines, stack and live heap per session, plus the
-// live-heap profile by allocation site.
+// server built in this process by mcpauth.New (as cmd/mcpauth builds it),
+// n streams opened by the raw client (which starts no goroutines of its
+// own), and the difference in goroutines, stack and live heap per
+// session, plus the live-heap profile by allocation site.
 type sessionProfile struct {
 	n                   int
 	goroutinesPer       float64
@@ -51,37 +49,27 @@ func profileSessions(ctx context.Context, tmp string, n int) (sessionProfile, er
 		return res, err
 	}
 	defer reg.Close()
-	revoked := auth.NewRevocationSet()
-	issuer, err := auth.NewIssuer(auth.IssuerConfig{Secret: secret, Issuer: "mcpauth", MaxLifetime: 365 * 24 * time.Hour}, reg)
-	if err != nil {
-		return res, err
-	}
-	verifier, err := auth.NewVerifier(auth.VerifierConfig{Secret: secret, Issuer: "mcpauth", Revoked: revoked})
-	if err != nil {
-		return res, err
-	}
-	tok, err := issuer.Issue(ctx, auth.IssueRequest{ClientID: "bench-client", Expiry: auth.Expiry{Duration: time.Hour}, Scopes: []string{"admin"}, Caller: benchAdmin()})
-	if err != nil {
-		return res, err
-	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return res, err
 	}
 	addr := ln.Addr().String()
-	ts := tools.New(tools.Deps{
-		Minter: issuer, Inspector: verifier, Clients: reg, Tokens: reg,
-		Revoker:       revocation.New(revocation.Config{Store: reg, Set: revoked}),
-		DefaultExpiry: auth.Expiry{Duration: 30 * 24 * time.Hour}, PublicURL: "http://" + addr, Issuer: "mcpauth",
-	})
 	logger := slog.New(slog.DiscardHandler)
-	h := transport.NewHTTP(transport.HTTPConfig{
-		MCP:         transport.NewMCPServer(ts, "bench"),
-		Auth:        auth.Middleware(auth.MiddlewareConfig{Verifier: verifier, OnSuccess: func(*http.Request, *auth.Claims) {}}),
-		AuthEnabled: true, Version: "bench", Revoked: revoked, Logger: logger,
-		PublicURL:           "http://" + addr,
+	srv, err := mcpauth.New(ctx, mcpauth.Config{
+		Secret: secret, PublicURL: "http://" + addr, Registry: reg, Version: "bench", Logger: logger,
 		MaxStreamsPerClient: n + 8, // one client opens them all here
 	})
+	if err != nil {
+		ln.Close()
+		return res, err
+	}
+	defer srv.Close()
+	tok, err := srv.Issuer.Issue(ctx, auth.IssueRequest{ClientID: "bench-client", Expiry: auth.Expiry{Duration: time.Hour}, Scopes: []string{"admin"}, Caller: benchAdmin()})
+	if err != nil {
+		ln.Close()
+		return res, err
+	}
+	h := srv.HTTP
 	sctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- transport.Serve(sctx, ln, h, logger) }()

@@ -23,17 +23,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpauth/mcpauth"
 	"github.com/mcpauth/mcpauth/auth"
 	"github.com/mcpauth/mcpauth/auth/registry"
-	"github.com/mcpauth/mcpauth/auth/revocation"
-	"github.com/mcpauth/mcpauth/tools"
-	"github.com/mcpauth/mcpauth/transport"
 )
 
 const benchToolsCall = `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"whoami","arguments":{}}}`
 
-// benchHandler assembles the server as cmd/mcpauth does, with 1,000
-// revoked jtis in the revocation set, and returns the handler and a token.
+// benchHandler builds the server with mcpauth.New, as cmd/mcpauth does,
+// with 1,000 revoked jtis in the revocation set, and returns the handler
+// and a token.
 func benchHandler(b *testing.B, authOn bool) (http.Handler, string) {
 	b.Helper()
 	ctx := context.Background()
@@ -42,46 +41,29 @@ func benchHandler(b *testing.B, authOn bool) (http.Handler, string) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { reg.Close() })
-	secret := []byte(testSecret)
-	issuer, err := auth.NewIssuer(auth.IssuerConfig{Secret: secret, Issuer: "mcpauth", MaxLifetime: 365 * 24 * time.Hour}, reg)
+	srv, err := mcpauth.New(ctx, mcpauth.Config{
+		Secret: []byte(testSecret), PublicURL: "http://127.0.0.1:8080", Registry: reg,
+		AuthDisabled: !authOn, Throttle: noThrottle{}, Version: "bench",
+	})
 	if err != nil {
 		b.Fatal(err)
 	}
-	revoked := auth.NewRevocationSet()
+	b.Cleanup(func() { _ = srv.Close() })
 	bulk := make(map[string]time.Time, 1000)
 	for range 1000 {
 		var r [16]byte
 		_, _ = rand.Read(r[:])
 		bulk[hex.EncodeToString(r[:])] = time.Now().Add(time.Hour)
 	}
-	revoked.Add(bulk)
-	verifier, err := auth.NewVerifier(auth.VerifierConfig{Secret: secret, Issuer: "mcpauth", Revoked: revoked})
-	if err != nil {
-		b.Fatal(err)
-	}
+	srv.Revoked.Add(bulk)
 	admin := &auth.Claims{Scope: auth.Scopes{auth.ScopeAdmin}}
 	admin.Subject = "bench-admin"
-	tok, err := issuer.Issue(ctx, auth.IssueRequest{ClientID: "bench-client", Expiry: auth.Expiry{Duration: time.Hour}, Scopes: []string{"admin"}, Caller: admin})
+	tok, err := srv.Issuer.Issue(ctx, auth.IssueRequest{ClientID: "bench-client", Expiry: auth.Expiry{Duration: time.Hour}, Scopes: []string{"admin"}, Caller: admin})
 	if err != nil {
 		b.Fatal(err)
 	}
-	ts := tools.New(tools.Deps{
-		Minter: issuer, Inspector: verifier, Clients: reg, Tokens: reg,
-		Revoker:       revocation.New(revocation.Config{Store: reg, Set: revoked}),
-		DefaultExpiry: auth.Expiry{Duration: 30 * 24 * time.Hour}, PublicURL: "http://127.0.0.1:8080", Issuer: "mcpauth",
-	})
-	dev := &auth.Claims{Scope: auth.Scopes{auth.ScopeAdmin}}
-	dev.Subject, dev.ID = "dev-anonymous", "local"
-	h := transport.NewHTTP(transport.HTTPConfig{
-		MCP: transport.NewMCPServer(ts, "bench"),
-		Auth: auth.Middleware(auth.MiddlewareConfig{
-			Verifier: verifier, Disabled: !authOn, DevIdentity: dev,
-			OnSuccess: func(*http.Request, *auth.Claims) {},
-		}),
-		AuthEnabled: authOn, Version: "bench", Revoked: revoked,
-	})
-	b.Cleanup(func() { _ = h.Close(context.Background()) })
-	return h, tok.Token
+	b.Cleanup(func() { _ = srv.HTTP.Close(context.Background()) })
+	return srv.HTTP, tok.Token
 }
 
 func benchPost(h http.Handler, token, session, body string) *httptest.ResponseRecorder {

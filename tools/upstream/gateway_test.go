@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -324,4 +326,38 @@ func TestListChangesReachTheGatewayCoalesced(t *testing.T) {
 		t.Fatalf("%d list re-reads for 201 notifications", n)
 	}
 	waitFor(t, "the gateway's clients to be told the list changed", func() bool { mu.Lock(); defer mu.Unlock(); return changed > 0 })
+}
+
+// Relayed calls to an HTTP upstream reuse connections: concurrent callers
+// do not cost a TCP connection per call.
+func TestHTTPUpstreamCallsReuseConnections(t *testing.T) {
+	var conns atomic.Int64
+	up := httptest.NewUnstartedServer(server.NewStreamableHTTPServer(testUpstream()))
+	up.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	up.Start()
+	t.Cleanup(up.Close)
+	_, c, _ := startGateway(t, Options{}, Entry{Name: "web", URL: up.URL + "/mcp"})
+	const callers, calls = 8, 100
+	before := conns.Load()
+	var wg sync.WaitGroup
+	for range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range calls {
+				if res := callTool(t, c, "web__echo", map[string]any{"message": "again"}); res.IsError {
+					t.Errorf("web__echo = %+v", res)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n := conns.Load() - before; n > 2*callers { // a dial may race a connection coming free
+		t.Fatalf("%d relayed calls from %d callers opened %d connections to the upstream, want at most %d", callers*calls, callers, n, 2*callers)
+	}
 }

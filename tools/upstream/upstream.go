@@ -194,6 +194,7 @@ func (u *Upstream) dialStreamable(life context.Context) (*conn, error) {
 	tr, err := transport.NewStreamableHTTP(u.entry.URL,
 		transport.WithHTTPHeaders(u.entry.Headers),
 		transport.WithHTTPLogger(u.log),
+		transport.WithHTTPBasicClient(newHTTPClient()),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("url: %w", err)
@@ -202,7 +203,7 @@ func (u *Upstream) dialStreamable(life context.Context) (*conn, error) {
 }
 
 func (u *Upstream) dialSSE(life context.Context) (*conn, error) {
-	tr, err := transport.NewSSE(u.entry.URL, transport.WithHeaders(u.entry.Headers))
+	tr, err := transport.NewSSE(u.entry.URL, transport.WithHeaders(u.entry.Headers), transport.WithHTTPClient(newHTTPClient()))
 	if err != nil {
 		return nil, fmt.Errorf("url: %w", err)
 	}

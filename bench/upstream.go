@@ -1,0 +1,83 @@
+package main
+
+// The upstream MCP servers of the gateway benchmarks: the bench binary
+// re-executes itself as `bench upstream http -addr A` (an mcp-go
+// Streamable HTTP server with an "echo" tool) or `bench upstream stdio
+// -delay D` (an mcp-go stdio server whose "wait" tool answers after D), so
+// the upstream runs in a process of its own and its CPU time is counted
+// apart from mcpauth's and the load generator's.
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+)
+
+// upstreamMode reports whether the process was started as an upstream and,
+// if so, serves until it is stopped (it never returns then).
+func upstreamMode() {
+	if len(os.Args) < 3 || os.Args[1] != "upstream" {
+		return
+	}
+	if err := serveUpstream(os.Args[2], os.Args[3:]); err != nil {
+		fmt.Fprintln(os.Stderr, "bench upstream:", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+func serveUpstream(mode string, args []string) error {
+	fs := flag.NewFlagSet("upstream "+mode, flag.ContinueOnError)
+	addr := fs.String("addr", "127.0.0.1:0", "listen address (http)")
+	delay := fs.Duration("delay", 0, "how long the wait tool waits before answering (stdio)")
+	workers := fs.Int("workers", 100, "concurrent tool calls the stdio server handles (mcp-go's worker pool; it caps at 100)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	s := server.NewMCPServer("bench-upstream", "1", server.WithToolCapabilities(false))
+	switch mode {
+	case "http":
+		s.AddTool(mcp.NewTool("echo", mcp.WithDescription("returns its text argument"), mcp.WithString("text")),
+			func(_ context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+				return mcp.NewToolResultText(req.GetString("text", "")), nil
+			})
+		mux := http.NewServeMux()
+		mux.Handle("/mcp", server.NewStreamableHTTPServer(s))
+		mux.HandleFunc("/health", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+		hs := &http.Server{Addr: *addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		go func() {
+			<-ctx.Done()
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = hs.Shutdown(sctx)
+		}()
+		if err := hs.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	case "stdio":
+		d := *delay
+		s.AddTool(mcp.NewTool("wait", mcp.WithDescription("answers after a fixed delay")),
+			func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+				select {
+				case <-time.After(d):
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				}
+				return mcp.NewToolResultText("waited " + d.String()), nil
+			})
+		return server.ServeStdio(s, server.WithWorkerPoolSize(*workers))
+	}
+	return fmt.Errorf("unknown mode %q (http or stdio)", mode)
+}
