@@ -21,6 +21,7 @@ package mcpauth
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -318,6 +319,14 @@ func (s *Server) buildAuth(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if cfg.PublicURL == "" {
+		// Without an address for its endpoints there is no authorization
+		// server (stdio-only and embedded uses).
+		if cfg.OAuth.Serve {
+			return errors.New("mcpauth: serving OAuth needs Config.PublicURL")
+		}
+		return nil
+	}
 	s.OAuth, err = oauth.New(oauth.Config{
 		Issuer: cfg.PublicURL, Resources: cfg.resources(), Store: s.Registry, Minter: s.Issuer, Revoker: s.Revoker,
 		Inspector: s.Verifier, ScopesSupported: cfg.scopesSupported(), AccessTTL: cfg.OAuth.AccessTTL,
@@ -471,11 +480,20 @@ func (s *Server) upstreamHealth() func() []transport.UpstreamHealth {
 func (s *Server) middleware() func(http.Handler) http.Handler {
 	return auth.Middleware(auth.MiddlewareConfig{
 		Verifier: s.Verifier, Throttle: s.cfg.Throttle,
-		ResourceMetadata: s.cfg.PublicURL + "/.well-known/oauth-protected-resource",
+		ResourceMetadata: s.resourceMetadata(),
 		Disabled:         s.cfg.AuthDisabled, DevIdentity: s.cfg.DevIdentity,
 		OnSuccess: func(_ *http.Request, c *auth.Claims) { s.tracker.Seen(c.Subject) },
 		OnFailure: s.auditFailure,
 	})
+}
+
+// resourceMetadata is the protected-resource metadata URL named in
+// challenges; none without a public URL.
+func (s *Server) resourceMetadata() string {
+	if s.cfg.PublicURL == "" {
+		return ""
+	}
+	return s.cfg.PublicURL + "/.well-known/oauth-protected-resource"
 }
 
 func (s *Server) auditFailure(r *http.Request, err error) {

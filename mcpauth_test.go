@@ -1,0 +1,86 @@
+package mcpauth_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/auth"
+)
+
+// Rule: the library needs no public URL to serve over stdio (an embedded
+// or local use has no address for OAuth endpoints); asking it to serve
+// OAuth without one is a clear error.
+func TestNewServesStdioWithoutAPublicURL(t *testing.T) {
+	ctx := context.Background()
+	cfg := mcpauth.Config{
+		Secret:      []byte("library-test-secret-0123456789abcdef"),
+		DatabaseURL: filepath.Join(t.TempDir(), "lib.db"),
+		DefaultDeny: true,
+		Tools: []mcpauth.Tool{{
+			Tool: mcp.NewTool("ping_crm"),
+			Handler: func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+				return mcp.NewToolResultText("pong"), nil
+			},
+			Scopes: []string{"crm:read"},
+		}},
+	}
+	srv, err := mcpauth.New(ctx, cfg)
+	if err != nil {
+		t.Fatalf("New without PublicURL: %v", err)
+	}
+	defer srv.Close()
+
+	reader := &auth.Claims{Scope: auth.Scopes{"crm:read"}}
+	reader.Subject = "reader"
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- srv.ServeStdio(sctx, reader, inR, outW, io.Discard) }()
+	defer func() { cancel(); inW.Close(); <-done; outR.Close() }()
+	lines := bufio.NewScanner(outR)
+	send := func(msg string) map[string]any {
+		t.Helper()
+		go func() { _, _ = io.WriteString(inW, msg+"\n") }()
+		got := make(chan map[string]any, 1)
+		go func() {
+			var m map[string]any
+			if lines.Scan() {
+				_ = json.Unmarshal(lines.Bytes(), &m)
+			}
+			got <- m
+		}()
+		select {
+		case m := <-got:
+			return m
+		case <-time.After(10 * time.Second):
+			t.Fatal("no answer")
+			return nil
+		}
+	}
+	send(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`)
+	go func() { _, _ = io.WriteString(inW, `{"jsonrpc":"2.0","method":"notifications/initialized"}`+"\n") }()
+	res := send(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"ping_crm","arguments":{}}}`)
+	if b, _ := json.Marshal(res); !strings.Contains(string(b), "pong") {
+		t.Fatalf("ping_crm = %s", b)
+	}
+	res = send(`{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"issue_token","arguments":{"client_id":"x"}}}`)
+	if b, _ := json.Marshal(res); !strings.Contains(string(b), "insufficient_scope") {
+		t.Fatalf("issue_token as a reader = %s", b)
+	}
+
+	cfg.OAuth.Serve = true
+	cfg.DatabaseURL = filepath.Join(t.TempDir(), "lib2.db")
+	if _, err := mcpauth.New(ctx, cfg); err == nil || !strings.Contains(err.Error(), "PublicURL") {
+		t.Fatalf("New serving OAuth without PublicURL: %v", err)
+	}
+}
