@@ -32,6 +32,11 @@ type Postgres struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// withdrawals queue jtis whose Record had an unknown outcome (see
+	// postgres_withdraw.go); withdrawDone closes when the loop exits.
+	withdrawals  chan withdrawal
+	withdrawDone chan struct{}
 }
 
 var _ Store = (*Postgres)(nil)
@@ -142,11 +147,15 @@ func OpenPostgres(ctx context.Context, url string) (*Postgres, error) {
 		cfg:      cfg,
 		changes:  make(chan struct{}, 1),
 		done:     make(chan struct{}),
+
+		withdrawals:  make(chan withdrawal, maxWithdrawals),
+		withdrawDone: make(chan struct{}),
 	}
 	lctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
 	p.listenerPID.Store(conn.PgConn().PID())
 	go p.listen(lctx, conn)
+	go p.withdrawLoop(lctx)
 	return p, nil
 }
 
@@ -324,6 +333,7 @@ func (p *Postgres) Close() error {
 	p.closeOnce.Do(func() {
 		p.cancel()
 		<-p.done
+		<-p.withdrawDone
 		p.closeErr = p.db.Close()
 	})
 	return p.closeErr
