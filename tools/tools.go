@@ -261,3 +261,10 @@ func forbidden(name string, n policy.Need) string {
 }
 
 func isoTime(tm time.Time) string { return tm.UTC().Format(time.RFC3339) }
+
+// MayUse reports whether a caller with claims c may use the named tool,
+// prompt or resource under the policy in force now; never without claims.
+// The gateway asks it for what is not tied to one guarded request.
+func (t *Toolset) MayUse(c *auth.Claims, k policy.Kind, name string) bool {
+	return c != nil && t.deps.Policy.Load().Need(k, name).Allows(c.Scope)
+}

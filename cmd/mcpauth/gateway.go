@@ -55,7 +55,7 @@ func startGateway(ctx context.Context, cfg Config, f upstream.File, ts *tools.To
 		return nil, nil
 	}
 	gw := upstream.New(f.Servers, upstream.Options{
-		Logger: logger, Version: version, CallTimeout: cfg.UpstreamTimeout, Env: childEnv(),
+		Logger: logger, Version: version, CallTimeout: cfg.UpstreamTimeout, Env: childEnv(), Access: ts,
 	})
 	if err := gw.Start(ctx, ts.Names()); err != nil {
 		return nil, fmt.Errorf("MCP_UPSTREAMS %s: %w", cfg.Upstreams, err)

@@ -31,6 +31,10 @@ type Options struct {
 	// BackoffMin and BackoffMax bound the delay between reconnects;
 	// 500ms and 30s.
 	BackoffMin, BackoffMax time.Duration
+	// Access answers the operator's policy for what the server's guards
+	// do not see (completions, log messages, subscriptions); nil: every
+	// caller may use everything.
+	Access Access
 	// Env is the environment stdio children start from ("K=V"); the
 	// binary passes its own minus mcpauth's secrets. Nil: empty.
 	Env []string
@@ -155,7 +159,7 @@ func (g *Gateway) Start(ctx context.Context, reserved []string) error {
 	}
 	for i, u := range g.ups {
 		u.mu.Lock()
-		u.conn, u.sse, u.state, u.lists = results[i].c, results[i].c.sse, Up, results[i].lists
+		u.conn, u.sse, u.state, u.lists, u.caps = results[i].c, results[i].c.sse, Up, results[i].lists, results[i].c.caps
 		u.mu.Unlock()
 		g.wg.Add(1)
 		go func() { defer g.wg.Done(); u.run(g.life, results[i].c) }()

@@ -5,17 +5,25 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/auth/policy"
 )
 
 // The test binary doubles as a stdio upstream (an mcp-go server) when
@@ -32,9 +40,13 @@ func TestMain(m *testing.M) {
 
 // testUpstream is an mcp-go server with tools that exercise the relay.
 func testUpstream() *server.MCPServer {
-	s := server.NewMCPServer("test-upstream", "1.0.0",
-		server.WithToolCapabilities(true), server.WithPromptCapabilities(true),
-		server.WithResourceCapabilities(false, true))
+	opts := []server.ServerOption{server.WithToolCapabilities(true), server.WithPromptCapabilities(true),
+		server.WithResourceCapabilities(false, true)}
+	if os.Getenv(noCompletionsEnv) == "" {
+		opts = append(opts, server.WithCompletions(),
+			server.WithPromptCompletionProvider(echoCompletions{}), server.WithResourceCompletionProvider(echoCompletions{}))
+	}
+	s := server.NewMCPServer("test-upstream", "1.0.0", opts...)
 	s.AddTool(mcp.NewTool("echo", mcp.WithString("message", mcp.Required())),
 		func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			meta := ""
@@ -108,11 +120,38 @@ func testUpstream() *server.MCPServer {
 				mcp.NewPromptMessage(mcp.RoleUser, mcp.NewTextContent("hello "+req.Params.Arguments["name"])),
 			}), nil
 		})
-	s.AddResource(mcp.NewResource("test://hello", "hello", mcp.WithMIMEType("text/plain")),
+	scheme := "test"
+	if v := os.Getenv(schemeEnv); v != "" {
+		scheme = v
+	}
+	s.AddResource(mcp.NewResource(scheme+"://hello", "hello", mcp.WithMIMEType("text/plain")),
 		func(_ context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
 			return []mcp.ResourceContents{mcp.TextResourceContents{URI: req.Params.URI, MIMEType: "text/plain", Text: "hello resource"}}, nil
 		})
+	s.AddResourceTemplate(mcp.NewResourceTemplate(scheme+"://items/{id}", "item"),
+		func(_ context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
+			return []mcp.ResourceContents{mcp.TextResourceContents{URI: req.Params.URI, Text: "item"}}, nil
+		})
 	return s
+}
+
+// schemeEnv sets the URI scheme of the test upstream's resources, so
+// that two of them can run side by side.
+const schemeEnv = "MCPAUTH_TEST_SCHEME"
+
+// noCompletionsEnv makes the test upstream offer no completions.
+const noCompletionsEnv = "MCPAUTH_TEST_NO_COMPLETIONS"
+
+// echoCompletions completes with what it was asked, so a test can see
+// which name, URI, argument and context reached the upstream.
+type echoCompletions struct{}
+
+func (echoCompletions) CompletePromptArgument(_ context.Context, name string, arg mcp.CompleteArgument, cctx mcp.CompleteContext) (*mcp.Completion, error) {
+	return &mcp.Completion{Values: []string{fmt.Sprintf("prompt %s %s=%s %v", name, arg.Name, arg.Value, cctx.Arguments)}}, nil
+}
+
+func (echoCompletions) CompleteResourceArgument(_ context.Context, uri string, arg mcp.CompleteArgument, _ mcp.CompleteContext) (*mcp.Completion, error) {
+	return &mcp.Completion{Values: []string{fmt.Sprintf("resource %s %s=%s", uri, arg.Name, arg.Value)}}, nil
 }
 
 func serveTestUpstream() {
@@ -164,8 +203,7 @@ func startGateway(t *testing.T, opts Options, entries ...Entry) (*Gateway, *clie
 		t.Fatalf("Start: %v", err)
 	}
 	t.Cleanup(g.Close)
-	s := server.NewMCPServer("gateway", "test", server.WithToolCapabilities(true))
-	g.Attach(s)
+	s := gatewayServer(g)
 	c, err := client.NewInProcessClient(s)
 	if err != nil {
 		t.Fatal(err)
@@ -179,6 +217,16 @@ func startGateway(t *testing.T, opts Options, entries ...Entry) (*Gateway, *clie
 	}
 	t.Cleanup(func() { _ = c.Close() })
 	return g, c, logs
+}
+
+// gatewayServer builds an mcp-go server the way mcpauth does, with g
+// attached.
+func gatewayServer(g *Gateway) *server.MCPServer {
+	opts := append([]server.ServerOption{server.WithToolCapabilities(true), server.WithPromptCapabilities(true),
+		server.WithResourceCapabilities(false, true)}, g.ServerOptions()...)
+	s := server.NewMCPServer("gateway", "test", opts...)
+	g.Attach(s)
+	return s
 }
 
 func callTool(t *testing.T, c *client.Client, name string, args map[string]any) *mcp.CallToolResult {
@@ -215,4 +263,57 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// prefixAccess is a policy for tests: a tool or prompt named "<up>__…"
+// needs the scope "<up>", a resource the scope "resources".
+type prefixAccess struct{}
+
+func (prefixAccess) MayUse(c *auth.Claims, kind policy.Kind, name string) bool {
+	if c == nil {
+		return false
+	}
+	if kind == policy.Resource {
+		return c.Scope.Has("resources")
+	}
+	up, _, ok := strings.Cut(name, "__")
+	return ok && c.Scope.Has(up)
+}
+
+// callerHeader carries the scopes a test caller has (space-separated).
+const callerHeader = "X-Test-Scope"
+
+// serveCallers serves s over Streamable HTTP, every request acting as a
+// caller with the scopes in its callerHeader; it returns the URL.
+func serveCallers(t *testing.T, s *server.MCPServer) string {
+	t.Helper()
+	h := server.NewStreamableHTTPServer(s, server.WithHTTPContextFunc(func(ctx context.Context, r *http.Request) context.Context {
+		return auth.WithClaims(ctx, &auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "caller " + r.Header.Get(callerHeader)},
+			Scope: auth.ParseScopes(r.Header.Get(callerHeader))})
+	}))
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL + "/mcp"
+}
+
+// caller connects to url as a caller with scopes.
+func caller(t *testing.T, url, scopes string, opts ...client.ClientOption) *client.Client {
+	t.Helper()
+	tr, err := transport.NewStreamableHTTP(url, transport.WithHTTPHeaders(map[string]string{callerHeader: scopes}),
+		transport.WithContinuousListening())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := client.NewClient(tr, opts...)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	if _, err := c.Initialize(ctx, mcp.InitializeRequest{Params: mcp.InitializeParams{
+		ProtocolVersion: mcp.LATEST_LEGACY_PROTOCOL_VERSION, ClientInfo: mcp.Implementation{Name: "caller"}}}); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

@@ -53,6 +53,7 @@ type Upstream struct {
 	lastErr  string
 	restarts int
 	lists    Lists
+	caps     mcp.ServerCapabilities
 
 	calls    atomic.Int64
 	failures atomic.Int64
@@ -68,6 +69,8 @@ type conn struct {
 	lostOnce sync.Once
 	// sse: spoken to over legacy SSE.
 	sse bool
+	// caps are what the server declared when it initialized.
+	caps mcp.ServerCapabilities
 	// stop ends the connection: closes the client, then stops what is
 	// left of a child's process group.
 	stop func()
@@ -121,6 +124,13 @@ func (u *Upstream) Lists() Lists {
 	u.mu.RLock()
 	defer u.mu.RUnlock()
 	return u.lists
+}
+
+// Capabilities are what the upstream declared when it last connected.
+func (u *Upstream) Capabilities() mcp.ServerCapabilities {
+	u.mu.RLock()
+	defer u.mu.RUnlock()
+	return u.caps
 }
 
 // client returns the live client, or an error naming the upstream.
@@ -238,6 +248,7 @@ func (u *Upstream) initialize(ctx context.Context, c *conn) (Lists, error) {
 	if err != nil {
 		return Lists{}, fmt.Errorf("initialize: %w", err)
 	}
+	c.caps = res.Capabilities
 	return u.readLists(ctx, c.client, res.Capabilities)
 }
 
@@ -321,7 +332,7 @@ func (u *Upstream) setUp(c *conn, l Lists) {
 	if u.state == Restarting {
 		u.restarts++
 	}
-	u.conn, u.sse, u.state, u.lastErr, u.lists = c, c.sse, Up, "", l
+	u.conn, u.sse, u.state, u.lastErr, u.lists, u.caps = c, c.sse, Up, "", l, c.caps
 	u.mu.Unlock()
 	if u.changed != nil {
 		u.changed(u)
