@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -130,7 +131,8 @@ func relayClient(t *testing.T, addr, token string, opts ...client.ClientOption) 
 	t.Cleanup(func() { c.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	if err := c.Start(ctx); err != nil {
+	// The listening stream lives as long as ctx given to Start: until Close.
+	if err := c.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	req := mcp.InitializeRequest{}
@@ -242,6 +244,69 @@ func TestRelayedPromptsResourcesAndCompletions(t *testing.T) {
 			if tools := listToolNames(t, fc); slices.Contains(tools, "ev__echo") || !slices.Contains(tools, "fs__list_directory") {
 				t.Fatalf("fs caller sees %v", tools)
 			}
+		})
+	}
+}
+
+// logCollector records the notifications/message a client receives.
+type logCollector struct {
+	mu   sync.Mutex
+	msgs []map[string]any
+}
+
+func (l *logCollector) handle(n mcp.JSONRPCNotification) {
+	if n.Method == string(mcp.MethodNotificationMessage) {
+		l.mu.Lock()
+		l.msgs = append(l.msgs, n.Params.AdditionalFields)
+		l.mu.Unlock()
+	}
+}
+
+func (l *logCollector) snapshot() []map[string]any {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.msgs)
+}
+
+func TestRelayedLogMessagesReachCallersOfTheUpstream(t *testing.T) {
+	for _, mode := range []string{"stdio", "http"} {
+		t.Run(mode, func(t *testing.T) {
+			f := startRelay(t, mode)
+			c := relayClient(t, f.addr, f.ev)
+			if caps := c.GetServerCapabilities(); caps.Logging == nil {
+				t.Fatalf("mcpauth does not advertise logging though server-everything logs: %+v", caps)
+			}
+			logs := &logCollector{}
+			c.OnNotification(logs.handle)
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			defer cancel()
+			req := mcp.SetLevelRequest{}
+			req.Params.Level = mcp.LoggingLevelDebug
+			if err := c.SetLevel(ctx, req); err != nil {
+				t.Fatal(err)
+			}
+			// The TypeScript client asks for every level and starts
+			// server-everything's simulated logging, which logs once at
+			// once (at a random level) and then every 5 seconds.
+			res := runRelayScript(t, "http://"+f.addr+"/mcp", "streamable", f.ev,
+				map[string]any{"op": "setLevel", "level": "debug"},
+				map[string]any{"op": "call", "name": "ev__toggle-simulated-logging"},
+				map[string]any{"op": "waitLog", "contains": "message"},
+			)
+			var got struct{ Logger, Level string }
+			if err := json.Unmarshal(res[2], &got); err != nil || got.Logger != "ev" || got.Level == "" {
+				t.Fatalf("TypeScript client's log message = %s (%v), want logger ev", res[2], err)
+			}
+			// mcp-go's client, another caller of ev at level debug, gets
+			// it too, tagged with the upstream's name.
+			waitUntil(t, "the log message at the mcp-go client", func() bool {
+				for _, m := range logs.snapshot() {
+					if m["logger"] == "ev" && strings.Contains(fmt.Sprint(m["data"]), "message") {
+						return true
+					}
+				}
+				return false
+			})
 		})
 	}
 }

@@ -22,12 +22,16 @@ import (
 // mcp-go fixes capabilities when the server is built, so an upstream that
 // gains a capability after a reconnect does not change them.
 func (g *Gateway) ServerOptions() []server.ServerOption {
-	var completions bool
+	var completions, logging bool
 	for _, u := range g.ups {
 		caps := u.Capabilities()
 		completions = completions || caps.Completions != nil
+		logging = logging || caps.Logging != nil
 	}
 	var opts []server.ServerOption
+	if logging {
+		opts = append(opts, server.WithLogging())
+	}
 	if completions {
 		c := completer{g}
 		opts = append(opts, server.WithCompletions(),

@@ -75,6 +75,7 @@ type Gateway struct {
 	templates map[*Upstream][]server.ServerResourceTemplate
 
 	progress progressRelay
+	logs     logRelay
 }
 
 // registered is what one upstream has on the server now.
@@ -87,6 +88,7 @@ func New(entries []Entry, opts Options) *Gateway {
 	opts.defaults()
 	g := &Gateway{opts: opts, log: opts.Logger, names: map[*Upstream]registered{}, templates: map[*Upstream][]server.ServerResourceTemplate{}}
 	g.progress.m = map[string]progressTarget{}
+	g.logs.sessions, g.logs.sent = map[string]logSession{}, map[*Upstream]sentLevel{}
 	for _, e := range entries {
 		u := &Upstream{entry: e, opts: opts, log: opts.Logger, state: Starting}
 		u.changed = g.changed
@@ -227,6 +229,12 @@ func exposed(e Entry, l Lists, kind string) []string {
 // Attach registers every upstream's tools, prompts and resources on s,
 // and keeps them in step as upstreams reconnect or change their lists.
 func (g *Gateway) Attach(s *server.MCPServer) {
+	h := s.GetHooks()
+	if h == nil {
+		h = &server.Hooks{}
+		server.WithHooks(h)(s)
+	}
+	g.logHooks(h)
 	g.mu.Lock()
 	g.srv = s
 	g.mu.Unlock()
@@ -324,6 +332,7 @@ func (g *Gateway) changed(u *Upstream) {
 		}
 		g.srv.SetResourceTemplates(all...)
 	}
+	g.syncLogLevelsAsync()
 }
 
 // takenExcept maps every name registered by sources other than u to its

@@ -41,7 +41,7 @@ func TestMain(m *testing.M) {
 // testUpstream is an mcp-go server with tools that exercise the relay.
 func testUpstream() *server.MCPServer {
 	opts := []server.ServerOption{server.WithToolCapabilities(true), server.WithPromptCapabilities(true),
-		server.WithResourceCapabilities(false, true)}
+		server.WithResourceCapabilities(false, true), server.WithLogging()}
 	if os.Getenv(noCompletionsEnv) == "" {
 		opts = append(opts, server.WithCompletions(),
 			server.WithPromptCompletionProvider(echoCompletions{}), server.WithResourceCompletionProvider(echoCompletions{}))
@@ -98,6 +98,17 @@ func testUpstream() *server.MCPServer {
 				}
 			}
 			return mcp.NewToolResultText("done"), nil
+		})
+	// log sends a log message at the level asked (mcp-go drops it when
+	// below the level the gateway set).
+	s.AddTool(mcp.NewTool("log", mcp.WithString("level"), mcp.WithString("message")),
+		func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			err := server.ServerFromContext(ctx).SendLogMessageToClient(ctx, mcp.NewLoggingMessageNotification(
+				mcp.LoggingLevel(req.GetString("level", "")), "test", req.GetString("message", "")))
+			if err != nil {
+				return mcp.NewToolResultError(err.Error()), nil
+			}
+			return mcp.NewToolResultText("logged"), nil
 		})
 	s.AddTool(mcp.NewTool("crash"), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		os.Exit(3)
@@ -307,7 +318,8 @@ func caller(t *testing.T, url, scopes string, opts ...client.ClientOption) *clie
 	c := client.NewClient(tr, opts...)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := c.Start(ctx); err != nil {
+	// The listening stream lives as long as ctx given to Start: until Close.
+	if err := c.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Close() })

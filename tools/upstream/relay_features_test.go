@@ -2,7 +2,10 @@ package upstream
 
 import (
 	"context"
+	"fmt"
 	"net/http/httptest"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -87,5 +90,100 @@ func TestCompletionsFollowThePolicy(t *testing.T) {
 	tmpl := mcp.ResourceReference{Type: "ref/resource", URI: "test://items/{id}"}
 	if _, err := complete(ctx, caller(t, url, "go"), tmpl, "id", "1", nil); err == nil {
 		t.Fatal("a caller who may not use the template got its completions")
+	}
+}
+
+// logSink records the log messages a caller receives.
+type logSink struct {
+	mu   sync.Mutex
+	msgs []string // "<logger> <level> <data>"
+}
+
+func (l *logSink) handler(n mcp.JSONRPCNotification) {
+	if n.Method != string(mcp.MethodNotificationMessage) {
+		return
+	}
+	p := n.Params.AdditionalFields
+	l.mu.Lock()
+	l.msgs = append(l.msgs, fmt.Sprintf("%v %v %v", p["logger"], p["level"], p["data"]))
+	l.mu.Unlock()
+}
+
+func (l *logSink) has(msg string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Contains(l.msgs, msg)
+}
+
+func (l *logSink) all() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.msgs)
+}
+
+func setLevel(t *testing.T, c *client.Client, level mcp.LoggingLevel) {
+	t.Helper()
+	req := mcp.SetLevelRequest{}
+	req.Params.Level = level
+	if err := c.SetLevel(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestUpstreamLogsGoOnlyToSessionsThatMayUseItAtTheirLevel(t *testing.T) {
+	other := stdioEntry("other")
+	other.Env[schemeEnv] = "other"
+	g, _, _ := startGateway(t, Options{Access: prefixAccess{}}, stdioEntry("go"), other)
+	url := serveCallers(t, gatewayServer(g))
+	sinks := map[string]*logSink{}
+	clients := map[string]*client.Client{}
+	for _, who := range []struct{ name, scopes string }{
+		{"a", "go"}, {"b", "other"}, {"c", "go"}, {"d", "go"},
+	} {
+		c := caller(t, url, who.scopes)
+		sinks[who.name] = &logSink{}
+		c.OnNotification(sinks[who.name].handler)
+		clients[who.name] = c
+	}
+	if caps := clients["a"].GetServerCapabilities(); caps.Logging == nil {
+		t.Fatal("logging not advertised though the upstreams log")
+	}
+	setLevel(t, clients["a"], mcp.LoggingLevelInfo)
+	setLevel(t, clients["b"], mcp.LoggingLevelDebug)
+	setLevel(t, clients["c"], mcp.LoggingLevelError)
+	// d never sets a level: it asked for no log messages.
+
+	// Each step waits for a message to arrive where it must before the
+	// next: the gateway relays an upstream's messages in order, and each
+	// session's stream keeps that order, so what a session got before a
+	// later message is all it will ever get of the earlier ones.
+	callTool(t, clients["a"], "go__log", map[string]any{"level": "warning", "message": "m1"})
+	waitFor(t, "a gets m1", func() bool { return sinks["a"].has("go/test warning m1") })
+	callTool(t, clients["a"], "go__log", map[string]any{"level": "error", "message": "m2"})
+	waitFor(t, "a and c get m2", func() bool {
+		return sinks["a"].has("go/test error m2") && sinks["c"].has("go/test error m2")
+	})
+	if got := sinks["c"].all(); len(got) != 1 {
+		t.Fatalf("c (level error) got %v, want only m2", got)
+	}
+	callTool(t, clients["b"], "other__log", map[string]any{"level": "debug", "message": "m3"})
+	waitFor(t, "b gets m3", func() bool { return sinks["b"].has("other/test debug m3") })
+	if got := sinks["b"].all(); len(got) != 1 {
+		t.Fatalf("b (no tool of go) got %v, want only m3", got)
+	}
+	if got := sinks["a"].all(); slices.Contains(got, "other/test debug m3") {
+		t.Fatalf("a (no tool of other) got %v", got)
+	}
+	setLevel(t, clients["d"], mcp.LoggingLevelDebug)
+	// The gateway asks the upstream for the most verbose level wanted;
+	// wait until debug passes, then d sees only what came after.
+	waitFor(t, "d gets a debug message", func() bool {
+		callTool(t, clients["a"], "go__log", map[string]any{"level": "debug", "message": "m4"})
+		return sinks["d"].has("go/test debug m4")
+	})
+	for _, m := range sinks["d"].all() {
+		if m != "go/test debug m4" {
+			t.Fatalf("d got %q from before it set a level", m)
+		}
 	}
 }

@@ -201,6 +201,9 @@ func (u *Upstream) dialStreamable(life context.Context) (*conn, error) {
 	tr, err := transport.NewStreamableHTTP(u.entry.URL,
 		transport.WithHTTPHeaders(u.entry.Headers),
 		transport.WithHTTPLogger(u.log),
+		// What the upstream sends outside a call (log messages, resource
+		// updates, list changes) comes on the standalone GET stream.
+		transport.WithContinuousListening(),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("url: %w", err)
