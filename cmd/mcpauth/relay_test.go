@@ -5,8 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -83,6 +87,9 @@ type relayFixture struct {
 	ev, fs, none, admin string
 	dir                 string
 	logs                *lockedBuffer
+	// sentToEv returns everything mcpauth has sent server-everything so
+	// far (its stdin, or its HTTP request bodies).
+	sentToEv func() string
 }
 
 const relayPolicy = `"policy": {
@@ -99,9 +106,31 @@ func startRelay(t *testing.T, mode string) relayFixture {
 	if err := os.WriteFile(filepath.Join(dir, "hello.txt"), []byte("hello from the filesystem"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ev := fmt.Sprintf(`{"command": %q, "args": [%q, "stdio"]}`, node, script)
+	f := relayFixture{dir: dir}
+	// What mcpauth sends server-everything is recorded on the way: its
+	// stdin through tee, or its HTTP requests through a proxy.
+	record := filepath.Join(t.TempDir(), "sent-to-ev")
+	ev := fmt.Sprintf(`{"command": "sh", "args": ["-c", %q]}`,
+		fmt.Sprintf("tee -a '%s' | exec '%s' '%s' stdio", record, node, script))
+	f.sentToEv = func() string { b, _ := os.ReadFile(record); return string(b) }
 	if mode == "http" {
-		ev = fmt.Sprintf(`{"url": %q}`, everythingHTTP(t, node, script))
+		target, _ := url.Parse(everythingHTTP(t, node, script))
+		target.Path = "" // the proxy appends the request's /mcp
+		var mu sync.Mutex
+		var sent bytes.Buffer
+		proxy := httputil.NewSingleHostReverseProxy(target)
+		proxy.FlushInterval = -1
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			b, _ := io.ReadAll(r.Body)
+			mu.Lock()
+			sent.Write(append(b, '\n'))
+			mu.Unlock()
+			r.Body = io.NopCloser(bytes.NewReader(b))
+			proxy.ServeHTTP(w, r)
+		}))
+		t.Cleanup(srv.Close)
+		ev = fmt.Sprintf(`{"url": %q}`, srv.URL+"/mcp")
+		f.sentToEv = func() string { mu.Lock(); defer mu.Unlock(); return sent.String() }
 	}
 	doc := fmt.Sprintf(`{"mcpServers": {"ev": %s, "fs": {"command": %q, "args": [%q, %q]}}, %s}`,
 		ev, node, fsScript, dir, relayPolicy)
@@ -110,7 +139,6 @@ func startRelay(t *testing.T, mode string) relayFixture {
 		t.Fatal(err)
 	}
 	e := testEnv(t, "MCP_UPSTREAMS="+file)
-	f := relayFixture{dir: dir}
 	f.ev = issue(t, e, "ev-user", "1d", "--scope", "ev").Token
 	f.fs = issue(t, e, "fs-user", "1d", "--scope", "fs").Token
 	f.none = issue(t, e, "nobody", "1d", "--scope", "other").Token
@@ -309,4 +337,76 @@ func TestRelayedLogMessagesReachCallersOfTheUpstream(t *testing.T) {
 			})
 		})
 	}
+}
+
+func TestRelayedProgressAndCancellationReachTheUpstream(t *testing.T) {
+	for _, mode := range []string{"stdio", "http"} {
+		t.Run(mode, func(t *testing.T) {
+			f := startRelay(t, mode)
+			// A long-running tool reports progress to the TypeScript
+			// client with its own token; a second call is aborted after
+			// its first progress notification.
+			res := runRelayScript(t, "http://"+f.addr+"/mcp", "streamable", f.ev,
+				map[string]any{"op": "call", "name": "ev__trigger-long-running-operation", "progress": true,
+					"arguments": map[string]any{"duration": 0.6, "steps": 3}},
+				map[string]any{"op": "cancelAfterProgress", "name": "ev__trigger-long-running-operation",
+					"arguments": map[string]any{"duration": 20, "steps": 20}},
+			)
+			var call struct {
+				Result struct {
+					Content []struct{ Text string }
+				}
+				Progress []struct{ Progress, Total float64 }
+			}
+			if err := json.Unmarshal(res[0], &call); err != nil {
+				t.Fatal(err)
+			}
+			// The last progress notification may lose the race with the
+			// result (mcp-go's server can put a notification on the
+			// session's GET stream rather than the call's), so the first
+			// ones are what is certain.
+			if len(call.Progress) < 2 || call.Progress[0].Progress != 1 || call.Progress[1].Progress != 2 ||
+				call.Progress[0].Total != 3 || len(call.Result.Content) == 0 ||
+				!strings.Contains(call.Result.Content[0].Text, "Long running operation completed") {
+				t.Fatalf("long-running call = %s", res[0])
+			}
+			var aborted struct{ Error *string }
+			if err := json.Unmarshal(res[1], &aborted); err != nil || aborted.Error == nil {
+				t.Fatalf("aborted call = %s", res[1])
+			}
+			// server-everything was told: a notifications/cancelled naming
+			// the forwarded call's request id.
+			waitUntil(t, "notifications/cancelled at server-everything", func() bool {
+				return cancelledCallAt(f.sentToEv(), "trigger-long-running-operation", 20)
+			})
+		})
+	}
+}
+
+// cancelledCallAt reports whether the JSON-RPC messages in sent (one per
+// line) hold a tools/call of tool with that duration and a later
+// notifications/cancelled for its id.
+func cancelledCallAt(sent, tool string, duration float64) bool {
+	var id string
+	for _, line := range strings.Split(sent, "\n") {
+		var m struct {
+			ID     json.RawMessage `json:"id"`
+			Method string          `json:"method"`
+			Params struct {
+				Name      string          `json:"name"`
+				Arguments map[string]any  `json:"arguments"`
+				RequestID json.RawMessage `json:"requestId"`
+			} `json:"params"`
+		}
+		if json.Unmarshal([]byte(line), &m) != nil {
+			continue
+		}
+		switch {
+		case m.Method == "tools/call" && m.Params.Name == tool && m.Params.Arguments["duration"] == duration:
+			id = string(m.ID)
+		case m.Method == "notifications/cancelled" && id != "" && string(m.Params.RequestID) == id:
+			return true
+		}
+	}
+	return false
 }

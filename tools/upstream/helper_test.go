@@ -110,6 +110,23 @@ func testUpstream() *server.MCPServer {
 			}
 			return mcp.NewToolResultText("logged"), nil
 		})
+	// block writes "started" to its file, then waits for its context to
+	// end and adds " cancelled": the test sees that the cancellation
+	// reached this process.
+	s.AddTool(mcp.NewTool("block", mcp.WithString("file", mcp.Required())),
+		func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			file := req.GetString("file", "")
+			if err := os.WriteFile(file, []byte("started"), 0o600); err != nil {
+				return nil, err
+			}
+			select {
+			case <-ctx.Done():
+				_ = os.WriteFile(file, []byte("started cancelled"), 0o600)
+				return nil, ctx.Err()
+			case <-time.After(time.Minute):
+				return mcp.NewToolResultText("not cancelled"), nil
+			}
+		})
 	s.AddTool(mcp.NewTool("crash"), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		os.Exit(3)
 		return nil, nil

@@ -1,9 +1,16 @@
 package upstream
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -186,4 +193,103 @@ func TestUpstreamLogsGoOnlyToSessionsThatMayUseItAtTheirLevel(t *testing.T) {
 			t.Fatalf("d got %q from before it set a level", m)
 		}
 	}
+}
+
+func fileSays(path, want string) func() bool {
+	return func() bool {
+		b, _ := os.ReadFile(path)
+		return string(b) == want
+	}
+}
+
+func TestCancelledCallIsCancelledInTheStdioUpstream(t *testing.T) {
+	_, c, _ := startGateway(t, Options{}, stdioEntry("go"))
+	file := filepath.Join(t.TempDir(), "block")
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		req := mcp.CallToolRequest{}
+		req.Params.Name = "go__block"
+		req.Params.Arguments = map[string]any{"file": file}
+		_, err := c.CallTool(ctx, req)
+		errc <- err
+	}()
+	waitFor(t, "the upstream to start the call", fileSays(file, "started"))
+	cancel()
+	// The in-process caller may get the gateway's tool error or its own
+	// context's error first; what matters is what the upstream saw.
+	if err := <-errc; err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled call returned %v", err)
+	}
+	// The child process saw its request cancelled: mcp-go's client sent
+	// notifications/cancelled when the forwarded call's context ended.
+	waitFor(t, "the upstream to see the cancellation", fileSays(file, "started cancelled"))
+}
+
+func TestCancelledCallIsCancelledInTheHTTPUpstream(t *testing.T) {
+	started, stopped := make(chan struct{}), make(chan struct{})
+	up := server.NewMCPServer("http-up", "1", server.WithToolCapabilities(false))
+	up.AddTool(mcp.NewTool("block"), func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		close(started)
+		<-ctx.Done()
+		close(stopped)
+		return nil, ctx.Err()
+	})
+	var mu sync.Mutex
+	var bodies []string
+	h := server.NewStreamableHTTPServer(up)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		bodies = append(bodies, string(b))
+		mu.Unlock()
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	_, c, _ := startGateway(t, Options{}, Entry{Name: "h", URL: srv.URL + "/mcp"})
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		req := mcp.CallToolRequest{}
+		req.Params.Name = "h__block"
+		_, err := c.CallTool(ctx, req)
+		errc <- err
+	}()
+	<-started
+	cancel()
+	<-errc
+	select {
+	case <-stopped:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the upstream's tool was not cancelled")
+	}
+	// Not only did the POST go away: the upstream was told, as the spec
+	// asks (a server must not take a dropped stream as a cancellation).
+	waitFor(t, "notifications/cancelled at the upstream", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		var callID string
+		for _, b := range bodies {
+			var m struct {
+				ID     json.RawMessage `json:"id"`
+				Method string          `json:"method"`
+				Params struct {
+					RequestID json.RawMessage `json:"requestId"`
+				} `json:"params"`
+			}
+			if json.Unmarshal([]byte(b), &m) != nil {
+				continue
+			}
+			switch m.Method {
+			case "tools/call":
+				callID = string(m.ID)
+			case "notifications/cancelled":
+				if callID != "" && string(m.Params.RequestID) == callID {
+					return true
+				}
+			}
+		}
+		return false
+	})
 }

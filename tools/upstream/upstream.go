@@ -208,7 +208,7 @@ func (u *Upstream) dialStreamable(life context.Context) (*conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("url: %w", err)
 	}
-	return u.start(life, tr)
+	return u.start(life, cancellingHTTP{tr})
 }
 
 func (u *Upstream) dialSSE(life context.Context) (*conn, error) {
@@ -216,7 +216,7 @@ func (u *Upstream) dialSSE(life context.Context) (*conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("url: %w", err)
 	}
-	c, err := u.start(life, tr)
+	c, err := u.start(life, cancellingSSE{tr})
 	if err != nil {
 		return nil, err
 	}
