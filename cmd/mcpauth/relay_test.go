@@ -410,3 +410,42 @@ func cancelledCallAt(sent, tool string, duration float64) bool {
 	}
 	return false
 }
+
+func TestUpstreamRequestsAreRelayedToTheCallingClient(t *testing.T) {
+	for _, mode := range []string{"stdio", "http"} {
+		t.Run(mode, func(t *testing.T) {
+			f := startRelay(t, mode)
+			// mcpauth declares sampling, elicitation and roots upstream, so
+			// server-everything adds the tools that need them (and says
+			// its list changed).
+			plain := relayClient(t, f.addr, f.ev)
+			waitUntil(t, "server-everything's sampling and elicitation tools", func() bool {
+				tools := listToolNames(t, plain)
+				return slices.Contains(tools, "ev__trigger-sampling-request") &&
+					slices.Contains(tools, "ev__trigger-elicitation-request") && slices.Contains(tools, "ev__get-roots-list")
+			})
+			// The TypeScript client answers them.
+			res := runRelayScript(t, "http://"+f.addr+"/mcp", "streamable", f.ev,
+				map[string]any{"op": "call", "name": "ev__trigger-sampling-request", "arguments": map[string]any{"prompt": "hi", "maxTokens": 10}},
+				map[string]any{"op": "call", "name": "ev__trigger-elicitation-request"},
+				map[string]any{"op": "call", "name": "ev__get-roots-list"},
+			)
+			for i, want := range []string{"sampled by the TypeScript client", "Ada Lovelace", "file:///ts-client-root"} {
+				var r struct {
+					Result struct {
+						IsError bool
+						Content []struct{ Text string }
+					}
+				}
+				if err := json.Unmarshal(res[i], &r); err != nil || r.Result.IsError || !strings.Contains(fmt.Sprint(r.Result.Content), want) {
+					t.Errorf("step %d = %s, want %q", i, res[i], want)
+				}
+			}
+			// mcp-go's client here declared none of them: refused cleanly.
+			got := callTool(t, plain, "ev__trigger-sampling-request", map[string]any{"prompt": "hi", "maxTokens": 10})
+			if !got.IsError || !strings.Contains(fmt.Sprint(got.Content), "the calling client does not support sampling") {
+				t.Fatalf("sampling for a client without it = %+v", got)
+			}
+		})
+	}
+}

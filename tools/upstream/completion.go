@@ -78,6 +78,8 @@ func (g *Gateway) complete(ctx context.Context, u *Upstream, ref any, arg mcp.Co
 	}
 	ctx, cancel := context.WithTimeout(ctx, u.timeout())
 	defer cancel()
+	ctx, untrack := u.track(ctx)
+	defer untrack()
 	req := mcp.CompleteRequest{}
 	req.Params.Ref = ref
 	req.Params.Argument = arg

@@ -93,6 +93,7 @@ func New(entries []Entry, opts Options) *Gateway {
 		u := &Upstream{entry: e, opts: opts, log: opts.Logger, state: Starting}
 		u.changed = g.changed
 		u.notify = g.relayNotification
+		u.requests = &serverRequests{g: g, u: u}
 		g.ups = append(g.ups, u)
 	}
 	return g
@@ -390,6 +391,8 @@ func (g *Gateway) callTool(u *Upstream, name string) server.ToolHandlerFunc {
 		}
 		ctx, cancel := context.WithTimeout(ctx, u.timeout())
 		defer cancel()
+		ctx, untrack := u.track(ctx)
+		defer untrack()
 		out := mcp.CallToolRequest{}
 		out.Params.Name = name
 		out.Params.Arguments = req.Params.Arguments
@@ -414,6 +417,8 @@ func (g *Gateway) getPrompt(u *Upstream, name string) server.PromptHandlerFunc {
 		}
 		ctx, cancel := context.WithTimeout(ctx, u.timeout())
 		defer cancel()
+		ctx, untrack := u.track(ctx)
+		defer untrack()
 		out := mcp.GetPromptRequest{}
 		out.Params.Name = name
 		out.Params.Arguments = req.Params.Arguments
@@ -435,6 +440,8 @@ func (g *Gateway) readResource(u *Upstream) server.ResourceHandlerFunc {
 		}
 		ctx, cancel := context.WithTimeout(ctx, u.timeout())
 		defer cancel()
+		ctx, untrack := u.track(ctx)
+		defer untrack()
 		out := mcp.ReadResourceRequest{}
 		out.Params.URI = req.Params.URI
 		u.calls.Add(1)

@@ -127,6 +127,7 @@ func testUpstream() *server.MCPServer {
 				return mcp.NewToolResultText("not cancelled"), nil
 			}
 		})
+	addServerRequestTools(s)
 	s.AddTool(mcp.NewTool("crash"), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		os.Exit(3)
 		return nil, nil
@@ -161,6 +162,64 @@ func testUpstream() *server.MCPServer {
 			return []mcp.ResourceContents{mcp.TextResourceContents{URI: req.Params.URI, Text: "item"}}, nil
 		})
 	return s
+}
+
+// addServerRequestTools adds tools that ask the client for sampling,
+// elicitation and roots, and answer with what it said (or the error).
+func addServerRequestTools(s *server.MCPServer) {
+	s.AddTool(mcp.NewTool("sample", mcp.WithString("prompt")), func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		r := mcp.CreateMessageRequest{}
+		r.Messages = []mcp.SamplingMessage{{Role: mcp.RoleUser, Content: mcp.NewTextContent(req.GetString("prompt", ""))}}
+		r.MaxTokens = 10
+		res, err := server.ServerFromContext(ctx).RequestSampling(ctx, r)
+		if err != nil {
+			return mcp.NewToolResultError("sampling failed: " + err.Error()), nil
+		}
+		return mcp.NewToolResultText(fmt.Sprintf("sampled: %v", res.Content)), nil
+	})
+	s.AddTool(mcp.NewTool("elicit"), func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		r := mcp.ElicitationRequest{}
+		r.Params.Message = "name?"
+		r.Params.RequestedSchema = map[string]any{"type": "object", "properties": map[string]any{"name": map[string]any{"type": "string"}}}
+		res, err := server.ServerFromContext(ctx).RequestElicitation(ctx, r)
+		if err != nil {
+			return mcp.NewToolResultError("elicitation failed: " + err.Error()), nil
+		}
+		return mcp.NewToolResultText(fmt.Sprintf("elicited: %s %v", res.Action, res.Content)), nil
+	})
+	s.AddTool(mcp.NewTool("roots"), func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		res, err := server.ServerFromContext(ctx).RequestRoots(ctx, mcp.ListRootsRequest{})
+		if err != nil {
+			return mcp.NewToolResultError("roots failed: " + err.Error()), nil
+		}
+		var uris []string
+		for _, r := range res.Roots {
+			uris = append(uris, r.URI)
+		}
+		return mcp.NewToolResultText(fmt.Sprintf("roots: %v", uris)), nil
+	})
+}
+
+// answers is a caller's client side: it answers sampling, elicitation
+// and roots with its own name.
+type answers struct{ name string }
+
+func (a answers) CreateMessage(context.Context, mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+	return &mcp.CreateMessageResult{Model: "m", SamplingMessage: mcp.SamplingMessage{Role: mcp.RoleAssistant,
+		Content: mcp.NewTextContent("from " + a.name)}}, nil
+}
+
+func (a answers) Elicit(context.Context, mcp.ElicitationRequest) (*mcp.ElicitationResult, error) {
+	return &mcp.ElicitationResult{ElicitationResponse: mcp.ElicitationResponse{Action: mcp.ElicitationResponseActionAccept,
+		Content: map[string]any{"name": a.name}}}, nil
+}
+
+func (a answers) ListRoots(context.Context, mcp.ListRootsRequest) (*mcp.ListRootsResult, error) {
+	return &mcp.ListRootsResult{Roots: []mcp.Root{{URI: "file:///" + a.name, Name: a.name}}}, nil
+}
+
+func (a answers) options() []client.ClientOption {
+	return []client.ClientOption{client.WithSamplingHandler(a), client.WithElicitationHandler(a), client.WithRootsHandler(a)}
 }
 
 // schemeEnv sets the URI scheme of the test upstream's resources, so

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -292,4 +293,81 @@ func TestCancelledCallIsCancelledInTheHTTPUpstream(t *testing.T) {
 		}
 		return false
 	})
+}
+
+// mcp-go's HTTP server sends elicitation/create on the stream of the POST
+// that caused it, so the gateway knows whose call it is even with many in
+// flight.
+func TestServerRequestsOverHTTPGoToTheCallerWhoseCallCausedThem(t *testing.T) {
+	up := server.NewMCPServer("http-up", "1", server.WithToolCapabilities(false))
+	addServerRequestTools(up)
+	srv := httptest.NewServer(server.NewStreamableHTTPServer(up))
+	t.Cleanup(srv.Close)
+	g, _, _ := startGateway(t, Options{}, Entry{Name: "h", URL: srv.URL + "/mcp"})
+	url := serveCallers(t, gatewayServer(g))
+	ann := caller(t, url, "h", answers{"ann"}.options()...)
+	bob := caller(t, url, "h", answers{"bob"}.options()...)
+	var wg sync.WaitGroup
+	got := make([]string, 8)
+	for i := range got {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, who := ann, "ann"
+			if i%2 == 1 {
+				c, who = bob, "bob"
+			}
+			got[i] = who + " " + text(callTool(t, c, "h__elicit", nil))
+		}()
+	}
+	wg.Wait()
+	for _, g := range got {
+		who, answer, _ := strings.Cut(g, " ")
+		if answer != "elicited: accept map[name:"+who+"]" {
+			t.Errorf("%s got %q", who, answer)
+		}
+	}
+	// mcp-go's HTTP server sends sampling and roots requests on the
+	// standalone stream, unrelated to any call: they are relayed while
+	// exactly one call is in flight.
+	for tool, want := range map[string]string{"h__sample": "from ann", "h__roots": "roots: [file:///ann]"} {
+		if res := callTool(t, ann, tool, nil); res.IsError || !strings.Contains(text(res), want) {
+			t.Fatalf("%s = %q, want %q", tool, text(res), want)
+		}
+	}
+	// A caller whose client does not support sampling is refused cleanly.
+	plain := caller(t, url, "h")
+	if res := callTool(t, plain, "h__sample", nil); !res.IsError || !strings.Contains(text(res), "the calling client does not support sampling") {
+		t.Fatalf("sampling for a client without it = %+v", res)
+	}
+}
+
+func TestServerRequestsOverStdioNeedExactlyOneCallInFlight(t *testing.T) {
+	g, _, _ := startGateway(t, Options{}, stdioEntry("go"))
+	url := serveCallers(t, gatewayServer(g))
+	ann := caller(t, url, "go", answers{"ann"}.options()...)
+	for tool, want := range map[string]string{"go__sample": "from ann", "go__elicit": "elicited: accept map[name:ann]", "go__roots": "roots: [file:///ann]"} {
+		if res := callTool(t, ann, tool, nil); res.IsError || !strings.Contains(text(res), want) {
+			t.Fatalf("%s = %q, want %q", tool, text(res), want)
+		}
+	}
+	if res := callTool(t, caller(t, url, "go"), "go__elicit", nil); !res.IsError ||
+		!strings.Contains(text(res), "the calling client does not support elicitation") {
+		t.Fatalf("elicitation for a client without it = %+v", res)
+	}
+	// With another call to the child in flight, nobody can tell whose
+	// call asked: refused, not guessed.
+	file := filepath.Join(t.TempDir(), "block")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		req := mcp.CallToolRequest{}
+		req.Params.Name = "go__block"
+		req.Params.Arguments = map[string]any{"file": file}
+		_, _ = caller(t, url, "go").CallTool(ctx, req)
+	}()
+	waitFor(t, "the blocking call to start", fileSays(file, "started"))
+	if res := callTool(t, ann, "go__sample", nil); !res.IsError || !strings.Contains(text(res), "2 calls to it are in flight") {
+		t.Fatalf("sampling with two calls in flight = %+v", res)
+	}
 }

@@ -45,6 +45,11 @@ type Upstream struct {
 	changed func(*Upstream)
 	// notify relays the upstream's notifications.
 	notify func(*Upstream, mcp.JSONRPCNotification)
+	// requests answers the upstream's sampling, elicitation and roots
+	// requests (nil: refused).
+	requests *serverRequests
+	// inflight are the calls forwarded to it now.
+	inflight inFlight
 
 	mu       sync.RWMutex
 	conn     *conn
@@ -227,7 +232,12 @@ func (u *Upstream) dialSSE(life context.Context) (*conn, error) {
 
 // start wraps a transport in a client and starts it.
 func (u *Upstream) start(life context.Context, tr transport.Interface) (*conn, error) {
-	cl := client.NewClient(tr, client.WithProtocolVersion(mcp.LATEST_LEGACY_PROTOCOL_VERSION))
+	opts := []client.ClientOption{client.WithProtocolVersion(mcp.LATEST_LEGACY_PROTOCOL_VERSION)}
+	if u.requests != nil {
+		opts = append(opts, client.WithSamplingHandler(u.requests), client.WithElicitationHandler(u.requests),
+			client.WithRootsHandler(u.requests))
+	}
+	cl := client.NewClient(tr, opts...)
 	if err := cl.Start(life); err != nil {
 		_ = cl.Close()
 		return nil, fmt.Errorf("start: %w", err)
