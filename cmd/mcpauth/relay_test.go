@@ -320,6 +320,8 @@ func TestRelayedLogMessagesReachCallersOfTheUpstream(t *testing.T) {
 				map[string]any{"op": "setLevel", "level": "debug"},
 				map[string]any{"op": "call", "name": "ev__toggle-simulated-logging"},
 				map[string]any{"op": "waitLog", "contains": "message"},
+				// Off again, so the child has no timer left when it stops.
+				map[string]any{"op": "call", "name": "ev__toggle-simulated-logging"},
 			)
 			var got struct{ Logger, Level string }
 			if err := json.Unmarshal(res[2], &got); err != nil || got.Logger != "ev" || got.Level == "" {
@@ -350,7 +352,7 @@ func TestRelayedProgressAndCancellationReachTheUpstream(t *testing.T) {
 				map[string]any{"op": "call", "name": "ev__trigger-long-running-operation", "progress": true,
 					"arguments": map[string]any{"duration": 0.6, "steps": 3}},
 				map[string]any{"op": "cancelAfterProgress", "name": "ev__trigger-long-running-operation",
-					"arguments": map[string]any{"duration": 20, "steps": 20}},
+					"arguments": map[string]any{"duration": 3, "steps": 3}},
 			)
 			var call struct {
 				Result struct {
@@ -377,7 +379,7 @@ func TestRelayedProgressAndCancellationReachTheUpstream(t *testing.T) {
 			// server-everything was told: a notifications/cancelled naming
 			// the forwarded call's request id.
 			waitUntil(t, "notifications/cancelled at server-everything", func() bool {
-				return cancelledCallAt(f.sentToEv(), "trigger-long-running-operation", 20)
+				return cancelledCallAt(f.sentToEv(), "trigger-long-running-operation", 3)
 			})
 		})
 	}
@@ -445,6 +447,60 @@ func TestUpstreamRequestsAreRelayedToTheCallingClient(t *testing.T) {
 			got := callTool(t, plain, "ev__trigger-sampling-request", map[string]any{"prompt": "hi", "maxTokens": 10})
 			if !got.IsError || !strings.Contains(fmt.Sprint(got.Content), "the calling client does not support sampling") {
 				t.Fatalf("sampling for a client without it = %+v", got)
+			}
+		})
+	}
+}
+
+func TestRelayedResourceSubscriptionsGetUpdates(t *testing.T) {
+	const doc = "demo://resource/static/document/architecture.md"
+	for _, mode := range []string{"stdio", "http"} {
+		t.Run(mode, func(t *testing.T) {
+			f := startRelay(t, mode)
+			c := relayClient(t, f.addr, f.ev)
+			if caps := c.GetServerCapabilities(); caps.Resources == nil || !caps.Resources.Subscribe {
+				t.Fatalf("mcpauth does not advertise subscriptions though server-everything offers them: %+v", caps.Resources)
+			}
+			var mu sync.Mutex
+			var got []string
+			c.OnNotification(func(n mcp.JSONRPCNotification) {
+				if n.Method == mcp.MethodNotificationResourceUpdated {
+					mu.Lock()
+					got = append(got, fmt.Sprint(n.Params.AdditionalFields["uri"]))
+					mu.Unlock()
+				}
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			defer cancel()
+			req := mcp.SubscribeRequest{}
+			req.Params.URI = doc
+			if err := c.Subscribe(ctx, req); err != nil {
+				t.Fatal(err)
+			}
+			// A caller the policy does not let read it cannot subscribe.
+			if err := relayClient(t, f.addr, f.fs).Subscribe(ctx, req); err == nil {
+				t.Fatal("the fs caller subscribed to an ev resource")
+			}
+			// The TypeScript client subscribes too (one subscription
+			// upstream) and starts server-everything's simulated updates,
+			// which it sends at once for every subscribed URI.
+			res := runRelayScript(t, "http://"+f.addr+"/mcp", "streamable", f.ev,
+				map[string]any{"op": "subscribe", "uri": doc},
+				map[string]any{"op": "call", "name": "ev__toggle-subscriber-updates"},
+				map[string]any{"op": "waitUpdated", "uri": doc},
+				// Off again, so the child has no timer left when it stops.
+				map[string]any{"op": "call", "name": "ev__toggle-subscriber-updates"},
+			)
+			if !strings.Contains(string(res[2]), doc) {
+				t.Fatalf("TypeScript client's update = %s", res[2])
+			}
+			waitUntil(t, "the update at the mcp-go client", func() bool {
+				mu.Lock()
+				defer mu.Unlock()
+				return slices.Contains(got, doc)
+			})
+			if n := strings.Count(f.sentToEv(), `"resources/subscribe"`); n != 1 {
+				t.Fatalf("server-everything got %d resources/subscribe, want 1 for two sessions", n)
 			}
 		})
 	}

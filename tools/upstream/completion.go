@@ -18,7 +18,8 @@ import (
 // to, decided from what the upstreams declared at Start: the completions
 // capability (and the providers that route completion/complete to the
 // owning upstream) when one of them offers completions, logging when one
-// of them logs, resource subscriptions when one of them offers them.
+// of them logs, resource subscriptions when one of them offers them (and
+// Attach then relays them: both must be used together).
 // mcp-go fixes capabilities when the server is built, so an upstream that
 // gains a capability after a reconnect does not change them.
 func (g *Gateway) ServerOptions() []server.ServerOption {
@@ -31,6 +32,9 @@ func (g *Gateway) ServerOptions() []server.ServerOption {
 	var opts []server.ServerOption
 	if logging {
 		opts = append(opts, server.WithLogging())
+	}
+	if g.subscribable() {
+		opts = append(opts, server.WithResourceCapabilities(true, true))
 	}
 	if completions {
 		c := completer{g}

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 )
@@ -76,6 +77,7 @@ type Gateway struct {
 
 	progress progressRelay
 	logs     logRelay
+	subs     subRelay
 }
 
 // registered is what one upstream has on the server now.
@@ -89,6 +91,7 @@ func New(entries []Entry, opts Options) *Gateway {
 	g := &Gateway{opts: opts, log: opts.Logger, names: map[*Upstream]registered{}, templates: map[*Upstream][]server.ServerResourceTemplate{}}
 	g.progress.m = map[string]progressTarget{}
 	g.logs.sessions, g.logs.sent = map[string]logSession{}, map[*Upstream]sentLevel{}
+	g.subs.sessions, g.subs.count, g.subs.client = map[string]*subSession{}, map[subKey]int{}, map[subKey]*client.Client{}
 	for _, e := range entries {
 		u := &Upstream{entry: e, opts: opts, log: opts.Logger, state: Starting}
 		u.changed = g.changed
@@ -236,6 +239,9 @@ func (g *Gateway) Attach(s *server.MCPServer) {
 		server.WithHooks(h)(s)
 	}
 	g.logHooks(h)
+	if g.subscribable() {
+		g.subscriptionHooks(h)
+	}
 	g.mu.Lock()
 	g.srv = s
 	g.mu.Unlock()
@@ -334,6 +340,10 @@ func (g *Gateway) changed(u *Upstream) {
 		g.srv.SetResourceTemplates(all...)
 	}
 	g.syncLogLevelsAsync()
+	if g.life != nil && g.life.Err() == nil {
+		g.wg.Add(1)
+		go func() { defer g.wg.Done(); g.resubscribe(u) }()
+	}
 }
 
 // takenExcept maps every name registered by sources other than u to its

@@ -40,8 +40,13 @@ func TestMain(m *testing.M) {
 
 // testUpstream is an mcp-go server with tools that exercise the relay.
 func testUpstream() *server.MCPServer {
+	// Subscriptions are counted, and reported by the subs tool.
+	var subscribes, unsubscribes atomic.Int64
+	hooks := &server.Hooks{}
+	hooks.AddAfterSubscribe(func(context.Context, any, *mcp.SubscribeRequest, *mcp.EmptyResult) { subscribes.Add(1) })
+	hooks.AddAfterUnsubscribe(func(context.Context, any, *mcp.UnsubscribeRequest, *mcp.EmptyResult) { unsubscribes.Add(1) })
 	opts := []server.ServerOption{server.WithToolCapabilities(true), server.WithPromptCapabilities(true),
-		server.WithResourceCapabilities(false, true), server.WithLogging()}
+		server.WithResourceCapabilities(true, true), server.WithLogging(), server.WithHooks(hooks)}
 	if os.Getenv(noCompletionsEnv) == "" {
 		opts = append(opts, server.WithCompletions(),
 			server.WithPromptCompletionProvider(echoCompletions{}), server.WithResourceCompletionProvider(echoCompletions{}))
@@ -128,6 +133,18 @@ func testUpstream() *server.MCPServer {
 			}
 		})
 	addServerRequestTools(s)
+	s.AddTool(mcp.NewTool("subs"), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		return mcp.NewToolResultText(fmt.Sprintf("subscribe=%d unsubscribe=%d", subscribes.Load(), unsubscribes.Load())), nil
+	})
+	// touch says the resource changed.
+	s.AddTool(mcp.NewTool("touch", mcp.WithString("uri")), func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		err := server.ServerFromContext(ctx).SendNotificationToClient(ctx, mcp.MethodNotificationResourceUpdated,
+			map[string]any{"uri": req.GetString("uri", "")})
+		if err != nil {
+			return mcp.NewToolResultError(err.Error()), nil
+		}
+		return mcp.NewToolResultText("touched"), nil
+	})
 	s.AddTool(mcp.NewTool("crash"), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		os.Exit(3)
 		return nil, nil

@@ -75,14 +75,17 @@ func (g *Gateway) outgoingMeta(ctx context.Context, u *Upstream, in *mcp.Meta) (
 // relayNotification passes an upstream's notification to the callers it
 // concerns. Progress goes to the caller whose call it reports, with the
 // caller's own token; log messages only to the sessions logging.go's rule
-// allows; anything else addressed to no caller in particular is not
-// broadcast (another caller's data must not leak).
+// allows; resource updates to the sessions subscribed (subscribe.go);
+// anything else addressed to no caller in particular is not broadcast
+// (another caller's data must not leak).
 func (g *Gateway) relayNotification(u *Upstream, n mcp.JSONRPCNotification) {
 	switch n.Method {
 	case string(mcp.MethodNotificationProgress):
 		g.relayProgress(u, n)
 	case string(mcp.MethodNotificationMessage):
 		g.relayLog(u, n)
+	case mcp.MethodNotificationResourceUpdated:
+		g.relayUpdated(u, n)
 	}
 }
 

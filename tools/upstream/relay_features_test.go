@@ -371,3 +371,102 @@ func TestServerRequestsOverStdioNeedExactlyOneCallInFlight(t *testing.T) {
 		t.Fatalf("sampling with two calls in flight = %+v", res)
 	}
 }
+
+// updates records the notifications/resources/updated a caller receives.
+type updates struct {
+	mu   sync.Mutex
+	uris []string
+}
+
+func (u *updates) handler(n mcp.JSONRPCNotification) {
+	if n.Method == mcp.MethodNotificationResourceUpdated {
+		u.mu.Lock()
+		u.uris = append(u.uris, fmt.Sprint(n.Params.AdditionalFields["uri"]))
+		u.mu.Unlock()
+	}
+}
+
+func (u *updates) all() []string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return slices.Clone(u.uris)
+}
+
+func subscribe(c *client.Client, uri string) error {
+	req := mcp.SubscribeRequest{}
+	req.Params.URI = uri
+	return c.Subscribe(context.Background(), req)
+}
+
+func unsubscribe(t *testing.T, c *client.Client, uri string) {
+	t.Helper()
+	req := mcp.UnsubscribeRequest{}
+	req.Params.URI = uri
+	if err := c.Unsubscribe(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestResourceSubscriptionsAreSharedUpstreamAndUpdatesGoToSubscribers(t *testing.T) {
+	g, _, _ := startGateway(t, Options{Access: prefixAccess{}}, stdioEntry("go"))
+	url := serveCallers(t, gatewayServer(g))
+	cs := map[string]*client.Client{}
+	ups := map[string]*updates{}
+	for _, who := range []string{"a", "b", "c"} {
+		cs[who] = caller(t, url, "go resources")
+		ups[who] = &updates{}
+		cs[who].OnNotification(ups[who].handler)
+	}
+	if caps := cs["a"].GetServerCapabilities(); caps.Resources == nil || !caps.Resources.Subscribe {
+		t.Fatalf("subscriptions not advertised: %+v", caps.Resources)
+	}
+	subs := func() string { return text(callTool(t, cs["a"], "go__subs", nil)) }
+
+	// A caller who may not read the resource cannot subscribe to it.
+	if err := subscribe(caller(t, url, "go"), "test://hello"); err == nil {
+		t.Fatal("a caller without the resources scope subscribed")
+	}
+	if err := subscribe(cs["a"], "test://nowhere"); err == nil {
+		t.Fatal("subscribing to a resource nobody serves went through")
+	}
+	// Two sessions, one upstream subscription; a templated URI too.
+	for _, who := range []string{"a", "b"} {
+		if err := subscribe(cs[who], "test://hello"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := subscribe(cs["a"], "test://items/7"); err != nil {
+		t.Fatal(err)
+	}
+	if got := subs(); got != "subscribe=2 unsubscribe=0" {
+		t.Fatalf("upstream saw %s, want one subscription per URI", got)
+	}
+
+	callTool(t, cs["a"], "go__touch", map[string]any{"uri": "test://hello"})
+	waitFor(t, "a and b to get the update", func() bool {
+		return slices.Contains(ups["a"].all(), "test://hello") && slices.Contains(ups["b"].all(), "test://hello")
+	})
+	// c subscribes only now, to another URI: the first update it gets is
+	// that one (what was relayed before would have come first).
+	if err := subscribe(cs["c"], "test://items/9"); err != nil {
+		t.Fatal(err)
+	}
+	callTool(t, cs["a"], "go__touch", map[string]any{"uri": "test://items/9"})
+	waitFor(t, "c to get its update", func() bool { return len(ups["c"].all()) > 0 })
+	if got := ups["c"].all(); !slices.Equal(got, []string{"test://items/9"}) {
+		t.Fatalf("c got %v", got)
+	}
+
+	// The last session to leave a URI unsubscribes upstream.
+	unsubscribe(t, cs["a"], "test://hello")
+	if got := subs(); got != "subscribe=3 unsubscribe=0" {
+		t.Fatalf("after one of two unsubscribed, upstream saw %s", got)
+	}
+	unsubscribe(t, cs["b"], "test://hello")
+	if got := subs(); got != "subscribe=3 unsubscribe=1" {
+		t.Fatalf("after both unsubscribed, upstream saw %s", got)
+	}
+	// A session that ends drops its subscriptions.
+	_ = cs["c"].Close()
+	waitFor(t, "c's subscription to end upstream", func() bool { return subs() == "subscribe=3 unsubscribe=2" })
+}
