@@ -90,6 +90,8 @@ type relayFixture struct {
 	// sentToEv returns everything mcpauth has sent server-everything so
 	// far (its stdin, or its HTTP request bodies).
 	sentToEv func() string
+	// upstreams is the upstreams file.
+	upstreams string
 }
 
 const relayPolicy = `"policy": {
@@ -139,6 +141,7 @@ func startRelay(t *testing.T, mode string) relayFixture {
 		t.Fatal(err)
 	}
 	e := testEnv(t, "MCP_UPSTREAMS="+file)
+	f.upstreams = file
 	f.ev = issue(t, e, "ev-user", "1d", "--scope", "ev").Token
 	f.fs = issue(t, e, "fs-user", "1d", "--scope", "fs").Token
 	f.none = issue(t, e, "nobody", "1d", "--scope", "other").Token
@@ -504,4 +507,64 @@ func TestRelayedResourceSubscriptionsGetUpdates(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The same relays reach a legacy SSE client and a stdio client of mcpauth.
+func TestRelayReachesLegacySSEAndStdioCallers(t *testing.T) {
+	const doc = "demo://resource/static/document/architecture.md"
+	f := startRelay(t, "stdio")
+	res := runRelayScript(t, "http://"+f.addr+"/sse", "sse", f.ev,
+		map[string]any{"op": "complete", "ref": map[string]string{"type": "ref/prompt", "name": "ev__completable-prompt"},
+			"argument": map[string]string{"name": "department", "value": "Ma"}},
+		map[string]any{"op": "setLevel", "level": "debug"},
+		map[string]any{"op": "subscribe", "uri": doc},
+		map[string]any{"op": "call", "name": "ev__toggle-subscriber-updates"},
+		map[string]any{"op": "waitUpdated", "uri": doc},
+		map[string]any{"op": "call", "name": "ev__toggle-subscriber-updates"},
+		// server-everything logs each subscribe request at info.
+		map[string]any{"op": "waitLog", "contains": "Received Subscribe Resource request for URI: " + doc},
+		map[string]any{"op": "call", "name": "ev__trigger-sampling-request", "arguments": map[string]any{"prompt": "hi", "maxTokens": 10}},
+	)
+	for i, want := range map[int]string{0: `"values":["Marketing"]`, 4: doc, 6: `"logger":"ev"`} {
+		if !strings.Contains(string(res[i]), want) {
+			t.Errorf("legacy SSE step %d = %s, want %s", i, res[i], want)
+		}
+	}
+	// mcpauth's legacy SSE sessions cannot send requests to the client:
+	// the upstream is told so, cleanly.
+	if !strings.Contains(string(res[7]), "does not carry sampling requests") {
+		t.Errorf("sampling over legacy SSE = %s", res[7])
+	}
+
+	// mcpauth over stdio, with the same upstreams: sampling reaches the
+	// stdio client.
+	e := testEnv(t, "MCP_UPSTREAMS="+f.upstreams)
+	tr := transport.NewStdio(binary, e, "--env-file=", "serve", "--stdio")
+	c := client.NewClient(tr, client.WithSamplingHandler(samplingAnswer("from the stdio client")))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	req := mcp.InitializeRequest{}
+	req.Params.ProtocolVersion = mcp.LATEST_LEGACY_PROTOCOL_VERSION
+	req.Params.ClientInfo = mcp.Implementation{Name: "stdio-relay-test", Version: "1"}
+	if _, err := c.Initialize(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "server-everything's sampling tool over stdio", func() bool {
+		return slices.Contains(listToolNames(t, c), "ev__trigger-sampling-request")
+	})
+	got := callTool(t, c, "ev__trigger-sampling-request", map[string]any{"prompt": "hi", "maxTokens": 10})
+	if got.IsError || !strings.Contains(fmt.Sprint(got.Content), "from the stdio client") {
+		t.Fatalf("sampling through mcpauth over stdio = %+v", got)
+	}
+}
+
+type samplingAnswer string
+
+func (a samplingAnswer) CreateMessage(context.Context, mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+	return &mcp.CreateMessageResult{Model: "m", SamplingMessage: mcp.SamplingMessage{Role: mcp.RoleAssistant,
+		Content: mcp.NewTextContent(string(a))}}, nil
 }

@@ -88,7 +88,24 @@ func (r serverRequests) caller(ctx context.Context, what string, supported func(
 	if srv == nil || !ok || !supported(info.GetClientCapabilities()) {
 		return nil, nil, fmt.Errorf("the calling client does not support %s", what)
 	}
+	if !canAsk(s, what) {
+		return nil, nil, fmt.Errorf("the calling client's transport does not carry %s requests", what)
+	}
 	return caller, srv, nil
+}
+
+// canAsk reports whether the session's transport can send the request.
+func canAsk(s server.ClientSession, what string) bool {
+	var ok bool
+	switch what {
+	case "sampling":
+		_, ok = s.(server.SessionWithSampling)
+	case "elicitation":
+		_, ok = s.(server.SessionWithElicitation)
+	case "roots":
+		_, ok = s.(server.SessionWithRoots)
+	}
+	return ok
 }
 
 // within is the caller's context, also ended when ctx (the upstream's
