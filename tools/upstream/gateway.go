@@ -66,6 +66,9 @@ type Gateway struct {
 	life   context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// goMu guards closing, so no goroutine joins wg once Close waits.
+	goMu    sync.Mutex
+	closing bool
 
 	// mu guards what is registered on srv.
 	mu       sync.Mutex
@@ -256,8 +259,22 @@ func (g *Gateway) Close() {
 	if g.cancel == nil {
 		return
 	}
+	g.goMu.Lock()
+	g.closing = true
+	g.goMu.Unlock()
 	g.cancel()
 	g.wg.Wait()
+}
+
+// spawn runs f in a goroutine Close waits for, unless Close has begun.
+func (g *Gateway) spawn(f func()) {
+	g.goMu.Lock()
+	defer g.goMu.Unlock()
+	if g.closing || g.life == nil {
+		return
+	}
+	g.wg.Add(1)
+	go func() { defer g.wg.Done(); f() }()
 }
 
 // changed re-registers u's names after its lists changed. A name another
@@ -339,11 +356,8 @@ func (g *Gateway) changed(u *Upstream) {
 		}
 		g.srv.SetResourceTemplates(all...)
 	}
-	g.syncLogLevelsAsync()
-	if g.life != nil && g.life.Err() == nil {
-		g.wg.Add(1)
-		go func() { defer g.wg.Done(); g.resubscribe(u) }()
-	}
+	g.spawn(g.syncLogLevels)
+	g.spawn(func() { g.resubscribe(u) })
 }
 
 // takenExcept maps every name registered by sources other than u to its

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
@@ -51,6 +52,9 @@ type logSession struct {
 	level  mcp.LoggingLevel
 }
 
+// setLevelTimeout bounds asking one upstream for a level.
+const setLevelTimeout = 5 * time.Second
+
 // levelRank orders the levels from the most verbose.
 var levelRank = map[mcp.LoggingLevel]int{
 	mcp.LoggingLevelDebug: 0, mcp.LoggingLevelInfo: 1, mcp.LoggingLevelNotice: 2, mcp.LoggingLevelWarning: 3,
@@ -92,15 +96,6 @@ func (g *Gateway) wantedLevel() mcp.LoggingLevel {
 	return min
 }
 
-// syncLogLevelsAsync runs syncLogLevels off the caller's path.
-func (g *Gateway) syncLogLevelsAsync() {
-	if g.life == nil || g.life.Err() != nil {
-		return
-	}
-	g.wg.Add(1)
-	go func() { defer g.wg.Done(); g.syncLogLevels() }()
-}
-
 // syncLogLevels asks every upstream that logs for the wanted level when
 // its connection was last asked for another (or not yet: it reconnected).
 func (g *Gateway) syncLogLevels() {
@@ -124,7 +119,8 @@ func (g *Gateway) syncLogLevels() {
 		if same {
 			continue
 		}
-		ctx, cancel := context.WithTimeout(g.life, u.timeout())
+		// Bounded tighter than a call: a caller's setLevel waits for it.
+		ctx, cancel := context.WithTimeout(g.life, min(u.timeout(), setLevelTimeout))
 		req := mcp.SetLevelRequest{}
 		req.Params.Level = want
 		err = cl.SetLevel(ctx, req)

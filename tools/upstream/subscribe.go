@@ -101,9 +101,7 @@ func (g *Gateway) subscriptionHooks(h *server.Hooks) {
 		if ss == nil {
 			return
 		}
-		g.wg.Add(1)
-		go func() {
-			defer g.wg.Done()
+		g.spawn(func() {
 			g.subs.mu.Lock()
 			var uris []string
 			for uri := range ss.uris {
@@ -113,7 +111,7 @@ func (g *Gateway) subscriptionHooks(h *server.Hooks) {
 			for _, uri := range uris {
 				g.unsubscribe(s.SessionID(), uri)
 			}
-		}()
+		})
 	})
 }
 
