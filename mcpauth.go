@@ -200,6 +200,9 @@ type Server struct {
 	HTTP    *transport.HTTP
 	tracker *activity.Tracker
 	ownReg  bool
+	// policy is the policy in force, shared by the toolset's filters and
+	// guards and the gateway's own checks; ReloadPolicy replaces it.
+	policy *policy.Holder
 }
 
 // New checks cfg, opens the registry, loads the revocation set, connects
@@ -217,9 +220,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		}
 		s.Registry, s.ownReg = reg, true
 	}
+	s.policy = &policy.Holder{} // filled by buildTools, before anything is served
 	if len(cfg.Upstreams) > 0 {
 		opts := cfg.UpstreamOptions
-		opts.Logger, opts.Version = cfg.Logger, cfg.Version
+		opts.Logger, opts.Version, opts.Access = cfg.Logger, cfg.Version, s.policy
 		s.Gateway = upstream.New(cfg.Upstreams, opts) // connected by startGateway
 	}
 	for _, step := range []func(context.Context) error{s.buildAuth, s.buildTools, s.startGateway, s.buildServer} {
@@ -349,7 +353,7 @@ func (s *Server) buildTools(context.Context) error {
 	s.Toolset = tools.New(tools.Deps{
 		Minter: s.Issuer, Inspector: s.Verifier, Clients: s.Registry, Revoker: s.Revoker, Tokens: s.Registry,
 		OAuth: signIns, DefaultExpiry: cfg.DefaultExpiry, PublicURL: cfg.PublicURL, Issuer: cfg.Issuer,
-		Logger: cfg.Logger, Now: cfg.Now, Upstreams: upstreamLister(s.Gateway),
+		Logger: cfg.Logger, Now: cfg.Now, Upstreams: upstreamLister(s.Gateway), Policy: s.policy,
 	})
 	return s.ReloadPolicy(cfg.Policy)
 }

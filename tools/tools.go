@@ -187,8 +187,8 @@ func (t *Toolset) RequiredScope(name string) string {
 
 // allowed reports whether the caller in ctx may use the named thing.
 func (t *Toolset) allowed(ctx context.Context, k policy.Kind, name string) bool {
-	c, ok := auth.ClaimsFrom(ctx)
-	return ok && t.deps.Policy.Load().Need(k, name).Allows(c.Scope)
+	c, _ := auth.ClaimsFrom(ctx)
+	return t.deps.Policy.MayUse(c, k, name)
 }
 
 func (t *Toolset) filterTools(ctx context.Context, tools []mcp.Tool) []mcp.Tool {
@@ -261,3 +261,9 @@ func forbidden(name string, n policy.Need) string {
 }
 
 func isoTime(tm time.Time) string { return tm.UTC().Format(time.RFC3339) }
+
+// MayUse reports whether a caller with claims c may use the named tool,
+// prompt or resource under the policy in force now; never without claims.
+func (t *Toolset) MayUse(c *auth.Claims, k policy.Kind, name string) bool {
+	return t.deps.Policy.MayUse(c, k, name)
+}

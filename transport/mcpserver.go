@@ -9,6 +9,9 @@ import (
 // Relay puts what other MCP servers offer on the server (the gateway's
 // upstreams).
 type Relay interface {
+	// ServerOptions are the options (capabilities, providers) the relay
+	// needs on the server; they apply after the server's own.
+	ServerOptions() []server.ServerOption
 	Attach(s *server.MCPServer)
 }
 
@@ -27,6 +30,9 @@ func NewMCPServer(ts *tools.Toolset, version string, relays ...Relay) *server.MC
 		opts = append(opts, server.WithPromptCapabilities(true), server.WithResourceCapabilities(false, true))
 	}
 	opts = append(opts, ts.ServerOptions()...)
+	for _, r := range relays {
+		opts = append(opts, r.ServerOptions()...)
+	}
 	s := server.NewMCPServer("mcpauth", version, opts...)
 	ts.Register(s)
 	for _, r := range relays {

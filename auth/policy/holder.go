@@ -1,6 +1,10 @@
 package policy
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"github.com/mcpauth/mcpauth/auth"
+)
 
 // Holder holds the policy in force, so a reload (SIGHUP) can replace it
 // while requests are being decided. Every method is safe for concurrent
@@ -19,3 +23,11 @@ func (h *Holder) Load() *Policy { return h.p.Load() }
 
 // Store puts p in force.
 func (h *Holder) Store(p *Policy) { h.p.Store(p) }
+
+// MayUse reports whether a caller with claims c may use the named tool,
+// prompt or resource under the policy in force now; never without claims
+// (or before a policy is stored).
+func (h *Holder) MayUse(c *auth.Claims, k Kind, name string) bool {
+	p := h.Load()
+	return c != nil && p != nil && p.Need(k, name).Allows(c.Scope)
+}

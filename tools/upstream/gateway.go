@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 )
@@ -31,6 +32,10 @@ type Options struct {
 	// BackoffMin and BackoffMax bound the delay between reconnects;
 	// 500ms and 30s.
 	BackoffMin, BackoffMax time.Duration
+	// Access answers the operator's policy for what the server's guards
+	// do not see (completions, log messages, subscriptions); nil: every
+	// caller may use everything.
+	Access Access
 	// Env is the environment stdio children start from ("K=V"); the
 	// binary passes its own minus mcpauth's secrets. Nil: empty.
 	Env []string
@@ -61,6 +66,9 @@ type Gateway struct {
 	life   context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// goMu guards closing, so no goroutine joins wg once Close waits.
+	goMu    sync.Mutex
+	closing bool
 
 	// mu guards what is registered on srv.
 	mu       sync.Mutex
@@ -71,6 +79,8 @@ type Gateway struct {
 	templates map[*Upstream][]server.ServerResourceTemplate
 
 	progress progressRelay
+	logs     logRelay
+	subs     subRelay
 }
 
 // registered is what one upstream has on the server now.
@@ -83,10 +93,13 @@ func New(entries []Entry, opts Options) *Gateway {
 	opts.defaults()
 	g := &Gateway{opts: opts, log: opts.Logger, names: map[*Upstream]registered{}, templates: map[*Upstream][]server.ServerResourceTemplate{}}
 	g.progress.m = map[string]progressTarget{}
+	g.logs.sessions, g.logs.sent = map[string]logSession{}, map[*Upstream]sentLevel{}
+	g.subs.sessions, g.subs.count, g.subs.client = map[string]*subSession{}, map[subKey]int{}, map[subKey]*client.Client{}
 	for _, e := range entries {
 		u := &Upstream{entry: e, opts: opts, log: opts.Logger, state: Starting}
 		u.changed = g.changed
 		u.notify = g.relayNotification
+		u.requests = &serverRequests{g: g, u: u}
 		g.ups = append(g.ups, u)
 	}
 	return g
@@ -155,7 +168,7 @@ func (g *Gateway) Start(ctx context.Context, reserved []string) error {
 	}
 	for i, u := range g.ups {
 		u.mu.Lock()
-		u.conn, u.sse, u.state, u.lists = results[i].c, results[i].c.sse, Up, results[i].lists
+		u.conn, u.sse, u.state, u.lists, u.caps = results[i].c, results[i].c.sse, Up, results[i].lists, results[i].c.caps
 		u.mu.Unlock()
 		g.wg.Add(1)
 		go func() { defer g.wg.Done(); u.run(g.life, results[i].c) }()
@@ -223,6 +236,15 @@ func exposed(e Entry, l Lists, kind string) []string {
 // Attach registers every upstream's tools, prompts and resources on s,
 // and keeps them in step as upstreams reconnect or change their lists.
 func (g *Gateway) Attach(s *server.MCPServer) {
+	h := s.GetHooks()
+	if h == nil {
+		h = &server.Hooks{}
+		server.WithHooks(h)(s)
+	}
+	g.logHooks(h)
+	if g.subscribable() {
+		g.subscriptionHooks(h)
+	}
 	g.mu.Lock()
 	g.srv = s
 	g.mu.Unlock()
@@ -237,8 +259,22 @@ func (g *Gateway) Close() {
 	if g.cancel == nil {
 		return
 	}
+	g.goMu.Lock()
+	g.closing = true
+	g.goMu.Unlock()
 	g.cancel()
 	g.wg.Wait()
+}
+
+// spawn runs f in a goroutine Close waits for, unless Close has begun.
+func (g *Gateway) spawn(f func()) {
+	g.goMu.Lock()
+	defer g.goMu.Unlock()
+	if g.closing || g.life == nil {
+		return
+	}
+	g.wg.Add(1)
+	go func() { defer g.wg.Done(); f() }()
 }
 
 // changed re-registers u's names after its lists changed. A name another
@@ -320,6 +356,8 @@ func (g *Gateway) changed(u *Upstream) {
 		}
 		g.srv.SetResourceTemplates(all...)
 	}
+	g.spawn(g.syncLogLevels)
+	g.spawn(func() { g.resubscribe(u) })
 }
 
 // takenExcept maps every name registered by sources other than u to its
@@ -377,6 +415,8 @@ func (g *Gateway) callTool(u *Upstream, name string) server.ToolHandlerFunc {
 		}
 		ctx, cancel := context.WithTimeout(ctx, u.timeout())
 		defer cancel()
+		ctx, untrack := u.track(ctx)
+		defer untrack()
 		out := mcp.CallToolRequest{}
 		out.Params.Name = name
 		out.Params.Arguments = req.Params.Arguments
@@ -401,6 +441,8 @@ func (g *Gateway) getPrompt(u *Upstream, name string) server.PromptHandlerFunc {
 		}
 		ctx, cancel := context.WithTimeout(ctx, u.timeout())
 		defer cancel()
+		ctx, untrack := u.track(ctx)
+		defer untrack()
 		out := mcp.GetPromptRequest{}
 		out.Params.Name = name
 		out.Params.Arguments = req.Params.Arguments
@@ -422,6 +464,8 @@ func (g *Gateway) readResource(u *Upstream) server.ResourceHandlerFunc {
 		}
 		ctx, cancel := context.WithTimeout(ctx, u.timeout())
 		defer cancel()
+		ctx, untrack := u.track(ctx)
+		defer untrack()
 		out := mcp.ReadResourceRequest{}
 		out.Params.URI = req.Params.URI
 		u.calls.Add(1)

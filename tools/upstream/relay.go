@@ -72,14 +72,26 @@ func (g *Gateway) outgoingMeta(ctx context.Context, u *Upstream, in *mcp.Meta) (
 	return out, done
 }
 
-// relayNotification passes an upstream's notification to the caller it
+// relayNotification passes an upstream's notification to the callers it
 // concerns. Progress goes to the caller whose call it reports, with the
-// caller's own token; anything addressed to no caller in particular is
-// not broadcast (another caller's data must not leak).
+// caller's own token; log messages only to the sessions logging.go's rule
+// allows; resource updates to the sessions subscribed (subscribe.go);
+// anything else addressed to no caller in particular is not broadcast
+// (another caller's data must not leak).
 func (g *Gateway) relayNotification(u *Upstream, n mcp.JSONRPCNotification) {
-	if n.Method != string(mcp.MethodNotificationProgress) {
-		return
+	switch n.Method {
+	case string(mcp.MethodNotificationProgress):
+		g.relayProgress(u, n)
+	case string(mcp.MethodNotificationMessage):
+		g.relayLog(u, n)
+	case mcp.MethodNotificationResourceUpdated:
+		g.relayUpdated(u, n)
 	}
+}
+
+// relayProgress passes a progress notification to the caller whose call
+// it reports.
+func (g *Gateway) relayProgress(u *Upstream, n mcp.JSONRPCNotification) {
 	params := n.Params.AdditionalFields
 	tok, _ := params["progressToken"].(string)
 	g.progress.mu.Lock()

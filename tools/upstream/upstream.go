@@ -45,6 +45,11 @@ type Upstream struct {
 	changed func(*Upstream)
 	// notify relays the upstream's notifications.
 	notify func(*Upstream, mcp.JSONRPCNotification)
+	// requests answers the upstream's sampling, elicitation and roots
+	// requests (nil: refused).
+	requests *serverRequests
+	// inflight are the calls forwarded to it now.
+	inflight inFlight
 
 	mu       sync.RWMutex
 	conn     *conn
@@ -53,6 +58,7 @@ type Upstream struct {
 	lastErr  string
 	restarts int
 	lists    Lists
+	caps     mcp.ServerCapabilities
 
 	calls     atomic.Int64
 	failures  atomic.Int64
@@ -71,6 +77,8 @@ type conn struct {
 	sse bool
 	// refreshing and refreshAgain coalesce list_changed refreshes.
 	refreshing, refreshAgain atomic.Bool
+	// caps are what the server declared when it initialized.
+	caps mcp.ServerCapabilities
 	// stop ends the connection: closes the client, then stops what is
 	// left of a child's process group.
 	stop func()
@@ -124,6 +132,13 @@ func (u *Upstream) Lists() Lists {
 	u.mu.RLock()
 	defer u.mu.RUnlock()
 	return u.lists
+}
+
+// Capabilities are what the upstream declared when it last connected.
+func (u *Upstream) Capabilities() mcp.ServerCapabilities {
+	u.mu.RLock()
+	defer u.mu.RUnlock()
+	return u.caps
 }
 
 // client returns the live client, or an error naming the upstream.
@@ -195,11 +210,14 @@ func (u *Upstream) dialStreamable(life context.Context) (*conn, error) {
 		transport.WithHTTPHeaders(u.entry.Headers),
 		transport.WithHTTPLogger(u.log),
 		transport.WithHTTPBasicClient(newHTTPClient()),
+		// What the upstream sends outside a call (log messages, resource
+		// updates, list changes) comes on the standalone GET stream.
+		transport.WithContinuousListening(),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("url: %w", err)
 	}
-	return u.start(life, tr)
+	return u.start(life, cancellingHTTP{tr})
 }
 
 func (u *Upstream) dialSSE(life context.Context) (*conn, error) {
@@ -207,7 +225,7 @@ func (u *Upstream) dialSSE(life context.Context) (*conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("url: %w", err)
 	}
-	c, err := u.start(life, tr)
+	c, err := u.start(life, cancellingSSE{tr})
 	if err != nil {
 		return nil, err
 	}
@@ -218,7 +236,12 @@ func (u *Upstream) dialSSE(life context.Context) (*conn, error) {
 
 // start wraps a transport in a client and starts it.
 func (u *Upstream) start(life context.Context, tr transport.Interface) (*conn, error) {
-	cl := client.NewClient(tr, client.WithProtocolVersion(mcp.LATEST_LEGACY_PROTOCOL_VERSION))
+	opts := []client.ClientOption{client.WithProtocolVersion(mcp.LATEST_LEGACY_PROTOCOL_VERSION)}
+	if u.requests != nil {
+		opts = append(opts, client.WithSamplingHandler(u.requests), client.WithElicitationHandler(u.requests),
+			client.WithRootsHandler(u.requests))
+	}
+	cl := client.NewClient(tr, opts...)
 	if err := cl.Start(life); err != nil {
 		_ = cl.Close()
 		return nil, fmt.Errorf("start: %w", err)
@@ -263,6 +286,7 @@ func (u *Upstream) initialize(ctx context.Context, c *conn) (Lists, error) {
 	if err != nil {
 		return Lists{}, fmt.Errorf("initialize: %w", err)
 	}
+	c.caps = res.Capabilities
 	return u.readLists(ctx, c.client, res.Capabilities)
 }
 
@@ -346,7 +370,7 @@ func (u *Upstream) setUp(c *conn, l Lists) {
 	if u.state == Restarting {
 		u.restarts++
 	}
-	u.conn, u.sse, u.state, u.lastErr, u.lists = c, c.sse, Up, "", l
+	u.conn, u.sse, u.state, u.lastErr, u.lists, u.caps = c, c.sse, Up, "", l, c.caps
 	u.mu.Unlock()
 	if u.changed != nil {
 		u.changed(u)
