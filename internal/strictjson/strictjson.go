@@ -56,12 +56,12 @@ func Walk(b []byte, fn func(name, value []byte) error) (end int, err error) {
 		if i >= len(b) || b[i] != '"' {
 			return 0, ErrMalformed
 		}
-		e := stringEnd(b, i)
+		e, escaped := nameEnd(b, i)
 		if e < 0 {
 			return 0, ErrMalformed
 		}
 		name := b[i+1 : e-1]
-		if seen, err = addName(seen, name); err != nil {
+		if seen, err = addName(seen, name, escaped); err != nil {
 			return 0, err
 		}
 		if i = skipSpace(b, e); i >= len(b) || b[i] != ':' {
@@ -111,21 +111,41 @@ func Keys(b []byte) ([]string, error) {
 // addName appends name to seen unless it repeats one of them. Names are
 // compared as encoding/json decodes them: escapes decoded, and invalid
 // UTF-8 read as U+FFFD, which bytes.EqualFold does without decoding.
-func addName(seen [][]byte, name []byte) ([][]byte, error) {
+func addName(seen [][]byte, name []byte, escaped bool) ([][]byte, error) {
 	k := name
-	if bytes.IndexByte(name, '\\') >= 0 {
+	if escaped {
 		var err error
 		if k, err = decodeName(name); err != nil {
 			return seen, ErrMalformed
 		}
 	}
 	for _, s := range seen {
+		if differFirst(s, k) {
+			continue
+		}
 		if bytes.EqualFold(s, k) {
 			d, _ := decodeName(name)
 			return seen, &DuplicateError{Name: string(d)}
 		}
 	}
 	return append(seen, k), nil
+}
+
+// differFirst reports, cheaply, names whose first bytes are ASCII and
+// differ ignoring case (most pairs). Non-ASCII first bytes may fold to
+// ASCII ("ſ" to "s"), so they are left to bytes.EqualFold.
+func differFirst(a, b []byte) bool {
+	if len(a) == 0 || len(b) == 0 || a[0] >= 0x80 || b[0] >= 0x80 {
+		return false
+	}
+	x, y := a[0], b[0]
+	if 'A' <= x && x <= 'Z' {
+		x += 'a' - 'A'
+	}
+	if 'A' <= y && y <= 'Z' {
+		y += 'a' - 'A'
+	}
+	return x != y
 }
 
 // decodeName decodes a member name as written between its quotes: itself
@@ -155,6 +175,21 @@ func skipSpace(b []byte, i int) int {
 		i++
 	}
 	return i
+}
+
+// nameEnd is stringEnd for a member name, reporting whether it holds an
+// escape.
+func nameEnd(b []byte, i int) (end int, escaped bool) {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			escaped = true
+			j++
+		case '"':
+			return j + 1, escaped
+		}
+	}
+	return -1, escaped
 }
 
 // stringEnd returns the index just past the string starting at b[i] ('"'),
