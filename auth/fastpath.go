@@ -1,9 +1,11 @@
 package auth
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"hash"
 	"strings"
 	"sync"
@@ -11,6 +13,8 @@ import (
 	"unsafe"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/mcpauth/mcpauth/internal/strictjson"
 )
 
 // The fast path verifies the tokens mcpauth itself mints (the exact
@@ -33,6 +37,11 @@ func newMACPool(secret []byte) *macPool {
 	key := append([]byte(nil), secret...)
 	return &macPool{p: sync.Pool{New: func() any { return hmac.New(sha256.New, key) }}}
 }
+
+// payloadBufs hold decoded claims while the fast path reads them (the
+// claims it returns copy what they keep). A pool rather than the stack:
+// the bytes reach strictjson.Walk's callback, so they would escape.
+var payloadBufs = sync.Pool{New: func() any { return new([1536]byte) }}
 
 // claimsBlock puts the claims and their dates in one allocation.
 type claimsBlock struct {
@@ -61,7 +70,8 @@ func (v *Verifier) fast(token string) (c *Claims, ok bool) {
 	if !hmac.Equal(got[:], want[:]) {
 		return nil, false
 	}
-	var buf [1536]byte
+	buf := payloadBufs.Get().(*[1536]byte)
+	defer payloadBufs.Put(buf)
 	n, err := strictB64.Decode(buf[:], unsafe.Slice(unsafe.StringData(payload), len(payload)))
 	if err != nil {
 		return nil, false
@@ -69,177 +79,156 @@ func (v *Verifier) fast(token string) (c *Claims, ok bool) {
 	return v.fastClaims(buf[:n])
 }
 
-// fastClaims reads a flat claims object of known members only.
-func (v *Verifier) fastClaims(obj []byte) (*Claims, bool) {
-	var (
-		iss, sub, jti, aud, scope []byte
-		exp, nbf, iat             int64
-		hasExp, hasNbf, hasIat    bool
-		seen                      uint16
-	)
-	i := skipSpace(obj, 0)
-	if i >= len(obj) || obj[i] != '{' {
-		return nil, false
-	}
-	i = skipSpace(obj, i+1)
-	for i < len(obj) && obj[i] != '}' {
-		name, next, ok := simpleString(obj, i)
-		if !ok {
-			return nil, false
-		}
-		i = skipSpace(obj, next)
-		if i >= len(obj) || obj[i] != ':' {
-			return nil, false
-		}
-		i = skipSpace(obj, i+1)
-		bit := uint16(0)
-		switch string(name) {
-		case "iss", "sub", "jti", "aud", "scope":
-			val, next, ok := simpleString(obj, i)
-			if !ok {
-				return nil, false
-			}
-			i = next
-			switch string(name) {
-			case "iss":
-				iss, bit = val, 1
-			case "sub":
-				sub, bit = val, 2
-			case "jti":
-				jti, bit = val, 4
-			case "aud":
-				aud, bit = val, 8
-			case "scope":
-				scope, bit = val, 16
-			}
-		case "exp", "nbf", "iat":
-			val, next, ok := simpleInt(obj, i)
-			if !ok {
-				return nil, false
-			}
-			i = next
-			switch string(name) {
-			case "exp":
-				exp, hasExp, bit = val, true, 32
-			case "nbf":
-				nbf, hasNbf, bit = val, true, 64
-			case "iat":
-				iat, hasIat, bit = val, true, 128
-			}
-		default:
-			return nil, false // unknown member: the full path decides
-		}
-		if seen&bit != 0 {
-			return nil, false // duplicate
-		}
-		seen |= bit
-		i = skipSpace(obj, i)
-		if i >= len(obj) {
-			return nil, false
-		}
-		switch obj[i] {
-		case ',':
-			i = skipSpace(obj, i+1)
-			if i >= len(obj) || obj[i] != '"' {
-				return nil, false // trailing comma
-			}
-		case '}':
-		default:
-			return nil, false // members must be separated by commas
-		}
-	}
-	if i >= len(obj) || skipSpace(obj, i+1) != len(obj) {
-		return nil, false
-	}
+// mintedClaims are the members of a claims object in the shape mcpauth
+// mints: ASCII strings without escapes and integer dates.
+type mintedClaims struct {
+	iss, sub, jti, aud, scope []byte
+	exp, nbf, iat             int64
+	has                       uint8 // the optional members present: has* bits
+}
 
-	// The checks of the full path, in its terms.
-	now := v.cfg.Now()
-	lw := v.cfg.Leeway
-	if string(iss) != v.cfg.Issuer || len(sub) == 0 || len(jti) == 0 {
+const (
+	hasAud = 1 << iota
+	hasScope
+	hasExp
+	hasNbf
+	hasIat
+)
+
+// errNotMinted stops the walk of a claims object the fast path leaves to
+// the full path.
+var errNotMinted = errors.New("not in the minted shape")
+
+// member reads one claim; an unknown member or a value in another shape
+// is errNotMinted. Repeated names never get here (strictjson.Walk).
+func (m *mintedClaims) member(name, value []byte) error {
+	var ok bool
+	switch string(name) {
+	case "iss":
+		m.iss, ok = simpleString(value)
+	case "sub":
+		m.sub, ok = simpleString(value)
+	case "jti":
+		m.jti, ok = simpleString(value)
+	case "aud":
+		m.aud, ok = simpleString(value)
+		m.has |= hasAud
+	case "scope":
+		m.scope, ok = simpleString(value)
+		m.has |= hasScope
+	case "exp":
+		m.exp, ok = simpleInt(value)
+		m.has |= hasExp
+	case "nbf":
+		m.nbf, ok = simpleInt(value)
+		m.has |= hasNbf
+	case "iat":
+		m.iat, ok = simpleInt(value)
+		m.has |= hasIat
+	}
+	if !ok {
+		return errNotMinted
+	}
+	return nil
+}
+
+// fastClaims reads a flat claims object of known members only and applies
+// the checks of the full path, in its terms.
+func (v *Verifier) fastClaims(obj []byte) (*Claims, bool) {
+	var m mintedClaims
+	end, err := strictjson.Walk(obj, func(name, value []byte) error { return m.member(name, value) })
+	if err != nil || len(bytes.TrimLeft(obj[end:], " \t\n\r")) != 0 {
 		return nil, false
 	}
-	if v.cfg.Audience != "" && string(aud) != v.cfg.Audience {
+	if string(m.iss) != v.cfg.Issuer || len(m.sub) == 0 || len(m.jti) == 0 {
 		return nil, false
 	}
-	if seen&8 != 0 && !v.audienceOK([]string{string(aud)}) {
+	if v.cfg.Audience != "" && string(m.aud) != v.cfg.Audience {
+		return nil, false
+	}
+	if m.has&hasAud != 0 && !v.audienceOK([]string{string(m.aud)}) {
+		return nil, false
+	}
+	if m.has&hasExp == 0 && !v.cfg.AllowNever {
 		return nil, false
 	}
 	b := &claimsBlock{}
-	if hasExp {
-		b.exp.Time = time.Unix(exp, 0).Truncate(jwt.TimePrecision)
-		if !now.Before(b.exp.Time.Add(lw)) {
-			return nil, false
-		}
-		b.c.ExpiresAt = &b.exp
-	} else if !v.cfg.AllowNever {
+	if !v.fastDates(&m, b) {
 		return nil, false
 	}
-	if hasNbf {
-		b.nbf.Time = time.Unix(nbf, 0).Truncate(jwt.TimePrecision)
-		if now.Before(b.nbf.Time.Add(-lw)) {
-			return nil, false
-		}
-		b.c.NotBefore = &b.nbf
-	}
-	if hasIat {
-		b.iat.Time = time.Unix(iat, 0).Truncate(jwt.TimePrecision)
-		if now.Before(b.iat.Time.Add(-lw)) {
-			return nil, false
-		}
-		b.c.IssuedAt = &b.iat
-	}
 	b.c.Issuer = v.cfg.Issuer
-	b.c.Subject = string(sub)
-	b.c.ID = string(jti)
-	if seen&8 != 0 {
-		b.c.Audience = jwt.ClaimStrings{string(aud)}
+	b.c.Subject = string(m.sub)
+	b.c.ID = string(m.jti)
+	if m.has&hasAud != 0 {
+		b.c.Audience = jwt.ClaimStrings{string(m.aud)}
 	}
-	if seen&16 != 0 {
-		b.c.Scope = ParseScopes(string(scope))
+	if m.has&hasScope != 0 {
+		b.c.Scope = ParseScopes(string(m.scope))
 	}
 	return &b.c, true
 }
 
-// simpleString reads a JSON string at obj[i] made of printable ASCII
-// without escapes (what mcpauth writes); anything else is not simple.
-func simpleString(obj []byte, i int) (val []byte, next int, ok bool) {
-	if i >= len(obj) || obj[i] != '"' {
-		return nil, 0, false
-	}
-	for j := i + 1; j < len(obj); j++ {
-		switch c := obj[j]; {
-		case c == '"':
-			return obj[i+1 : j], j + 1, true
-		case c == '\\' || c < 0x20 || c >= 0x7f:
-			return nil, 0, false
+// fastDates checks exp, nbf and iat against the clock with the leeway and
+// puts them in b.
+func (v *Verifier) fastDates(m *mintedClaims, b *claimsBlock) bool {
+	now, lw := v.cfg.Now(), v.cfg.Leeway
+	if m.has&hasExp != 0 {
+		b.exp.Time = time.Unix(m.exp, 0).Truncate(jwt.TimePrecision)
+		if !now.Before(b.exp.Time.Add(lw)) {
+			return false
 		}
+		b.c.ExpiresAt = &b.exp
 	}
-	return nil, 0, false
+	if m.has&hasNbf != 0 {
+		b.nbf.Time = time.Unix(m.nbf, 0).Truncate(jwt.TimePrecision)
+		if now.Before(b.nbf.Time.Add(-lw)) {
+			return false
+		}
+		b.c.NotBefore = &b.nbf
+	}
+	if m.has&hasIat != 0 {
+		b.iat.Time = time.Unix(m.iat, 0).Truncate(jwt.TimePrecision)
+		if now.Before(b.iat.Time.Add(-lw)) {
+			return false
+		}
+		b.c.IssuedAt = &b.iat
+	}
+	return true
 }
 
-// simpleInt reads a JSON integer of at most 12 digits (dates up to the
-// year 33658) at obj[i]; fractions, exponents and leading zeros are not
-// simple.
-func simpleInt(obj []byte, i int) (val int64, next int, ok bool) {
-	j := i
-	neg := j < len(obj) && obj[j] == '-'
-	if neg {
-		j++
+// simpleString reads a JSON string value made of printable ASCII without
+// escapes (what mcpauth writes); anything else is not simple.
+func simpleString(v []byte) ([]byte, bool) {
+	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
+		return nil, false
 	}
-	start := j
-	for j < len(obj) && obj[j] >= '0' && obj[j] <= '9' {
-		val = val*10 + int64(obj[j]-'0')
-		j++
+	for _, c := range v[1 : len(v)-1] {
+		if c == '\\' || c == '"' || c < 0x20 || c >= 0x7f {
+			return nil, false
+		}
 	}
-	digits := j - start
-	if digits == 0 || digits > 12 || (digits > 1 && obj[start] == '0') {
-		return 0, 0, false
+	return v[1 : len(v)-1], true
+}
+
+// simpleInt reads a JSON integer value of at most 12 digits (dates up to
+// the year 33658); fractions, exponents and leading zeros are not simple.
+func simpleInt(v []byte) (int64, bool) {
+	digits := v
+	if len(digits) > 0 && digits[0] == '-' {
+		digits = digits[1:]
 	}
-	if j < len(obj) && (obj[j] == '.' || obj[j] == 'e' || obj[j] == 'E') {
-		return 0, 0, false
+	if len(digits) == 0 || len(digits) > 12 || (len(digits) > 1 && digits[0] == '0') {
+		return 0, false
 	}
-	if neg {
-		val = -val
+	var n int64
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
 	}
-	return val, j, true
+	if len(digits) < len(v) {
+		n = -n
+	}
+	return n, true
 }

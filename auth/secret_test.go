@@ -54,21 +54,28 @@ func TestCheckSecret(t *testing.T) {
 	}
 }
 
-// Known gap (see report): the placeholders "secret", "changeme",
-// "password" and "mysecret" can never be detected, because a secret must
-// already be >= 32 bytes and the placeholder rule only fires when
-// len(secret) < len(placeholder)+24 <= 32. These tests assert the
-// documented intent and skip while the gap exists.
-func TestCheckSecretRefusesRepeatedShortPlaceholders(t *testing.T) {
+// The short placeholders ("secret", "password", …) cannot make a 32-byte
+// secret on their own: repeated, the repetition rule refuses them. Inside
+// a longer secret the placeholder rule does: what is left once they are
+// removed must still be 24 characters. filler is random-looking, so the
+// same secret with the placeholders replaced is accepted.
+func TestCheckSecretRefusesShortPlaceholders(t *testing.T) {
+	const filler = "0123456789abcdefghijklmnop"
 	for _, w := range []string{"password", "secret", "changeme", "mysecret"} {
-		s := strings.Repeat(w, 32/len(w)+1)[:32]
-		t.Run("placeholder "+w+" repeated to 32 bytes is refused", func(t *testing.T) {
-			err := CheckSecret([]byte(s))
-			if err == nil {
-				t.Skipf("KNOWN BUG secret.go CheckSecret: %q is accepted; the %q entry of weakSecrets is unreachable", s, w)
+		t.Run(w+" repeated to 32 bytes is refused as a pattern", func(t *testing.T) {
+			s := strings.Repeat(w, 32/len(w)+1)[:32]
+			if err := CheckSecret([]byte(s)); !errors.Is(err, ErrWeakSecret) || !strings.Contains(err.Error(), "pattern repeated") {
+				t.Fatalf("CheckSecret(%q) = %v, want ErrWeakSecret for a repeated pattern", s, err)
 			}
-			if !errors.Is(err, ErrWeakSecret) {
-				t.Fatalf("CheckSecret = %v, want ErrWeakSecret", err)
+		})
+		t.Run(w+" twice around random characters is refused as a placeholder", func(t *testing.T) {
+			s := w + filler[:32-2*len(w)] + w
+			if err := CheckSecret([]byte(s)); !errors.Is(err, ErrWeakSecret) || !strings.Contains(err.Error(), "well-known placeholder") {
+				t.Fatalf("CheckSecret(%q) = %v, want ErrWeakSecret for a placeholder", s, err)
+			}
+			other := "QRSTUVWXYZ!#$%&*"[:len(w)] // no placeholder, nothing repeated
+			if s := other + filler[:32-2*len(w)] + strings.ToLower(other); CheckSecret([]byte(s)) != nil {
+				t.Fatalf("CheckSecret(%q) = %v, want nil: the placeholder, not the shape, is refused", s, CheckSecret([]byte(s)))
 			}
 		})
 	}

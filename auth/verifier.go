@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/mcpauth/mcpauth/internal/strictjson"
 )
 
 // MaxTokenLen is the largest token accepted; anything longer is refused
@@ -329,127 +331,26 @@ func claimTypes(name string, first byte) error {
 	return nil
 }
 
-// scanObject walks a JSON object's top-level members with a byte scanner
-// (no allocation for small objects), refusing repeated member names and
-// values that check refuses. Anything it does not expect, including
-// escaped member names (which mcpauth never writes), is an error.
+// scanObject walks a JSON object's top-level members (strictjson.Walk),
+// refusing repeated member names (compared ignoring case: encoding/json,
+// and so golang-jwt, matches member names case-insensitively), escaped
+// member names (which mcpauth never writes) and values that check
+// refuses. What follows the object is golang-jwt's to judge.
 func scanObject(obj []byte, check func(name string, first byte) error) error {
-	errShape := errors.New("malformed JSON object")
-	var buf [16][]byte
-	keys := buf[:0]
-	i := skipSpace(obj, 0)
-	if i >= len(obj) || obj[i] != '{' {
-		return errShape
+	_, err := strictjson.Walk(obj, func(name, value []byte) error {
+		if bytes.IndexByte(name, '\\') >= 0 {
+			return errors.New("escaped member names are not accepted")
+		}
+		return check(string(name), value[0])
+	})
+	var dup *strictjson.DuplicateError
+	switch {
+	case errors.As(err, &dup):
+		return errors.New("duplicate JSON member names")
+	case errors.Is(err, strictjson.ErrNotObject), errors.Is(err, strictjson.ErrMalformed):
+		return errors.New("malformed JSON object")
 	}
-	i = skipSpace(obj, i+1)
-	if i < len(obj) && obj[i] == '}' {
-		return nil
-	}
-	for {
-		if i >= len(obj) || obj[i] != '"' {
-			return errShape
-		}
-		end := i + 1
-		for end < len(obj) && obj[end] != '"' {
-			if obj[end] == '\\' {
-				return errors.New("escaped member names are not accepted")
-			}
-			end++
-		}
-		if end >= len(obj) {
-			return errShape
-		}
-		key := obj[i+1 : end]
-		// Compared ignoring case: encoding/json (and so golang-jwt)
-		// matches member names case-insensitively.
-		for _, k := range keys {
-			if bytes.EqualFold(k, key) {
-				return errors.New("duplicate JSON member names")
-			}
-		}
-		keys = append(keys, key)
-		i = skipSpace(obj, end+1)
-		if i >= len(obj) || obj[i] != ':' {
-			return errShape
-		}
-		v := skipSpace(obj, i+1)
-		if v >= len(obj) {
-			return errShape
-		}
-		if err := check(string(key), obj[v]); err != nil {
-			return err
-		}
-		if i = skipJSONValue(obj, v); i < 0 {
-			return errShape
-		}
-		i = skipSpace(obj, i)
-		if i >= len(obj) {
-			return errShape
-		}
-		switch obj[i] {
-		case ',':
-			i = skipSpace(obj, i+1)
-		case '}':
-			return nil
-		default:
-			return errShape
-		}
-	}
-}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// skipJSONValue returns the index just past the value starting at i, or
-// -1 when the input is not well formed.
-func skipJSONValue(b []byte, i int) int {
-	depth := 0
-	for i < len(b) {
-		switch c := b[i]; c {
-		case '"':
-			i++
-			for i < len(b) && b[i] != '"' {
-				if b[i] == '\\' {
-					i++
-				}
-				i++
-			}
-			if i >= len(b) {
-				return -1
-			}
-			i++
-		case '{', '[':
-			depth++
-			i++
-			continue
-		case '}', ']':
-			if depth == 0 {
-				return i
-			}
-			depth--
-			i++
-		case ',':
-			if depth == 0 {
-				return i
-			}
-			i++
-			continue
-		default:
-			i++
-			continue
-		}
-		if depth == 0 {
-			return i
-		}
-	}
-	if depth == 0 {
-		return i
-	}
-	return -1
+	return err
 }
 
 func cacheSize(n int) int {

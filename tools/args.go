@@ -12,6 +12,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/internal/strictjson"
 )
 
 // maxArgBytes bounds the raw arguments of one call.
@@ -46,7 +47,7 @@ func DecodeArgs(raw []byte, known ...string) (Args, error) {
 	if t := bytes.TrimSpace(raw); len(t) == 0 || bytes.Equal(t, []byte("null")) {
 		return Args{}, nil
 	}
-	keys, err := ObjectKeys(raw)
+	keys, err := argKeys(raw)
 	if err != nil {
 		return nil, err
 	}
@@ -163,129 +164,23 @@ func cut[T any](items []T, p Page) ([]T, Page) {
 	return items, p
 }
 
-// ObjectKeys returns the top-level keys of a JSON object in order and
-// refuses duplicates, exact or differing only in case: encoding/json would
-// silently keep the last one (matching case-insensitively into structs),
-// so {"client_id":"ok","CLIENT_ID":"evil"} could mean different things to
-// a reviewer and to the server.
-//
-// It runs on every MCP message (and on tool arguments), so after
-// json.Valid it walks the object's top level directly instead of through
-// json.Decoder's tokens, decoding a key with encoding/json only when it
-// holds an escape or a non-ASCII byte.
-func ObjectKeys(raw []byte) ([]string, error) {
+// argKeys returns the argument names of raw in order, refusing invalid
+// JSON, anything but an object, and a name given twice, exactly or
+// differing only in case: encoding/json would silently keep the last one
+// (matching case-insensitively into structs), so
+// {"client_id":"ok","CLIENT_ID":"evil"} could mean different things to a
+// reviewer and to the server.
+func argKeys(raw []byte) ([]string, error) {
 	if !json.Valid(raw) {
 		return nil, errors.New("arguments must be a JSON object")
 	}
-	return KeysOfValid(raw)
-}
-
-// KeysOfValid is ObjectKeys for input already known to be valid JSON (a
-// document that passed json.Valid, or a value inside one), so the bytes
-// are not validated again.
-func KeysOfValid(raw []byte) ([]string, error) {
-	notObject := errors.New("arguments must be a JSON object")
-	i := skipSpace(raw, 0)
-	if i >= len(raw) {
-		return nil, notObject
+	keys, err := strictjson.Keys(raw)
+	var dup *strictjson.DuplicateError
+	switch {
+	case errors.As(err, &dup):
+		return nil, fmt.Errorf("argument %q is given more than once", auth.Clip(dup.Name, 40))
+	case err != nil:
+		return nil, errors.New("arguments must be a JSON object")
 	}
-	if raw[i] != '{' {
-		return nil, notObject
-	}
-	i++
-	var keys []string
-	for {
-		i = skipSpace(raw, i)
-		switch raw[i] {
-		case '}':
-			return keys, nil
-		case ',':
-			i = skipSpace(raw, i+1)
-		}
-		end := stringEnd(raw, i)
-		k, err := jsonKey(raw[i:end])
-		if err != nil {
-			return nil, notObject
-		}
-		for _, seen := range keys {
-			if strings.EqualFold(seen, k) {
-				return nil, fmt.Errorf("argument %q is given more than once", auth.Clip(k, 40))
-			}
-		}
-		keys = append(keys, k)
-		i = skipSpace(raw, end) + 1 // past ':'
-		i = valueEnd(raw, skipSpace(raw, i))
-	}
-}
-
-// The helpers below assume input that json.Valid accepted.
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// stringEnd returns the index just past the string starting at b[i] ('"').
-func stringEnd(b []byte, i int) int {
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			j++
-		case '"':
-			return j + 1
-		}
-	}
-	return len(b)
-}
-
-// valueEnd returns the index just past the value starting at b[i].
-func valueEnd(b []byte, i int) int {
-	depth := 0
-	for ; i < len(b); i++ {
-		switch b[i] {
-		case '"':
-			i = stringEnd(b, i) - 1
-			if depth == 0 {
-				return i + 1
-			}
-		case '{', '[':
-			depth++
-		case '}', ']':
-			if depth == 0 {
-				return i // a scalar ended at its container's close
-			}
-			if depth--; depth == 0 {
-				return i + 1
-			}
-		case ',', ' ', '\t', '\n', '\r':
-			if depth == 0 {
-				return i
-			}
-		}
-	}
-	return i
-}
-
-// jsonKey decodes a quoted key: directly when it is plain ASCII without
-// escapes, else with encoding/json (escapes, and invalid UTF-8 replaced
-// the way the rest of the server decodes it).
-func jsonKey(q []byte) (string, error) {
-	if len(q) < 2 {
-		return "", errors.New("truncated key")
-	}
-	plain := true
-	for _, c := range q[1 : len(q)-1] {
-		if c == '\\' || c >= 0x80 {
-			plain = false
-			break
-		}
-	}
-	if plain {
-		return string(q[1 : len(q)-1]), nil
-	}
-	var k string
-	err := json.Unmarshal(q, &k)
-	return k, err
+	return keys, nil
 }

@@ -13,7 +13,7 @@ import (
 	"strings"
 
 	"github.com/mcpauth/mcpauth/auth"
-	"github.com/mcpauth/mcpauth/tools"
+	"github.com/mcpauth/mcpauth/internal/strictjson"
 )
 
 // jsonrpcMembers are the member names a JSON-RPC 2.0 message may have.
@@ -86,9 +86,9 @@ func checkJSONRPC(body []byte) (rpcMessage, error) {
 	if !json.Valid(trimmed) {
 		return rpcMessage{}, errors.New("the body is not valid JSON")
 	}
-	keys, err := tools.KeysOfValid(trimmed) // validated above
+	keys, err := memberNames(trimmed, "JSON-RPC message", "member") // validated above
 	if err != nil {
-		return rpcMessage{}, fmt.Errorf("invalid JSON-RPC message: %w", err)
+		return rpcMessage{}, err
 	}
 	if err := canonical(keys, jsonrpcMembers); err != nil {
 		return rpcMessage{}, err
@@ -104,9 +104,9 @@ func checkJSONRPC(body []byte) (rpcMessage, error) {
 	if len(p) == 0 || p[0] != '{' {
 		return out, nil
 	}
-	pkeys, err := tools.KeysOfValid(p)
+	pkeys, err := memberNames(p, "params", "member")
 	if err != nil {
-		return rpcMessage{}, fmt.Errorf("invalid params: %w", err)
+		return rpcMessage{}, err
 	}
 	if err := canonical(pkeys, []string{"name", "arguments", "_meta", "cursor", "protocolVersion", "capabilities", "clientInfo", "task"}); err != nil {
 		return rpcMessage{}, err
@@ -120,11 +120,26 @@ func checkJSONRPC(body []byte) (rpcMessage, error) {
 		_ = json.Unmarshal(params.Name, &out.tool)
 	}
 	if a := bytes.TrimSpace(params.Arguments); len(a) > 0 && a[0] == '{' {
-		if _, err := tools.KeysOfValid(a); err != nil {
-			return rpcMessage{}, fmt.Errorf("invalid arguments: %w", err)
+		if _, err := memberNames(a, "arguments", "argument"); err != nil {
+			return rpcMessage{}, err
 		}
 	}
 	return out, nil
+}
+
+// memberNames lists the member names of obj, part of a valid JSON
+// message, in the client's terms: what names the object, noun its
+// members.
+func memberNames(obj []byte, what, noun string) ([]string, error) {
+	keys, err := strictjson.Keys(obj)
+	var dup *strictjson.DuplicateError
+	switch {
+	case errors.As(err, &dup):
+		return nil, fmt.Errorf("invalid %s: %s %q is given more than once", what, noun, auth.Clip(dup.Name, 40))
+	case err != nil:
+		return nil, fmt.Errorf("invalid %s: not a JSON object", what)
+	}
+	return keys, nil
 }
 
 // canonical refuses member names that match a known one only when case is

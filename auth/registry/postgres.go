@@ -29,6 +29,9 @@ type Postgres struct {
 	// listenerPID is the backend pid of the current LISTEN connection (0
 	// while disconnected); tests use it to kill that connection.
 	listenerPID atomic.Uint32
+	// notified counts the notifications the listener has received; tests
+	// wait on it instead of sleeping.
+	notified atomic.Uint64
 
 	closeOnce sync.Once
 	closeErr  error
@@ -275,6 +278,7 @@ func (p *Postgres) listen(ctx context.Context, conn *pgx.Conn) {
 
 		err := p.wait(ctx, conn)
 		if err == nil {
+			p.notified.Add(1)
 			p.signal()
 			continue
 		}

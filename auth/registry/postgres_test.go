@@ -316,6 +316,7 @@ func TestPostgresChangesCoalescesBurstsWithoutBlocking(t *testing.T) {
 		t.Errorf("cap(Changes()) = %d, want 1", c)
 	}
 	// Nobody reads: the listener must not block, and revocations go on.
+	before := a.notified.Load()
 	for i := range 5 {
 		jti := fmt.Sprintf("burst-%d", i)
 		if err := a.Record(ctx, tok(jti, "c", t0, t0.Add(time.Hour))); err != nil {
@@ -330,7 +331,15 @@ func TestPostgresChangesCoalescesBurstsWithoutBlocking(t *testing.T) {
 	if err := a.Record(ctx, tok("later", "c", t0, t0.Add(time.Hour))); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond)
+	// Every notification of the burst has arrived before the channel is
+	// emptied, so the value awaited below is the later revocation's.
+	deadline := time.Now().Add(5 * time.Second)
+	for a.notified.Load() < before+5 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the listener received %d of the burst's 5 notifications", a.notified.Load()-before)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	drain(a.Changes())
 	if _, _, err := a.Revoke(ctx, "later", "admin", "x", t0); err != nil {
 		t.Fatal(err)

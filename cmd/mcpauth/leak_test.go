@@ -130,7 +130,17 @@ func TestLogsNeverContainTokensSecretsOrKeys(t *testing.T) {
 	cliLogs.WriteString(errOut)
 	_, errOut, _ = run(t, e, "", "token", "revoke", "--client", "leak-api", "--reason", "done")
 	cliLogs.WriteString(errOut)
-	time.Sleep(300 * time.Millisecond) // let the server log the last events
+	// The server's last event is its refusal of the revoked token: wait
+	// until that audit record has come through the pipe.
+	waitUntil(t, "the audit record refusing the revoked token", func() bool {
+		for _, line := range strings.Split(serverLog.String(), "\n") {
+			var rec map[string]any
+			if json.Unmarshal([]byte(line), &rec) == nil && rec["event"] == "auth.failed" && rec["reason"] == "Token has been revoked" {
+				return true
+			}
+		}
+		return false
+	})
 
 	logs := serverLog.String() + cliLogs.String()
 	for _, s := range secrets {

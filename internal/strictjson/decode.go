@@ -1,5 +1,3 @@
-// Package strictjson reads JSON the strict way mcpauth's configuration and
-// protocol checks need: one value, no unknown members, nothing after it.
 package strictjson
 
 import (
