@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -161,6 +162,9 @@ func NewHTTP(cfg HTTPConfig) *HTTP {
 	mux.Handle("/mcp", requireJSON(cfg.Auth(strict(h.bindStreamable(h.streamable)))))
 	mux.Handle("GET /sse", cfg.Auth(h.openSSE(http.HandlerFunc(h.sse.serveStream))))
 	mux.Handle("POST /message", requireJSON(cfg.Auth(strict(h.bindSSEMessage(http.HandlerFunc(h.sse.handleMessage))))))
+	// The token guide checks a token by POSTing a JSON-RPC message to the
+	// SSE URL: answered as one stateless request, in the response body.
+	mux.Handle("POST /sse", requireJSON(cfg.Auth(strict(http.HandlerFunc(h.statelessMessage)))))
 	if cfg.PublicURL != "" {
 		mux.HandleFunc("GET /.well-known/oauth-protected-resource", h.protectedResource(""))
 		mux.HandleFunc("GET /.well-known/oauth-protected-resource/mcp", h.protectedResource("/mcp"))
@@ -478,4 +482,24 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(auth.ErrorBody{Error: code, Description: msg})
+}
+
+// statelessMessage answers one JSON-RPC message outside any session (POST
+// /sse, as operators' token checks send it): the answer is the response
+// body; a notification gets 202. Requests that need a session
+// (server-to-client requests, subscriptions) are for /mcp or GET /sse.
+func (h *HTTP) statelessMessage(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_request", "Cannot read the request body")
+		return
+	}
+	resp := h.cfg.MCP.HandleMessage(r.Context(), body)
+	if resp == nil {
+		w.WriteHeader(http.StatusAccepted)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(resp)
 }

@@ -24,7 +24,10 @@ import (
 // (and an optional .env file) and then passed down explicitly.
 type Config struct {
 	// Env is "development" for dev mode; anything else is production.
-	Env string `env:"MCP_ENV" envDefault:"production"`
+	Env string `env:"MCP_ENV"`
+	// NodeEnv is the production setup document's switch (NODE_ENV=
+	// production / development), read when MCP_ENV is not set.
+	NodeEnv string `env:"NODE_ENV"`
 	// Secret is the HS256 signing secret (MCP_JWT_SECRET, or JWT_SECRET).
 	Secret       string `env:"MCP_JWT_SECRET"`
 	LegacySecret string `env:"JWT_SECRET"`
@@ -153,6 +156,13 @@ func loadConfig(envFile string, explicit bool) (Config, error) {
 	}
 	if cfg.Secret == "" {
 		cfg.Secret = cfg.LegacySecret
+	}
+	switch { // MCP_ENV wins over NODE_ENV; production when neither is set
+	case cfg.Env != "":
+	case cfg.NodeEnv != "":
+		cfg.Env = cfg.NodeEnv
+	default:
+		cfg.Env = "production"
 	}
 	for i, c := range cfg.AllowedClients {
 		cfg.AllowedClients[i] = strings.TrimSpace(c)

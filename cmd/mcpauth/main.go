@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -27,16 +28,19 @@ func main() {
 		fmt.Fprintln(os.Stderr, "Error:", err)
 		var ee exitError
 		if errors.As(err, &ee) {
-			os.Exit(int(ee))
+			os.Exit(ee.code)
 		}
 		os.Exit(1)
 	}
 }
 
-// exitError carries a specific exit code.
-type exitError int
+// exitError carries a specific exit code and the reason shown for it.
+type exitError struct {
+	code   int
+	reason string
+}
 
-func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+func (e exitError) Error() string { return e.reason }
 
 // globals are the flags every command shares.
 type globals struct {
@@ -77,8 +81,20 @@ Run "mcpauth serve --help" for the full list.`,
 	root.SetErr(stderr)
 	root.PersistentFlags().StringVar(&g.envFile, "env-file", ".env", "read environment variables from this file if it exists (set variables win)")
 	root.PersistentFlags().BoolVar(&g.dev, "dev", false, "development mode: generate and keep a dev secret if none is set (same as MCP_ENV=development)")
-	root.AddCommand(newServeCmd(g), newTokenCmd(g), newSecretCmd(g), newHealthCmd(g), newEnrollmentCmd(g))
+	root.AddCommand(newServeCmd(g), newTokenCmd(g), newSecretCmd(g), newHealthCmd(g), newEnrollmentCmd(g), newVersionCmd(g))
 	return root
+}
+
+func newVersionCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print mcpauth's version and the Go version it was built with",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			_, err := fmt.Fprintf(g.stdout, "mcpauth %s (%s)\n", version, runtime.Version())
+			return err
+		},
+	}
 }
 
 // openApp loads the configuration and builds the app for a command that

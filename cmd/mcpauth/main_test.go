@@ -155,9 +155,16 @@ func TestTokenIssuePrintsTheSeedReportAndRecordsTheToken(t *testing.T) {
 	}
 	// Another server's secret: decode reports it and exits 2.
 	other := mergeEnv(e, []string{"MCP_JWT_SECRET=another-secret-another-secret-0123456789"})
-	dec, _, code = run(t, other, "", "token", "decode", j.Token)
-	if code != 2 || !strings.Contains(dec, "signature does not match") {
-		t.Fatalf("decode with another secret: exit %d\n%s", code, dec)
+	dec, errOut, code2 := run(t, other, "", "token", "decode", j.Token)
+	if code2 != 2 || !strings.Contains(dec, "signature does not match") {
+		t.Fatalf("decode with another secret: exit %d\n%s", code2, dec)
+	}
+	// The reason, not "exit status 2", is what a person reads on stderr.
+	if !strings.Contains(errOut, "Invalid token") || strings.Contains(errOut, "exit status") {
+		t.Fatalf("decode with another secret: stderr %q", errOut)
+	}
+	if _, errOut, code := run(t, e, "", "token", "decode", "not-a-jwt"); code != 2 || !strings.Contains(errOut, "three dot-separated parts") {
+		t.Fatalf("decode of a non-JWT: exit %d, stderr %q", code, errOut)
 	}
 }
 

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -36,6 +38,8 @@ admin, or as the identity of --token / MCP_TOKEN. Logs go to stderr.
 Environment:
   MCP_JWT_SECRET / JWT_SECRET  signing secret (>= 32 bytes; required unless --dev)
   MCP_ENV=development          dev mode (same as --dev)
+  NODE_ENV                     read as MCP_ENV when that is not set (production /
+                               development, as the production setup document writes it)
   MCP_ADDR                     listen address (default 127.0.0.1:8080)
   MCP_PUBLIC_URL               external base URL for generated configs (default http://MCP_ADDR)
   MCP_AUTH_ENABLED             false disables auth (dev mode and loopback only)
@@ -162,6 +166,7 @@ Environment:
 			}
 			logger.Info("mcpauth listening", "addr", ln.Addr().String(), "public_url", cfg.publicURL(),
 				"streamable_http", cfg.publicURL()+"/mcp", "sse", cfg.publicURL()+"/sse", "version", version)
+			firstTokenHint(cmd.Context(), a, cfg, logger)
 			g.sessions = a.HTTP.OpenSessions
 			return transport.Serve(cmd.Context(), ln, a.HTTP, logger)
 		},
@@ -178,4 +183,19 @@ func revocationMode(cfg Config) string {
 		return "postgres listen/notify + resync every " + cfg.RevocationResync.String()
 	}
 	return "sqlite resync every " + cfg.RevocationResync.String()
+}
+
+// firstTokenHint tells an operator whose registry holds no token yet how
+// to mint the first one.
+func firstTokenHint(ctx context.Context, a *app, cfg Config, logger *slog.Logger) {
+	clients, err := a.Registry.ListClients(ctx, time.Now())
+	if err != nil || len(clients) > 0 || !cfg.AuthEnabled {
+		return
+	}
+	cmdline := "mcpauth token issue <your-name> 30d --scope admin"
+	if cfg.Dev() {
+		cmdline += " --dev"
+	}
+	logger.Info("no tokens yet: mint the first admin token with this command, then connect with Authorization: Bearer <token>",
+		"command", cmdline, "mcp_url", cfg.publicURL()+"/mcp")
 }

@@ -119,7 +119,8 @@ is not valid.`,
 				return err
 			}
 			if !in.Valid {
-				return exitError(2)
+				// Exit 2 for scripts, with the reason for people.
+				return exitError{code: 2, reason: "not valid here: " + in.Reason}
 			}
 			return nil
 		},
