@@ -15,6 +15,15 @@ type Relay interface {
 	Attach(s *server.MCPServer)
 }
 
+// Instructions tell the assistant what the server offers; they name
+// every tool of mcpauth's own.
+const Instructions = "mcpauth issues, inspects and revokes JWTs for MCP clients. " +
+	"Admins mint tokens with issue_token, inspect one with decode_token, see who holds tokens with list_clients and list_tokens, " +
+	"and revoke with revoke_token; they let clients sign in with create_enrollment, list_pending_authorizations, " +
+	"approve_authorization and deny_authorization, and see the relayed servers with list_upstreams. " +
+	"Anyone can call whoami to see their identity and the tools their token may call. " +
+	"Tools named <upstream>__<tool> are relayed from the MCP servers mcpauth guards."
+
 // NewMCPServer builds the mcp-go server with the toolset registered, the
 // policy enforced on everything it offers, and each relay attached.
 func NewMCPServer(ts *tools.Toolset, version string, relays ...Relay) *server.MCPServer {
@@ -22,9 +31,7 @@ func NewMCPServer(ts *tools.Toolset, version string, relays ...Relay) *server.MC
 		// Relayed upstreams can change their lists at any time.
 		server.WithToolCapabilities(len(relays) > 0),
 		server.WithRecovery(),
-		server.WithInstructions("mcpauth issues and inspects JWTs for MCP clients. " +
-			"Admins can mint tokens with issue_token, inspect them with decode_token and see who holds tokens with list_clients; " +
-			"anyone can call whoami. Tools named <upstream>__<tool> are relayed from the MCP servers mcpauth guards."),
+		server.WithInstructions(Instructions),
 	}
 	if len(relays) > 0 {
 		opts = append(opts, server.WithPromptCapabilities(true), server.WithResourceCapabilities(false, true))

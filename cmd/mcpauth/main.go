@@ -62,8 +62,13 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		Short: "JWT-protected MCP server with token administration tools",
 		Long: `mcpauth is an MCP (Model Context Protocol) server that requires a JWT Bearer
 token on every transport (stdio, legacy SSE, Streamable HTTP) and lets admins
-mint, inspect and list tokens from inside an MCP client (issue_token,
-decode_token, list_clients, whoami) or from this command line.
+mint, inspect, list and revoke tokens from inside an MCP client or from this
+command line. In gateway mode (serve --upstreams) it also guards the MCP
+servers you already run, deciding per tool which scopes a caller needs.
+
+MCP tools: whoami (anyone); issue_token, decode_token, list_clients,
+list_tokens, revoke_token, create_enrollment, list_pending_authorizations,
+approve_authorization, deny_authorization and list_upstreams (admin).
 
 Configuration comes from the environment (and a .env file in the current
 directory, if present). The essentials:

@@ -1,9 +1,19 @@
 package main
 
 import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/caarlos0/env/v11"
+
+	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/transport"
 )
 
 func TestVersionCommand(t *testing.T) {
@@ -38,4 +48,77 @@ func TestFirstStartSaysHowToGetTheFirstToken(t *testing.T) {
 	waitUntil(t, "the first-token hint", func() bool {
 		return strings.Contains(logs.String(), "no tokens yet") && strings.Contains(logs.String(), "mcpauth token issue <your-name> 30d --scope admin")
 	})
+}
+
+// Rule: every environment variable the server reads (a tag of Config) is
+// listed in serve --help and in the README, so the lists cannot drift
+// from what the code reads.
+func TestEveryEnvironmentVariableIsDocumented(t *testing.T) {
+	help, _, code := run(t, testEnv(t), "", "serve", "--help")
+	if code != 0 {
+		t.Fatalf("serve --help: exit %d", code)
+	}
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	typ := reflect.TypeOf(Config{})
+	for i := range typ.NumField() {
+		name := typ.Field(i).Tag.Get("env")
+		if name == "" {
+			continue
+		}
+		if !strings.Contains(help, name) {
+			t.Errorf("%s is read but not listed in serve --help", name)
+		}
+		if !strings.Contains(string(readme), "`"+name+"`") && !strings.Contains(string(readme), "`"+name+"` ") {
+			t.Errorf("%s is read but not in README", name)
+		}
+	}
+}
+
+// Rule: every tool of mcpauth's own is named in the command's --help, in
+// the MCP instructions and in the README.
+func TestEveryToolIsNamedInHelpInstructionsAndDocs(t *testing.T) {
+	help, _, _ := run(t, testEnv(t), "", "--help")
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc, _, err := testEnvConfig(t).library(slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc.OAuth.Serve, lc.PublicURL = true, "http://127.0.0.1:1"
+	lc.Upstreams = nil
+	srv, err := mcpauth.New(context.Background(), lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	names := append(srv.Toolset.Names(), "list_upstreams") // exists in gateway mode
+	for _, name := range names {
+		for where, text := range map[string]string{"--help": help, "the MCP instructions": transport.Instructions, "README": string(readme)} {
+			if !strings.Contains(text, name) {
+				t.Errorf("%s is not named in %s", name, where)
+			}
+		}
+	}
+}
+
+// testEnvConfig is the configuration testEnv describes, with every
+// default as the binary reads it.
+func testEnvConfig(t *testing.T) Config {
+	t.Helper()
+	vars := map[string]string{}
+	for _, kv := range testEnv(t) {
+		k, v, _ := strings.Cut(kv, "=")
+		vars[k] = v
+	}
+	cfg, err := env.ParseAsWithOptions[Config](env.Options{Environment: vars})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Env = "production"
+	return cfg
 }

@@ -76,6 +76,13 @@ Environment:
   MCP_SSE_WRITE_TIMEOUT        bound on each write to an event stream (SSE, GET /mcp)
                                and on a POST /message's wait for its stream; a stream
                                whose client stopped reading is dropped (default 15s)
+  MCP_OAUTH_ENABLED            serve the OAuth authorization server (default true)
+  MCP_OAUTH_ACCESS_TTL         OAuth access token lifetime (default 1h)
+  MCP_OAUTH_REFRESH_TTL        OAuth refresh token lifetime (default 720h)
+  MCP_OAUTH_DEV_LOOPBACK_METADATA
+                               dev mode only: fetch client metadata documents from
+                               loopback over http (default false)
+  MCP_ENROLLMENT_TTL           default enrollment code lifetime (default 15m)
   MCP_OAUTH_PRUNE_INTERVAL     how often expired OAuth state is deleted (default 1m)
   MCP_OAUTH_PENDING_PER_ADDRESS
                                pending sign-ins (GET /authorize) per address, an
