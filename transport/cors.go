@@ -19,8 +19,12 @@ var corsExposeHeaders = "Mcp-Session-Id, WWW-Authenticate, Retry-After"
 // originGuard enforces the Origin policy on every request: no Origin
 // (non-browser clients) passes; an allowed Origin gets CORS headers and
 // answered preflights; any other Origin gets 403 (this also stops DNS
-// rebinding, whatever the Host header says).
-func originGuard(allowed []string, next http.Handler) http.Handler {
+// rebinding, whatever the Host header says). With loopbackSelf (no
+// MCP_CORS_ORIGIN configured), a page served from the server's own
+// loopback address also passes: its Origin names a loopback host and
+// exactly the Host the request was sent to, which a rebinding page (its
+// Origin names its own domain) or another local port cannot present.
+func originGuard(allowed []string, loopbackSelf bool, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		origin := r.Header.Get("Origin")
 		if origin == "" {
@@ -28,7 +32,7 @@ func originGuard(allowed []string, next http.Handler) http.Handler {
 			return
 		}
 		w.Header().Add("Vary", "Origin")
-		if !slices.Contains(allowed, origin) {
+		if !slices.Contains(allowed, origin) && !(loopbackSelf && sameLoopbackOrigin(origin, r.Host)) {
 			writeError(w, http.StatusForbidden, "origin_not_allowed",
 				"Requests from this Origin are not allowed; add it to MCP_CORS_ORIGIN to let a browser app connect")
 			return
@@ -45,6 +49,16 @@ func originGuard(allowed []string, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// sameLoopbackOrigin reports whether origin is http(s)://<host> for the
+// request's own Host, and that host is loopback.
+func sameLoopbackOrigin(origin, host string) bool {
+	u, err := url.Parse(origin)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Path != "" || u.User != nil {
+		return false
+	}
+	return strings.EqualFold(u.Host, host) && IsLoopback(u.Host)
 }
 
 // NormalizeOrigin checks a configured origin ("https://app.example.com")

@@ -190,7 +190,7 @@ func NewHTTP(cfg HTTPConfig) *HTTP {
 		origins = append(origins, o)
 		hosts = append(hosts, strings.TrimPrefix(strings.TrimPrefix(o, "https://"), "http://"))
 	}
-	h.handler = clientAddress(cfg.TrustedProxies, hostGuard(hosts, originGuard(origins, limitBody(mux))))
+	h.handler = clientAddress(cfg.TrustedProxies, hostGuard(hosts, originGuard(origins, len(cfg.CORSOrigins) == 0, limitBody(mux))))
 	return h
 }
 

@@ -46,3 +46,50 @@ func TestPostingToTheSSEURLChecksATokenAsTheTokenGuideDoes(t *testing.T) {
 		t.Fatalf("issue_token by a non-admin over POST /sse: %d", r.StatusCode)
 	}
 }
+
+// Rule: with MCP_CORS_ORIGIN unset, a page served from the server's own
+// loopback address may call it (its Origin names the loopback Host the
+// request went to); a foreign origin, another local port, or a rebinding
+// page (loopback Host, foreign Origin) stays refused. With
+// MCP_CORS_ORIGIN set, only the listed origins (and the public URL's) pass.
+func TestLoopbackPagesOfTheServerItselfMayCallItWithoutCORSSettings(t *testing.T) {
+	open := startStack(t, stackOpts{})
+	listed := startStack(t, stackOpts{cors: []string{"https://app.example.com"}})
+	port := func(s *stack) string { return s.URL[strings.LastIndex(s.URL, ":")+1:] }
+	for _, tc := range []struct {
+		name         string
+		s            *stack
+		host, origin string
+		want         int
+	}{
+		{"localhost page, localhost Host", open, "localhost:" + port(open), "http://localhost:" + port(open), 200},
+		{"127.0.0.1 page, 127.0.0.1 Host", open, "127.0.0.1:" + port(open), "http://127.0.0.1:" + port(open), 200},
+		{"[::1] page, [::1] Host", open, "[::1]:" + port(open), "http://[::1]:" + port(open), 200},
+		{"another local port", open, "localhost:" + port(open), "http://localhost:3000", 403},
+		{"Origin and Host differ", open, "127.0.0.1:" + port(open), "http://localhost:" + port(open), 403},
+		{"DNS rebinding page", open, "127.0.0.1:" + port(open), "http://evil.example:" + port(open), 403},
+		{"foreign origin", open, "127.0.0.1:" + port(open), "https://evil.example", 403},
+		{"loopback page when origins are listed", listed, "localhost:" + port(listed), "http://localhost:" + port(listed), 403},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tok := tc.s.mint(t, "page", time.Hour)
+			req, _ := http.NewRequest("POST", tc.s.URL+"/mcp", strings.NewReader(initBody))
+			req.Host = tc.host
+			req.Header.Set("Origin", tc.origin)
+			req.Header.Set("Authorization", "Bearer "+tok)
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "application/json, text/event-stream")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tc.want)
+			}
+			if acao := resp.Header.Get("Access-Control-Allow-Origin"); (tc.want == 200) != (acao == tc.origin) {
+				t.Fatalf("Access-Control-Allow-Origin = %q", acao)
+			}
+		})
+	}
+}
