@@ -2,13 +2,16 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caarlos0/env/v11"
 
@@ -121,4 +124,35 @@ func testEnvConfig(t *testing.T) Config {
 	}
 	cfg.Env = "production"
 	return cfg
+}
+
+// Rule: the HTTP token API (and issue_token) default to MCP_TOKEN_EXPIRY,
+// 24h as the production setup document says; token issue keeps the token
+// guide's 30d.
+func TestDefaultLifetimesFollowEachDocument(t *testing.T) {
+	apiKey := strings.Repeat("a", 20) + strings.Repeat("b", 20)
+	e := testEnv(t, "API_KEY="+apiKey)
+	cli := issue(t, e, "from-cli")
+	iat, _ := time.Parse(time.RFC3339, cli.IssuedAt)
+	exp, _ := time.Parse(time.RFC3339, *cli.ExpiresAt)
+	if exp.Sub(iat) != 30*24*time.Hour {
+		t.Fatalf("token issue default lifetime = %v, want 30d", exp.Sub(iat))
+	}
+	addr := startServer(t, e)
+	req, _ := http.NewRequest("POST", "http://"+addr+"/api/v1/mcp/auth/token", strings.NewReader(`{"client_id":"from-api"}`))
+	req.Header.Set("X-API-Key", apiKey)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Data struct {
+			ExpiresIn int64 `json:"expires_in"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != 200 || body.Data.ExpiresIn != 86400 {
+		t.Fatalf("token API default: %d, expires_in %d, %v", resp.StatusCode, body.Data.ExpiresIn, err)
+	}
 }

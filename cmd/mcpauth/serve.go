@@ -43,7 +43,8 @@ Environment:
   MCP_ADDR                     listen address (default 127.0.0.1:8080)
   MCP_PUBLIC_URL               external base URL for generated configs (default http://MCP_ADDR)
   MCP_AUTH_ENABLED             false disables auth (dev mode and loopback only)
-  MCP_TOKEN_EXPIRY             default token lifetime (default 30d)
+  MCP_TOKEN_EXPIRY             default lifetime of tokens from the HTTP token API and
+                               issue_token (default 24h; "token issue" defaults to 30d)
   MCP_MAX_TOKEN_LIFETIME       longest lifetime any token may get (default 365d)
   MCP_ALLOW_NEVER_EXPIRING     allow "never" (default false)
   MCP_ALLOWED_CLIENTS          comma-separated client ids that may get tokens

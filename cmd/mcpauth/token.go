@@ -25,6 +25,10 @@ func newTokenCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
+// cliDefaultLifetime is token issue's default lifetime: the token
+// guide's 30d.
+const cliDefaultLifetime = 30 * 24 * time.Hour
+
 func newTokenIssueCmd(g *globals) *cobra.Command {
 	var (
 		scopes []string
@@ -38,7 +42,8 @@ func newTokenIssueCmd(g *globals) *cobra.Command {
 ready MCP client configuration (or JSON with --json).
 
 expires-in is <number><unit> with unit d, h, m or s, or "never" (only when
-MCP_ALLOW_NEVER_EXPIRING=true). Default: MCP_TOKEN_EXPIRY (30d).
+MCP_ALLOW_NEVER_EXPIRING=true). Default: 30d, as the token guide's script
+(the HTTP token API and the issue_token tool default to MCP_TOKEN_EXPIRY, 24h).
 Suggested lifetimes: dev/test 7-30d, personal 30-90d, production 90-180d,
 enterprise 180-365d.`,
 		Example: `  mcpauth token issue my-app 90d
@@ -56,7 +61,7 @@ enterprise 180-365d.`,
 				return err
 			}
 			defer a.Close()
-			expiry := a.settings.defaultExpiry
+			expiry := auth.Expiry{Duration: cliDefaultLifetime}
 			if len(args) == 2 {
 				if expiry, err = auth.ParseExpiry(args[1]); err != nil {
 					return err
