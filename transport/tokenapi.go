@@ -83,6 +83,73 @@ func writeAPIError(w http.ResponseWriter, status int, code, msg string) {
 	writeAPI(w, status, apiResponse{Error: &apiError{Code: code, Message: msg}})
 }
 
+// adminCaller authenticates a request to an admin endpoint (the token
+// API, introspection) by the API key (X-API-Key or X-Admin-Key, compared
+// in constant time with keySum) or an admin Bearer token: the one
+// credential check of those endpoints. API keys meet the failure throttle
+// before they are compared; Bearer tokens only once they fail, so a valid
+// token from a throttled address (a shared NAT) is still served. On
+// refusal it answers through writeErr (or the scope challenge) and
+// returns false.
+func (h *HTTP) adminCaller(w http.ResponseWriter, r *http.Request, keySum [32]byte, verifier auth.TokenVerifier,
+	log *slog.Logger, via string, writeErr func(status int, code, msg string)) (*auth.Claims, bool) {
+	src := auth.ClientAddress(r)
+	throttled := func() bool {
+		if h.throttle != nil {
+			if wait, blocked := h.throttle.Blocked(src); blocked {
+				w.Header().Set("Retry-After", auth.RetryAfter(wait))
+				writeErr(http.StatusTooManyRequests, "too_many_requests", "Too many failed attempts from this address; retry after "+auth.RetryAfter(wait)+"s")
+				return true
+			}
+		}
+		return false
+	}
+	fail := func(status int, code, msg string) {
+		if h.throttle != nil {
+			h.throttle.Fail(src)
+		}
+		auth.Audit(auth.WithRemoteAddr(r.Context(), src), log, auth.EventAuthFailed, "path", r.URL.Path, "reason", code)
+		w.Header().Set("WWW-Authenticate", `Bearer realm="mcpauth"`+h.resourceMetadataParam())
+		writeErr(status, code, msg)
+	}
+	key := r.Header.Get("X-API-Key")
+	if key == "" {
+		key = r.Header.Get("X-Admin-Key")
+	}
+	switch {
+	case key != "":
+		if throttled() {
+			return nil, false
+		}
+		sum := sha256.Sum256([]byte(key))
+		if subtle.ConstantTimeCompare(sum[:], keySum[:]) != 1 {
+			fail(http.StatusUnauthorized, "invalid_api_key", "Invalid API key")
+			return nil, false
+		}
+		return apiKeyIdentity(), true
+	case r.Header.Get("Authorization") != "" && verifier != nil:
+		tok, err := auth.BearerToken(r)
+		var caller *auth.Claims
+		if err == nil {
+			caller, err = verifier.Verify(tok)
+		}
+		if err != nil {
+			if !throttled() {
+				fail(http.StatusUnauthorized, "invalid_token", auth.Describe(err))
+			}
+			return nil, false
+		}
+		if !caller.Scope.IsAdmin() {
+			forbid(w, r, h.log, caller, auth.ScopeAdmin, h.resourceMetadata(), via)
+			return nil, false
+		}
+		return caller, true
+	}
+	w.Header().Set("WWW-Authenticate", `Bearer realm="mcpauth"`+h.resourceMetadataParam())
+	writeErr(http.StatusUnauthorized, "unauthorized", "Authentication required: send X-API-Key (or an admin Bearer token)")
+	return nil, false
+}
+
 // tokenAPI serves POST /api/v1/mcp/auth/token and POST /api/auth/token.
 func (h *HTTP) tokenAPI(cfg TokenAPIConfig) http.Handler {
 	keySum := sha256.Sum256([]byte(cfg.APIKey))
@@ -92,67 +159,10 @@ func (h *HTTP) tokenAPI(cfg TokenAPIConfig) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		src := auth.ClientAddress(r)
-		// throttled answers 429 when src has too many recent failures.
-		// API keys meet it before they are compared; Bearer tokens only
-		// once they fail, so a valid token from a throttled address (a
-		// shared NAT) is still served.
-		throttled := func() bool {
-			if h.throttle != nil {
-				if wait, blocked := h.throttle.Blocked(src); blocked {
-					w.Header().Set("Retry-After", auth.RetryAfter(wait))
-					writeAPIError(w, http.StatusTooManyRequests, "too_many_requests", "Too many failed attempts from this address; retry after "+auth.RetryAfter(wait)+"s")
-					return true
-				}
-			}
-			return false
-		}
-		fail := func(status int, code, msg string) {
-			if h.throttle != nil {
-				h.throttle.Fail(src)
-			}
-			auth.Audit(auth.WithRemoteAddr(r.Context(), src), log, auth.EventAuthFailed, "path", r.URL.Path, "reason", code)
-			if status == http.StatusUnauthorized {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="mcpauth"`+h.resourceMetadataParam())
-			}
+		caller, ok := h.adminCaller(w, r, keySum, cfg.Verifier, log, "token_api", func(status int, code, msg string) {
 			writeAPIError(w, status, code, msg)
-		}
-
-		// Who is asking: the API key (either seed's header) or an admin
-		// Bearer token.
-		var caller *auth.Claims
-		key := r.Header.Get("X-API-Key")
-		if key == "" {
-			key = r.Header.Get("X-Admin-Key")
-		}
-		switch {
-		case key != "":
-			if throttled() {
-				return
-			}
-			sum := sha256.Sum256([]byte(key))
-			if subtle.ConstantTimeCompare(sum[:], keySum[:]) != 1 {
-				fail(http.StatusUnauthorized, "invalid_api_key", "Invalid API key")
-				return
-			}
-			caller = apiKeyIdentity()
-		case r.Header.Get("Authorization") != "" && cfg.Verifier != nil:
-			tok, err := auth.BearerToken(r)
-			if err == nil {
-				caller, err = cfg.Verifier.Verify(tok)
-			}
-			if err != nil {
-				if !throttled() {
-					fail(http.StatusUnauthorized, "invalid_token", auth.Describe(err))
-				}
-				return
-			}
-			if !caller.Scope.IsAdmin() {
-				forbid(w, r, h.log, caller, auth.ScopeAdmin, h.resourceMetadata(), "token_api")
-				return
-			}
-		default:
-			w.Header().Set("WWW-Authenticate", `Bearer realm="mcpauth"`+h.resourceMetadataParam())
-			writeAPIError(w, http.StatusUnauthorized, "unauthorized", "Authentication required: send X-API-Key (or an admin Bearer token)")
+		})
+		if !ok {
 			return
 		}
 
