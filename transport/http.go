@@ -176,6 +176,9 @@ func NewHTTP(cfg HTTPConfig) *HTTP {
 	if cfg.Metrics != nil {
 		mux.Handle("GET /metrics", cfg.Auth(adminOnly(h.resourceMetadata(), cfg.Logger, cfg.Metrics.Handler())))
 	}
+	if cfg.TokenAPI != nil && (cfg.TokenAPI.APIKey != "" || cfg.TokenAPI.Verifier != nil) {
+		mux.Handle("POST /introspect", h.introspection(*cfg.TokenAPI))
+	}
 	if cfg.TokenAPI != nil && cfg.TokenAPI.APIKey != "" {
 		api := h.tokenAPI(*cfg.TokenAPI)
 		mux.Handle("POST /api/v1/mcp/auth/token", api)

@@ -1,11 +1,16 @@
 package transport_test
 
 import (
+	"context"
+	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // Rule: the token guide checks a token by POSTing a JSON-RPC tools/list
@@ -92,4 +97,99 @@ func TestLoopbackPagesOfTheServerItselfMayCallItWithoutCORSSettings(t *testing.T
 			}
 		})
 	}
+}
+
+// Rule: POST /introspect (RFC 7662) tells another service, authenticated
+// by the API key or an admin token, whether a token is active; revoked,
+// expired, foreign and malformed tokens are {"active": false}; the AS
+// metadata names the endpoint.
+func TestIntrospectionHonoursRevocationWithoutTheSecret(t *testing.T) {
+	now := time.Now()
+	apiKey := strings.Repeat("k", 40)
+	s := startStack(t, stackOpts{apiKey: apiKey, oauth: true, now: func() time.Time { return now }})
+	active := s.mint(t, "svc-client", time.Hour, "tools:call")
+	revoked := s.mint(t, "gone-client", time.Hour)
+	expiring := s.mint(t, "old-client", time.Second)
+	admin := s.mint(t, "ops", time.Hour, "admin")
+	user := s.mint(t, "user", time.Hour)
+	if _, _, err := s.Revoker.RevokeJTI(context.Background(), jtiOf(t, s, revoked), "test", "introspection test"); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(2 * time.Minute)
+	introspect := func(hdr map[string]string, body string) (*http.Response, map[string]any) {
+		req, _ := http.NewRequest("POST", s.URL+"/introspect", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&m)
+		return resp, m
+	}
+	key := map[string]string{"X-API-Key": apiKey}
+	for _, tc := range []struct {
+		name   string
+		token  string
+		active bool
+	}{
+		{"active token", active, true},
+		{"revoked token", revoked, false},
+		{"expired token", expiring, false},
+		{"foreign token", forgeWith(t, "another-secret-another-secret-0123456789"), false},
+		{"not a token", "garbage", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, m := introspect(key, "token="+url.QueryEscape(tc.token))
+			if resp.StatusCode != http.StatusOK || m["active"] != tc.active {
+				t.Fatalf("%d %v, want active=%v", resp.StatusCode, m, tc.active)
+			}
+			if !tc.active && len(m) != 1 {
+				t.Fatalf("an inactive answer says more than active=false: %v", m)
+			}
+			if tc.active && (m["client_id"] != "svc-client" || m["scope"] != "tools:call" || m["token_type"] != "Bearer" || m["exp"] == nil) {
+				t.Fatalf("active answer = %v", m)
+			}
+		})
+	}
+	for _, tc := range []struct {
+		name   string
+		hdr    map[string]string
+		body   string
+		status int
+	}{
+		{"an admin token may ask", map[string]string{"Authorization": "Bearer " + admin}, "token=" + active, 200},
+		{"a non-admin token may not", map[string]string{"Authorization": "Bearer " + user}, "token=" + active, 403},
+		{"nobody may not", nil, "token=" + active, 401},
+		{"a wrong key may not", map[string]string{"X-API-Key": strings.Repeat("x", 40)}, "token=" + active, 401},
+		{"no token field", key, "nothing=1", 400},
+		{"two token fields", key, "token=a&token=b", 400},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if resp, m := introspect(tc.hdr, tc.body); resp.StatusCode != tc.status {
+				t.Fatalf("%d %v, want %d", resp.StatusCode, m, tc.status)
+			}
+		})
+	}
+	r := do(t, "GET", s.URL+"/.well-known/oauth-authorization-server", "", "", nil)
+	var md map[string]any
+	_ = json.NewDecoder(r.Body).Decode(&md)
+	if md["introspection_endpoint"] != s.URL+"/introspect" {
+		t.Fatalf("AS metadata introspection_endpoint = %v", md["introspection_endpoint"])
+	}
+}
+
+// forgeWith signs a well-formed token with another secret.
+func forgeWith(t *testing.T, secret string) string {
+	t.Helper()
+	claims := jwt.MapClaims{"iss": "mcpauth-test", "sub": "x", "jti": "f", "iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix()}
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }

@@ -36,6 +36,7 @@ type Metadata struct {
 	TokenEndpoint                          string   `json:"token_endpoint"`
 	RegistrationEndpoint                   string   `json:"registration_endpoint"`
 	RevocationEndpoint                     string   `json:"revocation_endpoint"`
+	IntrospectionEndpoint                  string   `json:"introspection_endpoint"`
 	ResponseTypesSupported                 []string `json:"response_types_supported"`
 	ResponseModesSupported                 []string `json:"response_modes_supported"`
 	GrantTypesSupported                    []string `json:"grant_types_supported"`
@@ -54,6 +55,7 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 		TokenEndpoint:                          s.cfg.Issuer + "/token",
 		RegistrationEndpoint:                   s.cfg.Issuer + "/register",
 		RevocationEndpoint:                     s.cfg.Issuer + "/revoke",
+		IntrospectionEndpoint:                  s.cfg.Issuer + "/introspect",
 		ResponseTypesSupported:                 []string{"code"},
 		ResponseModesSupported:                 []string{"query"},
 		GrantTypesSupported:                    []string{"authorization_code", "refresh_token"},
