@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,6 +34,8 @@ type stack struct {
 	OAuth    *oauth.Server
 	MCP      *server.MCPServer
 	Server   *mcpauth.Server
+	// stop shuts the server down gracefully and waits (also at cleanup).
+	stop func()
 }
 
 type stackOpts struct {
@@ -60,6 +63,8 @@ type stackOpts struct {
 	// pending bounds pending OAuth authorization requests (zero fields:
 	// the defaults).
 	pending oauth.PendingLimits
+	// tools are served beside mcpauth's own (as a library user's are).
+	tools []mcpauth.Tool
 }
 
 // startStack starts the full server (mcpauth.New: registry, issuer,
@@ -105,7 +110,7 @@ func startStack(t *testing.T, o stackOpts) *stack {
 		Stateless: o.stateless, Version: "test", Logger: logger, Now: o.now,
 		KeepAlive: o.keepAlive, ReapInterval: 100 * time.Millisecond, Timeouts: o.timeouts, AllowedHosts: o.allowedHosts,
 		// Limits on state and what they refused.
-		MaxSessionsPerClient: o.maxSessions, SSEWriteTimeout: o.sseWriteTimeout, Metrics: metrics,
+		MaxSessionsPerClient: o.maxSessions, SSEWriteTimeout: o.sseWriteTimeout, Metrics: metrics, Tools: o.tools,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -113,22 +118,26 @@ func startStack(t *testing.T, o stackOpts) *stack {
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- transport.Serve(sctx, ln, srv.HTTP, logger) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil && !errors.Is(err, http.ErrServerClosed) {
-				t.Errorf("server shutdown: %v", err)
+	var stopOnce sync.Once
+	stop := func() {
+		stopOnce.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil && !errors.Is(err, http.ErrServerClosed) {
+					t.Errorf("server shutdown: %v", err)
+				}
+			case <-time.After(15 * time.Second):
+				t.Error("server did not shut down")
 			}
-		case <-time.After(15 * time.Second):
-			t.Error("server did not shut down")
-		}
-	})
+		})
+	}
+	t.Cleanup(stop)
 	as := srv.OAuth
 	if !o.oauth {
 		as = nil
 	}
-	return &stack{URL: base, Reg: reg, Issuer: srv.Issuer, Verifier: srv.Verifier, HTTP: srv.HTTP, Revoker: srv.Revoker, OAuth: as, MCP: srv.MCP, Server: srv}
+	return &stack{URL: base, Reg: reg, Issuer: srv.Issuer, Verifier: srv.Verifier, HTTP: srv.HTTP, Revoker: srv.Revoker, OAuth: as, MCP: srv.MCP, Server: srv, stop: stop}
 }
 
 // noThrottle never limits: tests that do not test throttling are not

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/mark3labs/mcp-go/server"
@@ -105,6 +106,11 @@ type HTTPConfig struct {
 // HTTP serves Streamable HTTP at /mcp, legacy SSE at GET /sse + POST
 // /message, and GET /health, all MCP endpoints behind the auth middleware.
 type HTTP struct {
+	// draining is set when shutdown starts; inflight counts requests
+	// being served (event streams included until they are closed).
+	draining atomic.Bool
+	inflight atomic.Int64
+
 	cfg        HTTPConfig
 	throttle   auth.Throttle
 	handler    http.Handler
@@ -198,7 +204,21 @@ func NewHTTP(cfg HTTPConfig) *HTTP {
 }
 
 // ServeHTTP implements http.Handler.
-func (h *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.handler.ServeHTTP(w, r) }
+//
+// While the server drains (Serve's shutdown), new requests get a clean
+// 503 with Retry-After and Connection: close instead of a dropped
+// connection, so a load balancer or client moves to another replica.
+func (h *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.draining.Load() {
+		w.Header().Set("Connection", "close")
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "shutting_down", "The server is shutting down; retry on another replica or in a moment")
+		return
+	}
+	h.inflight.Add(1)
+	defer h.inflight.Add(-1)
+	h.handler.ServeHTTP(w, r)
+}
 
 // Close ends every open SSE stream and Streamable HTTP session.
 func (h *HTTP) Close(ctx context.Context) error {

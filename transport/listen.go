@@ -57,10 +57,29 @@ func Serve(ctx context.Context, ln net.Listener, h *HTTP, logger *slog.Logger) e
 	}
 	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	streams, calls := h.OpenSessions(), h.inflight.Load()
+	logger.Info("mcpauth stopping: closing event streams and draining requests", "open_sessions", streams, "in_flight", calls)
+	h.draining.Store(true) // from now on new requests get 503
 	_ = h.Close(shutCtx)
+	drained := h.waitIdle(shutCtx)
 	err := srv.Shutdown(shutCtx)
+	logger.Info("mcpauth stopped", "closed_sessions", streams, "drained_requests", calls, "all_finished", drained)
 	if err2 := <-errc; err2 != nil && !errors.Is(err2, http.ErrServerClosed) && err == nil {
 		err = err2
 	}
 	return err
+}
+
+// waitIdle waits until no request is being served, or ctx ends (false).
+func (h *HTTP) waitIdle(ctx context.Context) bool {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for h.inflight.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-tick.C:
+		}
+	}
+	return true
 }

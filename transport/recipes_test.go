@@ -3,6 +3,7 @@ package transport_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -11,6 +12,9 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/mcpauth/mcpauth"
 )
 
 // Rule: the token guide checks a token by POSTing a JSON-RPC tools/list
@@ -192,4 +196,61 @@ func forgeWith(t *testing.T, secret string) string {
 		t.Fatal(err)
 	}
 	return tok
+}
+
+// Rule: on shutdown a call in flight finishes (it is drained, not cut),
+// and a request arriving meanwhile gets a clean 503 with Retry-After and
+// Connection: close instead of a dropped connection.
+func TestShutdownDrainsCallsAndAnswersNewRequests503(t *testing.T) {
+	started, release := make(chan struct{}), make(chan struct{})
+	slow := mcpauth.Tool{
+		Tool: mcp.NewTool("slow_op"),
+		Handler: func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			close(started)
+			select {
+			case <-release:
+				return mcp.NewToolResultText("finished"), nil
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		},
+	}
+	s := startStack(t, stackOpts{tools: []mcpauth.Tool{slow}})
+	tok := s.mint(t, "caller", time.Hour)
+	result := make(chan string, 1)
+	go func() {
+		r := do(t, "POST", s.URL+"/sse", tok, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"slow_op","arguments":{}}}`, nil)
+		b, _ := io.ReadAll(r.Body)
+		result <- fmt.Sprintf("%d %s", r.StatusCode, b)
+	}()
+	<-started
+	stopped := make(chan struct{})
+	go func() { s.stop(); close(stopped) }()
+
+	var resp *http.Response
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		req, _ := http.NewRequest("GET", s.URL+"/health", nil)
+		req.Close = true // a fresh connection each time
+		r, err := http.DefaultClient.Do(req)
+		if err == nil {
+			r.Body.Close()
+			if r.StatusCode == http.StatusServiceUnavailable {
+				resp = r
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no request was answered 503 while the call drained")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if resp.Header.Get("Retry-After") == "" || !resp.Close {
+		t.Fatalf("503 during the drain: Retry-After %q, Connection close %v", resp.Header.Get("Retry-After"), resp.Close)
+	}
+	close(release)
+	if got := <-result; !strings.HasPrefix(got, "200 ") || !strings.Contains(got, "finished") {
+		t.Fatalf("the call in flight was cut: %s", got)
+	}
+	<-stopped
 }

@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -154,5 +155,22 @@ func TestDefaultLifetimesFollowEachDocument(t *testing.T) {
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != 200 || body.Data.ExpiresIn != 86400 {
 		t.Fatalf("token API default: %d, expires_in %d, %v", resp.StatusCode, body.Data.ExpiresIn, err)
+	}
+}
+
+// Rule: SIGTERM logs that the server is stopping, with the sessions it
+// closes and the requests it drains, and that it stopped.
+func TestSIGTERMLogsTheDrain(t *testing.T) {
+	e := testEnv(t)
+	tok := issue(t, e, "streamer", "1h").Token
+	addr, cmd, logs := startServerLogged(t, e)
+	if r := postMCP(t, addr, tok, initJSON); r.StatusCode != http.StatusOK {
+		t.Fatalf("initialize: %d", r.StatusCode)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"mcpauth stopping", `"open_sessions":1`, "mcpauth stopped", `"all_finished":true`} {
+		waitUntil(t, want+" in the log", func() bool { return strings.Contains(logs.String(), want) })
 	}
 }
