@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -81,6 +82,8 @@ type Issuer struct {
 	cfg      IssuerConfig
 	recorder Recorder
 	method   jwt.SigningMethod
+	// refusals summarizes bursts of identical record failures.
+	refusals repeats
 }
 
 // NewIssuer returns an Issuer. The recorder receives every token before it
@@ -137,8 +140,19 @@ func (i *Issuer) audit(ctx context.Context, req IssueRequest, tok IssuedToken, e
 		if req.Caller != nil {
 			by = req.Caller.Subject
 		}
-		Audit(ctx, i.cfg.Logger, EventIssueRefused, append([]any{"issued_by", by, "client_id", Clip(req.ClientID, 64),
-			"reason", err.Error(), "via", req.Via}, req.AuditAttrs...)...)
+		attrs := append([]any{"issued_by", by, "client_id", Clip(req.ClientID, 64), "reason", err.Error(), "via", req.Via}, req.AuditAttrs...)
+		if errors.Is(err, ErrRecordFailed) {
+			// A registry that cannot record (a full disk, an outage)
+			// refuses every mint the same way: one record per window.
+			emit, repeated := i.refusals.note(cause(err), i.cfg.Now())
+			if !emit {
+				return
+			}
+			if repeated > 0 {
+				attrs = append(attrs, "repeated_before", repeated)
+			}
+		}
+		Audit(ctx, i.cfg.Logger, EventIssueRefused, attrs...)
 		return
 	}
 	Audit(ctx, i.cfg.Logger, EventTokenIssued, append([]any{"client_id", tok.ClientID, "jti", tok.JTI, "issued_by", tok.IssuedBy,
@@ -227,4 +241,72 @@ func newJTI() (string, error) {
 		return "", fmt.Errorf("generate jti: %w", err)
 	}
 	return hex.EncodeToString(b[:]), nil
+}
+
+// repeatWindow is how long identical record failures are summarized.
+const repeatWindow = 10 * time.Second
+
+// repeats collapses bursts of identical events: the first of a key in a
+// window is written, the rest only counted, and the count rides on the
+// next one written (repeated_before). Keys are bounded.
+type repeats struct {
+	mu     sync.Mutex
+	bursts map[string]*burst
+}
+
+type burst struct {
+	start      time.Time
+	suppressed int
+}
+
+const maxRepeatKeys = 64
+
+// note reports whether an event of key at now is written, and how many
+// of its kind were held back before it.
+func (r *repeats) note(key string, now time.Time) (emit bool, repeated int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.bursts == nil {
+		r.bursts = map[string]*burst{}
+	}
+	b, ok := r.bursts[key]
+	if ok && now.Sub(b.start) < repeatWindow {
+		b.suppressed++
+		return false, 0
+	}
+	if ok {
+		repeated = b.suppressed
+	}
+	if !ok && len(r.bursts) >= maxRepeatKeys {
+		for k, old := range r.bursts {
+			if now.Sub(old.start) >= repeatWindow {
+				delete(r.bursts, k)
+			}
+		}
+		if len(r.bursts) >= maxRepeatKeys {
+			return true, 0 // too many kinds at once: write them all
+		}
+	}
+	r.bursts[key] = &burst{start: now}
+	return true, repeated
+}
+
+// cause is the innermost error's message: what identical failures share
+// (the outer ones name the jti).
+func cause(err error) string {
+	for {
+		var next error
+		switch u := err.(type) {
+		case interface{ Unwrap() error }:
+			next = u.Unwrap()
+		case interface{ Unwrap() []error }:
+			if es := u.Unwrap(); len(es) > 0 {
+				next = es[len(es)-1]
+			}
+		}
+		if next == nil {
+			return err.Error()
+		}
+		err = next
+	}
 }

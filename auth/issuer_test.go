@@ -484,3 +484,45 @@ func TestIssuerAuditsMintsAndRefusalsInOnePlace(t *testing.T) {
 		t.Fatal("an audit record carries the token")
 	}
 }
+
+// Rule: a registry that cannot record refuses every mint the same way;
+// those refusals are written once per 10s window, and the next record
+// says how many were held back, instead of one line per mint.
+func TestRepeatedRecordFailuresAreSummarized(t *testing.T) {
+	var buf bytes.Buffer
+	now := issuerNow
+	iss, rec := newTestIssuer(t, func(c *IssuerConfig) {
+		c.Logger = slog.New(slog.NewJSONHandler(&buf, nil))
+		c.Now = func() time.Time { return now }
+	})
+	rec.err = errors.New("registry: record token x: disk full")
+	admin := &Claims{Scope: Scopes{ScopeAdmin}}
+	admin.Subject = "root"
+	mint := func() {
+		if _, err := iss.Issue(context.Background(), IssueRequest{ClientID: "bot", Expiry: Expiry{Duration: time.Hour}, Caller: admin}); err == nil {
+			t.Fatal("a mint that could not be recorded succeeded")
+		}
+	}
+	for range 100 {
+		mint()
+	}
+	if n := strings.Count(buf.String(), "\n"); n != 1 {
+		t.Fatalf("%d audit lines for 100 identical refusals in one window, want 1", n)
+	}
+	now = now.Add(11 * time.Second)
+	mint()
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[1], `"repeated_before":99`) {
+		t.Fatalf("after the window: %s", buf.String())
+	}
+	// A policy refusal is never summarized: each says who asked what.
+	buf.Reset()
+	for range 3 {
+		if _, err := iss.Issue(context.Background(), IssueRequest{ClientID: "bad id!", Expiry: Expiry{Duration: time.Hour}, Caller: admin}); err == nil {
+			t.Fatal("an invalid client id was minted")
+		}
+	}
+	if n := strings.Count(buf.String(), "\n"); n != 3 {
+		t.Fatalf("%d audit lines for 3 policy refusals, want 3", n)
+	}
+}
