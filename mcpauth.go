@@ -214,7 +214,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	cfg.defaults()
 	s := &Server{cfg: cfg, Registry: cfg.Registry, Revoked: auth.NewRevocationSet()}
 	if s.Registry == nil {
-		reg, err := registry.OpenWith(ctx, cfg.DatabaseURL, registry.Options{BusyTimeout: cfg.RegistryBusyTimeout})
+		reg, err := registry.OpenWith(ctx, cfg.DatabaseURL, registry.Options{BusyTimeout: cfg.RegistryBusyTimeout, Logger: cfg.Logger})
 		if err != nil {
 			return nil, err
 		}

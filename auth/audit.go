@@ -24,6 +24,11 @@ const (
 	// revocation set.
 	EventRevocationSyncLost     = "revocation.sync_lost"
 	EventRevocationSyncRestored = "revocation.sync_restored"
+	// EventRevocationListenLost and EventRevocationListenRestored mark
+	// PostgreSQL's notification connection (LISTEN) dropping and coming
+	// back; a resync follows every return.
+	EventRevocationListenLost     = "revocation.listen_lost"
+	EventRevocationListenRestored = "revocation.listen_restored"
 )
 
 type remoteKey struct{}

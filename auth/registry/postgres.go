@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
 	"sync"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/mcpauth/mcpauth/auth"
 )
 
 // Postgres is a registry backed by PostgreSQL, shared by several replicas.
@@ -40,6 +43,7 @@ type Postgres struct {
 	// postgres_withdraw.go); withdrawDone closes when the loop exits.
 	withdrawals  chan withdrawal
 	withdrawDone chan struct{}
+	log          *slog.Logger
 }
 
 var _ Store = (*Postgres)(nil)
@@ -109,6 +113,13 @@ var postgresMigrations = [][]string{
 // parameters such as search_path are sent as session settings, so tables
 // live in the first schema of search_path.
 func OpenPostgres(ctx context.Context, url string) (*Postgres, error) {
+	return openPostgresWith(ctx, url, Options{})
+}
+
+func openPostgresWith(ctx context.Context, url string, o Options) (*Postgres, error) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
 	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
 		// The parse error quotes the URL; pgx masks the password but only
@@ -153,6 +164,7 @@ func OpenPostgres(ctx context.Context, url string) (*Postgres, error) {
 
 		withdrawals:  make(chan withdrawal, maxWithdrawals),
 		withdrawDone: make(chan struct{}),
+		log:          o.Logger,
 	}
 	lctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
@@ -253,6 +265,7 @@ func (p *Postgres) listen(ctx context.Context, conn *pgx.Conn) {
 	defer close(p.done)
 	backoff := listenMinBackoff
 	connectedAt := time.Now()
+	var lostAt time.Time
 	for {
 		if conn == nil {
 			p.listenerPID.Store(0)
@@ -271,6 +284,7 @@ func (p *Postgres) listen(ctx context.Context, conn *pgx.Conn) {
 				}
 				continue
 			}
+			auth.Audit(ctx, p.log, auth.EventRevocationListenRestored, "lost_for", time.Since(lostAt).Round(time.Millisecond).String())
 			conn, connectedAt = c, time.Now()
 			p.listenerPID.Store(conn.PgConn().PID())
 			p.signal() // resync hint: notifications may have been missed
@@ -288,6 +302,8 @@ func (p *Postgres) listen(ctx context.Context, conn *pgx.Conn) {
 			p.listenerPID.Store(0)
 			return
 		}
+		lostAt = time.Now()
+		auth.Audit(ctx, p.log, auth.EventRevocationListenLost, "err", err.Error())
 		if time.Since(connectedAt) >= listenMaxBackoff {
 			backoff = listenMinBackoff
 		}

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"strings"
@@ -275,7 +276,12 @@ func TestOpenPostgresErrorsDoNotRevealThePassword(t *testing.T) {
 
 func TestPostgresChangesResyncsAfterListenerConnectionLoss(t *testing.T) {
 	_, dbURL := newPostgresSchema(t)
-	a := openPostgres(t, dbURL)
+	var logs syncBuf
+	a, err := openPostgresWith(context.Background(), dbURL, Options{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
 	b := openPostgres(t, dbURL)
 	ctx := context.Background()
 	admin := openPostgresSQL(t, dbURL)
@@ -306,6 +312,30 @@ func TestPostgresChangesResyncsAfterListenerConnectionLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitChange(t, a.Changes(), time.Second, "a revocation after reconnecting")
+	// Losing and regaining the connection are audited (so counted).
+	for _, ev := range []string{`"event":"revocation.listen_lost"`, `"event":"revocation.listen_restored"`} {
+		if !strings.Contains(logs.String(), ev) {
+			t.Fatalf("log lacks %s:\n%s", ev, logs.String())
+		}
+	}
+}
+
+// syncBuf is a log sink safe for the listener goroutine and the test.
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func TestPostgresChangesCoalescesBurstsWithoutBlocking(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -99,5 +98,5 @@ func (p *Postgres) withdraw(ctx context.Context, pending []withdrawal) []withdra
 }
 
 func (p *Postgres) logf(format string, args ...any) {
-	slog.Warn(fmt.Sprintf(format, args...))
+	p.log.Warn(fmt.Sprintf(format, args...))
 }

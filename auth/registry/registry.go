@@ -11,6 +11,7 @@ package registry
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -136,13 +137,17 @@ type Options struct {
 	// BusyTimeout bounds how long a SQLite write waits for another
 	// writer's lock before it fails with ErrBusy; 5s.
 	BusyTimeout time.Duration
+	// Logger receives PostgreSQL's notification-connection losses and
+	// recoveries (as audit events, so /metrics counts them) and
+	// withdrawals that could not be queued; slog.Default() when nil.
+	Logger *slog.Logger
 }
 
 // OpenWith is Open with options.
 func OpenWith(ctx context.Context, url string, o Options) (Store, error) {
 	// Each branch returns a nil interface on error, never a typed nil.
 	if strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://") {
-		s, err := OpenPostgres(ctx, url)
+		s, err := openPostgresWith(ctx, url, o)
 		if err != nil {
 			return nil, err
 		}
