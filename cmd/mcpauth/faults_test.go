@@ -148,20 +148,7 @@ func TestReplicaCutOffFromPostgresKeepsServingAndCatchesUpOnRevocations(t *testi
 		t.Fatalf("the load saw %d mints, %d refusals, %d verified calls: it did not span the outage", len(minted), refused, verified)
 	}
 	// Every token a caller received under load is recorded.
-	out, errOut, code := run(t, e, "", "token", "list", "--all", "--json", "--client", "under-load")
-	if code != 0 {
-		t.Fatalf("token list: %s", errOut)
-	}
-	var rows []struct {
-		JTI string `json:"jti"`
-	}
-	if err := json.Unmarshal([]byte(out), &rows); err != nil {
-		t.Fatal(err)
-	}
-	recorded := map[string]bool{}
-	for _, r := range rows {
-		recorded[r.JTI] = true
-	}
+	recorded := recordedJTIs(t, e, "under-load")
 	for _, jti := range minted {
 		if !recorded[jti] {
 			t.Fatalf("token %s was handed to a caller during the outage test but is not recorded", jti)

@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 )
@@ -78,27 +77,6 @@ func (r *recordingUpstream) seen() []http.Header {
 	return slices.Clone(r.headers)
 }
 
-func httpClient(t *testing.T, addr, token string) *client.Client {
-	t.Helper()
-	c, err := client.NewStreamableHttpClient("http://"+addr+"/mcp", transportHeaders(token))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	req := mcp.InitializeRequest{}
-	req.Params.ProtocolVersion = mcp.LATEST_LEGACY_PROTOCOL_VERSION
-	req.Params.ClientInfo = mcp.Implementation{Name: "gateway-test", Version: "1"}
-	if _, err := c.Initialize(ctx, req); err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
 const gatewayPolicy = `"policy": {
 	"tools": {"everything__*": ["everything:use"], "crm__*": ["crm:read"], "crm__delete_*": ["crm:admin"]},
 	"prompts": {"everything__*": ["everything:use"]},
@@ -129,18 +107,18 @@ func TestGatewayRelaysUpstreamsUnderThePolicy(t *testing.T) {
 	addr, cmd, logs := startServerLogged(t, e)
 
 	// Each caller's list shows only what the policy lets it use.
-	readerTools := listToolNames(t, httpClient(t, addr, reader.Token))
+	readerTools := listToolNames(t, mcpClient(t, addr, reader.Token))
 	if !slices.Contains(readerTools, "crm__search") || slices.Contains(readerTools, "crm__delete_contact") ||
 		slices.Contains(readerTools, "everything__echo") || !slices.Contains(readerTools, "whoami") ||
 		slices.Contains(readerTools, "issue_token") {
 		t.Fatalf("reader sees %v", readerTools)
 	}
-	uc := httpClient(t, addr, user.Token)
+	uc := mcpClient(t, addr, user.Token)
 	userTools := listToolNames(t, uc)
 	if !slices.Contains(userTools, "everything__echo") || slices.Contains(userTools, "crm__search") {
 		t.Fatalf("user sees %v", userTools)
 	}
-	adminTools := listToolNames(t, httpClient(t, addr, admin.Token))
+	adminTools := listToolNames(t, mcpClient(t, addr, admin.Token))
 	for _, want := range []string{"crm__search", "crm__delete_contact", "everything__echo", "issue_token"} {
 		if !slices.Contains(adminTools, want) {
 			t.Fatalf("admin sees %v, want %s", adminTools, want)
@@ -152,17 +130,17 @@ func TestGatewayRelaysUpstreamsUnderThePolicy(t *testing.T) {
 		!strings.Contains(fmt.Sprint(res.Content), "through mcpauth") {
 		t.Fatalf("everything__echo = %+v", res)
 	}
-	if res := callTool(t, httpClient(t, addr, reader.Token), "crm__search", nil); res.IsError {
+	if res := callTool(t, mcpClient(t, addr, reader.Token), "crm__search", nil); res.IsError {
 		t.Fatalf("crm__search = %+v", res)
 	}
 
 	// whoami and decode_token say what a token may call.
-	rc := httpClient(t, addr, reader.Token)
+	rc := mcpClient(t, addr, reader.Token)
 	mayCall := fmt.Sprint(structuredField(t, callTool(t, rc, "whoami", nil), "may_call"))
 	if !strings.Contains(mayCall, "crm__search") || strings.Contains(mayCall, "crm__delete_contact") || strings.Contains(mayCall, "everything__") {
 		t.Fatalf("reader's whoami may_call = %s", mayCall)
 	}
-	ac := httpClient(t, addr, admin.Token)
+	ac := mcpClient(t, addr, admin.Token)
 	decoded := fmt.Sprint(structuredField(t, callTool(t, ac, "decode_token", map[string]any{"token": user.Token}), "may_call"))
 	if !strings.Contains(decoded, "everything__echo") || strings.Contains(decoded, "crm__") {
 		t.Fatalf("decode_token of user's token: may_call = %s", decoded)
@@ -241,7 +219,7 @@ func TestPolicyReloadsOnSIGHUPAndABadReloadKeepsTheOld(t *testing.T) {
 	e := testEnv(t, "MCP_UPSTREAMS="+file, "CRM_KEY=k")
 	reader := issue(t, e, "reader", "1d", "--scope", "crm:read")
 	addr, cmd, logs := startServerLogged(t, e)
-	c := httpClient(t, addr, reader.Token)
+	c := mcpClient(t, addr, reader.Token)
 	if slices.Contains(listToolNames(t, c), "everything__echo") {
 		t.Fatal("reader sees everything__echo before the reload")
 	}

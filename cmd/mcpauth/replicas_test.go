@@ -189,26 +189,13 @@ func TestSIGKILLDuringConcurrentMintsLosesNoIssuedToken(t *testing.T) {
 			// Restart on the same registry and check every token a caller
 			// received is recorded.
 			startServer(t, e)
-			out, errOut, code := run(t, e, "", "token", "list", "--all", "--json", "--client", "burst")
-			if code != 0 {
-				t.Fatalf("token list after restart: %s", errOut)
-			}
-			var rows []struct {
-				JTI string `json:"jti"`
-			}
-			if err := json.Unmarshal([]byte(out), &rows); err != nil {
-				t.Fatal(err)
-			}
-			recorded := map[string]bool{}
-			for _, r := range rows {
-				recorded[r.JTI] = true
-			}
+			recorded := recordedJTIs(t, e, "burst")
 			for _, jti := range got {
 				if !recorded[jti] {
 					t.Fatalf("token %s was handed to a caller but is not in the registry after SIGKILL", jti)
 				}
 			}
-			t.Logf("%d tokens received before SIGKILL, %d recorded; none lost", len(got), len(rows))
+			t.Logf("%d tokens received before SIGKILL, %d recorded; none lost", len(got), len(recorded))
 		})
 	}
 }
@@ -293,4 +280,24 @@ func TestOAuthFlowHopsAcrossReplicas(t *testing.T) {
 	if r.StatusCode != 200 {
 		t.Fatalf("refresh on A: %d", r.StatusCode)
 	}
+}
+
+// recordedJTIs is the set of jtis the registry holds for client.
+func recordedJTIs(t *testing.T, environ []string, client string) map[string]bool {
+	t.Helper()
+	out, errOut, code := run(t, environ, "", "token", "list", "--all", "--json", "--client", client)
+	if code != 0 {
+		t.Fatalf("token list: %s", errOut)
+	}
+	var rows []struct {
+		JTI string `json:"jti"`
+	}
+	if err := json.Unmarshal([]byte(out), &rows); err != nil {
+		t.Fatal(err)
+	}
+	recorded := map[string]bool{}
+	for _, r := range rows {
+		recorded[r.JTI] = true
+	}
+	return recorded
 }

@@ -361,3 +361,23 @@ func TestHTTPUpstreamCallsReuseConnections(t *testing.T) {
 		t.Fatalf("%d relayed calls from %d callers opened %d connections to the upstream, want at most %d", callers*calls, callers, n, 2*callers)
 	}
 }
+
+// Rule: _meta members describing the caller's own connection (the
+// protocol's io.modelcontextprotocol/ keys, e.g. a 2026-07-28 caller's
+// protocol version) are not forwarded: the upstream connection has its
+// own, and an HTTP upstream refuses a request whose _meta contradicts it.
+func TestCallersConnectionMetaStaysOnItsHop(t *testing.T) {
+	up := httptest.NewServer(server.NewStreamableHTTPServer(testUpstream()))
+	t.Cleanup(up.Close)
+	g, _, _ := startGateway(t, Options{}, Entry{Name: "web", URL: up.URL + "/mcp"})
+	req := mcp.CallToolRequest{}
+	req.Params.Arguments = map[string]any{"message": "hop"}
+	req.Params.Meta = &mcp.Meta{AdditionalFields: map[string]any{
+		"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+		"io.modelcontextprotocol/clientInfo":      map[string]any{"name": "caller", "version": "1"},
+	}}
+	res, err := g.callTool(g.ups[0], "echo")(context.Background(), req)
+	if err != nil || res.IsError || text(res) != "echo: hop" {
+		t.Fatalf("echo with the caller's connection meta: %v %+v", err, res)
+	}
+}

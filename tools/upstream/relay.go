@@ -21,6 +21,14 @@ import (
 // caller only through a token minted for them (never the caller's own).
 const CallerMetaKey = "mcpauth/caller"
 
+// hopMeta reports a _meta member that describes the caller's own
+// connection (the protocol's reserved io.modelcontextprotocol/ keys:
+// protocol version, client info, log level of the 2026-07-28 era): the
+// upstream connection has its own, so these are never forwarded.
+func hopMeta(key string) bool {
+	return strings.HasPrefix(key, "io.modelcontextprotocol/") || strings.HasPrefix(key, "modelcontextprotocol.io/")
+}
+
 // progressRelay maps the progress tokens the gateway sends upstream to
 // the caller that asked for progress. Callers choose their own tokens, so
 // two callers may use the same one: each forwarded call gets a token of
@@ -43,7 +51,7 @@ func (g *Gateway) outgoingMeta(ctx context.Context, u *Upstream, in *mcp.Meta) (
 	out := &mcp.Meta{AdditionalFields: map[string]any{}}
 	if in != nil {
 		for k, v := range in.AdditionalFields {
-			if k != CallerMetaKey { // a caller cannot claim to be someone else
+			if k != CallerMetaKey && !hopMeta(k) { // a caller cannot claim to be someone else
 				out.AdditionalFields[k] = v
 			}
 		}
