@@ -85,124 +85,158 @@ func writeAPIError(w http.ResponseWriter, status int, code, msg string) {
 
 // tokenAPI serves POST /api/v1/mcp/auth/token and POST /api/auth/token.
 func (h *HTTP) tokenAPI(cfg TokenAPIConfig) http.Handler {
-	keySum := sha256.Sum256([]byte(cfg.APIKey))
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	t := &tokenEndpoint{h: h, cfg: cfg, keySum: sha256.Sum256([]byte(cfg.APIKey)), log: cfg.Logger}
+	if t.log == nil {
+		t.log = slog.New(slog.DiscardHandler)
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		src := auth.ClientAddress(r)
-		// throttled answers 429 when src has too many recent failures.
-		// API keys meet it before they are compared; Bearer tokens only
-		// once they fail, so a valid token from a throttled address (a
-		// shared NAT) is still served.
-		throttled := func() bool {
-			if h.throttle != nil {
-				if wait, blocked := h.throttle.Blocked(src); blocked {
-					w.Header().Set("Retry-After", auth.RetryAfter(wait))
-					writeAPIError(w, http.StatusTooManyRequests, "too_many_requests", "Too many failed attempts from this address; retry after "+auth.RetryAfter(wait)+"s")
-					return true
-				}
-			}
-			return false
-		}
-		fail := func(status int, code, msg string) {
-			if h.throttle != nil {
-				h.throttle.Fail(src)
-			}
-			auth.Audit(auth.WithRemoteAddr(r.Context(), src), log, auth.EventAuthFailed, "path", r.URL.Path, "reason", code)
-			if status == http.StatusUnauthorized {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="mcpauth"`+h.resourceMetadataParam())
-			}
-			writeAPIError(w, status, code, msg)
-		}
+	return t
+}
 
-		// Who is asking: the API key (either seed's header) or an admin
-		// Bearer token.
+// tokenEndpoint is the token API: who asks, what they ask for, the mint.
+type tokenEndpoint struct {
+	h      *HTTP
+	cfg    TokenAPIConfig
+	keySum [sha256.Size]byte
+	log    *slog.Logger
+}
+
+func (t *tokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	src := auth.ClientAddress(r)
+	caller, ok := t.authenticate(w, r, src)
+	if !ok {
+		return
+	}
+	req, expiry, ok := t.readRequest(w, r)
+	if !ok {
+		return
+	}
+	tok, err := t.cfg.Minter.Issue(auth.WithRemoteAddr(r.Context(), src), auth.IssueRequest{
+		ClientID: req.ClientID, Expiry: expiry, Scopes: req.Scope, Caller: caller, Via: "token_api"})
+	if err != nil {
+		status, code := mintErrorStatus(err)
+		if status == http.StatusServiceUnavailable {
+			w.Header().Set("Retry-After", "1")
+		}
+		writeAPIError(w, status, code, err.Error())
+		return
+	}
+	writeAPI(w, http.StatusOK, apiResponse{Success: true, Data: newTokenData(tok)})
+}
+
+// authenticate finds who is asking: the API key (X-API-Key or
+// X-Admin-Key) or an admin Bearer token. When it reports false the
+// refusal has been written.
+func (t *tokenEndpoint) authenticate(w http.ResponseWriter, r *http.Request, src string) (*auth.Claims, bool) {
+	key := r.Header.Get("X-API-Key")
+	if key == "" {
+		key = r.Header.Get("X-Admin-Key")
+	}
+	switch {
+	case key != "":
+		if t.throttled(w, src) {
+			return nil, false
+		}
+		sum := sha256.Sum256([]byte(key))
+		if subtle.ConstantTimeCompare(sum[:], t.keySum[:]) != 1 {
+			t.fail(w, r, src, http.StatusUnauthorized, "invalid_api_key", "Invalid API key")
+			return nil, false
+		}
+		return apiKeyIdentity(), true
+	case r.Header.Get("Authorization") != "" && t.cfg.Verifier != nil:
+		tok, err := auth.BearerToken(r)
 		var caller *auth.Claims
-		key := r.Header.Get("X-API-Key")
-		if key == "" {
-			key = r.Header.Get("X-Admin-Key")
+		if err == nil {
+			caller, err = t.cfg.Verifier.Verify(tok)
 		}
-		switch {
-		case key != "":
-			if throttled() {
-				return
+		if err != nil {
+			if !t.throttled(w, src) {
+				t.fail(w, r, src, http.StatusUnauthorized, "invalid_token", auth.Describe(err))
 			}
-			sum := sha256.Sum256([]byte(key))
-			if subtle.ConstantTimeCompare(sum[:], keySum[:]) != 1 {
-				fail(http.StatusUnauthorized, "invalid_api_key", "Invalid API key")
-				return
-			}
-			caller = apiKeyIdentity()
-		case r.Header.Get("Authorization") != "" && cfg.Verifier != nil:
-			tok, err := auth.BearerToken(r)
-			if err == nil {
-				caller, err = cfg.Verifier.Verify(tok)
-			}
-			if err != nil {
-				if !throttled() {
-					fail(http.StatusUnauthorized, "invalid_token", auth.Describe(err))
-				}
-				return
-			}
-			if !caller.Scope.IsAdmin() {
-				forbid(w, r, h.log, caller, auth.ScopeAdmin, h.resourceMetadata(), "token_api")
-				return
-			}
-		default:
-			w.Header().Set("WWW-Authenticate", `Bearer realm="mcpauth"`+h.resourceMetadataParam())
-			writeAPIError(w, http.StatusUnauthorized, "unauthorized", "Authentication required: send X-API-Key (or an admin Bearer token)")
-			return
+			return nil, false
 		}
+		if !caller.Scope.IsAdmin() {
+			forbid(w, r, t.h.log, caller, auth.ScopeAdmin, t.h.resourceMetadata(), "token_api")
+			return nil, false
+		}
+		return caller, true
+	default:
+		w.Header().Set("WWW-Authenticate", `Bearer realm="mcpauth"`+t.h.resourceMetadataParam())
+		writeAPIError(w, http.StatusUnauthorized, "unauthorized", "Authentication required: send X-API-Key (or an admin Bearer token)")
+		return nil, false
+	}
+}
 
-		mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-		if err != nil || mt != "application/json" {
-			writeAPIError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json")
-			return
+// throttled answers 429 when src has too many recent failures. API keys
+// meet it before they are compared; Bearer tokens only once they fail,
+// so a valid token from a throttled address (a shared NAT) is still
+// served.
+func (t *tokenEndpoint) throttled(w http.ResponseWriter, src string) bool {
+	if t.h.throttle != nil {
+		if wait, blocked := t.h.throttle.Blocked(src); blocked {
+			w.Header().Set("Retry-After", auth.RetryAfter(wait))
+			writeAPIError(w, http.StatusTooManyRequests, "too_many_requests", "Too many failed attempts from this address; retry after "+auth.RetryAfter(wait)+"s")
+			return true
 		}
-		body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10+1))
-		if err != nil {
-			writeAPIError(w, http.StatusBadRequest, "invalid_request", "Cannot read the request body")
-			return
-		}
-		if len(body) > 64<<10 {
-			writeAPIError(w, http.StatusRequestEntityTooLarge, "request_too_large", "Request body is larger than 64 KiB")
-			return
-		}
-		req, err := parseTokenRequest(body)
-		if err != nil {
+	}
+	return false
+}
+
+// fail refuses a credential: counted against src, audited, answered.
+func (t *tokenEndpoint) fail(w http.ResponseWriter, r *http.Request, src string, status int, code, msg string) {
+	if t.h.throttle != nil {
+		t.h.throttle.Fail(src)
+	}
+	auth.Audit(auth.WithRemoteAddr(r.Context(), src), t.log, auth.EventAuthFailed, "path", r.URL.Path, "reason", code)
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="mcpauth"`+t.h.resourceMetadataParam())
+	}
+	writeAPIError(w, status, code, msg)
+}
+
+// readRequest reads and checks the body and its expiry. When it reports
+// false the refusal has been written.
+func (t *tokenEndpoint) readRequest(w http.ResponseWriter, r *http.Request) (tokenRequest, auth.Expiry, bool) {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
+		writeAPIError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json")
+		return tokenRequest{}, auth.Expiry{}, false
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10+1))
+	if err != nil {
+		writeAPIError(w, http.StatusBadRequest, "invalid_request", "Cannot read the request body")
+		return tokenRequest{}, auth.Expiry{}, false
+	}
+	if len(body) > 64<<10 {
+		writeAPIError(w, http.StatusRequestEntityTooLarge, "request_too_large", "Request body is larger than 64 KiB")
+		return tokenRequest{}, auth.Expiry{}, false
+	}
+	req, err := parseTokenRequest(body)
+	if err != nil {
+		writeAPIError(w, http.StatusBadRequest, "invalid_request", err.Error())
+		return tokenRequest{}, auth.Expiry{}, false
+	}
+	expiry := t.cfg.DefaultExpiry
+	if req.ExpiresIn != "" {
+		if expiry, err = auth.ParseExpiry(req.ExpiresIn); err != nil {
 			writeAPIError(w, http.StatusBadRequest, "invalid_request", err.Error())
-			return
+			return tokenRequest{}, auth.Expiry{}, false
 		}
-		expiry := cfg.DefaultExpiry
-		if req.ExpiresIn != "" {
-			if expiry, err = auth.ParseExpiry(req.ExpiresIn); err != nil {
-				writeAPIError(w, http.StatusBadRequest, "invalid_request", err.Error())
-				return
-			}
-		}
-		tok, err := cfg.Minter.Issue(auth.WithRemoteAddr(r.Context(), src), auth.IssueRequest{
-			ClientID: req.ClientID, Expiry: expiry, Scopes: req.Scope, Caller: caller, Via: "token_api"})
-		if err != nil {
-			status, code := mintErrorStatus(err)
-			if status == http.StatusServiceUnavailable {
-				w.Header().Set("Retry-After", "1")
-			}
-			writeAPIError(w, status, code, err.Error())
-			return
-		}
-		data := tokenData{
-			AccessToken: tok.Token, TokenType: "Bearer", Scope: append([]string{}, tok.Scopes...),
-			JTI: tok.JTI, ClientID: tok.ClientID,
-		}
-		if !tok.ExpiresAt.IsZero() {
-			secs := int64(tok.ExpiresAt.Sub(tok.IssuedAt) / time.Second)
-			at := tok.ExpiresAt.UTC().Format(time.RFC3339)
-			data.ExpiresIn, data.ExpiresAt = &secs, &at
-		}
-		writeAPI(w, http.StatusOK, apiResponse{Success: true, Data: data})
-	})
+	}
+	return req, expiry, true
+}
+
+// newTokenData is the success payload of a minted token.
+func newTokenData(tok auth.IssuedToken) tokenData {
+	data := tokenData{
+		AccessToken: tok.Token, TokenType: "Bearer", Scope: append([]string{}, tok.Scopes...),
+		JTI: tok.JTI, ClientID: tok.ClientID,
+	}
+	if !tok.ExpiresAt.IsZero() {
+		secs := int64(tok.ExpiresAt.Sub(tok.IssuedAt) / time.Second)
+		at := tok.ExpiresAt.UTC().Format(time.RFC3339)
+		data.ExpiresIn, data.ExpiresAt = &secs, &at
+	}
+	return data
 }
 
 func parseTokenRequest(body []byte) (tokenRequest, error) {
