@@ -16,7 +16,8 @@ import (
 	"github.com/mcpauth/mcpauth/tools"
 )
 
-// TokenAPIConfig configures the seed-compatible HTTP token endpoint.
+// TokenAPIConfig configures the HTTP token endpoint of the production
+// setup document (and the token guide's spelling of it).
 type TokenAPIConfig struct {
 	// APIKey guards the endpoint (X-API-Key or X-Admin-Key). The
 	// endpoint is not served when it is empty.
@@ -49,8 +50,8 @@ type tokenRequest struct {
 	ExpiresIn string
 }
 
-// tokenData is the success payload, as the seed documents it, plus the
-// token's id and expiry time.
+// tokenData is the success payload, as the production setup document
+// shows it, plus the token's id and expiry time.
 type tokenData struct {
 	AccessToken string   `json:"access_token"`
 	TokenType   string   `json:"token_type"`
