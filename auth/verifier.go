@@ -22,7 +22,8 @@ const MaxTokenLen = 8 << 10
 const DefaultLeeway = 30 * time.Second
 
 // Verification errors. Their messages are the ones clients see, in the
-// words of the seed documents, so they never contain token material.
+// words of the token guide and the production setup document, so they
+// never contain token material.
 var (
 	ErrTokenMissing     = errors.New("Authentication required")
 	ErrTokenExpired     = errors.New("Token has expired")

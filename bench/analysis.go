@@ -10,145 +10,171 @@ import (
 // this run, and proposes the change that would close the gap. The
 // proposals are not applied: product code is out of the benchmark's scope.
 func (r *report) writeAnalysis(b *strings.Builder) {
-	w := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
+	w := writef(func(format string, a ...any) { fmt.Fprintf(b, format, a...) })
 	w("## Where the misses come from\n\n")
 	w("Profiles are from this run (`go test -cpuprofile/-memprofile` on the benchmarks above, `go tool pprof -top`). " +
 		"Proposed changes are described, not applied.\n\n")
-	g := r.gobench
+	r.analyzeVerify(w)
+	for _, tr := range []string{"streamable-http", "sse"} {
+		r.analyzeCeiling(w, tr)
+	}
+	r.writePerfTable(w)
+	r.analyzeCallProfile(w)
+	r.analyzePeer(w)
+	r.analyzeSessions(w)
+	r.analyzeIssue(w)
+}
 
-	// --- verification -------------------------------------------------
+// writef appends formatted Markdown to the analysis.
+type writef func(format string, a ...any)
+
+// analyzeVerify explains missed token-verification targets.
+func (r *report) analyzeVerify(w writef) {
+	g := r.gobench
+	if g == nil {
+		return
+	}
+	v, _ := g.get("BenchmarkVerify")
+	f, _ := g.get("BenchmarkHMACFloor")
+	fr, _ := g.get("BenchmarkHMACFloorReused")
+	missed := v.nsOp > targetVerifyNs || v.allocs > targetVerifyAllocs || (f.nsOp > 0 && v.nsOp/f.nsOp > targetFloorRatio)
+	w("### Token verification (%s, %.0f allocs/op; floor %s)\n\n", fmtNs(v.nsOp), v.allocs, fmtNs(f.nsOp))
+	if !missed {
+		w("All three verification targets are met.\n\n")
+	} else {
+		cpu := r.profile("Verify, CPU")
+		if cpu != nil {
+			w("Of `auth.Verifier.Verify`'s CPU time, %.0f%% is `encoding/json.Unmarshal`, %.0f%% golang-jwt's `ParseUnverified`, %.0f%% "+
+				"its HMAC check (`SigningMethodHMAC.Verify`), %.0f%% `hmac.New` (keying SHA-256 per token), %.0f%% base64 decoding, "+
+				"%.0f%% `checkMembers` (the duplicate-member/type scan) and %.0f%% the allocator (`mallocgc`); the revocation lookup "+
+				"is negligible (`RevocationLookup`).\n\n",
+				100*cpu.cum["encoding/json.Unmarshal"], 100*cpu.cum["jwt/v5.(*Parser).ParseUnverified"], 100*cpu.cum["jwt/v5.(*SigningMethodHMAC).Verify"],
+				100*cpu.cum["crypto/hmac.New"], 100*cpu.cum["encoding/base64.(*Encoding).DecodeString"], 100*cpu.cum["auth.checkMembers"], 100*cpu.cum["runtime.mallocgc"])
+		}
+		w("One HMAC-SHA256 over the same input costs %s with a fresh key and %s with a reused keyed state; everything above that "+
+			"is parsing and checking.\n\n", fmtNs(f.nsOp), fmtNs(fr.nsOp))
+		w("**Proposed change**: take the generic JWT machinery off the path of the tokens mcpauth itself mints — compare the header " +
+			"segment with the fixed one the issuer writes, reuse pooled keyed HMAC states, read the flat payload with a purpose-built " +
+			"scanner that also rejects duplicate members and mistyped claims in the same pass, and fall back to golang-jwt for anything " +
+			"else — and/or memoize successful verifications in the middleware (see the throughput section).\n\n")
+		if cpu != nil {
+			w("<details><summary>pprof: Verify, CPU (top)</summary>\n\n```\n%s\n```\n</details>\n\n", cpu.top)
+		}
+		if al := r.profile("Verify, allocations (objects)"); al != nil {
+			w("<details><summary>pprof: Verify, allocated objects (top)</summary>\n\n```\n%s\n```\n</details>\n\n", al.top)
+		}
+	}
+}
+
+// analyzeCeiling explains authenticated throughput below the
+// auth-disabled ceiling on transport tr.
+func (r *report) analyzeCeiling(w writef, tr string) {
+	g := r.gobench
+	a, okA := r.loadFor("mcpauth (auth)", tr)
+	c, okC := r.loadFor("mcpauth (auth disabled)", tr)
+	if !okA || !okC || a.rps/c.rps >= targetCeiling {
+		return
+	}
+	w("### Authenticated throughput vs the auth-disabled ceiling (%s: %.1f%%)\n\n", tr, 100*a.rps/c.rps)
+	delta := a.cpuPerReq() - c.cpuPerReq()
+	if a.serverUtil() > 0.9 && c.serverUtil() > 0.9 {
+		w("The server is CPU-bound in both runs (%.2f and %.2f cores of the one it is pinned to; the load generator used %.2f and %.2f of its own), "+
+			"so throughput is the inverse of server CPU per request: ", a.serverUtil(), c.serverUtil(), a.clientUtil(), c.clientUtil())
+	} else {
+		w("The server was not saturated in every run (%.2f and %.2f cores; load generator %.2f and %.2f; other processes on the machine "+
+			"%.2f and %.2f cores), so the req/s ratio is noisy; server CPU per request is the robust measure: ",
+			a.serverUtil(), c.serverUtil(), a.clientUtil(), c.clientUtil(), a.otherUtil(), c.otherUtil())
+	}
+	w("**%s with auth vs %s without, +%s per request**. ", us(a.cpuPerReq()), us(c.cpuPerReq()), us(delta))
 	if g != nil {
 		v, _ := g.get("BenchmarkVerify")
-		f, _ := g.get("BenchmarkHMACFloor")
-		fr, _ := g.get("BenchmarkHMACFloorReused")
-		missed := v.nsOp > targetVerifyNs || v.allocs > targetVerifyAllocs || (f.nsOp > 0 && v.nsOp/f.nsOp > targetFloorRatio)
-		w("### Token verification (%s, %.0f allocs/op; floor %s)\n\n", fmtNs(v.nsOp), v.allocs, fmtNs(f.nsOp))
-		if !missed {
-			w("All three verification targets are met.\n\n")
-		} else {
-			cpu := r.profile("Verify, CPU")
-			if cpu != nil {
-				w("Of `auth.Verifier.Verify`'s CPU time, %.0f%% is `encoding/json.Unmarshal`, %.0f%% golang-jwt's `ParseUnverified`, %.0f%% "+
-					"its HMAC check (`SigningMethodHMAC.Verify`), %.0f%% `hmac.New` (keying SHA-256 per token), %.0f%% base64 decoding, "+
-					"%.0f%% `checkMembers` (the duplicate-member/type scan) and %.0f%% the allocator (`mallocgc`); the revocation lookup "+
-					"is negligible (`RevocationLookup`).\n\n",
-					100*cpu.cum["encoding/json.Unmarshal"], 100*cpu.cum["jwt/v5.(*Parser).ParseUnverified"], 100*cpu.cum["jwt/v5.(*SigningMethodHMAC).Verify"],
-					100*cpu.cum["crypto/hmac.New"], 100*cpu.cum["encoding/base64.(*Encoding).DecodeString"], 100*cpu.cum["auth.checkMembers"], 100*cpu.cum["runtime.mallocgc"])
-			}
-			w("One HMAC-SHA256 over the same input costs %s with a fresh key and %s with a reused keyed state; everything above that "+
-				"is parsing and checking.\n\n", fmtNs(f.nsOp), fmtNs(fr.nsOp))
-			w("**Proposed change**: take the generic JWT machinery off the path of the tokens mcpauth itself mints — compare the header " +
-				"segment with the fixed one the issuer writes, reuse pooled keyed HMAC states, read the flat payload with a purpose-built " +
-				"scanner that also rejects duplicate members and mistyped claims in the same pass, and fall back to golang-jwt for anything " +
-				"else — and/or memoize successful verifications in the middleware (see the throughput section).\n\n")
-			if cpu != nil {
-				w("<details><summary>pprof: Verify, CPU (top)</summary>\n\n```\n%s\n```\n</details>\n\n", cpu.top)
-			}
-			if al := r.profile("Verify, allocations (objects)"); al != nil {
-				w("<details><summary>pprof: Verify, allocated objects (top)</summary>\n\n```\n%s\n```\n</details>\n\n", al.top)
-			}
+		mw, _ := g.get("BenchmarkMiddleware")
+		w("The middleware measures %s per request in isolation (Verify %s); on the server the rest of the difference is the "+
+			"allocation and collection of the garbage it leaves (%.0f B and %.0f allocations per request, collected on the same single core). ",
+			fmtNs(mw.nsOp), fmtNs(v.nsOp), mw.bOp, mw.allocs)
+	}
+	if len(r.perf) == 2 && tr == "streamable-http" {
+		pa, pc := r.perf[0], r.perf[1]
+		at := func(p *perfProfile, sym string) float64 { return p.cum[sym] * float64(p.cpuReq.Nanoseconds()) / 1e3 }
+		others := at(pa, "auth.BearerToken") + at(pa, "auth.ClientAddress") + at(pa, "activity.(*Tracker).Seen") + at(pa, "throttle.(*Limiter).Blocked")
+		w("In the running binary (perf, table below) `auth.(*Verifier).Verify` takes **%.1f µs** per request (%s in the micro-benchmark; "+
+			"in the server it runs cache-cold between requests), the rest of the auth path (`BearerToken`, `ClientAddress`, the "+
+			"throttle check, last-seen tracking) %s; mcp-go's `HandleMessage` is %.1f µs vs %.1f µs and the background GC "+
+			"%.1f µs vs %.1f µs with and without auth. The remainder of the +%s is allocation/GC spread over the request and run-to-run "+
+			"noise (the perf runs measured %s vs %s per request). ",
+			at(pa, "auth.(*Verifier).Verify"), verifyMicro(g), othersText(others),
+			at(pa, "server.(*MCPServer).HandleMessage"), at(pc, "server.(*MCPServer).HandleMessage"),
+			at(pa, "runtime.gcBgMarkWorker"), at(pc, "runtime.gcBgMarkWorker"), us(delta), us(pa.cpuReq), us(pc.cpuReq))
+	}
+	if g != nil && tr == "sse" {
+		ta, okA := g.get("BenchmarkToolsCallSSE")
+		tn, okN := g.get("BenchmarkToolsCallSSENoAuth")
+		if okA && okN {
+			w("In-process, the same SSE call through the whole handler (`BenchmarkToolsCallSSE` vs `…NoAuth`, no network) costs %s "+
+				"with auth and %s without (%.0f B and %.0f allocations more): the auth path itself accounts for %s of the +%s measured on "+
+				"the binary. The rest appears only over loopback with the server pinned to one core, and its size changes between "+
+				"otherwise identical runs of this harness, which points at scheduling and network wake-ups rather than at work the "+
+				"auth path does. ",
+				fmtNs(ta.nsOp), fmtNs(tn.nsOp), ta.bOp-tn.bOp, ta.allocs-tn.allocs, fmtNs(ta.nsOp-tn.nsOp), us(delta))
 		}
 	}
+	need := time.Duration(float64(c.cpuPerReq()) * (1/targetCeiling - 1))
+	w("To reach 95%% of the ceiling, authentication may add at most **%s** of server CPU to a %s request. "+
+		"Everything else in the request is mcp-go, net/http and JSON, identical with auth on or off (see the profile below: "+
+		"the auth share is `auth.(*Verifier).Verify`). ", us(need), us(c.cpuPerReq()))
+	w("**Verification is already memoized**: `VerifierConfig.CacheSize` keeps a bounded map from the exact token string to its " +
+		"verified claims, re-checking expiry, the revocation set and the allowed clients on every hit, so after a client's first " +
+		"request `Verify` costs tens of ns (`BenchmarkVerifyCached`) and the `Verify` line below is near zero. What remains of the " +
+		"difference is the middleware's bookkeeping (Bearer parsing, the failure-throttle check, last-seen tracking, the request " +
+		"context: a few hundred ns in isolation, `BenchmarkMiddleware`) and the garbage it leaves on the single pinned core, which is " +
+		"within the run-to-run spread of a few µs per request on this shared 2-core machine; everything else in the request is " +
+		"mcp-go, net/http and encoding/json, identical with auth on or off.")
+	w("\n\n")
+}
 
-	// --- throughput vs ceiling ---------------------------------------
-	for _, tr := range []string{"streamable-http", "sse"} {
-		a, okA := r.loadFor("mcpauth (auth)", tr)
-		c, okC := r.loadFor("mcpauth (auth disabled)", tr)
-		if !okA || !okC || a.rps/c.rps >= targetCeiling {
+// writePerfTable is where the running server spends its CPU per request.
+func (r *report) writePerfTable(w writef) {
+	if len(r.perf) == 0 {
+		return
+	}
+	w("**What the server spends per request** — `perf record -g` of the running binary during a separate 4 s Streamable HTTP run " +
+		"per server (the binary has no pprof endpoint; Go keeps frame pointers, so the call graphs are complete). Shares are " +
+		"inclusive (a function and everything it calls), turned into µs per request with that run's server CPU per request:\n\n")
+	w("| function (inclusive) |")
+	for _, p := range r.perf {
+		w(" %s |", p.server)
+	}
+	w("\n|---|")
+	for range r.perf {
+		w("---:|")
+	}
+	w("\n| *server CPU per request* |")
+	for _, p := range r.perf {
+		w(" *%s* |", us(p.cpuReq))
+	}
+	w("\n")
+	for _, sym := range perfSymbols {
+		any := false
+		for _, p := range r.perf {
+			any = any || p.cum[sym] > 0
+		}
+		if !any {
 			continue
 		}
-		w("### Authenticated throughput vs the auth-disabled ceiling (%s: %.1f%%)\n\n", tr, 100*a.rps/c.rps)
-		delta := a.cpuPerReq() - c.cpuPerReq()
-		if a.serverUtil() > 0.9 && c.serverUtil() > 0.9 {
-			w("The server is CPU-bound in both runs (%.2f and %.2f cores of the one it is pinned to; the load generator used %.2f and %.2f of its own), "+
-				"so throughput is the inverse of server CPU per request: ", a.serverUtil(), c.serverUtil(), a.clientUtil(), c.clientUtil())
-		} else {
-			w("The server was not saturated in every run (%.2f and %.2f cores; load generator %.2f and %.2f; other processes on the machine "+
-				"%.2f and %.2f cores), so the req/s ratio is noisy; server CPU per request is the robust measure: ",
-				a.serverUtil(), c.serverUtil(), a.clientUtil(), c.clientUtil(), a.otherUtil(), c.otherUtil())
-		}
-		w("**%s with auth vs %s without, +%s per request**. ", us(a.cpuPerReq()), us(c.cpuPerReq()), us(delta))
-		if g != nil {
-			v, _ := g.get("BenchmarkVerify")
-			mw, _ := g.get("BenchmarkMiddleware")
-			w("The middleware measures %s per request in isolation (Verify %s); on the server the rest of the difference is the "+
-				"allocation and collection of the garbage it leaves (%.0f B and %.0f allocations per request, collected on the same single core). ",
-				fmtNs(mw.nsOp), fmtNs(v.nsOp), mw.bOp, mw.allocs)
-		}
-		if len(r.perf) == 2 && tr == "streamable-http" {
-			pa, pc := r.perf[0], r.perf[1]
-			at := func(p *perfProfile, sym string) float64 { return p.cum[sym] * float64(p.cpuReq.Nanoseconds()) / 1e3 }
-			others := at(pa, "auth.BearerToken") + at(pa, "auth.ClientAddress") + at(pa, "activity.(*Tracker).Seen") + at(pa, "throttle.(*Limiter).Blocked")
-			w("In the running binary (perf, table below) `auth.(*Verifier).Verify` takes **%.1f µs** per request (%s in the micro-benchmark; "+
-				"in the server it runs cache-cold between requests), the rest of the auth path (`BearerToken`, `ClientAddress`, the "+
-				"throttle check, last-seen tracking) %s; mcp-go's `HandleMessage` is %.1f µs vs %.1f µs and the background GC "+
-				"%.1f µs vs %.1f µs with and without auth. The remainder of the +%s is allocation/GC spread over the request and run-to-run "+
-				"noise (the perf runs measured %s vs %s per request). ",
-				at(pa, "auth.(*Verifier).Verify"), verifyMicro(g), othersText(others),
-				at(pa, "server.(*MCPServer).HandleMessage"), at(pc, "server.(*MCPServer).HandleMessage"),
-				at(pa, "runtime.gcBgMarkWorker"), at(pc, "runtime.gcBgMarkWorker"), us(delta), us(pa.cpuReq), us(pc.cpuReq))
-		}
-		if g != nil && tr == "sse" {
-			ta, okA := g.get("BenchmarkToolsCallSSE")
-			tn, okN := g.get("BenchmarkToolsCallSSENoAuth")
-			if okA && okN {
-				w("In-process, the same SSE call through the whole handler (`BenchmarkToolsCallSSE` vs `…NoAuth`, no network) costs %s "+
-					"with auth and %s without (%.0f B and %.0f allocations more): the auth path itself accounts for %s of the +%s measured on "+
-					"the binary. The rest appears only over loopback with the server pinned to one core, and its size changes between "+
-					"otherwise identical runs of this harness, which points at scheduling and network wake-ups rather than at work the "+
-					"auth path does. ",
-					fmtNs(ta.nsOp), fmtNs(tn.nsOp), ta.bOp-tn.bOp, ta.allocs-tn.allocs, fmtNs(ta.nsOp-tn.nsOp), us(delta))
-			}
-		}
-		need := time.Duration(float64(c.cpuPerReq()) * (1/targetCeiling - 1))
-		w("To reach 95%% of the ceiling, authentication may add at most **%s** of server CPU to a %s request. "+
-			"Everything else in the request is mcp-go, net/http and JSON, identical with auth on or off (see the profile below: "+
-			"the auth share is `auth.(*Verifier).Verify`). ", us(need), us(c.cpuPerReq()))
-		w("**Verification is already memoized**: `VerifierConfig.CacheSize` keeps a bounded map from the exact token string to its " +
-			"verified claims, re-checking expiry, the revocation set and the allowed clients on every hit, so after a client's first " +
-			"request `Verify` costs tens of ns (`BenchmarkVerifyCached`) and the `Verify` line below is near zero. What remains of the " +
-			"difference is the middleware's bookkeeping (Bearer parsing, the failure-throttle check, last-seen tracking, the request " +
-			"context: a few hundred ns in isolation, `BenchmarkMiddleware`) and the garbage it leaves on the single pinned core, which is " +
-			"within the run-to-run spread of a few µs per request on this shared 2-core machine; everything else in the request is " +
-			"mcp-go, net/http and encoding/json, identical with auth on or off.")
-		w("\n\n")
-	}
-	if len(r.perf) > 0 {
-		w("**What the server spends per request** — `perf record -g` of the running binary during a separate 4 s Streamable HTTP run " +
-			"per server (the binary has no pprof endpoint; Go keeps frame pointers, so the call graphs are complete). Shares are " +
-			"inclusive (a function and everything it calls), turned into µs per request with that run's server CPU per request:\n\n")
-		w("| function (inclusive) |")
+		w("| `%s` |", sym)
 		for _, p := range r.perf {
-			w(" %s |", p.server)
-		}
-		w("\n|---|")
-		for range r.perf {
-			w("---:|")
-		}
-		w("\n| *server CPU per request* |")
-		for _, p := range r.perf {
-			w(" *%s* |", us(p.cpuReq))
+			w(" %.1f µs (%.0f%%) |", p.cum[sym]*float64(p.cpuReq.Nanoseconds())/1e3, 100*p.cum[sym])
 		}
 		w("\n")
-		for _, sym := range perfSymbols {
-			any := false
-			for _, p := range r.perf {
-				any = any || p.cum[sym] > 0
-			}
-			if !any {
-				continue
-			}
-			w("| `%s` |", sym)
-			for _, p := range r.perf {
-				w(" %.1f µs (%.0f%%) |", p.cum[sym]*float64(p.cpuReq.Nanoseconds())/1e3, 100*p.cum[sym])
-			}
-			w("\n")
-		}
-		w("\n")
-		for _, p := range r.perf {
-			w("<details><summary>perf: %s, self time by symbol (top)</summary>\n\n```\n%s\n```\n</details>\n\n", p.server, p.top)
-		}
 	}
+	w("\n")
+	for _, p := range r.perf {
+		w("<details><summary>perf: %s, self time by symbol (top)</summary>\n\n```\n%s\n```\n</details>\n\n", p.server, p.top)
+	}
+}
+
+// analyzeCallProfile breaks down one in-process tools/call.
+func (r *report) analyzeCallProfile(w writef) {
 	if p := r.profile("tools/call whoami in-process (auth on), CPU"); p != nil && len(r.load) > 0 {
 		w("In-process, one authenticated tools/call spends %.0f%% of its CPU in `auth.(*Verifier).Verify`, %.0f%% in mcp-go's "+
 			"`MCPServer.HandleMessage` (JSON-RPC decode, tool dispatch, result encoding), %.0f%% in `encoding/json` decoding and %.0f%% "+
@@ -156,8 +182,10 @@ func (r *report) writeAnalysis(b *strings.Builder) {
 			100*p.cum["auth.(*Verifier).Verify"], 100*p.cum["server.(*MCPServer).HandleMessage"], 100*p.cum["encoding/json.Unmarshal"],
 			100*p.cum["encoding/json.Marshal"], 100*p.cum["runtime.mallocgc"], p.top)
 	}
+}
 
-	// --- peer ---------------------------------------------------------
+// analyzePeer explains throughput below the TypeScript peer's.
+func (r *report) analyzePeer(w writef) {
 	for _, tr := range []string{"streamable-http", "sse"} {
 		a, okA := r.loadFor("mcpauth (auth)", tr)
 		p, okP := r.loadFor("TS SDK", tr)
@@ -167,37 +195,44 @@ func (r *report) writeAnalysis(b *strings.Builder) {
 				tr, a.rps/p.rps, us(p.cpuPerReq()), us(a.cpuPerReq()), us(a.cpuPerReq()-r.ceilingCPU(tr)))
 		}
 	}
+}
 
-	// --- sessions -----------------------------------------------------
-	if s := r.sessions; s.opened > 0 && s.perSession()/1024 > targetSessionKiB {
-		p := s.prof
-		kib := s.perSession() / 1024
-		per := func(fn string) float64 { return p.cum[fn] * float64(p.heapAfter) / float64(max(1, p.n)) / 1024 }
-		w("### RSS per SSE session (%.1f KiB)\n\n", kib)
-		w("Measured in-process with the same server, an open SSE session holds **%.2f goroutines** with **%.1f KiB of stack**, and "+
-			"**%.1f KiB of live heap** (after GC, excluding the raw client's own %.0f%% of the heap): %.1f KiB together, which accounts for "+
-			"the %.1f KiB of RSS per session measured on the binary",
-			p.goroutinesPer, p.stackPer/1024, p.serverHeapPer()/1024, 100*p.clientShare(), (p.stackPer+p.serverHeapPer())/1024, kib)
-		if s.gc.line != "" {
-			w(" (whose last GC during the test saw %.0f MB live heap and %.0f MB of goroutine stacks for %d sessions)", s.gc.liveMB, s.gc.stMB, s.opened)
-		}
-		w(". It is made of:\n\n")
-		w("- **goroutines (%.1f KiB)**: net/http's connection goroutine, which runs the whole handler chain (and mcpauth's SSE stream "+
-			"loop, `transport.(*sseServer).serveStream`, which does all of a session's writing) and so has the deepest stack, and net/http's "+
-			"background reader (started while a handler runs, to notice the client going away);\n", p.stackPer/1024)
-		w("- **the session (%.1f KiB of heap under `serveStream`)**: its two small queues (framed events and mcp-go notifications), "+
-			"the session struct, and mcp-go's registration of it;\n", per("transport.(*sseServer).serveStream"))
-		w("- **net/http's connection buffers (10 KiB)**: the 4 KiB `bufio.Reader` and 4 KiB `bufio.Writer` every connection keeps, and the response's 2 KiB buffer before chunking "+
-			"(the `bufio.NewReaderSize`/`NewWriterSize` lines of the profile, which also hold the raw client's two 1 KiB readers), plus the "+
-			"parsed request (%.1f KiB under `conn.readRequest`: headers, URL, context);\n", per("net/http.(*conn).readRequest"))
-		w("- **mcpauth's session binding (small)**: the session-table entry and its stream map (`sessionTable.open`, `addStream`), the stream's " +
-			"deadline context (`untilExpiry`) and the limiter count.\n\n")
-		if p.top != "" {
-			w("<details><summary>pprof: live heap with %d open SSE sessions, in-process (inuse_space, top; `main.*` lines are the raw client)</summary>\n\n```\n%s\n```\n</details>\n\n", p.n, p.top)
-		}
+// analyzeSessions explains the memory an open SSE session holds.
+func (r *report) analyzeSessions(w writef) {
+	s := r.sessions
+	if !(s.opened > 0 && s.perSession()/1024 > targetSessionKiB) {
+		return
 	}
+	p := s.prof
+	kib := s.perSession() / 1024
+	per := func(fn string) float64 { return p.cum[fn] * float64(p.heapAfter) / float64(max(1, p.n)) / 1024 }
+	w("### RSS per SSE session (%.1f KiB)\n\n", kib)
+	w("Measured in-process with the same server, an open SSE session holds **%.2f goroutines** with **%.1f KiB of stack**, and "+
+		"**%.1f KiB of live heap** (after GC, excluding the raw client's own %.0f%% of the heap): %.1f KiB together, which accounts for "+
+		"the %.1f KiB of RSS per session measured on the binary",
+		p.goroutinesPer, p.stackPer/1024, p.serverHeapPer()/1024, 100*p.clientShare(), (p.stackPer+p.serverHeapPer())/1024, kib)
+	if s.gc.line != "" {
+		w(" (whose last GC during the test saw %.0f MB live heap and %.0f MB of goroutine stacks for %d sessions)", s.gc.liveMB, s.gc.stMB, s.opened)
+	}
+	w(". It is made of:\n\n")
+	w("- **goroutines (%.1f KiB)**: net/http's connection goroutine, which runs the whole handler chain (and mcpauth's SSE stream "+
+		"loop, `transport.(*sseServer).serveStream`, which does all of a session's writing) and so has the deepest stack, and net/http's "+
+		"background reader (started while a handler runs, to notice the client going away);\n", p.stackPer/1024)
+	w("- **the session (%.1f KiB of heap under `serveStream`)**: its two small queues (framed events and mcp-go notifications), "+
+		"the session struct, and mcp-go's registration of it;\n", per("transport.(*sseServer).serveStream"))
+	w("- **net/http's connection buffers (10 KiB)**: the 4 KiB `bufio.Reader` and 4 KiB `bufio.Writer` every connection keeps, and the response's 2 KiB buffer before chunking "+
+		"(the `bufio.NewReaderSize`/`NewWriterSize` lines of the profile, which also hold the raw client's two 1 KiB readers), plus the "+
+		"parsed request (%.1f KiB under `conn.readRequest`: headers, URL, context);\n", per("net/http.(*conn).readRequest"))
+	w("- **mcpauth's session binding (small)**: the session-table entry and its stream map (`sessionTable.open`, `addStream`), the stream's " +
+		"deadline context (`untilExpiry`) and the limiter count.\n\n")
+	if p.top != "" {
+		w("<details><summary>pprof: live heap with %d open SSE sessions, in-process (inuse_space, top; `main.*` lines are the raw client)</summary>\n\n```\n%s\n```\n</details>\n\n", p.n, p.top)
+	}
+}
 
-	// --- issue_token --------------------------------------------------
+// analyzeIssue explains issue_token latency: the tail under concurrency
+// and a p50 above target.
+func (r *report) analyzeIssue(w writef) {
 	seq, okS := r.issueFor("auth.Issuer + SQLite, sequential")
 	conc, okC := r.issueFor("auth.Issuer + SQLite, " + fmt.Sprint(r.opts.mintConc))
 	locked, okL := r.issueFor("prototype:")

@@ -83,7 +83,7 @@ func ClientConfig(kind, serverName, token string, ep Endpoints) map[string]any {
 		}}}
 	case ClientClaudeCode:
 		return map[string]any{"command": fmt.Sprintf("claude mcp add --transport http %s %s --header %q", serverName, ep.MCP(), "Authorization: "+bearer)}
-	default: // generic, as the seed's script prints it
+	default: // generic, as the token guide's script prints it
 		return map[string]any{"mcpServers": map[string]any{serverName: map[string]any{
 			"url": ep.SSE(), "headers": headers,
 		}}}

@@ -86,8 +86,9 @@ func (t *Toolset) issueToken(ctx context.Context, req mcp.CallToolRequest) (*mcp
 	return mcp.NewToolResultStructured(out.Result(), out.Text()), nil
 }
 
-// Issued renders a freshly minted token for people: the seed script's
-// banner, token, client config and details. The CLI prints the same text.
+// Issued renders a freshly minted token for people: the token guide
+// script's banner, token, client config and details. The CLI prints the
+// same text.
 type Issued struct {
 	Token      auth.IssuedToken
 	Expiry     auth.Expiry
@@ -143,7 +144,7 @@ func (i Issued) Result() IssueResult {
 	return r
 }
 
-// Text is the human-readable form, modelled on the seed's script output.
+// Text is the human-readable form, modelled on the token guide script's output.
 func (i Issued) Text() string {
 	var b strings.Builder
 	line := strings.Repeat("=", 60)

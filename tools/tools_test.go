@@ -385,7 +385,7 @@ func TestIssueTokenMintsRecordsAndDescribesToken(t *testing.T) {
 			if env["AUTH_HEADER"] != "Bearer "+res.Token {
 				t.Errorf("config AUTH_HEADER does not carry the token")
 			}
-			// The generic one is the seed's url + headers block.
+			// The generic one is the token guide's url + headers block.
 			generic, _ := res.Configs["generic"].(map[string]any)
 			gs, _ := generic["mcpServers"].(map[string]any)
 			ge, _ := gs["mcpauth-test"].(map[string]any)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/mcpauth/mcpauth/auth"
@@ -54,8 +55,8 @@ func NewMetrics(sessions func() int) *Metrics {
 	m.reg.MustRegister(m.events, m.refusals,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "mcpauth_open_sessions", Help: "Open SSE and Streamable HTTP sessions."},
 			func() float64 { return float64(sessions()) }),
-		prometheus.NewGoCollector(),
-		prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	return m
 }

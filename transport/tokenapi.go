@@ -16,7 +16,8 @@ import (
 	"github.com/mcpauth/mcpauth/tools"
 )
 
-// TokenAPIConfig configures the seed-compatible HTTP token endpoint.
+// TokenAPIConfig configures the HTTP token endpoint of the production
+// setup document (and the token guide's spelling of it).
 type TokenAPIConfig struct {
 	// APIKey guards the endpoint (X-API-Key or X-Admin-Key). The
 	// endpoint is not served when it is empty.
@@ -49,8 +50,8 @@ type tokenRequest struct {
 	ExpiresIn string
 }
 
-// tokenData is the success payload, as the seed documents it, plus the
-// token's id and expiry time.
+// tokenData is the success payload, as the production setup document
+// shows it, plus the token's id and expiry time.
 type tokenData struct {
 	AccessToken string   `json:"access_token"`
 	TokenType   string   `json:"token_type"`
@@ -152,67 +153,97 @@ func (h *HTTP) adminCaller(w http.ResponseWriter, r *http.Request, keySum [32]by
 
 // tokenAPI serves POST /api/v1/mcp/auth/token and POST /api/auth/token.
 func (h *HTTP) tokenAPI(cfg TokenAPIConfig) http.Handler {
-	keySum := sha256.Sum256([]byte(cfg.APIKey))
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	t := &tokenEndpoint{h: h, cfg: cfg, keySum: sha256.Sum256([]byte(cfg.APIKey)), log: cfg.Logger}
+	if t.log == nil {
+		t.log = slog.New(slog.DiscardHandler)
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		src := auth.ClientAddress(r)
-		caller, ok := h.adminCaller(w, r, keySum, cfg.Verifier, log, "token_api", func(status int, code, msg string) {
-			writeAPIError(w, status, code, msg)
-		})
-		if !ok {
-			return
-		}
+	return t
+}
 
-		mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-		if err != nil || mt != "application/json" {
-			writeAPIError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json")
-			return
+// tokenEndpoint is the token API: who asks, what they ask for, the mint.
+type tokenEndpoint struct {
+	h      *HTTP
+	cfg    TokenAPIConfig
+	keySum [sha256.Size]byte
+	log    *slog.Logger
+}
+
+func (t *tokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	src := auth.ClientAddress(r)
+	caller, ok := t.authenticate(w, r)
+	if !ok {
+		return
+	}
+	req, expiry, ok := t.readRequest(w, r)
+	if !ok {
+		return
+	}
+	tok, err := t.cfg.Minter.Issue(auth.WithRemoteAddr(r.Context(), src), auth.IssueRequest{
+		ClientID: req.ClientID, Expiry: expiry, Scopes: req.Scope, Caller: caller, Via: "token_api"})
+	if err != nil {
+		status, code := mintErrorStatus(err)
+		if status == http.StatusServiceUnavailable {
+			w.Header().Set("Retry-After", "1")
 		}
-		body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10+1))
-		if err != nil {
-			writeAPIError(w, http.StatusBadRequest, "invalid_request", "Cannot read the request body")
-			return
-		}
-		if len(body) > 64<<10 {
-			writeAPIError(w, http.StatusRequestEntityTooLarge, "request_too_large", "Request body is larger than 64 KiB")
-			return
-		}
-		req, err := parseTokenRequest(body)
-		if err != nil {
-			writeAPIError(w, http.StatusBadRequest, "invalid_request", err.Error())
-			return
-		}
-		expiry := cfg.DefaultExpiry
-		if req.ExpiresIn != "" {
-			if expiry, err = auth.ParseExpiry(req.ExpiresIn); err != nil {
-				writeAPIError(w, http.StatusBadRequest, "invalid_request", err.Error())
-				return
-			}
-		}
-		tok, err := cfg.Minter.Issue(auth.WithRemoteAddr(r.Context(), src), auth.IssueRequest{
-			ClientID: req.ClientID, Expiry: expiry, Scopes: req.Scope, Caller: caller, Via: "token_api"})
-		if err != nil {
-			status, code := mintErrorStatus(err)
-			if status == http.StatusServiceUnavailable {
-				w.Header().Set("Retry-After", "1")
-			}
-			writeAPIError(w, status, code, err.Error())
-			return
-		}
-		data := tokenData{
-			AccessToken: tok.Token, TokenType: "Bearer", Scope: append([]string{}, tok.Scopes...),
-			JTI: tok.JTI, ClientID: tok.ClientID,
-		}
-		if !tok.ExpiresAt.IsZero() {
-			secs := int64(tok.ExpiresAt.Sub(tok.IssuedAt) / time.Second)
-			at := tok.ExpiresAt.UTC().Format(time.RFC3339)
-			data.ExpiresIn, data.ExpiresAt = &secs, &at
-		}
-		writeAPI(w, http.StatusOK, apiResponse{Success: true, Data: data})
+		writeAPIError(w, status, code, err.Error())
+		return
+	}
+	writeAPI(w, http.StatusOK, apiResponse{Success: true, Data: newTokenData(tok)})
+}
+
+// authenticate finds who is asking: the API key or an admin Bearer token
+// (adminCaller, shared with introspection). When it reports false the
+// refusal has been written.
+func (t *tokenEndpoint) authenticate(w http.ResponseWriter, r *http.Request) (*auth.Claims, bool) {
+	return t.h.adminCaller(w, r, t.keySum, t.cfg.Verifier, t.log, "token_api", func(status int, code, msg string) {
+		writeAPIError(w, status, code, msg)
 	})
+}
+
+// readRequest reads and checks the body and its expiry. When it reports
+// false the refusal has been written.
+func (t *tokenEndpoint) readRequest(w http.ResponseWriter, r *http.Request) (tokenRequest, auth.Expiry, bool) {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
+		writeAPIError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json")
+		return tokenRequest{}, auth.Expiry{}, false
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10+1))
+	if err != nil {
+		writeAPIError(w, http.StatusBadRequest, "invalid_request", "Cannot read the request body")
+		return tokenRequest{}, auth.Expiry{}, false
+	}
+	if len(body) > 64<<10 {
+		writeAPIError(w, http.StatusRequestEntityTooLarge, "request_too_large", "Request body is larger than 64 KiB")
+		return tokenRequest{}, auth.Expiry{}, false
+	}
+	req, err := parseTokenRequest(body)
+	if err != nil {
+		writeAPIError(w, http.StatusBadRequest, "invalid_request", err.Error())
+		return tokenRequest{}, auth.Expiry{}, false
+	}
+	expiry := t.cfg.DefaultExpiry
+	if req.ExpiresIn != "" {
+		if expiry, err = auth.ParseExpiry(req.ExpiresIn); err != nil {
+			writeAPIError(w, http.StatusBadRequest, "invalid_request", err.Error())
+			return tokenRequest{}, auth.Expiry{}, false
+		}
+	}
+	return req, expiry, true
+}
+
+// newTokenData is the success payload of a minted token.
+func newTokenData(tok auth.IssuedToken) tokenData {
+	data := tokenData{
+		AccessToken: tok.Token, TokenType: "Bearer", Scope: append([]string{}, tok.Scopes...),
+		JTI: tok.JTI, ClientID: tok.ClientID,
+	}
+	if !tok.ExpiresAt.IsZero() {
+		secs := int64(tok.ExpiresAt.Sub(tok.IssuedAt) / time.Second)
+		at := tok.ExpiresAt.UTC().Format(time.RFC3339)
+		data.ExpiresIn, data.ExpiresAt = &secs, &at
+	}
+	return data
 }
 
 func parseTokenRequest(body []byte) (tokenRequest, error) {

@@ -119,12 +119,12 @@ func (s *sqlStore) ListStateGroup(ctx context.Context, kind, group string, now t
 	return s.listState(ctx, kind, `kind = ? AND grp = ? AND expires_at > ?`, kind, group, now.Unix())
 }
 
-func (s *sqlStore) listState(ctx context.Context, kind, where string, args ...any) ([]State, error) {
+func (s *sqlStore) listState(ctx context.Context, kind, where string, args ...any) (_ []State, err error) {
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT key, grp, value, expires_at FROM oauth_state WHERE `+where+` ORDER BY expires_at, key`), args...)
 	if err != nil {
 		return nil, fmt.Errorf("registry: list %s state: %w", kind, err)
 	}
-	defer rows.Close()
+	defer closeRows(rows, &err, "list "+kind+" state")
 	var out []State
 	for rows.Next() {
 		st := State{Kind: kind}

@@ -95,24 +95,30 @@ func (s *sqlStore) ListTokens(ctx context.Context, clientID string) ([]Token, er
 	return s.queryTokens(ctx, s.q(q), args...)
 }
 
-func (s *sqlStore) queryTokens(ctx context.Context, q string, args ...any) ([]Token, error) {
+func (s *sqlStore) queryTokens(ctx context.Context, q string, args ...any) (_ []Token, err error) {
 	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("registry: list tokens: %w", err)
 	}
-	defer rows.Close()
+	defer closeRows(rows, &err, "list tokens")
+	out, err := scanTokens(rows)
+	if err != nil {
+		return nil, fmt.Errorf("registry: list tokens: %w", err)
+	}
+	return out, nil
+}
+
+// scanTokens reads every row; the caller closes rows.
+func scanTokens(rows *sql.Rows) ([]Token, error) {
 	var out []Token
 	for rows.Next() {
 		t, err := scanToken(rows)
 		if err != nil {
-			return nil, fmt.Errorf("registry: list tokens: %w", err)
+			return nil, err
 		}
 		out = append(out, t)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("registry: list tokens: %w", err)
-	}
-	return out, nil
+	return out, rows.Err()
 }
 
 // ListClients summarizes every client that has tokens, ordered by client
@@ -136,11 +142,29 @@ func (s *sqlStore) ListClients(ctx context.Context, now time.Time) ([]Client, er
 		` + fmt.Sprintf(concat, `CASE WHEN `+active+` THEN scopes END`) + `
 		FROM tokens GROUP BY client_id`
 	n := now.Unix()
-	rows, err := s.db.QueryContext(ctx, s.q(q), n, n, n)
+	clients, err := s.summarizeClients(ctx, s.q(q), n, n, n)
+	if err != nil {
+		return nil, err
+	}
+	// Byte order, whatever the database's collation.
+	slices.SortFunc(clients, func(a, b Client) int { return strings.Compare(a.ClientID, b.ClientID) })
+	seen, err := s.lastSeen(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i := range clients {
+		clients[i].LastSeen = seen[clients[i].ClientID]
+	}
+	return clients, nil
+}
+
+// summarizeClients reads ListClients' aggregate, one row per client.
+func (s *sqlStore) summarizeClients(ctx context.Context, q string, args ...any) (_ []Client, err error) {
+	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("registry: summarize clients: %w", err)
 	}
-	defer rows.Close()
+	defer closeRows(rows, &err, "summarize clients")
 	clients := []Client{}
 	for rows.Next() {
 		var (
@@ -166,14 +190,16 @@ func (s *sqlStore) ListClients(ctx context.Context, now time.Time) ([]Client, er
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("registry: summarize clients: %w", err)
 	}
-	rows.Close()
-	// Byte order, whatever the database's collation.
-	slices.SortFunc(clients, func(a, b Client) int { return strings.Compare(a.ClientID, b.ClientID) })
-	rows, err = s.db.QueryContext(ctx, `SELECT client_id, last_seen FROM client_seen`)
+	return clients, nil
+}
+
+// lastSeen reads every client's last-seen time.
+func (s *sqlStore) lastSeen(ctx context.Context) (_ map[string]time.Time, err error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT client_id, last_seen FROM client_seen`)
 	if err != nil {
 		return nil, fmt.Errorf("registry: read last-seen times: %w", err)
 	}
-	defer rows.Close()
+	defer closeRows(rows, &err, "read last-seen times")
 	seen := map[string]time.Time{}
 	for rows.Next() {
 		var id string
@@ -186,10 +212,7 @@ func (s *sqlStore) ListClients(ctx context.Context, now time.Time) ([]Client, er
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("registry: read last-seen times: %w", err)
 	}
-	for i := range clients {
-		clients[i].LastSeen = seen[clients[i].ClientID]
-	}
-	return clients, nil
+	return seen, nil
 }
 
 // Revoke marks one token revoked; see Store.
@@ -260,16 +283,8 @@ func (s *sqlStore) RevokeClient(ctx context.Context, clientID, by, reason string
 		if err != nil {
 			return err
 		}
-		for rows.Next() {
-			t, err := scanToken(rows)
-			if err != nil {
-				rows.Close()
-				return err
-			}
-			out = append(out, t)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		out, err = scanTokens(rows)
+		if err := errors.Join(err, rows.Close()); err != nil {
 			return err
 		}
 		if len(out) == 0 {
@@ -295,13 +310,13 @@ func (s *sqlStore) RevokeClient(ctx context.Context, clientID, by, reason string
 }
 
 // ListRevoked returns revoked tokens not yet expired at now.
-func (s *sqlStore) ListRevoked(ctx context.Context, now time.Time) ([]Revocation, error) {
+func (s *sqlStore) ListRevoked(ctx context.Context, now time.Time) (_ []Revocation, err error) {
 	rows, err := s.db.QueryContext(ctx, s.q(
 		`SELECT jti, expires_at FROM tokens WHERE revoked_at IS NOT NULL AND (expires_at IS NULL OR expires_at > ?)`), now.Unix())
 	if err != nil {
 		return nil, fmt.Errorf("registry: list revoked: %w", err)
 	}
-	defer rows.Close()
+	defer closeRows(rows, &err, "list revoked")
 	var out []Revocation
 	for rows.Next() {
 		var r Revocation
@@ -325,7 +340,7 @@ func (s *sqlStore) TouchClients(ctx context.Context, seen map[string]time.Time) 
 	if len(seen) == 0 {
 		return nil
 	}
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.inTx(ctx, func(tx *sql.Tx) (err error) {
 		stmt, err := tx.PrepareContext(ctx, s.q(
 			`INSERT INTO client_seen (client_id, last_seen) VALUES (?, ?)
 			 ON CONFLICT (client_id) DO UPDATE SET last_seen = excluded.last_seen
@@ -333,7 +348,11 @@ func (s *sqlStore) TouchClients(ctx context.Context, seen map[string]time.Time) 
 		if err != nil {
 			return fmt.Errorf("registry: touch clients: %w", err)
 		}
-		defer stmt.Close()
+		defer func() {
+			if cerr := stmt.Close(); cerr != nil {
+				err = errors.Join(err, fmt.Errorf("registry: touch clients: %w", cerr))
+			}
+		}()
 		for id, at := range seen {
 			if _, err := stmt.ExecContext(ctx, id, at.Unix()); err != nil {
 				return fmt.Errorf("registry: touch client %s: %w", id, err)
@@ -360,6 +379,15 @@ func (s *sqlStore) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return err
 	}
 	return tx.Commit()
+}
+
+// closeRows closes rows and joins a failure to close into *err, worded as
+// the read's other errors: a read is not reported whole unless its rows
+// were released.
+func closeRows(rows *sql.Rows, err *error, what string) {
+	if cerr := rows.Close(); cerr != nil {
+		*err = errors.Join(*err, fmt.Errorf("registry: %s: %w", what, cerr))
+	}
 }
 
 func nullUnix(t time.Time) any {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -36,6 +37,14 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger, more ...func(*
 		return nil, err
 	}
 	return &app{Server: srv, cfg: cfg, settings: set, log: logger}, nil
+}
+
+// closeApp closes a and joins a failure to close into *err: a command
+// whose registry did not close cleanly does not report success.
+func closeApp(a *app, err *error) {
+	if cerr := a.Close(); cerr != nil {
+		*err = errors.Join(*err, cerr)
+	}
 }
 
 // library turns the environment's settings into the library's Config.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -194,6 +195,8 @@ type settings struct {
 	trustedProxies []netip.Prefix
 }
 
+// settings parses the token lifetimes and checks every setting, in a
+// fixed order: the first one out of bounds is the one reported.
 func (c Config) settings() (settings, error) {
 	def, err := auth.ParseExpiry(c.TokenExpiry)
 	if err != nil {
@@ -206,75 +209,78 @@ func (c Config) settings() (settings, error) {
 	if def.Never && !c.AllowNever {
 		return settings{}, errors.New(`MCP_TOKEN_EXPIRY is "never" but MCP_ALLOW_NEVER_EXPIRING is not true`)
 	}
-	if c.RevocationResync < 100*time.Millisecond || c.LastSeenFlush < 100*time.Millisecond {
-		return settings{}, errors.New("MCP_REVOCATION_RESYNC and MCP_LAST_SEEN_FLUSH must be at least 100ms")
-	}
-	if c.Leeway < 0 || c.Leeway > 10*time.Minute {
-		return settings{}, errors.New("MCP_LEEWAY must be between 0s and 10m")
-	}
-	if !def.Never && def.Duration > maxL.Duration {
-		return settings{}, fmt.Errorf("MCP_TOKEN_EXPIRY (%s) is longer than MCP_MAX_TOKEN_LIFETIME (%s)", def, maxL)
-	}
-	for _, id := range c.AllowedClients {
-		if err := auth.ValidateClientID(id); err != nil {
-			return settings{}, fmt.Errorf("MCP_ALLOWED_CLIENTS: %w", err)
+	for _, err := range c.checks(def, maxL) {
+		if err != nil {
+			return settings{}, err
 		}
-	}
-	if c.OAuthAccessTTL < time.Minute || c.OAuthAccessTTL > 24*time.Hour || c.OAuthRefreshTTL < time.Hour || c.OAuthRefreshTTL > 365*24*time.Hour {
-		return settings{}, errors.New("MCP_OAUTH_ACCESS_TTL must be 1m-24h and MCP_OAUTH_REFRESH_TTL 1h-8760h")
-	}
-	if c.OAuthLoopbackMetadata && !c.Dev() {
-		return settings{}, errors.New("MCP_OAUTH_DEV_LOOPBACK_METADATA is allowed only in dev mode: it lets strangers' client ids reach the local network")
-	}
-	if c.EnrollmentTTL < time.Minute || c.EnrollmentTTL > 24*time.Hour {
-		return settings{}, errors.New("MCP_ENROLLMENT_TTL must be between 1m and 24h")
-	}
-	if c.OAuthPruneInterval < time.Second || c.OAuthPruneInterval > 24*time.Hour {
-		return settings{}, errors.New("MCP_OAUTH_PRUNE_INTERVAL must be between 1s and 24h")
-	}
-	for name, v := range map[string]int{"MCP_OAUTH_PENDING_PER_ADDRESS": c.OAuthPendingPerAddress, "MCP_OAUTH_PENDING_PER_CLIENT": c.OAuthPendingPerClient,
-		"MCP_OAUTH_PENDING_MAX": c.OAuthPendingMax, "MCP_OAUTH_AUTHORIZE_BURST": c.OAuthAuthorizeBurst} {
-		if v < 1 || v > 100000 {
-			return settings{}, fmt.Errorf("%s must be between 1 and 100000", name)
-		}
-	}
-	if c.OAuthAuthorizeRefill <= 0 || c.OAuthAuthorizeRefill > time.Hour {
-		return settings{}, errors.New("MCP_OAUTH_AUTHORIZE_REFILL must be positive and at most 1h")
-	}
-	if c.MaxStreamsPerClient < 1 || c.MaxStreamsPerClient > 100000 {
-		return settings{}, errors.New("MCP_MAX_STREAMS_PER_CLIENT must be between 1 and 100000")
-	}
-	if c.RevocationMaxStaleness != 0 && c.RevocationMaxStaleness < 2*c.RevocationResync {
-		return settings{}, errors.New("MCP_REVOCATION_MAX_STALENESS must be at least twice MCP_REVOCATION_RESYNC (or 0 for the default)")
-	}
-	if c.RegistryBusyTimeout < 10*time.Millisecond || c.RegistryBusyTimeout > time.Minute {
-		return settings{}, errors.New("MCP_REGISTRY_BUSY_TIMEOUT must be between 10ms and 1m")
-	}
-	if c.UpstreamTimeout <= 0 || c.UpstreamTimeout > time.Hour {
-		return settings{}, errors.New("MCP_UPSTREAM_TIMEOUT must be between 1ms and 1h")
-	}
-	if c.MaxSessionsPerClient < 1 || c.MaxSessionsPerClient > 100000 {
-		return settings{}, errors.New("MCP_MAX_SESSIONS_PER_CLIENT must be between 1 and 100000")
-	}
-	if c.SSEWriteTimeout < time.Second || c.SSEWriteTimeout > 10*time.Minute {
-		return settings{}, errors.New("MCP_SSE_WRITE_TIMEOUT must be between 1s and 10m")
-	}
-	if c.AuthFailBurst < 1 || c.AuthFailRefill <= 0 {
-		return settings{}, errors.New("MCP_AUTH_FAIL_BURST must be at least 1 and MCP_AUTH_FAIL_REFILL positive")
-	}
-	for _, o := range c.CORSOrigin {
-		if _, err := transport.NormalizeOrigin(o); err != nil {
-			return settings{}, fmt.Errorf("MCP_CORS_ORIGIN: %w", err)
-		}
-	}
-	if err := auth.ValidateScopes(c.Scopes); err != nil {
-		return settings{}, fmt.Errorf("MCP_SCOPES: %w", err)
 	}
 	proxies, err := transport.ParseTrustedProxies(c.TrustedProxies)
 	if err != nil {
 		return settings{}, fmt.Errorf("MCP_TRUSTED_PROXIES: %w", err)
 	}
 	return settings{defaultExpiry: def, maxLifetime: maxL.Duration, trustedProxies: proxies}, nil
+}
+
+// checks is every bound on the settings, one entry each: nil when it holds.
+func (c Config) checks(def, maxL auth.Expiry) []error {
+	return []error{
+		unless(c.RevocationResync >= 100*time.Millisecond && c.LastSeenFlush >= 100*time.Millisecond,
+			"MCP_REVOCATION_RESYNC and MCP_LAST_SEEN_FLUSH must be at least 100ms"),
+		unless(within(c.Leeway, 0, 10*time.Minute), "MCP_LEEWAY must be between 0s and 10m"),
+		unless(def.Never || def.Duration <= maxL.Duration,
+			fmt.Sprintf("MCP_TOKEN_EXPIRY (%s) is longer than MCP_MAX_TOKEN_LIFETIME (%s)", def, maxL)),
+		named("MCP_ALLOWED_CLIENTS", each(c.AllowedClients, auth.ValidateClientID)),
+		unless(within(c.OAuthAccessTTL, time.Minute, 24*time.Hour) && within(c.OAuthRefreshTTL, time.Hour, 365*24*time.Hour),
+			"MCP_OAUTH_ACCESS_TTL must be 1m-24h and MCP_OAUTH_REFRESH_TTL 1h-8760h"),
+		unless(!c.OAuthLoopbackMetadata || c.Dev(),
+			"MCP_OAUTH_DEV_LOOPBACK_METADATA is allowed only in dev mode: it lets strangers' client ids reach the local network"),
+		unless(within(c.EnrollmentTTL, time.Minute, 24*time.Hour), "MCP_ENROLLMENT_TTL must be between 1m and 24h"),
+		unless(within(c.OAuthPruneInterval, time.Second, 24*time.Hour), "MCP_OAUTH_PRUNE_INTERVAL must be between 1s and 24h"),
+		unless(within(c.OAuthPendingPerAddress, 1, 100000), "MCP_OAUTH_PENDING_PER_ADDRESS must be between 1 and 100000"),
+		unless(within(c.OAuthPendingPerClient, 1, 100000), "MCP_OAUTH_PENDING_PER_CLIENT must be between 1 and 100000"),
+		unless(within(c.OAuthPendingMax, 1, 100000), "MCP_OAUTH_PENDING_MAX must be between 1 and 100000"),
+		unless(within(c.OAuthAuthorizeBurst, 1, 100000), "MCP_OAUTH_AUTHORIZE_BURST must be between 1 and 100000"),
+		unless(c.OAuthAuthorizeRefill > 0 && c.OAuthAuthorizeRefill <= time.Hour, "MCP_OAUTH_AUTHORIZE_REFILL must be positive and at most 1h"),
+		unless(within(c.MaxStreamsPerClient, 1, 100000), "MCP_MAX_STREAMS_PER_CLIENT must be between 1 and 100000"),
+		unless(c.RevocationMaxStaleness == 0 || c.RevocationMaxStaleness >= 2*c.RevocationResync,
+			"MCP_REVOCATION_MAX_STALENESS must be at least twice MCP_REVOCATION_RESYNC (or 0 for the default)"),
+		unless(within(c.RegistryBusyTimeout, 10*time.Millisecond, time.Minute), "MCP_REGISTRY_BUSY_TIMEOUT must be between 10ms and 1m"),
+		unless(c.UpstreamTimeout > 0 && c.UpstreamTimeout <= time.Hour, "MCP_UPSTREAM_TIMEOUT must be between 1ms and 1h"),
+		unless(within(c.MaxSessionsPerClient, 1, 100000), "MCP_MAX_SESSIONS_PER_CLIENT must be between 1 and 100000"),
+		unless(within(c.SSEWriteTimeout, time.Second, 10*time.Minute), "MCP_SSE_WRITE_TIMEOUT must be between 1s and 10m"),
+		unless(c.AuthFailBurst >= 1 && c.AuthFailRefill > 0, "MCP_AUTH_FAIL_BURST must be at least 1 and MCP_AUTH_FAIL_REFILL positive"),
+		named("MCP_CORS_ORIGIN", each(c.CORSOrigin, func(o string) error { _, err := transport.NormalizeOrigin(o); return err })),
+		named("MCP_SCOPES", auth.ValidateScopes(c.Scopes)),
+	}
+}
+
+// within reports lo <= v <= hi.
+func within[T cmp.Ordered](v, lo, hi T) bool { return lo <= v && v <= hi }
+
+// unless is the error msg unless ok holds.
+func unless(ok bool, msg string) error {
+	if ok {
+		return nil
+	}
+	return errors.New(msg)
+}
+
+// named prefixes a setting's name to err, if any.
+func named(name string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", name, err)
+}
+
+// each is the first error of check over list.
+func each(list []string, check func(string) error) error {
+	for _, v := range list {
+		if err := check(v); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // oauthPending is the pending sign-in limits for the OAuth server.

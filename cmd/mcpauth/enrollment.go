@@ -29,12 +29,12 @@ revocable like every other token.`,
 		Example: `  mcpauth enrollment create claude-ai --scope tools:call
   mcpauth enrollment create inspector --scope admin --ttl 30m --json`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			a, err := g.openApp(cmd)
 			if err != nil {
 				return err
 			}
-			defer a.Close()
+			defer closeApp(a, &err)
 			e, err := a.OAuth.CreateEnrollment(cmd.Context(), localAdmin(), args[0], scopes, ttl)
 			if err != nil {
 				return err
@@ -42,10 +42,10 @@ revocable like every other token.`,
 			if asJSON {
 				return writeJSON(g.stdout, e)
 			}
-			fmt.Fprintf(g.stdout, "Enrollment code: %s\nClient id:       %s\nScopes:          %s\nValid until:     %s (single use)\n\n"+
+			_, err = fmt.Fprintf(g.stdout, "Enrollment code: %s\nClient id:       %s\nScopes:          %s\nValid until:     %s (single use)\n\n"+
 				"Add %s/mcp as a custom connector in the MCP client and type the code when its sign-in page asks.\n",
 				e.Code, e.Name, strings.Join(e.Scopes, " "), e.ExpiresAt.Format(time.RFC3339), a.cfg.publicURL())
-			return nil
+			return err
 		},
 	}
 	create.Flags().StringArrayVar(&scopes, "scope", nil, "scope the client may be granted (repeatable)")

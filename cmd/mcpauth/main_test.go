@@ -127,7 +127,7 @@ func listCount(t *testing.T, environ []string) int {
 	return len(rows)
 }
 
-func TestTokenIssuePrintsTheSeedReportAndRecordsTheToken(t *testing.T) {
+func TestTokenIssuePrintsTheTokenGuideReportAndRecordsTheToken(t *testing.T) {
 	e := testEnv(t)
 	out, errOut, code := run(t, e, "", "token", "issue", "my-app", "90d")
 	if code != 0 {
@@ -465,7 +465,7 @@ func TestStdioActsAsTheGivenTokensIdentity(t *testing.T) {
 }
 
 func TestSecretIsReadFromJWTSecretAndFromADotEnvFile(t *testing.T) {
-	// JWT_SECRET is the seed's name for the variable.
+	// JWT_SECRET is the token guide's name for the variable.
 	e := testEnv(t, "MCP_JWT_SECRET=", "JWT_SECRET="+testSecret)
 	if j := issue(t, e, "legacy-name", "1h"); j.Token == "" {
 		t.Fatal("no token with JWT_SECRET")

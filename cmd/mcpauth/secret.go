@@ -49,7 +49,8 @@ API key, ready for .env.production or your platform's settings.`,
 }
 
 // envBlock is the production environment printed by "secret generate
-// --env", after the seed's script: fresh secret and API key, auth on.
+// --env", after the secret script of the production setup document: fresh
+// secret and API key, auth on.
 const envBlock = `# mcpauth production environment (generated; keep out of version control)
 MCP_ENV=production
 MCP_JWT_SECRET=%s

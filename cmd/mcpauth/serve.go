@@ -100,7 +100,7 @@ Environment:
                                resource needs; reloaded on SIGHUP
   MCP_UPSTREAM_TIMEOUT         longest wait for an upstream's answer (default 60s)`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) (err error) {
 			cfg, logger, err := g.load(cmd)
 			if err != nil {
 				return err
@@ -134,7 +134,7 @@ Environment:
 			if err != nil {
 				return err
 			}
-			defer a.Close() // every stdio upstream stops with the server
+			defer closeApp(a, &err) // every stdio upstream stops with the server
 
 			// Background work lives as long as the command: revocation
 			// sync (other processes' and replicas' revocations), batched

@@ -51,7 +51,7 @@ enterprise 180-365d.`,
   mcpauth token issue ci-admin 7d --scope admin --json
   mcpauth token issue my-laptop 30d --client cursor`,
 		Args: cobra.RangeArgs(1, 2),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			kind, err := tools.CheckClientKind(client)
 			if err != nil {
 				return err
@@ -60,7 +60,7 @@ enterprise 180-365d.`,
 			if err != nil {
 				return err
 			}
-			defer a.Close()
+			defer closeApp(a, &err)
 			expiry := auth.Expiry{Duration: cliDefaultLifetime}
 			if len(args) == 2 {
 				if expiry, err = auth.ParseExpiry(args[1]); err != nil {
@@ -97,7 +97,7 @@ server's secret, why not, and time left. With no argument or "-", the token is
 read from stdin (keeps it out of shell history). Exit status 2 when the token
 is not valid.`,
 		Args: cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			tok := ""
 			if len(args) == 1 && args[0] != "-" {
 				tok = args[0]
@@ -113,7 +113,7 @@ is not valid.`,
 			if err != nil {
 				return err
 			}
-			defer a.Close()
+			defer closeApp(a, &err)
 			in := a.Verifier.Inspect(tok)
 			if asJSON {
 				err = writeJSON(g.stdout, in)
@@ -144,12 +144,12 @@ func newTokenListCmd(g *globals) *cobra.Command {
 		Use:   "list",
 		Short: "List recorded tokens (active ones unless --all shows expired and revoked too)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) (err error) {
 			a, err := g.openApp(cmd)
 			if err != nil {
 				return err
 			}
-			defer a.Close()
+			defer closeApp(a, &err)
 			toks, err := a.Registry.ListTokens(cmd.Context(), client)
 			if err != nil {
 				return err
@@ -166,9 +166,10 @@ func newTokenListCmd(g *globals) *cobra.Command {
 				return writeJSON(g.stdout, rows)
 			}
 			if len(rows) == 0 {
-				fmt.Fprintln(g.stdout, "No tokens.")
-				return nil
+				_, err = fmt.Fprintln(g.stdout, "No tokens.")
+				return err
 			}
+			var b strings.Builder
 			for _, r := range rows {
 				exp := "never"
 				if r.ExpiresAt != nil {
@@ -181,9 +182,10 @@ func newTokenListCmd(g *globals) *cobra.Command {
 				case r.Expired:
 					state = "expired"
 				}
-				fmt.Fprintf(g.stdout, "%s  %-24s  %-7s  expires %-20s  scopes [%s]\n", r.JTI, r.ClientID, state, exp, strings.Join(r.Scopes, " "))
+				fmt.Fprintf(&b, "%s  %-24s  %-7s  expires %-20s  scopes [%s]\n", r.JTI, r.ClientID, state, exp, strings.Join(r.Scopes, " "))
 			}
-			return nil
+			_, err = io.WriteString(g.stdout, b.String())
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&client, "client", "", "only this client's tokens")
@@ -255,12 +257,12 @@ on PostgreSQL) and close its open sessions. Revoking twice changes nothing.`,
 			}
 			return nil
 		},
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			a, err := g.openApp(cmd)
 			if err != nil {
 				return err
 			}
-			defer a.Close()
+			defer closeApp(a, &err)
 			by := localAdmin().Subject
 			var toks []registry.Token
 			if client != "" {
@@ -284,8 +286,8 @@ on PostgreSQL) and close its open sessions. Revoking twice changes nothing.`,
 				if err != nil {
 					return err
 				}
-				if already {
-					fmt.Fprintf(g.stderr, "token %s was already revoked at %s; nothing changed\n", t.JTI, t.RevokedAt.Format(time.RFC3339))
+				if already { // a note only: the result follows on stdout
+					_, _ = fmt.Fprintf(g.stderr, "token %s was already revoked at %s; nothing changed\n", t.JTI, t.RevokedAt.Format(time.RFC3339))
 				}
 				toks = []registry.Token{t}
 			}
@@ -297,11 +299,13 @@ on PostgreSQL) and close its open sessions. Revoking twice changes nothing.`,
 			if asJSON {
 				return writeJSON(g.stdout, rows)
 			}
-			fmt.Fprintf(g.stdout, "Revoked %d token(s).\n", len(rows))
+			var b strings.Builder
+			fmt.Fprintf(&b, "Revoked %d token(s).\n", len(rows))
 			for _, r := range rows {
-				fmt.Fprintf(g.stdout, "  %s  %s\n", r.JTI, r.ClientID)
+				fmt.Fprintf(&b, "  %s  %s\n", r.JTI, r.ClientID)
 			}
-			return nil
+			_, err = io.WriteString(g.stdout, b.String())
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&client, "client", "", "revoke every token of this client id")

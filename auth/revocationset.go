@@ -8,7 +8,9 @@ import (
 
 // RevocationSet is the in-memory set of revoked token ids checked on every
 // request: an O(1) lock-free lookup. Writers replace the whole map (copy on
-// write); revocations are rare, lookups constant.
+// write); revocations are rare, lookups constant. The revocation service
+// (package auth/revocation) fills it and keeps it in step with the
+// registry.
 type RevocationSet struct {
 	mu sync.Mutex // serializes writers
 	m  atomic.Pointer[map[string]time.Time]
