@@ -359,17 +359,22 @@ func TestServerRequestsOverStdioNeedExactlyOneCallInFlight(t *testing.T) {
 	// call asked: refused, not guessed.
 	file := filepath.Join(t.TempDir(), "block")
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	blocker := caller(t, url, "go")
 	go func() {
 		req := mcp.CallToolRequest{}
 		req.Params.Name = "go__block"
 		req.Params.Arguments = map[string]any{"file": file}
-		_, _ = caller(t, url, "go").CallTool(ctx, req)
+		_, _ = blocker.CallTool(ctx, req)
 	}()
 	waitFor(t, "the blocking call to start", fileSays(file, "started"))
 	if res := callTool(t, ann, "go__sample", nil); !res.IsError || !strings.Contains(text(res), "2 calls to it are in flight") {
 		t.Fatalf("sampling with two calls in flight = %+v", res)
 	}
+	// End the blocking call and wait for the child to write its last
+	// word, so the temporary directory is not written to while it is
+	// removed.
+	cancel()
+	waitFor(t, "the blocking call to end", fileSays(file, "started cancelled"))
 }
 
 // updates records the notifications/resources/updated a caller receives.
