@@ -88,8 +88,12 @@ type Config struct {
 	Issuer string
 	// Audience, when set, is written to and required in aud.
 	Audience string
-	// PublicURL is the server's external base URL (no trailing slash).
+	// PublicURL is the server's external base URL (no trailing slash),
+	// including BasePath when one is set.
 	PublicURL string
+	// BasePath serves every endpoint under a path prefix ("/v1"), as
+	// operators' existing URLs (…/v1/sse) expect.
+	BasePath string
 	// Registry is the durable record; when nil, New opens DatabaseURL
 	// (a SQLite path or a postgres:// URL) and Close closes it.
 	Registry    registry.Store
@@ -444,7 +448,7 @@ func (s *Server) httpConfig() transport.HTTPConfig {
 		},
 		AuthEnabled: !cfg.AuthDisabled, Version: cfg.Version, Logger: cfg.Logger,
 		KeepAlive: cfg.KeepAlive, ReapInterval: cfg.ReapInterval, Timeouts: cfg.Timeouts, AllowedHosts: cfg.AllowedHosts,
-		Upstreams: s.upstreamHealth(), RevocationHealth: s.revocationHealth,
+		Upstreams: s.upstreamHealth(), RevocationHealth: s.revocationHealth, BasePath: cfg.BasePath,
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -92,6 +93,12 @@ type HTTPConfig struct {
 	// ToolScope, when set, names the scope a tool requires ("" for none);
 	// a tools/call without it is answered 403 insufficient_scope.
 	ToolScope func(tool string) string
+	// BasePath, when set ("/v1"), serves every endpoint under it
+	// (/v1/mcp, /v1/sse, …), as operators' existing URLs (…/v1/sse)
+	// expect; PublicURL then includes it. /health stays at the root too,
+	// and the root well-known forms of RFC 9728 and RFC 8414
+	// (/.well-known/<name>/v1/…) are served.
+	BasePath string
 	// Upstreams, when set, reports the relayed MCP servers in /health.
 	Upstreams func() []UpstreamHealth
 	// RevocationHealth, when set, reports the revocation set's freshness
@@ -145,6 +152,7 @@ func NewHTTP(cfg HTTPConfig) *HTTP {
 	h := &HTTP{sessions: newSessionTable(cfg.MaxSessionsPerClient), log: cfg.Logger, cfg: cfg, throttle: cfg.Throttle, streams: newStreamLimiter(cfg.MaxStreamsPerClient)}
 	h.sse = newSSEServer(cfg.MCP, cfg.KeepAlive, h.sessions.sseSessionID, cfg.Logger)
 	h.sse.writeTimeout, h.sse.metrics = cfg.SSEWriteTimeout, cfg.Metrics
+	h.sse.messagePath = cfg.BasePath + "/message"
 	sopts := []server.StreamableHTTPOption{
 		server.WithEndpointPath("/mcp"),
 		server.WithSessionIdManagerResolver(h.sessions),
@@ -195,11 +203,11 @@ func NewHTTP(cfg HTTPConfig) *HTTP {
 	for _, ah := range cfg.AllowedHosts {
 		hosts = append(hosts, strings.ToLower(ah))
 	}
-	if o, err := NormalizeOrigin(cfg.PublicURL); err == nil {
+	if o, err := NormalizeOrigin(originOf(cfg.PublicURL)); err == nil {
 		origins = append(origins, o)
 		hosts = append(hosts, strings.TrimPrefix(strings.TrimPrefix(o, "https://"), "http://"))
 	}
-	h.handler = clientAddress(cfg.TrustedProxies, hostGuard(hosts, originGuard(origins, len(cfg.CORSOrigins) == 0, limitBody(mux))))
+	h.handler = clientAddress(cfg.TrustedProxies, hostGuard(hosts, originGuard(origins, len(cfg.CORSOrigins) == 0, limitBody(underBasePath(cfg.BasePath, mux)))))
 	return h
 }
 
@@ -525,4 +533,46 @@ func (h *HTTP) statelessMessage(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	_ = json.NewEncoder(w).Encode(resp)
+}
+
+// originOf is the scheme://host part of a URL (a public URL may carry a
+// base path).
+func originOf(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return rawURL
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+// underBasePath serves next under prefix: /v1/sse reaches next as /sse.
+// The root well-known forms that RFC 9728 and RFC 8414 clients compute
+// for a resource or issuer with a path (/.well-known/<name>/v1[/rest])
+// reach next as /.well-known/<name>[/rest], and /health stays at the
+// root for health checks. Anything else outside the prefix is 404.
+func underBasePath(prefix string, next http.Handler) http.Handler {
+	if prefix == "" {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		switch {
+		case p == prefix || strings.HasPrefix(p, prefix+"/"):
+			p = strings.TrimPrefix(p, prefix)
+		case strings.HasPrefix(p, "/.well-known/"):
+			name, rest, _ := strings.Cut(strings.TrimPrefix(p, "/.well-known/"), "/")
+			if rest = "/" + rest; rest != prefix && !strings.HasPrefix(rest, prefix+"/") {
+				http.NotFound(w, r)
+				return
+			}
+			p = "/.well-known/" + name + strings.TrimPrefix(rest, prefix)
+		case p == "/health":
+		default:
+			http.NotFound(w, r)
+			return
+		}
+		r2 := r.Clone(r.Context())
+		r2.URL.Path, r2.URL.RawPath = p, ""
+		next.ServeHTTP(w, r2)
+	})
 }

@@ -46,13 +46,16 @@ type sseServer struct {
 	// counts the streams dropped for it (may be nil).
 	writeTimeout time.Duration
 	metrics      *Metrics
+	// messagePath is where the endpoint event sends messages ("/message"
+	// under the base path).
+	messagePath string
 
 	mu       sync.RWMutex
 	sessions map[string]*sseSession
 }
 
 func newSSEServer(s *server.MCPServer, keepAlive time.Duration, newID func(context.Context, *http.Request) (string, error), log *slog.Logger) *sseServer {
-	return &sseServer{mcp: s, keepAlive: keepAlive, newID: newID, log: log, sessions: map[string]*sseSession{}}
+	return &sseServer{mcp: s, keepAlive: keepAlive, newID: newID, log: log, sessions: map[string]*sseSession{}, messagePath: "/message"}
 }
 
 // defaultSSEWriteTimeout is sseServer.writeTimeout's default.
@@ -228,7 +231,7 @@ func (s *sseServer) serveStream(w http.ResponseWriter, r *http.Request) {
 	h.Set("Connection", "close")
 	h.Set("X-Accel-Buffering", "no") // let nginx pass events through at once
 	w.WriteHeader(http.StatusOK)
-	if err := wr.write([]byte(fmt.Sprintf("event: endpoint\ndata: /message?sessionId=%s\r\n\r\n", id))); err != nil {
+	if err := wr.write([]byte(fmt.Sprintf("event: endpoint\ndata: %s?sessionId=%s\r\n\r\n", s.messagePath, id))); err != nil {
 		return
 	}
 

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -93,6 +94,9 @@ type Config struct {
 	// PublicURL is the externally reachable base URL used in client
 	// configs; http://<addr> when empty.
 	PublicURL string `env:"MCP_PUBLIC_URL"`
+	// BasePath serves every endpoint under a path prefix ("/v1": /v1/sse,
+	// /v1/mcp), as the operators' documents' URLs have it.
+	BasePath string `env:"MCP_BASE_PATH"`
 	// Issuer is the iss claim written and required.
 	Issuer string `env:"MCP_ISSUER" envDefault:"mcpauth"`
 	// Audience, when set, is written to and required in aud.
@@ -251,8 +255,12 @@ func (c Config) checks(def, maxL auth.Expiry) []error {
 		unless(c.AuthFailBurst >= 1 && c.AuthFailRefill > 0, "MCP_AUTH_FAIL_BURST must be at least 1 and MCP_AUTH_FAIL_REFILL positive"),
 		named("MCP_CORS_ORIGIN", each(c.CORSOrigin, func(o string) error { _, err := transport.NormalizeOrigin(o); return err })),
 		named("MCP_SCOPES", auth.ValidateScopes(c.Scopes)),
+		unless(c.BasePath == "" || validBasePath.MatchString(c.BasePath),
+			`MCP_BASE_PATH must look like "/v1" or "/mcp/api": a leading slash, no trailing slash, letters, digits, "-", "_", "." and "/"`),
 	}
 }
+
+var validBasePath = regexp.MustCompile(`^(/[A-Za-z0-9._-]+)+$`)
 
 // within reports lo <= v <= hi.
 func within[T cmp.Ordered](v, lo, hi T) bool { return lo <= v && v <= hi }
@@ -400,10 +408,14 @@ func devSecretPath(db string) string {
 
 // publicURL is the base URL put in client configs.
 func (c Config) publicURL() string {
+	base := "http://" + c.Addr
 	if c.PublicURL != "" {
-		return strings.TrimRight(c.PublicURL, "/")
+		base = strings.TrimRight(c.PublicURL, "/")
 	}
-	return "http://" + c.Addr
+	if c.BasePath != "" && !strings.HasSuffix(base, c.BasePath) {
+		base += c.BasePath
+	}
+	return base
 }
 
 func newLogger(w io.Writer, level, format string, dev bool) (*slog.Logger, error) {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -15,6 +16,8 @@ import (
 	"time"
 
 	"github.com/caarlos0/env/v11"
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/mcpauth/mcpauth"
 	"github.com/mcpauth/mcpauth/transport"
@@ -172,5 +175,86 @@ func TestSIGTERMLogsTheDrain(t *testing.T) {
 	}
 	for _, want := range []string{"mcpauth stopping", `"open_sessions":1`, "mcpauth stopped", `"all_finished":true`} {
 		waitUntil(t, want+" in the log", func() bool { return strings.Contains(logs.String(), want) })
+	}
+}
+
+// Rule: MCP_BASE_PATH serves every endpoint under a prefix, so the
+// documents' URLs (…/v1/sse) work as written: the token guide's check,
+// Streamable HTTP, legacy SSE (its endpoint event names the prefixed
+// message URL), the metadata at both the prefixed and the RFC 9728 root
+// form, and the configs token issue prints. /health stays at the root.
+func TestBasePathServesTheDocumentsURLs(t *testing.T) {
+	e := testEnv(t, "MCP_BASE_PATH=/v1")
+	tok := issue(t, e, "my-app", "1d").Token
+	addr := startServer(t, e)
+	base := "http://" + addr
+	get := func(path string) (int, string) {
+		r, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Body.Close()
+		b, _ := io.ReadAll(r.Body)
+		return r.StatusCode, string(b)
+	}
+	post := func(path, token, body string) (*http.Response, string) {
+		req, _ := http.NewRequest("POST", base+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		r, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Body.Close()
+		b, _ := io.ReadAll(r.Body)
+		return r, string(b)
+	}
+	if r, body := post("/v1/sse", tok, `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`); r.StatusCode != 200 || !strings.Contains(body, `"whoami"`) {
+		t.Fatalf("the token guide's check at /v1/sse: %d %s", r.StatusCode, body)
+	}
+	if r, _ := post("/mcp", tok, initJSON); r.StatusCode != http.StatusNotFound {
+		t.Fatalf("/mcp outside the base path: %d", r.StatusCode)
+	}
+	for _, p := range []string{"/health", "/v1/health"} {
+		if code, _ := get(p); code != 200 {
+			t.Fatalf("GET %s: %d", p, code)
+		}
+	}
+	for _, p := range []string{"/.well-known/oauth-protected-resource/v1/mcp", "/v1/.well-known/oauth-protected-resource/mcp"} {
+		if code, body := get(p); code != 200 || !strings.Contains(body, `"resource": "`+base+`/v1/mcp"`) {
+			t.Fatalf("GET %s: %d %s", p, code, body)
+		}
+	}
+	if code, body := get("/.well-known/oauth-authorization-server/v1"); code != 200 || !strings.Contains(body, `"issuer":"`+base+`/v1"`) {
+		t.Fatalf("AS metadata: %d %s", code, body)
+	}
+	if r, _ := post("/v1/mcp", "bad.to.ken", initJSON); !strings.Contains(r.Header.Get("WWW-Authenticate"), base+"/v1/.well-known/oauth-protected-resource") {
+		t.Fatalf("challenge: %q", r.Header.Get("WWW-Authenticate"))
+	}
+	// Both MCP transports through the prefix, with real clients.
+	if who := structuredField(t, callTool(t, mcpClient(t, addr+"/v1", tok), "whoami", nil), "client_id"); who != "my-app" {
+		t.Fatalf("whoami over /v1/mcp = %v", who)
+	}
+	sse, err := client.NewSSEMCPClient(base+"/v1/sse", client.WithHeaders(map[string]string{"Authorization": "Bearer " + tok}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sse.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := sse.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sse.Initialize(ctx, mcp.InitializeRequest{Params: mcp.InitializeParams{ProtocolVersion: mcp.LATEST_LEGACY_PROTOCOL_VERSION, ClientInfo: mcp.Implementation{Name: "t"}}}); err != nil {
+		t.Fatalf("initialize over /v1/sse: %v", err)
+	}
+	if who := structuredField(t, callTool(t, sse, "whoami", nil), "client_id"); who != "my-app" {
+		t.Fatalf("whoami over /v1/sse = %v", who)
+	}
+	// The config token issue prints names the prefixed URL.
+	out, _, _ := run(t, e, "", "token", "issue", "cfg-app", "1d")
+	if !strings.Contains(out, "/v1/sse") {
+		t.Fatalf("token issue config lacks /v1/sse:\n%s", out)
 	}
 }

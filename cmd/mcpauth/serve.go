@@ -42,6 +42,8 @@ Environment:
                                development, as the production setup document writes it)
   MCP_ADDR                     listen address (default 127.0.0.1:8080)
   MCP_PUBLIC_URL               external base URL for generated configs (default http://MCP_ADDR)
+  MCP_BASE_PATH                serve every endpoint under this path ("/v1": /v1/sse, /v1/mcp),
+                               as the operators' documents' URLs have it
   MCP_AUTH_ENABLED             false disables auth (dev mode and loopback only)
   MCP_TOKEN_EXPIRY             default lifetime of tokens from the HTTP token API and
                                issue_token (default 24h; "token issue" defaults to 30d)
