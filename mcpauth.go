@@ -88,6 +88,9 @@ type Config struct {
 	Issuer string
 	// Audience, when set, is written to and required in aud.
 	Audience string
+	// LegacyIssuers are more iss values accepted on tokens signed with
+	// Secret: the operators' earlier scripts' (auth.VerifierConfig).
+	LegacyIssuers []string
 	// PublicURL is the server's external base URL (no trailing slash),
 	// including BasePath when one is set.
 	PublicURL string
@@ -322,7 +325,7 @@ func (s *Server) buildAuth(ctx context.Context) error {
 	s.Verifier, err = auth.NewVerifier(auth.VerifierConfig{
 		Secret: cfg.Secret, Issuer: cfg.Issuer, Audience: cfg.Audience, Leeway: cfg.Leeway, AllowNever: cfg.AllowNever,
 		Revoked: s.Revoked, AllowedClients: cfg.AllowedClients, Resources: cfg.resources(), Now: cfg.Now,
-		RevocationMaxAge: cfg.RevocationMaxStaleness,
+		RevocationMaxAge: cfg.RevocationMaxStaleness, LegacyIssuers: cfg.LegacyIssuers,
 	})
 	if err != nil {
 		return err

@@ -11,9 +11,12 @@ import (
 // log records (msg "audit", attribute "event") carrying client ids, jtis,
 // remote addresses and reasons, never tokens or secrets.
 const (
-	EventTokenIssued   = "token.issued"
-	EventIssueRefused  = "token.issue_refused"
-	EventTokenRevoked  = "token.revoked"
+	EventTokenIssued  = "token.issued"
+	EventIssueRefused = "token.issue_refused"
+	EventTokenRevoked = "token.revoked"
+	// EventTokenImported records a token minted before mcpauth (token
+	// import).
+	EventTokenImported = "token.imported"
 	EventClientRevoked = "client.revoked"
 	EventAuthFailed    = "auth.failed"
 	// EventForbidden is a valid token refused for lacking a scope (an

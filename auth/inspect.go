@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,6 +27,9 @@ type Inspection struct {
 	// Reason explains why the token is not valid; empty when valid.
 	Reason  string `json:"reason,omitempty"`
 	Expired bool   `json:"expired"`
+	// JTI is the token's id: its jti claim, or for a legacy issuer's
+	// token without one, LegacyJTI.
+	JTI string `json:"jti,omitempty"`
 	// Revoked reports whether the token's jti is in the revocation set.
 	Revoked   bool       `json:"revoked"`
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
@@ -81,7 +85,11 @@ func (v *Verifier) Inspect(token string) Inspection {
 	} else if _, has := in.Claims["exp"]; !has {
 		in.TimeLeft = "never"
 	}
-	if jti, ok := in.Claims["jti"].(string); ok && v.cfg.Revoked != nil && v.cfg.Revoked.IsRevoked(jti) {
+	in.JTI, _ = in.Claims["jti"].(string)
+	if iss, _ := in.Claims["iss"].(string); in.JTI == "" && in.SignatureValid && slices.Contains(v.cfg.LegacyIssuers, iss) {
+		in.JTI = LegacyJTI(token)
+	}
+	if in.JTI != "" && v.cfg.Revoked != nil && v.cfg.Revoked.IsRevoked(in.JTI) {
 		in.Revoked = true
 	}
 	claims, err := v.Verify(token)

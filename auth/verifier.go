@@ -2,7 +2,9 @@ package auth
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -54,6 +56,12 @@ type VerifierConfig struct {
 	AllowNever bool
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// LegacyIssuers are more iss values accepted on tokens signed with
+	// this server's secret: those of the scripts operators minted tokens
+	// with before mcpauth. Such tokens may lack jti; theirs is then
+	// LegacyJTI of the token, so they can be recorded (token import),
+	// listed and revoked like any other.
+	LegacyIssuers []string
 	// Revoked, when set, refuses tokens whose jti it reports revoked.
 	Revoked RevocationChecker
 	// RevocationMaxAge, when positive, refuses every token with
@@ -113,7 +121,6 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 		// Pinning the algorithm is what stops "alg":"none" and
 		// algorithm-confusion tokens; the key func checks it again.
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
-		jwt.WithIssuer(cfg.Issuer),
 		jwt.WithLeeway(cfg.Leeway),
 		jwt.WithTimeFunc(cfg.Now),
 		jwt.WithIssuedAt(),
@@ -217,6 +224,10 @@ func (v *Verifier) full(token string) (*Claims, error) {
 	if err != nil {
 		return nil, classify(err)
 	}
+	legacy, err := v.checkIssuer(claims.Issuer)
+	if err != nil {
+		return nil, err
+	}
 	// RFC 7515 4.1.11: a "crit" header names extensions the recipient
 	// must understand; mcpauth understands none.
 	if _, ok := tok.Header["crit"]; ok {
@@ -231,6 +242,9 @@ func (v *Verifier) full(token string) (*Claims, error) {
 	if claims.Subject == "" {
 		return nil, fmt.Errorf("%w: missing sub claim", ErrTokenInvalid)
 	}
+	if claims.ID == "" && legacy {
+		claims.ID = LegacyJTI(token)
+	}
 	if claims.ID == "" {
 		return nil, fmt.Errorf("%w: missing jti claim", ErrTokenInvalid)
 	}
@@ -238,6 +252,27 @@ func (v *Verifier) full(token string) (*Claims, error) {
 		return nil, fmt.Errorf("%w: the token was granted for another resource", ErrTokenInvalid)
 	}
 	return claims, nil
+}
+
+// checkIssuer accepts this server's issuer, or a legacy one (legacy
+// true); anything else is refused naming the issuer expected.
+func (v *Verifier) checkIssuer(iss string) (legacy bool, err error) {
+	switch {
+	case iss == v.cfg.Issuer:
+		return false, nil
+	case iss != "" && slices.Contains(v.cfg.LegacyIssuers, iss):
+		return true, nil
+	}
+	return false, fmt.Errorf("%w: wrong issuer %q (this server's tokens carry iss %q)", ErrTokenInvalid, Clip(iss, 64), v.cfg.Issuer)
+}
+
+// LegacyJTI is the id of a token without jti from a legacy issuer: the
+// first 128 bits of its signature's SHA-256, so the same token always has
+// the same id.
+func LegacyJTI(token string) string {
+	sig := token[strings.LastIndexByte(token, '.')+1:]
+	sum := sha256.Sum256([]byte(sig))
+	return "legacy-" + hex.EncodeToString(sum[:16])
 }
 
 // audienceOK reports whether one of the token's audiences is this server

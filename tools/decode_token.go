@@ -45,7 +45,7 @@ func (t *Toolset) decodeToken(ctx context.Context, req mcp.CallToolRequest) (*mc
 	if in.Decodable {
 		out.MayCall = t.mayCall(ctx, claimedScopes(in.Claims))
 	}
-	if jti, ok := in.Claims["jti"].(string); ok && in.SignatureValid && t.deps.Tokens != nil {
+	if jti := in.JTI; jti != "" && in.SignatureValid && t.deps.Tokens != nil {
 		rec, err := t.deps.Tokens.Get(ctx, jti)
 		switch {
 		case err == nil:

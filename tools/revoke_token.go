@@ -105,7 +105,7 @@ func (t *Toolset) tokenJTI(token string) (string, *mcp.CallToolResult) {
 		token = strings.TrimSpace(token[7:])
 	}
 	in := t.deps.Inspector.Inspect(token)
-	id, _ := in.Claims["jti"].(string)
+	id := in.JTI
 	switch {
 	case !in.Decodable:
 		return "", mcp.NewToolResultError("Cannot revoke: not a token (" + in.Reason + ")")

@@ -69,7 +69,7 @@ func (c Config) library(logger *slog.Logger) (mcpauth.Config, settings, error) {
 		return mcpauth.Config{}, settings{}, err
 	}
 	return mcpauth.Config{
-		Secret: secret, Issuer: c.Issuer, Audience: c.Audience, PublicURL: c.publicURL(), BasePath: c.BasePath, DatabaseURL: url,
+		Secret: secret, Issuer: c.Issuer, Audience: c.Audience, LegacyIssuers: c.LegacyIssuers, PublicURL: c.publicURL(), BasePath: c.BasePath, DatabaseURL: url,
 		RegistryBusyTimeout: c.RegistryBusyTimeout,
 		DefaultExpiry:       set.defaultExpiry, MaxLifetime: set.maxLifetime, AllowNever: c.AllowNever,
 		AllowedClients: c.AllowedClients, Scopes: c.Scopes, Leeway: c.Leeway,

@@ -99,6 +99,9 @@ type Config struct {
 	BasePath string `env:"MCP_BASE_PATH"`
 	// Issuer is the iss claim written and required.
 	Issuer string `env:"MCP_ISSUER" envDefault:"mcpauth"`
+	// LegacyIssuers are more iss values accepted on tokens signed with
+	// the secret: those of the scripts tokens were minted with before.
+	LegacyIssuers []string `env:"MCP_LEGACY_ISSUERS" envSeparator:","`
 	// Audience, when set, is written to and required in aud.
 	Audience string `env:"MCP_AUDIENCE"`
 	// DatabaseURL is the registry: a SQLite file path (or sqlite://path)

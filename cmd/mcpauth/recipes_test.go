@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/caarlos0/env/v11"
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 
@@ -256,5 +257,60 @@ func TestBasePathServesTheDocumentsURLs(t *testing.T) {
 	out, _, _ := run(t, e, "", "token", "issue", "cfg-app", "1d")
 	if !strings.Contains(out, "/v1/sse") {
 		t.Fatalf("token issue config lacks /v1/sse:\n%s", out)
+	}
+}
+
+// Rule: tokens minted by the operators' earlier scripts (same secret,
+// their own iss, no jti) are refused naming the expected issuer, unless
+// that iss is in MCP_LEGACY_ISSUERS; then they work, and token import
+// records them under a stable id so they are listed, decoded and
+// revoked like any other.
+func TestTokensOfTheOldScriptsCanBeTrustedImportedAndRevoked(t *testing.T) {
+	now := time.Now()
+	old, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+		"sub": "legacy-app", "iat": now.Unix(), "exp": now.Add(24 * time.Hour).Unix(), "iss": "old-mcp-server",
+	}).SignedString([]byte(testSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := testEnv(t)
+	addr := startServer(t, plain)
+	r := postMCP(t, addr, old, initJSON)
+	if r.StatusCode != http.StatusUnauthorized || !strings.Contains(r.Header.Get("WWW-Authenticate"), `wrong issuer`) ||
+		!strings.Contains(r.Header.Get("WWW-Authenticate"), `mcpauth`) {
+		t.Fatalf("an untrusted issuer: %d %q", r.StatusCode, r.Header.Get("WWW-Authenticate"))
+	}
+
+	e := testEnv(t, "MCP_LEGACY_ISSUERS=old-mcp-server,another-old-one")
+	addr = startServer(t, e)
+	if who := structuredField(t, callTool(t, mcpClient(t, addr, old), "whoami", nil), "client_id"); who != "legacy-app" {
+		t.Fatalf("whoami with an old script's token = %v", who)
+	}
+	out, errOut, code := run(t, e, "", "token", "import", old)
+	if code != 0 || !strings.Contains(out, "Imported legacy-") {
+		t.Fatalf("token import: exit %d, %s %s", code, out, errOut)
+	}
+	jti := strings.Fields(strings.TrimPrefix(out, "Imported "))[0]
+	if again, _, _ := run(t, e, old+"\n", "token", "import"); !strings.Contains(again, "Already recorded: "+jti) {
+		t.Fatalf("a second import: %s", again)
+	}
+	if !recordedJTIs(t, e, "legacy-app")[jti] {
+		t.Fatal("the imported token is not listed")
+	}
+	if dec, _, _ := run(t, e, "", "token", "decode", "--json", old); !strings.Contains(dec, `"jti": "`+jti+`"`) {
+		t.Fatalf("decode: %s", dec)
+	}
+	if _, errOut, code := run(t, e, "", "token", "revoke", old, "--reason", "migrated"); code != 0 {
+		t.Fatalf("token revoke: %s", errOut)
+	}
+	waitUntil(t, "the revoked old token to be refused", func() bool {
+		return postMCP(t, addr, old, initJSON).StatusCode == http.StatusUnauthorized
+	})
+	// A token of an issuer still untrusted stays refused.
+	other, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+		"sub": "x", "iat": now.Unix(), "exp": now.Add(time.Hour).Unix(), "iss": "someone-else",
+	}).SignedString([]byte(testSecret))
+	if _, errOut, code := run(t, e, "", "token", "import", other); code == 0 || !strings.Contains(errOut, "wrong issuer") {
+		t.Fatalf("importing an untrusted issuer's token: exit %d, %s", code, errOut)
 	}
 }

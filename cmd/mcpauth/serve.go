@@ -52,6 +52,8 @@ Environment:
   MCP_ALLOWED_CLIENTS          comma-separated client ids that may get tokens
   MCP_ISSUER                   iss claim (default mcpauth)
   MCP_AUDIENCE                 aud claim to write and require (optional)
+  MCP_LEGACY_ISSUERS           comma-separated iss values of tokens minted before mcpauth
+                               (same secret) that are accepted; "token import" records them
   MCP_LEEWAY                   clock skew tolerated on exp/nbf (default 30s)
   MCP_DATABASE_URL             SQLite file (default ./mcpauth.db) or postgres:// URL
   MCP_REGISTRY_BUSY_TIMEOUT    longest wait of a SQLite write for another writer's lock;

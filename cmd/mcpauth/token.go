@@ -21,7 +21,7 @@ func newTokenCmd(g *globals) *cobra.Command {
 		Use:   "token",
 		Short: "Issue, decode and list tokens",
 	}
-	cmd.AddCommand(newTokenIssueCmd(g), newTokenDecodeCmd(g), newTokenListCmd(g), newTokenRevokeCmd(g))
+	cmd.AddCommand(newTokenIssueCmd(g), newTokenDecodeCmd(g), newTokenListCmd(g), newTokenRevokeCmd(g), newTokenImportCmd(g))
 	return cmd
 }
 
@@ -276,7 +276,7 @@ on PostgreSQL) and close its open sessions. Revoking twice changes nothing.`,
 				jti := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(args[0]), "Bearer "))
 				if strings.Count(jti, ".") == 2 {
 					in := a.Verifier.Inspect(jti)
-					id, _ := in.Claims["jti"].(string)
+					id := in.JTI
 					if !in.SignatureValid || id == "" {
 						return errors.New("cannot revoke: this token was not signed by this server or has no jti")
 					}
