@@ -207,6 +207,8 @@ type Server struct {
 	HTTP    *transport.HTTP
 	tracker *activity.Tracker
 	ownReg  bool
+	// feed sends audit records to admins' sessions as log messages.
+	feed *tools.AuditFeed
 	// policy is the policy in force, shared by the toolset's filters and
 	// guards and the gateway's own checks; ReloadPolicy replaces it.
 	policy *policy.Holder
@@ -219,7 +221,11 @@ type Server struct {
 // opened is closed again: the server never starts half-configured.
 func New(ctx context.Context, cfg Config) (*Server, error) {
 	cfg.defaults()
-	s := &Server{cfg: cfg, Registry: cfg.Registry, Revoked: auth.NewRevocationSet()}
+	// Every audit record, whoever writes it, also reaches the sessions of
+	// admins that asked for log messages.
+	feed := tools.NewAuditFeed(cfg.Logger.Handler())
+	cfg.Logger = slog.New(feed)
+	s := &Server{cfg: cfg, Registry: cfg.Registry, Revoked: auth.NewRevocationSet(), feed: feed}
 	if s.Registry == nil {
 		reg, err := registry.OpenWith(ctx, cfg.DatabaseURL, registry.Options{BusyTimeout: cfg.RegistryBusyTimeout, Logger: cfg.Logger})
 		if err != nil {
@@ -360,7 +366,7 @@ func (s *Server) buildTools(context.Context) error {
 	s.Toolset = tools.New(tools.Deps{
 		Minter: s.Issuer, Inspector: s.Verifier, Clients: s.Registry, Revoker: s.Revoker, Tokens: s.Registry,
 		OAuth: signIns, DefaultExpiry: cfg.DefaultExpiry, PublicURL: cfg.PublicURL, Issuer: cfg.Issuer,
-		Logger: cfg.Logger, Now: cfg.Now, Upstreams: upstreamLister(s.Gateway), Policy: s.policy,
+		Logger: cfg.Logger, Now: cfg.Now, Upstreams: upstreamLister(s.Gateway), Policy: s.policy, AuditFeed: s.feed,
 	})
 	return s.ReloadPolicy(cfg.Policy)
 }

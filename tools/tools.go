@@ -73,6 +73,9 @@ type Deps struct {
 	// Logger records issued tokens by jti and client id (never the
 	// token); discarded when nil.
 	Logger *slog.Logger
+	// AuditFeed, when set, sends audit records to admins' sessions as MCP
+	// log messages (and the server offers logging).
+	AuditFeed *AuditFeed
 	// Upstreams, when set, enables list_upstreams.
 	Upstreams UpstreamLister
 	// Policy decides which scopes each tool, prompt and resource needs
@@ -129,21 +132,30 @@ func (t *Toolset) add(admin bool, tool mcp.Tool, h server.ToolHandlerFunc) {
 	t.admin[tool.Name] = admin
 }
 
-// Register adds every tool to s.
-func (t *Toolset) Register(s *server.MCPServer) { s.AddTools(t.tools...) }
+// Register adds every tool to s and starts the audit feed on it.
+func (t *Toolset) Register(s *server.MCPServer) {
+	s.AddTools(t.tools...)
+	if t.deps.AuditFeed != nil {
+		t.deps.AuditFeed.attach(s)
+	}
+}
 
 // ServerOptions returns the mcp-go options that enforce the policy on
 // every tool, prompt and resource the server offers (its own and relayed
 // ones): each list shows a caller only what it may use, and a call of
 // anything else is refused. Every request needs an identity.
 func (t *Toolset) ServerOptions() []server.ServerOption {
-	return []server.ServerOption{
+	opts := []server.ServerOption{
 		server.WithToolFilter(t.filterTools),
 		server.WithToolHandlerMiddleware(t.guard),
 		server.WithPromptFilter(t.filterPrompts),
 		server.WithResourceHandlerMiddleware(t.guardResource),
 		server.WithHooks(t.listHooks()),
 	}
+	if t.deps.AuditFeed != nil {
+		opts = append(opts, server.WithLogging())
+	}
+	return opts
 }
 
 // Policy is the holder of the policy in force; a reload stores into it.

@@ -8,10 +8,12 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/mcpauth/mcpauth"
@@ -253,4 +255,63 @@ func TestShutdownDrainsCallsAndAnswersNewRequests503(t *testing.T) {
 		t.Fatalf("the call in flight was cut: %s", got)
 	}
 	<-stopped
+}
+
+// Rule: an admin session that sets a log level (logging/setLevel) follows
+// the audit events as MCP log messages (logger mcpauth.audit); a
+// non-admin session that does the same gets none, and no message carries
+// a token.
+func TestAdminsFollowAuditEventsAsLogMessages(t *testing.T) {
+	s := startStack(t, stackOpts{})
+	admin := s.mint(t, "ops", time.Hour, "admin")
+	user := s.mint(t, "user", time.Hour)
+	follow := func(tok string) (*client.Client, *[]mcp.JSONRPCNotification, *sync.Mutex) {
+		c, err := connect(t, kinds[1], s.URL, tok) // 2025-11-25, with a session
+		if err != nil {
+			t.Fatal(err)
+		}
+		var mu sync.Mutex
+		var got []mcp.JSONRPCNotification
+		c.OnNotification(func(n mcp.JSONRPCNotification) {
+			if n.Method == "notifications/message" {
+				mu.Lock()
+				got = append(got, n)
+				mu.Unlock()
+			}
+		})
+		if err := c.SetLevel(context.Background(), mcp.SetLevelRequest{Params: mcp.SetLevelParams{Level: mcp.LoggingLevelInfo}}); err != nil {
+			t.Fatalf("logging/setLevel: %v", err)
+		}
+		return c, &got, &mu
+	}
+	ac, adminGot, amu := follow(admin)
+	_, userGot, umu := follow(user)
+	res := call(t, ac, "issue_token", map[string]any{"client_id": "followed-bot", "expires_in": "1d"})
+	if res.IsError {
+		t.Fatalf("issue_token: %+v", res)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		amu.Lock()
+		b, _ := json.Marshal(*adminGot)
+		amu.Unlock()
+		if strings.Contains(string(b), `"token.issued"`) && strings.Contains(string(b), `"followed-bot"`) {
+			if strings.Contains(string(b), "eyJ") {
+				t.Fatalf("a log message carries a token: %s", b)
+			}
+			if !strings.Contains(string(b), `"logger":"mcpauth.audit"`) {
+				t.Fatalf("log message without the audit logger: %s", b)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the admin session got no token.issued message: %s", b)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	umu.Lock()
+	defer umu.Unlock()
+	if len(*userGot) != 0 {
+		t.Fatalf("a non-admin session got audit messages: %v", *userGot)
+	}
 }
