@@ -186,6 +186,10 @@ func NewHTTP(cfg HTTPConfig) *HTTP {
 	}
 	if cfg.OAuth != nil {
 		cfg.OAuth.Routes(mux)
+	} else {
+		// Spec clients (mcp-remote) answer any 401 by trying to sign in,
+		// and show what registration says: say why, not 404.
+		mux.HandleFunc("POST /register", h.signInOff)
 	}
 	if cfg.Metrics != nil {
 		mux.Handle("GET /metrics", cfg.Auth(adminOnly(h.resourceMetadata(), cfg.Logger, cfg.Metrics.Handler())))
@@ -574,5 +578,28 @@ func underBasePath(prefix string, next http.Handler) http.Handler {
 		r2 := r.Clone(r.Context())
 		r2.URL.Path, r2.URL.RawPath = p, ""
 		next.ServeHTTP(w, r2)
+	})
+}
+
+// signInOff answers dynamic client registration when OAuth sign-in is
+// switched off: 400 invalid_client_metadata whose description says there
+// is no sign-in and why the token the client sent (spec clients send
+// their configured headers here too) was refused, so a person sees
+// "Token has expired" instead of a registration 404.
+func (h *HTTP) signInOff(w http.ResponseWriter, r *http.Request) {
+	why := "No token was sent."
+	if tok, err := auth.BearerToken(r); err == nil && h.cfg.TokenAPI != nil && h.cfg.TokenAPI.Verifier != nil {
+		if _, err := h.cfg.TokenAPI.Verifier.Verify(tok); err != nil {
+			why = "The token sent was refused: " + auth.Describe(err) + "."
+		} else {
+			why = "The token sent is valid; the request it was sent with needs a scope the token lacks."
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusBadRequest)
+	_ = json.NewEncoder(w).Encode(map[string]string{
+		"error":             "invalid_client_metadata",
+		"error_description": "This server does not offer OAuth sign-in: connect with a token in the Authorization header (Bearer <token>). " + why,
 	})
 }

@@ -1,12 +1,16 @@
 package transport_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -314,4 +318,58 @@ func TestAdminsFollowAuditEventsAsLogMessages(t *testing.T) {
 	if len(*userGot) != 0 {
 		t.Fatalf("a non-admin session got audit messages: %v", *userGot)
 	}
+}
+
+// Rule: with OAuth sign-in switched off, a spec client that answers a 401
+// by trying to sign in (mcp-remote) shows the real reason: registration
+// says there is no sign-in and why the token it sent was refused.
+func TestWithSignInOffClientsShowWhyTheirTokenWasRefused(t *testing.T) {
+	now := time.Now()
+	s := startStack(t, stackOpts{now: func() time.Time { return now }})
+	expired := s.mint(t, "old-laptop", time.Second)
+	now = now.Add(2 * time.Minute)
+	r := do(t, "POST", s.URL+"/register", expired, `{"redirect_uris":["http://localhost:1/cb"]}`, nil)
+	b, _ := io.ReadAll(r.Body)
+	if r.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), "does not offer OAuth sign-in") || !strings.Contains(string(b), "Token has expired") {
+		t.Fatalf("POST /register with sign-in off: %d %s", r.StatusCode, b)
+	}
+
+	// And mcp-remote, the Claude Desktop bridge, prints it.
+	node, dir := requireNode(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, filepath.Join(dir, "node_modules", "mcp-remote", "dist", "proxy.js"),
+		s.URL+"/mcp", "--header", "Authorization: Bearer "+expired)
+	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
+	out := &lockedBuf{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	deadline := time.Now().Add(25 * time.Second)
+	for !strings.Contains(out.String(), "Token has expired") {
+		if time.Now().After(deadline) {
+			t.Fatalf("mcp-remote never said why:\n%s", out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// lockedBuf collects a child's output while the test reads it.
+type lockedBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
