@@ -18,6 +18,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/mark3labs/mcp-go/client"
+	mcptransport "github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/mcpauth/mcpauth"
@@ -270,7 +271,15 @@ func TestAdminsFollowAuditEventsAsLogMessages(t *testing.T) {
 	admin := s.mint(t, "ops", time.Hour, "admin")
 	user := s.mint(t, "user", time.Hour)
 	follow := func(tok string) (*client.Client, *[]mcp.JSONRPCNotification, *sync.Mutex) {
-		c, err := connect(t, kinds[1], s.URL, tok) // 2025-11-25, with a session
+		// 2025-11-25, with a session and its GET stream open, which
+		// carries messages sent between requests.
+		c, err := connect(t, kind{connect: func(t *testing.T, base, token string) (*client.Client, error) {
+			tr, err := mcptransport.NewStreamableHTTP(base+"/mcp", mcptransport.WithHTTPHeaders(bearer(token)), mcptransport.WithContinuousListening())
+			if err != nil {
+				return nil, err
+			}
+			return client.NewClient(tr, client.WithProtocolVersion(mcp.LATEST_LEGACY_PROTOCOL_VERSION)), nil
+		}}, s.URL, tok)
 		if err != nil {
 			t.Fatal(err)
 		}
