@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -150,6 +151,7 @@ type wsConn struct {
 	end     context.CancelCauseFunc
 	wg      sync.WaitGroup
 	release func() // the client's connection slot; nil until bound
+	stall   atomic.Bool
 
 	// Read loop only (binding happens there).
 	pending   bool         // counted in h.wsPending
@@ -421,7 +423,7 @@ func (c *wsConn) keepAlive() {
 			// drop the connection before its close frame is sent.
 			ctx, cancel := context.WithTimeout(context.Background(), c.h.sse.timeout())
 			err := c.conn.Ping(ctx)
-			timedOut := ctx.Err() != nil && c.life.Err() == nil
+			timedOut := errors.Is(ctx.Err(), context.DeadlineExceeded)
 			cancel()
 			if timedOut {
 				c.stalled()
@@ -441,13 +443,21 @@ func (c *wsConn) write(b []byte) error {
 	ctx, cancel := context.WithTimeout(context.Background(), c.h.sse.timeout())
 	defer cancel()
 	err := c.conn.Write(ctx, websocket.MessageText, b)
-	if err != nil && ctx.Err() != nil && c.life.Err() == nil {
+	// Only a write that waited the whole timeout is a stuck reader (the
+	// write's own deadline closes the socket, so the connection may
+	// already be ending for that very reason).
+	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		c.stalled()
 	}
 	return err
 }
 
+// stalled drops the connection of a client that stopped reading,
+// counting and logging it once.
 func (c *wsConn) stalled() {
+	if !c.stall.CompareAndSwap(false, true) {
+		return
+	}
 	c.h.cfg.Metrics.Refused(limitStalledStream)
 	c.h.log.Warn("dropped a WebSocket connection whose client stopped reading", "session", c.sess.id, "timeout", c.h.sse.timeout().String())
 	c.end(errWSStalled)

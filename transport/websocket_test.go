@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -12,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -574,5 +576,48 @@ func TestWebSocketKeepAlive(t *testing.T) {
 		case <-ctx.Done():
 			t.Fatal("no keep-alive ping")
 		}
+	}
+}
+
+// A client that stops reading is dropped once a write has waited the
+// write timeout: its answers are never buffered without limit.
+func TestWebSocketSlowReaderIsDropped(t *testing.T) {
+	logs := &syncBuffer{}
+	s := startStack(t, stackOpts{logs: logs, sseWriteTimeout: 200 * time.Millisecond})
+	tok := s.mint(t, "slow-reader", time.Hour, "admin")
+	// A small receive buffer, so the server's writes block soon.
+	dialer := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+	}}
+	// Shorter than the 15s keep-alive, whose unanswered ping would drop
+	// the connection too.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, wsURL(s), &websocket.DialOptions{
+		HTTPHeader:   http.Header{"Authorization": {"Bearer " + tok}},
+		Subprotocols: []string{"mcp"},
+		HTTPClient:   &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	// Ask for tool lists and never read the answers: the writes fail once
+	// the server has dropped the connection.
+	for i := 0; ; i++ {
+		if err := c.Write(ctx, websocket.MessageText, []byte(wsList)); err != nil {
+			if ctx.Err() != nil {
+				t.Fatalf("the server never dropped the connection (%d requests sent)", i)
+			}
+			break
+		}
+	}
+	// The write that timed out closes the socket just before the drop is
+	// logged: wait for the record.
+	for !strings.Contains(logs.String(), "dropped a WebSocket connection whose client stopped reading") {
+		if ctx.Err() != nil {
+			t.Fatalf("connection ended without the slow-reader drop: %s", logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
