@@ -182,10 +182,14 @@ func (c *wsConn) serve(base context.Context, claims *auth.Claims) {
 		code, reason := wsCloseFor(context.Cause(c.life))
 		_ = c.conn.Close(code, reason)
 	}()
+	registered := false
 	defer func() {
 		c.end(errWSClientGone)
 		<-closed
-		c.wg.Wait()
+		c.wg.Wait() // no handler uses the session any more
+		if registered {
+			h.cfg.MCP.UnregisterSession(context.WithoutCancel(c.life), c.sess.id)
+		}
 		c.sess.end()
 		if c.unbind != nil {
 			c.unbind()
@@ -202,7 +206,7 @@ func (c *wsConn) serve(base context.Context, claims *auth.Claims) {
 		c.end(errors.New("cannot register the session"))
 		return
 	}
-	defer h.cfg.MCP.UnregisterSession(context.WithoutCancel(c.life), c.sess.id)
+	registered = true
 
 	if claims != nil {
 		c.bind(claims)

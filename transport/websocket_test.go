@@ -309,6 +309,29 @@ func TestWebSocketRefusals(t *testing.T) {
 		}
 	})
 
+	t.Run("a binary frame closes the connection", func(t *testing.T) {
+		w := mustDialWS(t, s, alpha)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := w.c.Write(ctx, websocket.MessageBinary, []byte(wsWhoami)); err != nil {
+			t.Fatal(err)
+		}
+		if code, reason := w.closed(5 * time.Second); code != websocket.StatusUnsupportedData || !strings.Contains(reason, "text frames") {
+			t.Fatalf("closed %v %q", code, reason)
+		}
+	})
+
+	t.Run("a first message that is not JSON closes the connection", func(t *testing.T) {
+		w := mustDialWS(t, s, "")
+		r := w.rpc(`{"jsonrpc":`)
+		if r.Error == nil || r.Error.Code != -32700 {
+			t.Fatalf("reply %+v", r.Error)
+		}
+		if code, _ := w.closed(5 * time.Second); code != websocket.StatusPolicyViolation {
+			t.Fatalf("closed %v", code)
+		}
+	})
+
 	t.Run("no message in time closes the connection", func(t *testing.T) {
 		w := mustDialWS(t, s, "")
 		if code, reason := w.closed(5 * time.Second); code != websocket.StatusPolicyViolation || reason != "no valid token received in time" {
