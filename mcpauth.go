@@ -185,6 +185,9 @@ type Config struct {
 	ReapInterval time.Duration
 	Timeouts     transport.Timeouts
 	AllowedHosts []string
+	// WSAuthTimeout is how long a WebSocket connection upgraded without
+	// a token may take to send one in params.auth.token; 10s when zero.
+	WSAuthTimeout time.Duration
 	// RevocationMode describes revocation propagation in /health.
 	RevocationMode string
 }
@@ -458,7 +461,29 @@ func (s *Server) httpConfig() transport.HTTPConfig {
 		AuthEnabled: !cfg.AuthDisabled, Version: cfg.Version, Logger: cfg.Logger,
 		KeepAlive: cfg.KeepAlive, ReapInterval: cfg.ReapInterval, Timeouts: cfg.Timeouts, AllowedHosts: cfg.AllowedHosts,
 		Upstreams: s.upstreamHealth(), RevocationHealth: s.revocationHealth, BasePath: cfg.BasePath,
+		VerifyToken: s.verifyMessageToken, WSAuthTimeout: cfg.WSAuthTimeout,
 	}
+}
+
+// verifyMessageToken verifies a token a WebSocket message carries in
+// params.auth.token, as the middleware verifies a Bearer header: a client
+// seen, a failure audited with what the token claims, never the token.
+func (s *Server) verifyMessageToken(ctx context.Context, token string) (*auth.Claims, error) {
+	c, err := s.Verifier.Verify(token)
+	if err != nil {
+		attrs := []any{"path", "/ws", "via", "params.auth", "reason", auth.Describe(err)}
+		in := s.Verifier.Inspect(token)
+		if sub, ok := in.Claims["sub"].(string); ok {
+			attrs = append(attrs, "claimed_client_id", auth.Clip(sub, 64))
+		}
+		if jti, ok := in.Claims["jti"].(string); ok {
+			attrs = append(attrs, "claimed_jti", auth.Clip(jti, 64))
+		}
+		auth.Audit(ctx, s.cfg.Logger, auth.EventAuthFailed, attrs...)
+		return nil, err
+	}
+	s.tracker.Seen(c.Subject)
+	return c, nil
 }
 
 // revocationHealth reports the revocation set's freshness for /health.

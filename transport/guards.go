@@ -65,8 +65,8 @@ func requireJSON(next http.Handler) http.Handler {
 	})
 }
 
-// streamLimiter bounds the open event streams (SSE and Streamable HTTP
-// GET) per subject, so one client cannot exhaust the server.
+// streamLimiter bounds the open event streams (SSE, Streamable HTTP GET
+// and WebSocket connections) per subject, so one client cannot exhaust the server.
 type streamLimiter struct {
 	max  int
 	mu   sync.Mutex
@@ -81,21 +81,30 @@ func newStreamLimiter(max int) *streamLimiter {
 // it ends. ok is false when the caller is at the limit.
 func (l *streamLimiter) acquire(r *http.Request) (release func(), ok bool) {
 	c, _ := auth.ClaimsFrom(r.Context())
-	if l == nil || l.max <= 0 || c == nil {
+	if c == nil {
+		return func() {}, true
+	}
+	return l.acquireSubject(c.Subject)
+}
+
+// acquireSubject is acquire for a subject known otherwise (a WebSocket
+// connection bound by its first message's token).
+func (l *streamLimiter) acquireSubject(subject string) (release func(), ok bool) {
+	if l == nil || l.max <= 0 {
 		return func() {}, true
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.open[c.Subject] >= l.max {
+	if l.open[subject] >= l.max {
 		return nil, false
 	}
-	l.open[c.Subject]++
+	l.open[subject]++
 	var once sync.Once
 	return func() {
 		once.Do(func() {
 			l.mu.Lock()
-			if l.open[c.Subject]--; l.open[c.Subject] <= 0 {
-				delete(l.open, c.Subject)
+			if l.open[subject]--; l.open[subject] <= 0 {
+				delete(l.open, subject)
 			}
 			l.mu.Unlock()
 		})

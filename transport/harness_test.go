@@ -3,6 +3,7 @@ package transport_test
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -65,6 +66,10 @@ type stackOpts struct {
 	pending oauth.PendingLimits
 	// tools are served beside mcpauth's own (as a library user's are).
 	tools []mcpauth.Tool
+	// wsAuthTimeout bounds a WebSocket connection's wait for its token.
+	wsAuthTimeout time.Duration
+	// logs, when set, receives the server's log records as JSON lines.
+	logs io.Writer
 }
 
 // startStack starts the full server (mcpauth.New: registry, issuer,
@@ -99,7 +104,11 @@ func startStack(t *testing.T, o stackOpts) *stack {
 		}
 		return srv.HTTP.OpenSessions()
 	})
-	logger := slog.New(metrics.CountingHandler(slog.DiscardHandler))
+	var logTo slog.Handler = slog.DiscardHandler
+	if o.logs != nil {
+		logTo = slog.NewJSONHandler(o.logs, nil)
+	}
+	logger := slog.New(metrics.CountingHandler(logTo))
 	srv, err = mcpauth.New(ctx, mcpauth.Config{
 		Secret: []byte(testSecret), Issuer: "mcpauth-test", Audience: o.audience, PublicURL: base, Registry: reg,
 		AllowedClients: o.allowedClients, Scopes: o.knownScopes, AdvertiseScopes: []string{"tools:call"},
@@ -110,6 +119,7 @@ func startStack(t *testing.T, o stackOpts) *stack {
 		Stateless: o.stateless, Version: "test", Logger: logger, Now: o.now,
 		KeepAlive: o.keepAlive, ReapInterval: 100 * time.Millisecond, Timeouts: o.timeouts, AllowedHosts: o.allowedHosts,
 		// Limits on state and what they refused.
+		WSAuthTimeout:        o.wsAuthTimeout,
 		MaxSessionsPerClient: o.maxSessions, SSEWriteTimeout: o.sseWriteTimeout, Metrics: metrics, Tools: o.tools,
 	})
 	if err != nil {

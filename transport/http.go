@@ -73,8 +73,9 @@ type HTTPConfig struct {
 	// listener (a reverse proxy on the same machine); the public URL's
 	// host is always allowed.
 	AllowedHosts []string
-	// MaxStreamsPerClient bounds the open event streams (SSE and
-	// Streamable HTTP GET) per client id; 0 means 32.
+	// MaxStreamsPerClient bounds the open event streams (SSE,
+	// Streamable HTTP GET) and WebSocket connections per client id; 0
+	// means 32.
 	MaxStreamsPerClient int
 	// MaxSessionsPerClient bounds the Streamable HTTP sessions that
 	// initialize opens per client id (until DELETE or idle expiry); 0
@@ -104,6 +105,14 @@ type HTTPConfig struct {
 	// RevocationHealth, when set, reports the revocation set's freshness
 	// in /health.
 	RevocationHealth func() RevocationHealth
+	// VerifyToken, when set (with AuthEnabled), verifies the token a
+	// WebSocket message carries in params.auth.token (the production
+	// setup document's form); it audits failures itself. Without it /ws
+	// takes only the Authorization header.
+	VerifyToken func(ctx context.Context, token string) (*auth.Claims, error)
+	// WSAuthTimeout is how long a WebSocket connection upgraded without
+	// a token may take to send a valid one; 10s when zero.
+	WSAuthTimeout time.Duration
 	// TrustedProxies are the reverse proxies (see ParseTrustedProxies)
 	// whose X-Forwarded-For names the client that failure throttles and
 	// audit records key on. Empty: the TCP peer is the client.
@@ -111,7 +120,7 @@ type HTTPConfig struct {
 }
 
 // HTTP serves Streamable HTTP at /mcp, legacy SSE at GET /sse + POST
-// /message, and GET /health, all MCP endpoints behind the auth middleware.
+// /message, MCP over WebSocket at GET /ws, and GET /health, all MCP endpoints behind the auth middleware.
 type HTTP struct {
 	// draining is set when shutdown starts; inflight counts requests
 	// being served (event streams included until they are closed).
@@ -126,6 +135,11 @@ type HTTP struct {
 	sessions   *sessionTable
 	streams    *streamLimiter
 	log        *slog.Logger
+	// wsBase ends every WebSocket connection when cancelled (Close);
+	// wsPending counts connections not yet authenticated.
+	wsBase    context.Context
+	wsStop    context.CancelFunc
+	wsPending atomic.Int64
 }
 
 // NewHTTP builds the handler.
@@ -150,6 +164,7 @@ func NewHTTP(cfg HTTPConfig) *HTTP {
 		cfg.MaxSessionsPerClient = 64
 	}
 	h := &HTTP{sessions: newSessionTable(cfg.MaxSessionsPerClient), log: cfg.Logger, cfg: cfg, throttle: cfg.Throttle, streams: newStreamLimiter(cfg.MaxStreamsPerClient)}
+	h.wsBase, h.wsStop = context.WithCancel(context.Background())
 	h.sse = newSSEServer(cfg.MCP, cfg.KeepAlive, h.sessions.sseSessionID, cfg.Logger)
 	h.sse.writeTimeout, h.sse.metrics = cfg.SSEWriteTimeout, cfg.Metrics
 	h.sse.messagePath = cfg.BasePath + "/message"
@@ -179,6 +194,7 @@ func NewHTTP(cfg HTTPConfig) *HTTP {
 	// The token guide checks a token by POSTing a JSON-RPC message to the
 	// SSE URL: answered as one stateless request, in the response body.
 	mux.Handle("POST /sse", requireJSON(cfg.Auth(strict(http.HandlerFunc(h.statelessMessage)))))
+	mux.Handle("GET /ws", h.wsAuth(http.HandlerFunc(h.serveWS)))
 	if cfg.PublicURL != "" {
 		mux.HandleFunc("GET /.well-known/oauth-protected-resource", h.protectedResource(""))
 		mux.HandleFunc("GET /.well-known/oauth-protected-resource/mcp", h.protectedResource("/mcp"))
@@ -232,9 +248,11 @@ func (h *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.handler.ServeHTTP(w, r)
 }
 
-// Close ends every open SSE stream and Streamable HTTP session.
+// Close ends every open SSE stream, WebSocket connection and Streamable
+// HTTP session.
 func (h *HTTP) Close(ctx context.Context) error {
 	h.sse.closeAll()
+	h.wsStop()
 	return h.streamable.Shutdown(ctx)
 }
 
@@ -485,7 +503,7 @@ func health(cfg HTTPConfig) http.HandlerFunc {
 	h := Health{
 		Status:      "ok",
 		Version:     cfg.Version,
-		Transports:  []string{"streamable-http", "sse"},
+		Transports:  []string{"streamable-http", "sse", "websocket"},
 		AuthEnabled: cfg.AuthEnabled,
 		Auth:        info,
 	}

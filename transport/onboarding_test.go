@@ -288,7 +288,7 @@ func TestDiscoveryMetadataAndChallenges(t *testing.T) {
 	// The health alias shows the safe auth configuration.
 	r = do(t, "GET", s.URL+"/api/v1/mcp/health", "", "", nil)
 	b, _ := io.ReadAll(r.Body)
-	for _, want := range []string{`"status":"ok"`, `"issuer":"mcpauth-test"`, `"algorithm":"HS256"`, `"default_expiry":"30d"`, `"max_expiry":"365d"`, `"allowed_clients":0`, `"transports":["streamable-http","sse"]`} {
+	for _, want := range []string{`"status":"ok"`, `"issuer":"mcpauth-test"`, `"algorithm":"HS256"`, `"default_expiry":"30d"`, `"max_expiry":"365d"`, `"allowed_clients":0`, `"transports":["streamable-http","sse","websocket"]`} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("health lacks %s: %s", want, b)
 		}

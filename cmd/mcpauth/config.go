@@ -447,5 +447,5 @@ func newLogger(w io.Writer, level, format string, dev bool) (*slog.Logger, error
 // and the base URL.
 func (c Config) resources() []string {
 	base := c.publicURL()
-	return []string{base + "/mcp", base, base + "/sse"}
+	return []string{base + "/mcp", base, base + "/sse", base + "/ws"}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -75,12 +76,14 @@ Environment:
   MCP_AUTH_FAIL_REFILL         one more attempt allowed per interval (default 3s)
   MCP_TRUSTED_PROXIES          reverse proxies (IPs, CIDRs) whose X-Forwarded-For
                                names the client for throttling and audit
-  MCP_MAX_STREAMS_PER_CLIENT   open SSE/GET streams per client id (default 32)
+  MCP_MAX_STREAMS_PER_CLIENT   open SSE/GET streams and WebSocket connections per
+                               client id (default 32)
   MCP_MAX_SESSIONS_PER_CLIENT  Streamable HTTP sessions (initialize) per client id
                                (default 64)
   MCP_SSE_WRITE_TIMEOUT        bound on each write to an event stream (SSE, GET /mcp)
-                               and on a POST /message's wait for its stream; a stream
-                               whose client stopped reading is dropped (default 15s)
+                               or WebSocket and on a POST /message's wait for its
+                               stream; a stream whose client stopped reading is
+                               dropped (default 15s)
   MCP_OAUTH_ENABLED            serve the OAuth authorization server (default true)
   MCP_OAUTH_ACCESS_TTL         OAuth access token lifetime (default 1h)
   MCP_OAUTH_REFRESH_TTL        OAuth refresh token lifetime (default 720h)
@@ -177,7 +180,8 @@ Environment:
 				logger.Warn("AUTH IS DISABLED (dev mode): every request acts as an admin; never expose this server")
 			}
 			logger.Info("mcpauth listening", "addr", ln.Addr().String(), "public_url", cfg.publicURL(),
-				"streamable_http", cfg.publicURL()+"/mcp", "sse", cfg.publicURL()+"/sse", "version", version)
+				"streamable_http", cfg.publicURL()+"/mcp", "sse", cfg.publicURL()+"/sse",
+				"websocket", strings.Replace(cfg.publicURL(), "http", "ws", 1)+"/ws", "version", version)
 			firstTokenHint(cmd.Context(), a, cfg, logger)
 			g.sessions = a.HTTP.OpenSessions
 			return transport.Serve(cmd.Context(), ln, a.HTTP, logger)
