@@ -914,6 +914,7 @@ type soakResult struct {
 	peak        soakSample
 	after       soakSample
 	settled     bool
+	lastGCAfter time.Duration // when, after the load ended, the last GC before the after sample ran (0: none)
 	serverCPU   time.Duration
 	clientCPU   time.Duration
 	otherCPU    time.Duration
@@ -930,6 +931,7 @@ type soakResult struct {
 type soakSample struct {
 	at         time.Time
 	rss, hwm   int64
+	anon, file int64 // RssAnon, RssFile: anonymous memory, and pages of the binary and other files
 	fds        int
 	goroutines int
 	heapInuse  int64
@@ -951,6 +953,8 @@ func (s *soakRun) sample(srv *proc) soakSample {
 	sm := soakSample{at: time.Now()}
 	sm.rss, _ = srv.rss()
 	sm.hwm, _ = procStatusKB(srv.pid(), "VmHWM")
+	sm.anon, _ = procStatusKB(srv.pid(), "RssAnon")
+	sm.file, _ = procStatusKB(srv.pid(), "RssFile")
 	if ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", srv.pid())); err == nil {
 		sm.fds = len(ents)
 	}
@@ -995,6 +999,7 @@ func (s *soakRun) sample(srv *proc) soakSample {
 
 func maxSample(a, b soakSample) soakSample {
 	a.rss, a.hwm = max(a.rss, b.rss), max(a.hwm, b.hwm)
+	a.anon, a.file = max(a.anon, b.anon), max(a.file, b.file)
 	a.fds, a.goroutines = max(a.fds, b.fds), max(a.goroutines, b.goroutines)
 	a.heapInuse, a.sessions = max(a.heapInuse, b.heapInuse), max(a.sessions, b.sessions)
 	a.heapAlloc, a.retained = max(a.heapAlloc, b.heapAlloc), max(a.retained, b.retained)
@@ -1180,6 +1185,9 @@ func runSoak(ctx context.Context, o options, env *serverEnv) (*soakResult, error
 	s.hc.CloseIdleConnections()
 	res.after = s.sample(srv)
 	res.settle = res.after.at.Sub(loadEnd)
+	if gc := time.Unix(0, int64(res.after.lastGC*1e9)); gc.After(loadEnd) {
+		res.lastGCAfter = gc.Sub(loadEnd)
+	}
 	res.peak = peak
 	log.Printf("soak: after %s: RSS %.1f MiB (before %.1f, peak %.1f), %d fds, %d goroutines, %d sessions",
 		res.settle.Round(time.Second), mib(res.after.rss), mib(res.before.rss), mib(peak.rss), res.after.fds, res.after.goroutines, res.after.sessions)

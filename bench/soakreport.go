@@ -82,7 +82,7 @@ var soakKindWants = [numSoakKinds]string{
 	kForgedSecret: "401 `" + descBadSig + "`; 429 only after 20 failures from its address",
 	kForgedNone:   "the same",
 	kForgedTamper: "the same",
-	kHammer:       "401 as above for the first 20 failures, then 429 `too_many_requests` with Retry-After (and a 401 whenever the budget refills)",
+	kHammer:       "401 as above for the first 20 failures, then 429 `too_many_requests` with Retry-After (and a 401 whenever the budget refills); the valid client at the same address is served every time",
 	kAdminTool:    "200 with a token for the client id asked; the new token works",
 	kAdminAPI:     "200 `success` with a token for the client id asked; the new token works",
 	kRevoker:      "200 naming the jti",
@@ -102,8 +102,8 @@ func (r *soakResult) markdown() string {
 		w("| %s | %s | %s | %s |\n", t.name, t.want, t.got, mark(t.ok))
 	}
 	w("\n**Setup.** One `mcpauth serve` process (the real binary, built by the harness) with a SQLite registry in a temp dir, "+
-		"`API_KEY` set (the token API on) and `%s`; everything else at its default, including the failure throttle "+
-		"(`MCP_AUTH_FAIL_BURST=20`, one more attempt every 3 s). With `MCP_TRUSTED_PROXIES=127.0.0.1` each simulated client "+
+		"`API_KEY` set (the token API on) and %s; everything else at its default. The failure throttle keeps its defaults "+
+		"(named explicitly above: 20 failures, then one more attempt every 3 s). With `MCP_TRUSTED_PROXIES=127.0.0.1` each simulated client "+
 		"sends an address of its own in `X-Forwarded-For` (10.x.y.z), as clients behind a reverse proxy do, so the throttle keys "+
 		"on clients and can be predicted: a client may get 429 only once its own address has 20 failures. `MCP_LEEWAY=1s` lets "+
 		"tokens minted with a 1 s lifetime be expired 2 s later (the default 30 s leeway would accept them for half the run). "+
@@ -164,7 +164,11 @@ func (r *soakResult) markdown() string {
 	}
 	settled := fmt.Sprintf("%s after the load ended", r.settle.Round(time.Second))
 	if !r.settled {
-		settled += " (the settle limit; the conditions below were not all met)"
+		gc := "no GC had run since the load ended"
+		if r.lastGCAfter > 0 {
+			gc = fmt.Sprintf("the last GC ran %s after the load ended", r.lastGCAfter.Round(time.Second))
+		}
+		settled += fmt.Sprintf(" (the settle limit: %d sessions open, %s, RSS %+.1f%% from before)", r.after.sessions, gc, r.rssChange())
 	}
 	w("\n**Server resources.** *Before*: after the setup mints, 2 s idle. *Peak*: the largest of one-second samples during the load "+
 		"(VmHWM for the high-water mark). *After*: once every client had closed its sessions and streams, `mcpauth_open_sessions` was 0, "+
@@ -175,6 +179,8 @@ func (r *soakResult) markdown() string {
 	row := func(name string, f func(soakSample) int64) {
 		w("| %s | %.1f MiB | %.1f MiB | %.1f MiB |\n", name, mib(f(r.before)), mib(f(r.peak)), mib(f(r.after)))
 	}
+	row("of which anonymous (RssAnon)", func(s soakSample) int64 { return s.anon })
+	row("of which file-backed (RssFile: the binary's pages)", func(s soakSample) int64 { return s.file })
 	row("Go heap allocated (live objects and uncollected garbage)", func(s soakSample) int64 { return s.heapAlloc })
 	row("Go heap in use (spans holding objects)", func(s soakSample) int64 { return s.heapInuse })
 	row("Go heap idle, not yet returned to the OS", func(s soakSample) int64 { return s.retained })
@@ -187,11 +193,14 @@ func (r *soakResult) markdown() string {
 		d := func(f func(soakSample) int64) float64 { return mib(f(r.after)) - mib(f(r.before)) }
 		rest := mib(r.after.rss) - mib(r.before.rss) - d(func(s soakSample) int64 { return s.heapInuse }) -
 			d(func(s soakSample) int64 { return s.retained }) - d(func(s soakSample) int64 { return s.stacks })
-		w("\n**Where the RSS went.** After the load RSS is %+.1f MiB from before: Go heap in use %+.1f MiB (of which allocated %+.1f MiB), "+
-			"idle heap not yet returned %+.1f MiB, goroutine stacks %+.1f MiB, runtime metadata %+.1f MiB, and %+.1f MiB outside those heap and stack "+
-			"figures (pages of the runtime's own structures sized at the peak, and what the kernel still counts).\n",
-			mib(r.after.rss)-mib(r.before.rss), d(func(s soakSample) int64 { return s.heapInuse }), d(func(s soakSample) int64 { return s.heapAlloc }),
-			d(func(s soakSample) int64 { return s.retained }), d(func(s soakSample) int64 { return s.stacks }), d(func(s soakSample) int64 { return s.meta }), rest)
+		rest -= d(func(s soakSample) int64 { return s.file })
+		w("\n**Where the RSS went.** After the load RSS is %+.1f MiB from before: pages of the binary itself (RssFile, code the load ran for "+
+			"the first time; file-backed, so the kernel can drop them) %+.1f MiB, Go heap in use %+.1f MiB (of which allocated %+.1f MiB), "+
+			"idle heap not yet returned %+.1f MiB, goroutine stacks %+.1f MiB, and %+.1f MiB of other anonymous memory (runtime metadata "+
+			"alone %+.1f MiB: span and GC structures sized at the peak).\n",
+			mib(r.after.rss)-mib(r.before.rss), d(func(s soakSample) int64 { return s.file }), d(func(s soakSample) int64 { return s.heapInuse }),
+			d(func(s soakSample) int64 { return s.heapAlloc }), d(func(s soakSample) int64 { return s.retained }), d(func(s soakSample) int64 { return s.stacks }),
+			rest, d(func(s soakSample) int64 { return s.meta }))
 	}
 	w("\nFlags: `-soak` (run only the soak; replaces only this section of `-out`), `-soak-clients N` (default 1000), "+
 		"`-soak-duration` (default 60s), `-soak-think` (mean pause between a client's requests, default 100ms), "+
