@@ -320,7 +320,7 @@ type soakStream struct {
 }
 
 // openStream opens GET /sse and initializes; a non-nil soakResp is a
-// refusal of the GET.
+// refusal of the GET or of an initialize POST.
 func (s *soakRun) openStream(ctx context.Context, c *soakClient, token string) (*soakStream, *soakResp, error) {
 	life, cancel := context.WithCancel(context.Background())
 	req, err := http.NewRequestWithContext(life, http.MethodGet, s.base+"/sse", nil)
@@ -368,11 +368,13 @@ func (s *soakRun) openStream(ctx context.Context, c *soakClient, token string) (
 			}
 		}
 	}()
+	// A refused POST (the token revoked since the GET) is returned as a
+	// refusal, for the caller to judge like any other.
 	r, err := s.streamRequest(ctx, c, st, token, initializeBody(0), 0)
 	if err != nil || r.status != http.StatusOK {
 		st.close()
 		if err == nil {
-			err = fmt.Errorf("initialize over SSE: %d %.200s", r.status, r.body)
+			return nil, &r, nil
 		}
 		return nil, nil, err
 	}
@@ -380,7 +382,7 @@ func (s *soakRun) openStream(ctx context.Context, c *soakClient, token string) (
 	if err != nil || pr.status/100 != 2 {
 		st.close()
 		if err == nil {
-			err = fmt.Errorf("notifications/initialized over SSE: %d %.200s", pr.status, pr.body)
+			return nil, &pr, nil
 		}
 		return nil, nil, err
 	}
@@ -497,11 +499,14 @@ func (s *soakRun) validStep(ctx context.Context, c *soakClient, vc *validConn) (
 	default: // kSSE
 		if vc.st == nil {
 			st, refused, err := s.openStream(ctx, c, vc.token)
+			if errors.Is(err, errStreamEnded) {
+				return "GET /sse + initialize", vEnded, nil
+			}
 			if err != nil {
 				return "GET /sse + initialize", vOK, err
 			}
 			if refused != nil {
-				return classify("GET /sse", *refused)
+				return classify("GET /sse + initialize", *refused)
 			}
 			vc.st, vc.calls = st, 0
 			c.count("GET /sse + initialize → 200")
