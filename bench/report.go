@@ -45,7 +45,7 @@ func (r *report) write(path string) error {
 	// already in the file.
 	if old, err := os.ReadFile(path); err == nil {
 		if sec := soakSection(string(old)); sec != "" {
-			doc = spliceSoak(doc, sec)
+			doc = noteSoakRun(spliceSoak(doc, sec))
 		}
 	}
 	return os.WriteFile(path, []byte(doc), 0o644)

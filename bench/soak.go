@@ -1029,7 +1029,7 @@ func soakOnly(ctx context.Context, o options, tmp string, started time.Time) err
 	if err != nil && !os.IsNotExist(err) {
 		return err
 	}
-	if err := os.WriteFile(o.out, []byte(spliceSoak(string(old), res.markdown())), 0o644); err != nil {
+	if err := os.WriteFile(o.out, []byte(noteSoakRun(spliceSoak(string(old), res.markdown()))), 0o644); err != nil {
 		return err
 	}
 	log.Printf("wrote the soak section of %s in %s", o.out, res.elapsed.Round(time.Second))
