@@ -72,6 +72,7 @@ type options struct {
 	soakDuration     time.Duration
 	soakThink        time.Duration
 	soakSettle       time.Duration
+	soakRounds       int
 }
 
 func main() {
@@ -102,6 +103,7 @@ func main() {
 	flag.DurationVar(&o.soakDuration, "soak-duration", 60*time.Second, "how long the soak's load lasts")
 	flag.DurationVar(&o.soakThink, "soak-think", 100*time.Millisecond, "mean pause between a soak client's requests (uniform in [0, 2×])")
 	flag.DurationVar(&o.soakSettle, "soak-settle", 3*time.Minute, "after the soak's load, how long to wait for the server to settle (sessions closed, a GC, RSS back)")
+	flag.IntVar(&o.soakRounds, "soak-rounds", 1, "soak load rounds on the same server, each followed by the settle (RSS after each round shows whether memory keeps growing)")
 	flag.DurationVar(&o.quietWait, "quiet-wait", 20*time.Second, "before each measurement, wait up to this long for other processes on the machine to go idle")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "hard limit for the whole run")
 	flag.Parse()

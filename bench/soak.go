@@ -919,6 +919,8 @@ type soakResult struct {
 	peak        soakSample
 	after       soakSample
 	settled     bool
+	rounds      int           // load rounds on the same server (-soak-rounds)
+	afterRounds []soakSample  // the state after each round
 	lastGCAfter time.Duration // when, after the load ended, the last GC before the after sample ran (0: none)
 	serverCPU   time.Duration
 	clientCPU   time.Duration
@@ -1042,7 +1044,7 @@ func runSoak(ctx context.Context, o options, env *serverEnv) (*soakResult, error
 	if n < 100 {
 		return nil, errors.New("-soak-clients must be at least 100 (the mix needs every kind)")
 	}
-	res := &soakResult{clients: n, dur: o.soakDuration, think: o.soakThink, counts: map[string]int64{}}
+	res := &soakResult{clients: n, dur: o.soakDuration, think: o.soakThink, counts: map[string]int64{}, rounds: max(o.soakRounds, 1)}
 	var kb [24]byte
 	_, _ = rand.Read(kb[:])
 	apiKey := hex.EncodeToString(kb[:])
@@ -1113,89 +1115,13 @@ func runSoak(ctx context.Context, o options, env *serverEnv) (*soakResult, error
 	res.before = s.sample(srv)
 	log.Printf("soak: before: RSS %.1f MiB, %d fds, %d goroutines", mib(res.before.rss), res.before.fds, res.before.goroutines)
 
-	log.Printf("soak: %d clients for %s", n, o.soakDuration)
-	cpu0, self0, sys0 := srv.cpuTime(), selfCPU(), systemBusy()
-	var wg sync.WaitGroup
-	for _, c := range s.clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			switch {
-			case c.kind.valid():
-				s.runValid(c)
-			case c.kind == kExpired:
-				s.runBad(c, descExpired, 2*time.Second)
-			case c.kind == kHammer:
-				s.runBad(c, descBadSig, s.think/10)
-			case c.kind.bad():
-				s.runBad(c, descBadSig, 2*time.Second)
-			case c.kind == kRevoker:
-				s.runRevoker(c)
-			default:
-				s.runAdmin(c)
-			}
-		}()
-	}
 	peak := res.before
-	stopSampling := make(chan struct{})
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-stopSampling:
-				return
-			case <-t.C:
-				peak = maxSample(peak, s.sample(srv))
-			}
+	for round := 1; round <= res.rounds; round++ {
+		if err := s.soakRound(ctx, o, srv, res, &peak, round); err != nil {
+			return nil, err
 		}
-	}()
-	select {
-	case <-time.After(o.soakDuration):
-	case <-ctx.Done():
-	}
-	s.stopped.Store(true)
-	log.Print("soak: stopping; clients finish their request in flight and close their sessions and streams")
-	wg.Wait()
-	close(stopSampling)
-	<-sampled
-	res.serverCPU, res.clientCPU = srv.cpuTime()-cpu0, selfCPU()-self0
-	res.otherCPU = max(0, systemBusy()-sys0-res.serverCPU-res.clientCPU)
-	loadEnd := time.Now()
-	s.hc.CloseIdleConnections()
-	if ctx.Err() != nil {
-		return nil, ctx.Err()
-	}
-
-	// Settle: every session and stream closed, a GC after the load, and
-	// RSS back within 10% (or the settle time is up).
-	log.Printf("soak: settling (up to %s)", o.soakSettle)
-	deadline := loadEnd.Add(o.soakSettle)
-	for {
-		time.Sleep(time.Second)
-		sm := s.sample(srv)
-		peak = maxSample(peak, sm)
-		res.after = sm
-		gcd := sm.lastGC > float64(loadEnd.UnixNano())/1e9
-		if sm.sessions == 0 && gcd && float64(sm.rss) <= 1.10*float64(res.before.rss) && time.Since(loadEnd) >= 5*time.Second {
-			res.settled = true
-			break
-		}
-		if time.Now().After(deadline) {
-			break
-		}
-	}
-	s.hc.CloseIdleConnections()
-	res.after = s.sample(srv)
-	res.settle = res.after.at.Sub(loadEnd)
-	if gc := time.Unix(0, int64(res.after.lastGC*1e9)); gc.After(loadEnd) {
-		res.lastGCAfter = gc.Sub(loadEnd)
 	}
 	res.peak = peak
-	log.Printf("soak: after %s: RSS %.1f MiB (before %.1f, peak %.1f), %d fds, %d goroutines, %d sessions",
-		res.settle.Round(time.Second), mib(res.after.rss), mib(res.before.rss), mib(peak.rss), res.after.fds, res.after.goroutines, res.after.sessions)
 
 	for _, c := range s.clients {
 		for what, v := range c.counts {
@@ -1282,4 +1208,98 @@ func (s *soakRun) mintFor(ctx context.Context, c *soakClient) error {
 		c.token, err = forge(c.kind, c.id, "")
 	}
 	return err
+}
+
+// soakRound runs the clients for one -soak-duration, then waits for the
+// server to settle, and records the state after it (res.after, and
+// res.afterRounds when there are several rounds).
+func (s *soakRun) soakRound(ctx context.Context, o options, srv *proc, res *soakResult, peakp *soakSample, round int) error {
+	s.stopped.Store(false)
+	res.settled, res.lastGCAfter = false, 0
+	peak := *peakp
+	defer func() { *peakp = peak }()
+	log.Printf("soak: round %d of %d: %d clients for %s", round, res.rounds, len(s.clients), o.soakDuration)
+	cpu0, self0, sys0 := srv.cpuTime(), selfCPU(), systemBusy()
+	var wg sync.WaitGroup
+	for _, c := range s.clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			switch {
+			case c.kind.valid():
+				s.runValid(c)
+			case c.kind == kExpired:
+				s.runBad(c, descExpired, 2*time.Second)
+			case c.kind == kHammer:
+				s.runBad(c, descBadSig, s.think/10)
+			case c.kind.bad():
+				s.runBad(c, descBadSig, 2*time.Second)
+			case c.kind == kRevoker:
+				s.runRevoker(c)
+			default:
+				s.runAdmin(c)
+			}
+		}()
+	}
+	stopSampling := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-stopSampling:
+				return
+			case <-t.C:
+				peak = maxSample(peak, s.sample(srv))
+			}
+		}
+	}()
+	select {
+	case <-time.After(o.soakDuration):
+	case <-ctx.Done():
+	}
+	s.stopped.Store(true)
+	log.Print("soak: stopping; clients finish their request in flight and close their sessions and streams")
+	wg.Wait()
+	close(stopSampling)
+	<-sampled
+	sCPU, cCPU := srv.cpuTime()-cpu0, selfCPU()-self0
+	res.serverCPU, res.clientCPU = res.serverCPU+sCPU, res.clientCPU+cCPU
+	res.otherCPU += max(0, systemBusy()-sys0-sCPU-cCPU)
+	loadEnd := time.Now()
+	s.hc.CloseIdleConnections()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+
+	// Settle: every session and stream closed, a GC after the load, and
+	// RSS back within 10% (or the settle time is up).
+	log.Printf("soak: settling (up to %s)", o.soakSettle)
+	deadline := loadEnd.Add(o.soakSettle)
+	for {
+		time.Sleep(time.Second)
+		sm := s.sample(srv)
+		peak = maxSample(peak, sm)
+		res.after = sm
+		gcd := sm.lastGC > float64(loadEnd.UnixNano())/1e9
+		if sm.sessions == 0 && gcd && float64(sm.rss) <= 1.10*float64(res.before.rss) && time.Since(loadEnd) >= 5*time.Second {
+			res.settled = true
+			break
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+	}
+	s.hc.CloseIdleConnections()
+	res.after = s.sample(srv)
+	res.settle = res.after.at.Sub(loadEnd)
+	if gc := time.Unix(0, int64(res.after.lastGC*1e9)); gc.After(loadEnd) {
+		res.lastGCAfter = gc.Sub(loadEnd)
+	}
+	log.Printf("soak: after %s: RSS %.1f MiB (before %.1f, peak %.1f), %d fds, %d goroutines, %d sessions",
+		res.settle.Round(time.Second), mib(res.after.rss), mib(res.before.rss), mib(peak.rss), res.after.fds, res.after.goroutines, res.after.sessions)
+	res.afterRounds = append(res.afterRounds, res.after)
+	return nil
 }

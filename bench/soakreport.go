@@ -63,11 +63,22 @@ func spliceSoak(doc, section string) string {
 
 func (r *soakResult) targets() []target {
 	return []target{
-		{fmt.Sprintf("soak: unexpected errors, %d clients for %s", r.clients, r.dur), "0",
+		{fmt.Sprintf("soak: unexpected errors, %d clients for %s", r.clients, r.forWhat()), "0",
 			fmt.Sprintf("%d of %d requests", r.unexpected, r.total), r.unexpected == 0, true},
 		{"soak: server RSS after the load vs before", "≤ +10%",
 			fmt.Sprintf("%.1f MiB vs %.1f MiB (%+.1f%%; peak %.1f MiB)", mib(r.after.rss), mib(r.before.rss), r.rssChange(), mib(r.peak.rss)), r.rssOK(), true},
 	}
+}
+
+// span is how long clients ran in all: -soak-duration per round.
+func (r *soakResult) span() time.Duration { return time.Duration(max(r.rounds, 1)) * r.dur }
+
+// forWhat names the load: "1m0s", or "2 rounds of 1m0s".
+func (r *soakResult) forWhat() string {
+	if r.rounds > 1 {
+		return fmt.Sprintf("%d rounds of %s", r.rounds, r.dur)
+	}
+	return r.dur.String()
 }
 
 func (r *soakResult) rssChange() float64 {
@@ -109,7 +120,7 @@ func (r *soakResult) markdown() string {
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
 	m := r.machine
-	w("%s## 6. Soak: %d concurrent clients for %s\n\n", soakBegin, r.clients, r.dur)
+	w("%s## 6. Soak: %d concurrent clients for %s\n\n", soakBegin, r.clients, r.forWhat())
 	w("Measured by `%s` on %s (%d CPUs, %s, %s, %s of memory), in a run of its own that took %s; re-running that command "+
 		"replaces this section only. The soak is issue 12's \"Faults survived\" target: mixed transports, valid, expired and forged "+
 		"tokens, mints and revocations at once, every answer checked, and the server's memory back where it started afterwards.\n\n",
@@ -135,14 +146,14 @@ func (r *soakResult) markdown() string {
 	for k := range numSoakKinds {
 		w("| %d | %s | %s | %s |\n", r.kinds[k], soakKindNames[k], soakKindDoes[k], soakKindWants[k])
 	}
-	w("\n**Requests.** %d in %s (%.0f/s), %d revocations; %d unexpected", r.total, r.dur, float64(r.total)/r.dur.Seconds(), r.revoked, r.unexpected)
+	w("\n**Requests.** %d in %s (%.0f/s), %d revocations; %d unexpected", r.total, r.forWhat(), float64(r.total)/r.span().Seconds(), r.revoked, r.unexpected)
 	if r.timeouts > 0 {
 		w(" (%d of them timeouts)", r.timeouts)
 	}
 	w(". Valid `whoami` calls (every transport, including session or stream setup when a call needed one): p50 %s, p90 %s, p99 %s, max %s. "+
 		"CPU over the load: server %.2f cores, the harness %.2f cores, other processes on the machine %.2f cores.\n\n",
 		ms(pct(r.lats, 50)), ms(pct(r.lats, 90)), ms(pct(r.lats, 99)), ms(pctMax(r.lats)),
-		r.serverCPU.Seconds()/r.dur.Seconds(), r.clientCPU.Seconds()/r.dur.Seconds(), r.otherCPU.Seconds()/r.dur.Seconds())
+		r.serverCPU.Seconds()/r.span().Seconds(), r.clientCPU.Seconds()/r.span().Seconds(), r.otherCPU.Seconds()/r.span().Seconds())
 	w("| kind | request → outcome | count |\n|---|---|---:|\n")
 	keys := make([]string, 0, len(r.counts))
 	for k := range r.counts {
@@ -223,9 +234,16 @@ func (r *soakResult) markdown() string {
 				r.before.goroutines, r.after.goroutines, r.before.fds, r.after.fds)
 		}
 	}
+	if len(r.afterRounds) > 1 {
+		w("\n**After each round** (same server, same clients; each round followed by the same settle):\n\n" +
+			"| after round | RSS | RssAnon | Go heap allocated | Go heap in use | goroutines | descriptors | sessions |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		for i, a := range r.afterRounds {
+			w("| %d | %.1f MiB | %.1f MiB | %.1f MiB | %.1f MiB | %d | %d | %d |\n", i+1, mib(a.rss), mib(a.anon), mib(a.heapAlloc), mib(a.heapInuse), a.goroutines, a.fds, a.sessions)
+		}
+	}
 	w("\nFlags: `-soak` (run only the soak; replaces only this section of `-out`), `-soak-clients N` (default 1000), "+
 		"`-soak-duration` (default 60s), `-soak-think` (mean pause between a client's requests, default 100ms), "+
-		"`-soak-settle` (how long to wait for the server to settle after the load, default 3m).\n\n%s", soakEnd)
+		"`-soak-settle` (how long to wait for the server to settle after the load, default 3m), `-soak-rounds N` (rounds of load on the same server, each followed by the settle, default 1).\n\n%s", soakEnd)
 	return b.String()
 }
 
