@@ -118,7 +118,9 @@ type Config struct {
 	// AdvertiseScopes are more scopes to advertise (resource and
 	// authorization-server metadata) without restricting minting.
 	AdvertiseScopes []string
-	// Leeway is the clock skew tolerated on exp/nbf; 0 means none.
+	// Leeway is the clock skew tolerated on exp/nbf; 0 means
+	// auth.DefaultLeeway (30s), as in auth.VerifierConfig. The revocation
+	// set keeps a revoked jti for as long as this leeway accepts its token.
 	Leeway time.Duration
 	// RevocationResync is how often revocations made elsewhere are
 	// reloaded; 1s.
@@ -261,6 +263,13 @@ func (c *Config) defaults() {
 	}
 	if c.MaxLifetime == 0 {
 		c.MaxLifetime = 365 * 24 * time.Hour
+	}
+	// The verifier reads a zero leeway as auth.DefaultLeeway; the
+	// revocation service must prune with the same one, or a revoked token
+	// would be accepted again between its expiry and the end of the
+	// verifier's leeway.
+	if c.Leeway == 0 {
+		c.Leeway = auth.DefaultLeeway
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

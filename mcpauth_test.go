@@ -84,3 +84,41 @@ func TestNewServesStdioWithoutAPublicURL(t *testing.T) {
 		t.Fatalf("New serving OAuth without PublicURL: %v", err)
 	}
 }
+
+// Rule: a revoked token is refused for as long as the verifier would
+// otherwise accept it. The revocation set may forget a jti only once its
+// token is expired beyond the verifier's leeway; with Config.Leeway left
+// at zero the verifier tolerates auth.DefaultLeeway, so the set must keep
+// the jti that long too (it used to prune at exp, and the revoked token
+// was accepted again for the last 30 s of its leeway).
+func TestRevokedTokenStaysRefusedWithinTheLeeway(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now()
+	srv, err := mcpauth.New(ctx, mcpauth.Config{
+		Secret:      []byte("library-test-secret-0123456789abcdef"),
+		DatabaseURL: filepath.Join(t.TempDir(), "lib.db"),
+		Now:         func() time.Time { return now },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	admin := &auth.Claims{Scope: auth.Scopes{auth.ScopeAdmin}}
+	admin.Subject = "admin"
+	tok, err := srv.Issuer.Issue(ctx, auth.IssueRequest{ClientID: "laptop", Expiry: auth.Expiry{Duration: time.Minute}, Caller: admin, Via: "cli"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := srv.Revoker.RevokeJTI(ctx, tok.JTI, "admin", "stolen"); err != nil {
+		t.Fatal(err)
+	}
+	for _, after := range []time.Duration{0, time.Second, auth.DefaultLeeway / 2, auth.DefaultLeeway - time.Second} {
+		now = tok.ExpiresAt.Add(after)
+		if err := srv.Revoker.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := srv.Verifier.Verify(tok.Token); err == nil {
+			t.Fatalf("%s after its expiry (leeway %s), the revoked token was accepted", after, auth.DefaultLeeway)
+		}
+	}
+}

@@ -14,7 +14,11 @@
 //     RSS per session and time to open them;
 //   - the gateway: tools/call relayed by mcpauth to an HTTP upstream vs
 //     calling it directly, and to a stdio upstream with a 20 ms tool, 32
-//     callers vs 1 (gateway.go; -gateway-only runs just these).
+//     callers vs 1 (gateway.go; -gateway-only runs just these);
+//   - the soak, run only on its own (go run ./bench -soak; soak.go): 1,000
+//     concurrent clients for 60 s mixing transports and valid, expired and
+//     forged tokens, mints and revocations, every answer checked, and the
+//     server's RSS before, at peak and after.
 //
 // Everything runs on loopback, is bounded in time and cleans up after
 // itself. Run it from the module root:
@@ -63,6 +67,12 @@ type options struct {
 	gatewayRounds    int
 	timeout          time.Duration
 	quietWait        time.Duration
+	soak             bool
+	soakClients      int
+	soakDuration     time.Duration
+	soakThink        time.Duration
+	soakSettle       time.Duration
+	soakRounds       int
 }
 
 func main() {
@@ -88,6 +98,12 @@ func main() {
 	flag.BoolVar(&o.skipGateway, "skip-gateway", false, "skip the gateway benchmarks")
 	flag.BoolVar(&o.gatewayOnly, "gateway-only", false, "run only the gateway benchmarks and replace only their section of -out (the rest of the report is kept)")
 	flag.IntVar(&o.gatewayRounds, "gateway-rounds", 3, "gateway rounds (direct and via mcpauth alternate within a round; the median round is reported)")
+	flag.BoolVar(&o.soak, "soak", false, "run only the soak (mixed clients with valid, expired and forged tokens, mints and revocations; soak.go) and replace only its section of -out")
+	flag.IntVar(&o.soakClients, "soak-clients", 1000, "concurrent clients in the soak")
+	flag.DurationVar(&o.soakDuration, "soak-duration", 60*time.Second, "how long the soak's load lasts")
+	flag.DurationVar(&o.soakThink, "soak-think", 100*time.Millisecond, "mean pause between a soak client's requests (uniform in [0, 2×])")
+	flag.DurationVar(&o.soakSettle, "soak-settle", 3*time.Minute, "after the soak's load, how long to wait for the server to settle (sessions closed, a GC, RSS back)")
+	flag.IntVar(&o.soakRounds, "soak-rounds", 1, "soak load rounds on the same server, each followed by the settle (RSS after each round shows whether memory keeps growing)")
 	flag.DurationVar(&o.quietWait, "quiet-wait", 20*time.Second, "before each measurement, wait up to this long for other processes on the machine to go idle")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "hard limit for the whole run")
 	flag.Parse()
@@ -144,6 +160,9 @@ func run(ctx context.Context, o options) error {
 
 	if o.gatewayOnly {
 		return gatewayOnly(ctx, o, tmp, start)
+	}
+	if o.soak {
+		return soakOnly(ctx, o, tmp, start)
 	}
 
 	if !o.skipGo {

@@ -40,7 +40,15 @@ func (r *report) write(path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	return os.WriteFile(path, []byte(r.markdown()), 0o644)
+	doc := r.markdown()
+	// The soak is measured only by -soak runs of its own: keep the one
+	// already in the file.
+	if old, err := os.ReadFile(path); err == nil {
+		if sec := soakSection(string(old)); sec != "" {
+			doc = noteSoakRun(spliceSoak(doc, sec))
+		}
+	}
+	return os.WriteFile(path, []byte(doc), 0o644)
 }
 
 func us(d time.Duration) string { return fmt.Sprintf("%.0f µs", float64(d.Nanoseconds())/1e3) }

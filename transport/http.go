@@ -270,12 +270,45 @@ func (h *HTTP) RunReaper(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			if sessions, streams := h.sessions.closeRevoked(h.cfg.Revoked); sessions+streams > 0 {
-				h.log.Info("ended sessions and streams of revoked tokens", "sessions", sessions, "streams", streams)
-			}
+			h.reap()
 		}
 	}
 }
+
+// reap ends the sessions and streams of revoked tokens (RunReaper's tick).
+// mcp-go is told too, as by a DELETE: it would otherwise keep each ended
+// Streamable HTTP session registered, with its buffers, until its
+// 30-minute idle sweep.
+func (h *HTTP) reap() {
+	ids, streams := h.sessions.closeRevoked(h.cfg.Revoked)
+	for _, id := range ids {
+		h.endInMCPGo(id)
+	}
+	if len(ids)+streams > 0 {
+		h.log.Info("ended sessions and streams of revoked tokens", "sessions", len(ids), "streams", streams)
+	}
+}
+
+// endInMCPGo ends session id in mcp-go's Streamable HTTP server the way a
+// client's DELETE does (its session id manager, this table, has already
+// forgotten it). For a legacy SSE session it only unregisters the session
+// from the MCP server a moment before its ending stream would.
+func (h *HTTP) endInMCPGo(id string) {
+	r, err := http.NewRequest(http.MethodDelete, "/mcp", nil)
+	if err != nil {
+		return
+	}
+	r.Header.Set(server.HeaderKeySessionID, id)
+	h.streamable.ServeHTTP(discardResponse{}, r)
+}
+
+// discardResponse is a ResponseWriter for requests made to mcp-go from
+// inside the server, whose answers nobody reads.
+type discardResponse struct{}
+
+func (discardResponse) Header() http.Header         { return http.Header{} }
+func (discardResponse) Write(b []byte) (int, error) { return len(b), nil }
+func (discardResponse) WriteHeader(int)             {}
 
 // OpenSessions reports how many sessions are bound (for tests and health).
 func (h *HTTP) OpenSessions() int { return h.sessions.len() }

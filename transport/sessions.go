@@ -168,11 +168,11 @@ func (t *sessionTable) close(id string) {
 }
 
 // closeRevoked ends every session opened with a revoked token and every
-// stream opened with one, and returns how many sessions and streams it
-// ended. All those sessions are forgotten before any stream is ended, so
+// stream opened with one, and returns the ids of the sessions and how
+// many streams it ended. All those sessions are forgotten before any stream is ended, so
 // a client that sees one of its streams end finds every such session
 // gone.
-func (t *sessionTable) closeRevoked(revoked auth.RevocationChecker) (sessions, streams int) {
+func (t *sessionTable) closeRevoked(revoked auth.RevocationChecker) (closed []string, streams int) {
 	var ids []string
 	var found []*stream
 	t.mu.RLock()
@@ -188,7 +188,7 @@ func (t *sessionTable) closeRevoked(revoked auth.RevocationChecker) (sessions, s
 	}
 	t.mu.RUnlock()
 	if len(ids) == 0 && len(found) == 0 {
-		return 0, 0
+		return nil, 0
 	}
 	var cancels []context.CancelFunc
 	t.mu.Lock()
@@ -201,7 +201,7 @@ func (t *sessionTable) closeRevoked(revoked auth.RevocationChecker) (sessions, s
 			for st := range s.streams {
 				cancels = append(cancels, st.cancel)
 			}
-			sessions++
+			closed = append(closed, id)
 		}
 	}
 	t.mu.Unlock()
@@ -211,7 +211,7 @@ func (t *sessionTable) closeRevoked(revoked auth.RevocationChecker) (sessions, s
 	for _, c := range cancels {
 		c() // idempotent: a stream of a closed session may be listed twice
 	}
-	return sessions, len(found)
+	return closed, len(found)
 }
 
 func (t *sessionTable) len() int {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -50,4 +51,40 @@ func TestStatelessInitializeIsNotCountedAgainstTheSessionCap(t *testing.T) {
 	close(release)
 	<-first
 	<-second
+}
+
+// A Streamable HTTP session the reaper ends because its token was revoked
+// is ended in mcp-go too (unregistered, its per-session state dropped), as
+// a DELETE would; it used to stay there until mcp-go's 30-minute idle
+// sweep (found by the soak: go run ./bench -soak).
+func TestRevokedSessionIsEndedInMCPGoToo(t *testing.T) {
+	var unregistered atomic.Int32
+	hooks := &server.Hooks{}
+	hooks.AddOnUnregisterSession(func(context.Context, server.ClientSession) { unregistered.Add(1) })
+	c := &auth.Claims{}
+	c.Subject, c.ID = "laptop", "j1"
+	revoked := auth.NewRevocationSet()
+	h := NewHTTP(HTTPConfig{MCP: server.NewMCPServer("t", "1", server.WithHooks(hooks)), Revoked: revoked,
+		Auth: func(next http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				next.ServeHTTP(w, r.WithContext(auth.WithClaims(r.Context(), c)))
+			})
+		}})
+	req := httptest.NewRequest("POST", "/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	id := w.Header().Get(server.HeaderKeySessionID)
+	if w.Code != http.StatusOK || id == "" {
+		t.Fatalf("initialize: %d %s (session %q)", w.Code, w.Body, id)
+	}
+	revoked.Add(map[string]time.Time{c.ID: time.Now().Add(time.Hour)})
+	h.reap()
+	if n := h.OpenSessions(); n != 0 {
+		t.Fatalf("%d sessions open after the reaper ran", n)
+	}
+	if n := unregistered.Load(); n != 1 {
+		t.Fatalf("mcp-go unregistered %d sessions after the reaper ended the revoked one, want 1", n)
+	}
 }
