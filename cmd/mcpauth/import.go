@@ -1,10 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
-	"io"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -24,17 +21,10 @@ signature (legacy-…), which list, decode and revoke use. Importing the same
 token twice changes nothing. Reads the token from stdin with no argument.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
-			tok := ""
-			if len(args) == 1 && args[0] != "-" {
-				tok = args[0]
-			} else {
-				line, rerr := bufio.NewReader(io.LimitReader(g.stdin, 1<<20)).ReadString('\n')
-				if rerr != nil && rerr != io.EOF {
-					return fmt.Errorf("read token from stdin: %w", rerr)
-				}
-				tok = line
+			tok, err := tokenArg(args, g.stdin)
+			if err != nil {
+				return err
 			}
-			tok = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(tok), "Bearer "))
 			a, err := g.openApp(cmd)
 			if err != nil {
 				return err

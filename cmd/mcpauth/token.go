@@ -98,17 +98,10 @@ read from stdin (keeps it out of shell history). Exit status 2 when the token
 is not valid.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
-			tok := ""
-			if len(args) == 1 && args[0] != "-" {
-				tok = args[0]
-			} else {
-				line, err := bufio.NewReader(io.LimitReader(g.stdin, 1<<20)).ReadString('\n')
-				if err != nil && err != io.EOF {
-					return fmt.Errorf("read token from stdin: %w", err)
-				}
-				tok = line
+			tok, err := tokenArg(args, g.stdin)
+			if err != nil {
+				return err
 			}
-			tok = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(tok), "Bearer "))
 			a, err := g.openApp(cmd)
 			if err != nil {
 				return err
@@ -312,4 +305,21 @@ on PostgreSQL) and close its open sessions. Revoking twice changes nothing.`,
 	cmd.Flags().StringVar(&reason, "reason", "", "why (recorded with who and when)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
+}
+
+// tokenArg is the token a command was given: its argument, or with none
+// (or "-") the first line of stdin, which keeps it out of shell history;
+// a "Bearer " prefix is dropped.
+func tokenArg(args []string, stdin io.Reader) (string, error) {
+	tok := ""
+	if len(args) == 1 && args[0] != "-" {
+		tok = args[0]
+	} else {
+		line, err := bufio.NewReader(io.LimitReader(stdin, 1<<20)).ReadString('\n')
+		if err != nil && err != io.EOF {
+			return "", fmt.Errorf("read token from stdin: %w", err)
+		}
+		tok = line
+	}
+	return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(tok), "Bearer ")), nil
 }
