@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
@@ -76,25 +77,17 @@ func (g *Gateway) complete(ctx context.Context, u *Upstream, ref any, arg mcp.Co
 	if u.Capabilities().Completions == nil {
 		return &mcp.Completion{Values: []string{}}, nil
 	}
-	cl, err := u.client()
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, u.timeout())
-	defer cancel()
-	ctx, untrack := u.track(ctx)
-	defer untrack()
-	req := mcp.CompleteRequest{}
-	req.Params.Ref = ref
-	req.Params.Argument = arg
-	req.Params.Context = cctx
-	u.calls.Add(1)
-	res, err := cl.Complete(ctx, req)
-	if err != nil {
-		u.failures.Add(1)
-		return nil, errors.New(u.describe(ctx, err))
-	}
-	return &res.Completion, nil
+	return forward(ctx, u, func(ctx context.Context, cl *client.Client) (*mcp.Completion, error) {
+		req := mcp.CompleteRequest{}
+		req.Params.Ref = ref
+		req.Params.Argument = arg
+		req.Params.Context = cctx
+		res, err := cl.Complete(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		return &res.Completion, nil
+	})
 }
 
 // owner finds the upstream that registered a prompt (by its served name)

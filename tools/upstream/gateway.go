@@ -406,28 +406,43 @@ func without(old, now []string) []string {
 	return out
 }
 
-// callTool forwards a call to u's tool named name.
+// forward runs one request on u's connection: the per-call timeout, the
+// in-flight record that routes server-to-client requests, the call and
+// failure counts, and an error that names the upstream.
+func forward[T any](ctx context.Context, u *Upstream, do func(context.Context, *client.Client) (T, error)) (T, error) {
+	var zero T
+	cl, err := u.client()
+	if err != nil {
+		return zero, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, u.timeout())
+	defer cancel()
+	ctx, untrack := u.track(ctx)
+	defer untrack()
+	u.calls.Add(1)
+	res, err := do(ctx, cl)
+	if err != nil {
+		u.failures.Add(1)
+		return zero, errors.New(u.describe(ctx, err))
+	}
+	return res, nil
+}
+
+// callTool forwards a call to u's tool named name; a failure is a tool
+// error naming the upstream.
 func (g *Gateway) callTool(u *Upstream, name string) server.ToolHandlerFunc {
 	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-		cl, err := u.client()
+		res, err := forward(ctx, u, func(ctx context.Context, cl *client.Client) (*mcp.CallToolResult, error) {
+			out := mcp.CallToolRequest{}
+			out.Params.Name = name
+			out.Params.Arguments = req.Params.Arguments
+			meta, done := g.outgoingMeta(ctx, u, req.Params.Meta)
+			defer done()
+			out.Params.Meta = meta
+			return cl.CallTool(ctx, out)
+		})
 		if err != nil {
 			return mcp.NewToolResultError(err.Error()), nil
-		}
-		ctx, cancel := context.WithTimeout(ctx, u.timeout())
-		defer cancel()
-		ctx, untrack := u.track(ctx)
-		defer untrack()
-		out := mcp.CallToolRequest{}
-		out.Params.Name = name
-		out.Params.Arguments = req.Params.Arguments
-		meta, done := g.outgoingMeta(ctx, u, req.Params.Meta)
-		defer done()
-		out.Params.Meta = meta
-		u.calls.Add(1)
-		res, err := cl.CallTool(ctx, out)
-		if err != nil {
-			u.failures.Add(1)
-			return mcp.NewToolResultError(u.describe(ctx, err)), nil
 		}
 		return res, nil
 	}
@@ -435,46 +450,26 @@ func (g *Gateway) callTool(u *Upstream, name string) server.ToolHandlerFunc {
 
 func (g *Gateway) getPrompt(u *Upstream, name string) server.PromptHandlerFunc {
 	return func(ctx context.Context, req mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
-		cl, err := u.client()
-		if err != nil {
-			return nil, err
-		}
-		ctx, cancel := context.WithTimeout(ctx, u.timeout())
-		defer cancel()
-		ctx, untrack := u.track(ctx)
-		defer untrack()
-		out := mcp.GetPromptRequest{}
-		out.Params.Name = name
-		out.Params.Arguments = req.Params.Arguments
-		u.calls.Add(1)
-		res, err := cl.GetPrompt(ctx, out)
-		if err != nil {
-			u.failures.Add(1)
-			return nil, errors.New(u.describe(ctx, err))
-		}
-		return res, nil
+		return forward(ctx, u, func(ctx context.Context, cl *client.Client) (*mcp.GetPromptResult, error) {
+			out := mcp.GetPromptRequest{}
+			out.Params.Name = name
+			out.Params.Arguments = req.Params.Arguments
+			return cl.GetPrompt(ctx, out)
+		})
 	}
 }
 
 func (g *Gateway) readResource(u *Upstream) server.ResourceHandlerFunc {
 	return func(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
-		cl, err := u.client()
-		if err != nil {
-			return nil, err
-		}
-		ctx, cancel := context.WithTimeout(ctx, u.timeout())
-		defer cancel()
-		ctx, untrack := u.track(ctx)
-		defer untrack()
-		out := mcp.ReadResourceRequest{}
-		out.Params.URI = req.Params.URI
-		u.calls.Add(1)
-		res, err := cl.ReadResource(ctx, out)
-		if err != nil {
-			u.failures.Add(1)
-			return nil, errors.New(u.describe(ctx, err))
-		}
-		return res.Contents, nil
+		return forward(ctx, u, func(ctx context.Context, cl *client.Client) ([]mcp.ResourceContents, error) {
+			out := mcp.ReadResourceRequest{}
+			out.Params.URI = req.Params.URI
+			res, err := cl.ReadResource(ctx, out)
+			if err != nil {
+				return nil, err
+			}
+			return res.Contents, nil
+		})
 	}
 }
 
