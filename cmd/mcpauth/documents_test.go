@@ -523,8 +523,9 @@ func TestProductionSetupDocumentRecipesInOrder(t *testing.T) {
 	}
 	// Troubleshooting, "Invalid token" errors: "hasn't expired" (named
 	// "Token has expired"), "sent in the correct format" (a malformed
-	// params.auth.token, a header without "Bearer "), "the JWT secret
-	// matches".
+	// params.auth.token is "Invalid token"; a header without "Bearer " is
+	// no token at all, "Authentication required"), "the JWT secret
+	// matches" ("Invalid token").
 	shortTok := issue(t, e, "continue", "1s").Token
 	waitUntil(t, "the 1s token to be refused as expired", func() bool {
 		r := docPost(t, base+"/mcp", toolsListJSON, "Authorization", "Bearer "+shortTok)
