@@ -604,7 +604,9 @@ func originOf(rawURL string) string {
 // The root well-known forms that RFC 9728 and RFC 8414 clients compute
 // for a resource or issuer with a path (/.well-known/<name>/v1[/rest])
 // reach next as /.well-known/<name>[/rest], and /health stays at the
-// root for health checks. Anything else outside the prefix is 404.
+// root for health checks, as do the token API and health aliases under
+// /api/ (the token guide has /api/auth/token beside /v1/sse). Anything
+// else outside the prefix is 404.
 func underBasePath(prefix string, next http.Handler) http.Handler {
 	if prefix == "" {
 		return next
@@ -621,7 +623,9 @@ func underBasePath(prefix string, next http.Handler) http.Handler {
 				return
 			}
 			p = "/.well-known/" + name + strings.TrimPrefix(rest, prefix)
-		case p == "/health":
+		case p == "/health", strings.HasPrefix(p, "/api/"):
+			// Health checks, and the token API at the root paths the
+			// operators' documents name (/api/auth/token) beside /v1/sse.
 		default:
 			http.NotFound(w, r)
 			return

@@ -207,9 +207,12 @@ func TestTokenGuideDocumentRecipesInOrder(t *testing.T) {
 	}
 
 	// Method 4, "curl + API": POST …/api/auth/token with X-Admin-Key and
-	// {"client_id":"my-app","expires_in":"90d"}. Under MCP_BASE_PATH the
-	// endpoint is at /v1/api/auth/token (see the report: not at the root).
-	r := docPost(t, base+"/v1/api/auth/token", `{"client_id":"my-app","expires_in":"90d"}`, "X-Admin-Key", apiKey)
+	// {"client_id":"my-app","expires_in":"90d"}. The token API answers at
+	// the root path the guide names, beside /v1/sse (and under /v1 too).
+	if r := docPost(t, base+"/v1/api/auth/token", `{"client_id":"my-app","expires_in":"90d"}`, "X-Admin-Key", apiKey); r.status != http.StatusOK {
+		t.Fatalf("Method 4 under the base path: %d %s", r.status, r.body)
+	}
+	r := docPost(t, base+"/api/auth/token", `{"client_id":"my-app","expires_in":"90d"}`, "X-Admin-Key", apiKey)
 	var api struct {
 		Success bool `json:"success"`
 		Data    struct {
