@@ -3,12 +3,8 @@ package auth
 import (
 	"encoding/json"
 	"errors"
-	"math"
-	"net"
 	"net/http"
-	"strconv"
 	"strings"
-	"time"
 )
 
 // TokenVerifier verifies a raw bearer token.
@@ -40,47 +36,6 @@ type MiddlewareConfig struct {
 	// token is verified first: a valid token is served whatever its
 	// source's count, and requests without credentials are never counted.
 	Throttle Throttle
-}
-
-// Throttle limits repeated failures per source (see auth/throttle).
-type Throttle interface {
-	Blocked(source string) (retryAfter time.Duration, blocked bool)
-	Fail(source string)
-}
-
-// ClientAddress is the source a request is throttled and audited by: the
-// address recorded in its context (WithRemoteAddr; the transport records
-// the client behind a trusted proxy there), else the TCP peer's IP.
-func ClientAddress(r *http.Request) string {
-	if a, ok := r.Context().Value(remoteKey{}).(string); ok && a != "" {
-		return a
-	}
-	return PeerAddress(r.RemoteAddr)
-}
-
-// PeerAddress is the host part of a "host:port" remote address.
-func PeerAddress(remoteAddr string) string {
-	host, _, err := net.SplitHostPort(remoteAddr)
-	if err != nil {
-		return remoteAddr
-	}
-	return host
-}
-
-// RetryAfter renders a wait as Retry-After seconds: rounded up, at
-// least 1.
-func RetryAfter(d time.Duration) string {
-	return strconv.Itoa(max(int(math.Ceil(d.Seconds())), 1))
-}
-
-// WriteTooManyRequests answers 429 with Retry-After.
-func WriteTooManyRequests(w http.ResponseWriter, retryAfter time.Duration) {
-	secs := RetryAfter(retryAfter)
-	w.Header().Set("Retry-After", secs)
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusTooManyRequests)
-	_ = json.NewEncoder(w).Encode(ErrorBody{Error: "too_many_requests", Description: "Too many failed attempts from this address; retry after " + secs + "s"})
 }
 
 // Middleware returns an HTTP middleware that requires a valid
@@ -118,13 +73,11 @@ func Middleware(cfg MiddlewareConfig) func(http.Handler) http.Handler {
 					WriteUnavailable(w, err)
 					return
 				}
-				if cfg.Throttle != nil && !discovery {
-					src := ClientAddress(r)
-					if wait, blocked := cfg.Throttle.Blocked(src); blocked {
-						WriteTooManyRequests(w, wait)
+				if !discovery {
+					if secs, blocked := (Guard{Throttle: cfg.Throttle}).Failed(w, ClientAddress(r)); blocked {
+						WriteTooManyRequests(w, secs)
 						return
 					}
-					cfg.Throttle.Fail(src)
 				}
 				if cfg.OnFailure != nil {
 					cfg.OnFailure(r, err)

@@ -95,20 +95,11 @@ func writeAPIError(w http.ResponseWriter, status int, code, msg string) {
 func (h *HTTP) adminCaller(w http.ResponseWriter, r *http.Request, keySum [32]byte, verifier auth.TokenVerifier,
 	log *slog.Logger, via string, writeErr func(status int, code, msg string)) (*auth.Claims, bool) {
 	src := auth.ClientAddress(r)
-	throttled := func() bool {
-		if h.throttle != nil {
-			if wait, blocked := h.throttle.Blocked(src); blocked {
-				w.Header().Set("Retry-After", auth.RetryAfter(wait))
-				writeErr(http.StatusTooManyRequests, "too_many_requests", "Too many failed attempts from this address; retry after "+auth.RetryAfter(wait)+"s")
-				return true
-			}
-		}
-		return false
+	guard := auth.Guard{Throttle: h.throttle}
+	tooMany := func(retryAfter string) {
+		writeErr(http.StatusTooManyRequests, "too_many_requests", "Too many failed attempts from this address; retry after "+retryAfter+"s")
 	}
-	fail := func(status int, code, msg string) {
-		if h.throttle != nil {
-			h.throttle.Fail(src)
-		}
+	refuse := func(status int, code, msg string) {
 		auth.Audit(auth.WithRemoteAddr(r.Context(), src), log, auth.EventAuthFailed, "path", r.URL.Path, "reason", code)
 		w.Header().Set("WWW-Authenticate", `Bearer realm="mcpauth"`+h.resourceMetadataParam())
 		writeErr(status, code, msg)
@@ -119,12 +110,14 @@ func (h *HTTP) adminCaller(w http.ResponseWriter, r *http.Request, keySum [32]by
 	}
 	switch {
 	case key != "":
-		if throttled() {
+		if secs, blocked := guard.Blocked(w, src); blocked {
+			tooMany(secs)
 			return nil, false
 		}
 		sum := sha256.Sum256([]byte(key))
 		if subtle.ConstantTimeCompare(sum[:], keySum[:]) != 1 {
-			fail(http.StatusUnauthorized, "invalid_api_key", "Invalid API key")
+			guard.Fail(src)
+			refuse(http.StatusUnauthorized, "invalid_api_key", "Invalid API key")
 			return nil, false
 		}
 		return apiKeyIdentity(), true
@@ -135,8 +128,10 @@ func (h *HTTP) adminCaller(w http.ResponseWriter, r *http.Request, keySum [32]by
 			caller, err = verifier.Verify(tok)
 		}
 		if err != nil {
-			if !throttled() {
-				fail(http.StatusUnauthorized, "invalid_token", auth.Describe(err))
+			if secs, blocked := guard.Failed(w, src); blocked {
+				tooMany(secs)
+			} else {
+				refuse(http.StatusUnauthorized, "invalid_token", auth.Describe(err))
 			}
 			return nil, false
 		}

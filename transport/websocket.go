@@ -100,11 +100,9 @@ func (h *HTTP) serveWS(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	} else {
-		if h.throttle != nil {
-			if wait, blocked := h.throttle.Blocked(auth.ClientAddress(r)); blocked {
-				auth.WriteTooManyRequests(w, wait)
-				return
-			}
+		if secs, blocked := (auth.Guard{Throttle: h.throttle}).Blocked(w, auth.ClientAddress(r)); blocked {
+			auth.WriteTooManyRequests(w, secs)
+			return
 		}
 		if h.wsPending.Add(1) > maxPendingWS {
 			h.wsPending.Add(-1)
@@ -347,11 +345,10 @@ func (c *wsConn) authenticate(id json.RawMessage, tok string, found bool) (eff *
 		// As the Bearer middleware: a failure from an address over its
 		// failure budget ends the connection; others are counted.
 		src := auth.RemoteAddrFrom(c.life) // wsAuth recorded the client address
-		if h.throttle != nil && !errors.Is(err, auth.ErrRevocationStale) {
-			if wait, blocked := h.throttle.Blocked(src); blocked {
-				return nil, rpcFrame(id, codeUnauthorized, "Too many failed attempts from this address; retry after "+auth.RetryAfter(wait)+"s", nil), errWSThrottled
+		if !errors.Is(err, auth.ErrRevocationStale) {
+			if secs, blocked := (auth.Guard{Throttle: h.throttle}).Failed(nil, src); blocked {
+				return nil, rpcFrame(id, codeUnauthorized, "Too many failed attempts from this address; retry after "+secs+"s", nil), errWSThrottled
 			}
-			h.throttle.Fail(src)
 		}
 		refusal = rpcFrame(id, codeUnauthorized, "Unauthorized: "+auth.Describe(err), nil)
 		if c.bound == nil {

@@ -105,12 +105,10 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) consent(w http.ResponseWriter, r *http.Request) {
 	src := auth.ClientAddress(r)
-	if s.cfg.Throttle != nil {
-		if wait, blocked := s.cfg.Throttle.Blocked(src); blocked {
-			w.Header().Set("Retry-After", auth.RetryAfter(wait))
-			s.errorPage(w, http.StatusTooManyRequests, "Too many attempts", "Too many wrong codes from this address. Wait a little and try again.")
-			return
-		}
+	guard := auth.Guard{Throttle: s.cfg.Throttle}
+	if _, blocked := guard.Blocked(w, src); blocked {
+		s.errorPage(w, http.StatusTooManyRequests, "Too many attempts", "Too many wrong codes from this address. Wait a little and try again.")
+		return
 	}
 	if err := r.ParseForm(); err != nil {
 		s.errorPage(w, http.StatusBadRequest, "Bad request", "The form could not be read.")
@@ -140,9 +138,7 @@ func (s *Server) consent(w http.ResponseWriter, r *http.Request) {
 	enr, err := s.cfg.Store.ConsumeState(r.Context(), kindEnrollment, hashKey(code), s.cfg.Now())
 	var rec enrollmentRecord
 	if code == "" || err != nil || json.Unmarshal(enr.Value, &rec) != nil {
-		if s.cfg.Throttle != nil {
-			s.cfg.Throttle.Fail(src)
-		}
+		guard.Fail(src)
 		auth.Audit(auth.WithRemoteAddr(r.Context(), src), s.cfg.Logger, auth.EventAuthFailed, "reason", "wrong enrollment code", "oauth_client_id", req.ClientID)
 		s.consentPage(w, http.StatusUnauthorized, id, req, "That code is not valid: it may be mistyped, used already or expired. Ask your admin for a new one.")
 		return

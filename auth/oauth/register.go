@@ -33,15 +33,11 @@ const registrationTTL = 365 * 24 * time.Hour
 
 func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 	src := auth.ClientAddress(r)
-	if s.cfg.Throttle != nil {
-		if wait, blocked := s.cfg.Throttle.Blocked(src); blocked {
-			w.Header().Set("Retry-After", auth.RetryAfter(wait))
-			oauthError(w, http.StatusTooManyRequests, "slow_down", "too many requests from this address")
-			return
-		}
-		// Registrations count against the same budget as failures: they
-		// are cheap to make and each one is stored.
-		s.cfg.Throttle.Fail(src)
+	// Registrations count against the same budget as failures: they are
+	// cheap to make and each one is stored.
+	if _, blocked := (auth.Guard{Throttle: s.cfg.Throttle}).Failed(w, src); blocked {
+		oauthError(w, http.StatusTooManyRequests, "slow_down", "too many requests from this address")
+		return
 	}
 	var c Client
 	if err := json.NewDecoder(io.LimitReader(r.Body, 16<<10)).Decode(&c); err != nil {
@@ -163,12 +159,10 @@ func (s *Server) client(r *http.Request, id string) (Client, error) {
 		// An uncached document is an outbound fetch a stranger asked
 		// for: it counts against the address's budget, like a
 		// registration.
-		if _, err := s.cfg.Store.GetState(r.Context(), kindCIMD, id, s.cfg.Now()); err != nil && s.cfg.Throttle != nil {
-			src := auth.ClientAddress(r)
-			if _, blocked := s.cfg.Throttle.Blocked(src); blocked {
+		if _, err := s.cfg.Store.GetState(r.Context(), kindCIMD, id, s.cfg.Now()); err != nil {
+			if _, blocked := (auth.Guard{Throttle: s.cfg.Throttle}).Failed(nil, auth.ClientAddress(r)); blocked {
 				return Client{}, errors.New("too many sign-in attempts from this address; wait a little and try again")
 			}
-			s.cfg.Throttle.Fail(src)
 		}
 		c, err := s.metadataDocument(r.Context(), id)
 		if err != nil {
