@@ -297,9 +297,16 @@ func TestAdminsFollowAuditEventsAsLogMessages(t *testing.T) {
 		}
 		return c, &got, &mu
 	}
-	ac, adminGot, amu := follow(admin)
+	_, adminGot, amu := follow(admin)
 	_, userGot, umu := follow(user)
-	res := call(t, ac, "issue_token", map[string]any{"client_id": "followed-bot", "expires_in": "1d"})
+	// Another admin session acts; the followers are idle, so what they
+	// get arrives on their listening streams. (mcp-go drops a message
+	// that reaches a session's own POST after it can no longer stream.)
+	other, err := connect(t, kinds[1], s.URL, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := call(t, other, "issue_token", map[string]any{"client_id": "followed-bot", "expires_in": "1d"})
 	if res.IsError {
 		t.Fatalf("issue_token: %+v", res)
 	}
