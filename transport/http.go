@@ -645,6 +645,12 @@ func (h *HTTP) signInOff(w http.ResponseWriter, r *http.Request) {
 	why := "No token was sent."
 	if tok, err := auth.BearerToken(r); err == nil && h.cfg.TokenAPI != nil && h.cfg.TokenAPI.Verifier != nil {
 		if _, err := h.cfg.TokenAPI.Verifier.Verify(tok); err != nil {
+			// A failed token here counts against its address as
+			// anywhere else, so this is no unthrottled oracle.
+			if secs, blocked := (auth.Guard{Throttle: h.throttle}).Failed(w, auth.ClientAddress(r)); blocked {
+				auth.WriteTooManyRequests(w, secs)
+				return
+			}
 			why = "The token sent was refused: " + auth.Describe(err) + "."
 		} else {
 			why = "The token sent is valid; the request it was sent with needs a scope the token lacks."

@@ -22,6 +22,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/auth/throttle"
 )
 
 // Rule: the token guide checks a token by POSTing a JSON-RPC tools/list
@@ -388,4 +389,17 @@ func (l *lockedBuf) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// Rule: with sign-in off, POST /register's account of a refused token is
+// no unthrottled oracle: failed tokens count against the address there
+// as everywhere, and an address over its budget gets 429.
+func TestSignInOffRegistrationCountsFailedTokens(t *testing.T) {
+	s := startStack(t, stackOpts{throttle: throttle.New(throttle.Config{Burst: 2, Per: time.Hour})})
+	for i, want := range []int{http.StatusBadRequest, http.StatusBadRequest, http.StatusTooManyRequests} {
+		r := do(t, "POST", s.URL+"/register", "not.a.token", `{}`, nil)
+		if r.StatusCode != want {
+			t.Fatalf("attempt %d: %d, want %d", i+1, r.StatusCode, want)
+		}
+	}
 }
