@@ -271,6 +271,21 @@ type soakSession struct {
 }
 
 // openSession initializes a session; a non-nil soakResp is a refusal.
+// adminSession opens c's session with its own token, counting the
+// exchange, or records why it could not (nil).
+func (s *soakRun) adminSession(ctx context.Context, c *soakClient) *soakSession {
+	ss, refused, err := s.openSession(ctx, c, c.token)
+	if err == nil && refused != nil {
+		err = fmt.Errorf("initialize: %d %.200s", refused.status, refused.body)
+	}
+	if err != nil {
+		s.unexpected(c, "initialize", err)
+		return nil
+	}
+	c.count("initialize + notifications/initialized → 200, 202")
+	return ss
+}
+
 func (s *soakRun) openSession(ctx context.Context, c *soakClient, token string) (*soakSession, *soakResp, error) {
 	r, err := s.do(ctx, c, http.MethodPost, "/mcp", token, initializeBody(0))
 	if err != nil {
@@ -757,20 +772,11 @@ func (s *soakRun) runAdmin(c *soakClient) {
 		id := "soak-minted-" + strconv.FormatInt(s.mintSeq.Add(1), 10)
 		if c.kind == kAdminTool {
 			if ss == nil {
-				var refused *soakResp
-				var err error
-				ss, refused, err = s.openSession(ctx, c, c.token)
-				if err == nil && refused != nil {
-					err = fmt.Errorf("initialize: %d %.200s", refused.status, refused.body)
-				}
-				if err != nil {
-					s.unexpected(c, "initialize", err)
-					ss = nil
+				if ss = s.adminSession(ctx, c); ss == nil {
 					cancel()
 					s.pause(c, 10*s.think)
 					continue
 				}
-				c.count("initialize + notifications/initialized → 200, 202")
 			}
 			r, err := s.sessionCall(ctx, c, ss, c.token, "issue_token", `{"client_id":"`+id+`","expires_in":"1h"}`)
 			var res struct {
@@ -824,19 +830,10 @@ func (s *soakRun) runRevoker(c *soakClient) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), soakReqTimeout)
 		if ss == nil {
-			var refused *soakResp
-			var err error
-			ss, refused, err = s.openSession(ctx, c, c.token)
-			if err == nil && refused != nil {
-				err = fmt.Errorf("initialize: %d %.200s", refused.status, refused.body)
-			}
-			if err != nil {
-				s.unexpected(c, "initialize", err)
-				ss = nil
+			if ss = s.adminSession(ctx, c); ss == nil {
 				cancel()
 				continue
 			}
-			c.count("initialize + notifications/initialized → 200, 202")
 		}
 		t := s.targets[c.rng.IntN(len(s.targets))]
 		t.mu.Lock()
