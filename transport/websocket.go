@@ -167,6 +167,7 @@ func (c *wsConn) serve(base context.Context, claims *auth.Claims) {
 		notes: make(chan mcp.JSONRPCNotification, sseQueue),
 		done:  make(chan struct{}),
 	}
+	c.sess.emit = c.write
 	c.life, c.end = context.WithCancelCause(base)
 	stopShutdown := context.AfterFunc(h.wsBase, func() { c.end(errWSShutdown) })
 	defer stopShutdown()
@@ -235,8 +236,8 @@ func (c *wsConn) serve(base context.Context, claims *auth.Claims) {
 			c.end(fatal)
 			return
 		}
-		if msg == nil {
-			continue
+		if msg == nil || c.sess.reply(msg) {
+			continue // nothing to run, or the client's answer to the server's request
 		}
 		select {
 		case sem <- struct{}{}:
