@@ -431,7 +431,7 @@ func (s *Server) ownNames() []string {
 
 // buildServer makes the MCP server and its HTTP handler.
 func (s *Server) buildServer(context.Context) error {
-	var relays []transport.Relay
+	var relays []transport.Part
 	if s.Gateway != nil {
 		relays = append(relays, s.Gateway)
 	}
