@@ -319,16 +319,15 @@ func (c *Config) scopesSupported() []string {
 // server, and loads the revocation set.
 func (s *Server) buildAuth(ctx context.Context) error {
 	cfg := &s.cfg
-	s.Revoker = revocation.New(revocation.Config{
+	rc := revocation.Config{
 		Store: s.Registry, Set: s.Revoked, Resync: cfg.RevocationResync, Leeway: cfg.Leeway, Logger: cfg.Logger, Now: cfg.Now,
-		// Revoking an OAuth client's access token also kills its refresh
-		// tokens (s.OAuth is set below, before anything is served).
-		OnRevoke: func(ctx context.Context, toks []registry.Token) {
-			if s.OAuth != nil {
-				s.OAuth.RevokeRefresh(ctx, toks)
-			}
-		},
-	})
+	}
+	if cfg.PublicURL != "" {
+		// Revoking an OAuth client's access token also ends its refresh
+		// tokens (there are none without an authorization server).
+		rc.OnRevoke = oauth.RefreshFamilies{Store: s.Registry, Logger: cfg.Logger, Now: cfg.Now}.Revoke
+	}
+	s.Revoker = revocation.New(rc)
 	if err := s.Revoker.Sync(ctx); err != nil {
 		return err
 	}
