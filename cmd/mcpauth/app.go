@@ -8,6 +8,7 @@ import (
 
 	"github.com/mcpauth/mcpauth"
 	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/auth/policy"
 )
 
 // app is the assembled server (mcpauth.New) with the configuration every
@@ -21,14 +22,15 @@ type app struct {
 
 // newApp checks the configuration and assembles the server through
 // mcpauth.New, the one place it is wired; more adjusts the library
-// configuration first (serve adds upstreams, the policy and metrics).
-func newApp(ctx context.Context, cfg Config, logger *slog.Logger, more ...func(*mcpauth.Config) error) (*app, error) {
+// configuration first, given the checked settings (serve adds the
+// upstreams and metrics).
+func newApp(ctx context.Context, cfg Config, logger *slog.Logger, more ...func(*mcpauth.Config, settings) error) (*app, error) {
 	lc, set, err := cfg.library(logger)
 	if err != nil {
 		return nil, err
 	}
 	for _, m := range more {
-		if err := m(&lc); err != nil {
+		if err := m(&lc, set); err != nil {
 			return nil, err
 		}
 	}
@@ -60,7 +62,10 @@ func (c Config) library(logger *slog.Logger) (mcpauth.Config, settings, error) {
 	if err != nil {
 		return mcpauth.Config{}, settings{}, err
 	}
-	pc, err := policyConfig(c) // every command: the policy's scopes may be minted
+	// Every command reads the policy (its scopes may be minted); only
+	// serve starts the upstreams (withUpstreams).
+	var pc policy.Config
+	set.upstreams, pc, err = gatewayFiles(c)
 	if err != nil {
 		return mcpauth.Config{}, settings{}, err
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/mcpauth/mcpauth/auth"
 	"github.com/mcpauth/mcpauth/auth/oauth"
+	"github.com/mcpauth/mcpauth/tools/upstream"
 	"github.com/mcpauth/mcpauth/transport"
 )
 
@@ -200,6 +201,8 @@ type settings struct {
 	defaultExpiry  auth.Expiry
 	maxLifetime    time.Duration
 	trustedProxies []netip.Prefix
+	// upstreams are the entries of the upstreams file (MCP_UPSTREAMS).
+	upstreams []upstream.Entry
 }
 
 // settings parses the token lifetimes and checks every setting, in a

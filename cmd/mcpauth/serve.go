@@ -134,9 +134,10 @@ Environment:
 					cfg.PublicURL = "http://" + ln.Addr().String()
 				}
 			}
-			a, err := newApp(cmd.Context(), cfg, logger, func(lc *mcpauth.Config) error {
+			a, err := newApp(cmd.Context(), cfg, logger, func(lc *mcpauth.Config, set settings) error {
 				lc.Metrics = g.metrics
-				return withUpstreams(cfg, lc)
+				withUpstreams(cfg, set, lc)
+				return nil
 			})
 			if err != nil {
 				return err
