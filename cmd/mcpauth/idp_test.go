@@ -6,11 +6,13 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"os/exec"
@@ -333,4 +335,126 @@ func TestTrustedIssuersFileMistakesStopTheStart(t *testing.T) {
 	if resp := postMCP(t, addr, issue(t, e, "my-app", "1d").Token, initJSON); resp.StatusCode != http.StatusOK {
 		t.Fatalf("own token with a provider down: %d", resp.StatusCode)
 	}
+}
+
+// Rule: an MCP client can sign its user in at the trusted provider
+// directly: it finds the provider in mcpauth's protected-resource
+// metadata, signs in there (authorization code + PKCE, the resource
+// named), and the access token it gets calls tools as "corp:<user>".
+func TestAClientSignsInAtTheProviderFoundInTheMetadata(t *testing.T) {
+	idp := startOIDC(t, "0", "k1")
+	addr, _ := trustedServer(t, idp)
+	resource := "http://" + addr + "/mcp"
+
+	var prm struct {
+		AuthorizationServers []string `json:"authorization_servers"`
+	}
+	getJSON(t, "http://"+addr+"/.well-known/oauth-protected-resource/mcp", &prm)
+	if len(prm.AuthorizationServers) != 2 {
+		t.Fatalf("authorization_servers = %v", prm.AuthorizationServers)
+	}
+	var as struct {
+		AuthorizationEndpoint string `json:"authorization_endpoint"`
+		TokenEndpoint         string `json:"token_endpoint"`
+	}
+	getJSON(t, prm.AuthorizationServers[1]+"/.well-known/openid-configuration", &as)
+
+	verifier := base64.RawURLEncoding.EncodeToString([]byte("a-pkce-verifier-of-enough-length-0123456789"))
+	sum := sha256.Sum256([]byte(verifier))
+	const redirect = "http://127.0.0.1/callback"
+	q := url.Values{
+		"client_id": {"mcp-app"}, "response_type": {"code"}, "redirect_uri": {redirect}, "state": {"st"},
+		"scope": {"openid crm:read"}, "resource": {resource},
+		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"},
+	}
+	b := newBrowser(t)
+	loc := b.follow(as.AuthorizationEndpoint+"?"+q.Encode(), nil)
+	loc = b.follow(loc, url.Values{"prompt": {"login"}, "login": {"alice"}, "password": {"x"}})
+	loc = b.follow(loc, url.Values{"prompt": {"consent"}})
+	cb, err := url.Parse(loc)
+	if err != nil || !strings.HasPrefix(loc, redirect) || cb.Query().Get("state") != "st" || cb.Query().Get("code") == "" {
+		t.Fatalf("sign-in ended at %q", loc)
+	}
+	form := url.Values{
+		"grant_type": {"authorization_code"}, "code": {cb.Query().Get("code")}, "redirect_uri": {redirect},
+		"client_id": {"mcp-app"}, "code_verifier": {verifier}, "resource": {resource},
+	}
+	resp, err := http.PostForm(as.TokenEndpoint, form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || tok.AccessToken == "" {
+		t.Fatalf("token endpoint: %d %v", resp.StatusCode, err)
+	}
+	if who := structuredField(t, callTool(t, mcpClient(t, addr, tok.AccessToken), "whoami", nil), "client_id"); who != "corp:alice" {
+		t.Fatalf("whoami = %v", who)
+	}
+}
+
+func getJSON(t *testing.T, u string, v any) {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: %d %v", u, resp.StatusCode, err)
+	}
+}
+
+// browser follows the provider's redirects with its cookies, stopping at
+// a page (a form to submit) or at the client's redirect URI.
+type browser struct {
+	t *testing.T
+	c *http.Client
+}
+
+func newBrowser(t *testing.T) *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{t: t, c: &http.Client{Jar: jar, Timeout: 10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+// follow GETs u (or POSTs form to it) and the redirects after it, and
+// returns the URL of the page it stopped at: a form (200), or the
+// client's redirect URI, which is not fetched.
+func (b *browser) follow(u string, form url.Values) string {
+	b.t.Helper()
+	for range 10 {
+		if strings.HasPrefix(u, "http://127.0.0.1/callback") {
+			return u
+		}
+		var resp *http.Response
+		var err error
+		if form != nil {
+			resp, err = b.c.PostForm(u, form)
+			form = nil
+		} else {
+			resp, err = b.c.Get(u)
+		}
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		switch {
+		case resp.StatusCode == http.StatusOK:
+			return u
+		case resp.StatusCode >= 300 && resp.StatusCode < 400:
+			next, err := resp.Request.URL.Parse(resp.Header.Get("Location"))
+			if err != nil {
+				b.t.Fatal(err)
+			}
+			u = next.String()
+		default:
+			b.t.Fatalf("%s: %d %s", u, resp.StatusCode, body)
+		}
+	}
+	b.t.Fatalf("too many redirects at %s", u)
+	return ""
 }

@@ -1,7 +1,9 @@
 // A real OpenID provider (oidc-provider, pinned in package-lock.json) for
 // the trusted-issuer tests: it issues RFC 9068 JWT access tokens for the
 // resource it is asked for (resource indicators) with the client
-// credentials grant.
+// credentials grant, and to a public client signing a user in with the
+// authorization code grant and PKCE (its development login and consent
+// forms accept any login).
 //
 // Environment: PORT (0: any free port), RESOURCE (the default resource),
 // KID (the signing key's id; a fresh P-256 key is generated on every
@@ -33,10 +35,18 @@ const server = http.createServer();
 server.listen(Number(process.env.PORT || 0), '127.0.0.1', () => {
   const issuer = `http://127.0.0.1:${server.address().port}`;
   const provider = new Provider(issuer, {
-    clients: [client('reader'), client('ops'), client('nobody'), client('short')],
+    clients: [client('reader'), client('ops'), client('nobody'), client('short'), {
+      // An MCP client signing its user in: authorization code + PKCE.
+      client_id: 'mcp-app',
+      application_type: 'native',
+      token_endpoint_auth_method: 'none',
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+      redirect_uris: ['http://127.0.0.1/callback'],
+      id_token_signed_response_alg: 'ES256',
+    }],
     jwks: { keys: [jwk] },
     features: {
-      devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
       resourceIndicators: {
         enabled: true,
