@@ -60,6 +60,16 @@ func (v *Verifier) external(c *Claims) bool {
 	return v.cfg.External != nil && c.Issuer != v.cfg.Issuer && v.cfg.External.Trusts(c.Issuer)
 }
 
+// checkNamespace keeps "<provider>:<sub>" to trusted providers' callers:
+// with providers configured, a token of this server's secret (a legacy
+// script's, say: mcpauth never mints one) whose sub holds ':' is refused.
+func (v *Verifier) checkNamespace(c *Claims) error {
+	if v.cfg.External != nil && strings.IndexByte(c.Subject, ':') >= 0 && !v.external(c) {
+		return fmt.Errorf("%w: sub may not contain ':' (it names trusted identity providers' callers)", ErrTokenInvalid)
+	}
+	return nil
+}
+
 // peekIssuer reads the iss claim of a token without verifying anything:
 // it only chooses who verifies the token.
 func peekIssuer(token string) (string, bool) {

@@ -123,3 +123,21 @@ func TestAnUnreachableProviderAnswers503(t *testing.T) {
 		t.Fatalf("status %d: %s", w.Code, w.Body)
 	}
 }
+
+// Rule: with providers configured, a token of this server's own secret
+// cannot spell a provider's caller ("corp:alice"), whichever path
+// verifies it.
+func TestLocalTokensCannotTakeAProvidersNamespace(t *testing.T) {
+	v := newTestVerifier(t, func(c *VerifierConfig) { c.External = &fakeExternal{} })
+	for _, tok := range []string{
+		hs256(t, claimsWith(func(c jwt.MapClaims) { c["sub"] = "corp:alice" })),                             // fast path
+		hs256(t, claimsWith(func(c jwt.MapClaims) { c["sub"] = "corp:alice"; c["scope"] = []string{"a"} })), // full path
+	} {
+		if _, err := v.Verify(tok); !errors.Is(err, ErrTokenInvalid) || !strings.Contains(err.Error(), "':'") {
+			t.Fatalf("Verify = %v", err)
+		}
+	}
+	if _, err := newTestVerifier(t, nil).Verify(hs256(t, claimsWith(func(c jwt.MapClaims) { c["sub"] = "corp:alice" }))); err != nil {
+		t.Fatalf("without providers nothing changes: %v", err)
+	}
+}

@@ -215,6 +215,9 @@ func (v *Verifier) admit(claims *Claims) (*Claims, error) {
 	if len(v.cfg.AllowedClients) > 0 && !slices.Contains(v.cfg.AllowedClients, claims.Subject) && !v.external(claims) {
 		return nil, fmt.Errorf("%w: client is not in the allowed clients list", ErrTokenInvalid)
 	}
+	if err := v.checkNamespace(claims); err != nil {
+		return nil, err
+	}
 	if v.cfg.Revoked != nil && v.cfg.Revoked.IsRevoked(claims.ID) {
 		return nil, ErrTokenRevoked
 	}

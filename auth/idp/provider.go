@@ -110,6 +110,10 @@ func (p Provider) check(allowLoopbackHTTP bool) error {
 	if !validName.MatchString(p.Name) {
 		return errors.New(`"name" must be 1-32 letters, digits, '.', '_' or '-'`)
 	}
+	if strings.EqualFold(p.Name, "oauth") {
+		// mcpauth's OAuth server records its mints as "oauth:<approver>".
+		return errors.New(`"name" "oauth" is reserved for mcpauth's own sign-in`)
+	}
 	if err := checkURL(p.Issuer, allowLoopbackHTTP); err != nil {
 		return fmt.Errorf(`"issuer": %w`, err)
 	}
