@@ -346,7 +346,7 @@ func (c *wsConn) authenticate(id json.RawMessage, tok string, found bool) (eff *
 		// As the Bearer middleware: a failure from an address over its
 		// failure budget ends the connection; others are counted.
 		src := auth.RemoteAddrFrom(c.life) // wsAuth recorded the client address
-		if !errors.Is(err, auth.ErrRevocationStale) {
+		if !auth.Unavailable(err) {
 			if secs, blocked := (auth.Guard{Throttle: h.throttle}).Failed(nil, src); blocked {
 				return nil, rpcFrame(id, codeUnauthorized, "Too many failed attempts from this address; retry after "+secs+"s", nil), errWSThrottled
 			}

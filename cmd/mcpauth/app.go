@@ -8,6 +8,7 @@ import (
 
 	"github.com/mcpauth/mcpauth"
 	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/auth/idp"
 	"github.com/mcpauth/mcpauth/auth/policy"
 )
 
@@ -73,6 +74,10 @@ func (c Config) library(logger *slog.Logger) (mcpauth.Config, settings, error) {
 	if err != nil {
 		return mcpauth.Config{}, settings{}, err
 	}
+	trusted, err := c.trustedIssuers()
+	if err != nil {
+		return mcpauth.Config{}, settings{}, err
+	}
 	return mcpauth.Config{
 		Secret: secret, Issuer: c.Issuer, Audience: c.Audience, LegacyIssuers: c.LegacyIssuers, PublicURL: c.publicURL(), BasePath: c.BasePath, DatabaseURL: url,
 		RegistryBusyTimeout: c.RegistryBusyTimeout,
@@ -91,7 +96,21 @@ func (c Config) library(logger *slog.Logger) (mcpauth.Config, settings, error) {
 		MaxStreamsPerClient: c.MaxStreamsPerClient, MaxSessionsPerClient: c.MaxSessionsPerClient,
 		SSEWriteTimeout: c.SSEWriteTimeout, Stateless: c.Stateless,
 		Policy: pc, DefaultDeny: !c.Dev(), Version: version, Logger: logger, RevocationMode: revocationMode(c),
+		// http to a loopback provider only in dev mode.
+		TrustedIssuers: trusted, TrustedIssuerOptions: idp.Options{AllowLoopbackHTTP: c.Dev()},
 	}, set, nil
+}
+
+// trustedIssuers reads MCP_TRUSTED_ISSUERS' file; none when unset.
+func (c Config) trustedIssuers() ([]idp.Provider, error) {
+	if c.TrustedIssuers == "" {
+		return nil, nil
+	}
+	ps, err := idp.Load(c.TrustedIssuers, c.Dev())
+	if err != nil {
+		return nil, fmt.Errorf("MCP_TRUSTED_ISSUERS: %w", err)
+	}
+	return ps, nil
 }
 
 // localAdmin is the identity of a trusted local operator (stdio, CLI).

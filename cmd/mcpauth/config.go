@@ -145,6 +145,9 @@ type Config struct {
 	// PolicyFile names a policy file of its own (instead of the
 	// upstreams file's "policy").
 	PolicyFile string `env:"MCP_POLICY"`
+	// TrustedIssuers names the trusted identity providers file: issuers
+	// whose access tokens are accepted besides mcpauth's own (auth/idp).
+	TrustedIssuers string `env:"MCP_TRUSTED_ISSUERS"`
 	// UpstreamTimeout bounds each call relayed to an upstream unless its
 	// entry sets "timeout".
 	UpstreamTimeout time.Duration `env:"MCP_UPSTREAM_TIMEOUT" envDefault:"60s"`
