@@ -110,9 +110,13 @@ func (p Provider) check(allowLoopbackHTTP bool) error {
 	if !validName.MatchString(p.Name) {
 		return errors.New(`"name" must be 1-32 letters, digits, '.', '_' or '-'`)
 	}
-	if strings.EqualFold(p.Name, "oauth") {
+	switch strings.ToLower(p.Name) {
+	case "oauth":
 		// mcpauth's OAuth server records its mints as "oauth:<approver>".
 		return errors.New(`"name" "oauth" is reserved for mcpauth's own sign-in`)
+	case "mcpauth":
+		// The gateway's own requests reach upstreams as "mcpauth:gateway".
+		return errors.New(`"name" "mcpauth" is reserved for mcpauth itself`)
 	}
 	if err := checkURL(p.Issuer, allowLoopbackHTTP); err != nil {
 		return fmt.Errorf(`"issuer": %w`, err)

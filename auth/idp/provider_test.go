@@ -58,6 +58,7 @@ func TestParseNamesTheEntryAtFault(t *testing.T) {
 		{`{"providers":[{"name":"corp","issuer":"http://127.0.0.1:8000"}]}`, `only to loopback in development mode`},
 		{`{"providers":[{"name":"co:rp","issuer":"https://a.example.com"}]}`, `providers[0] "co:rp": "name" must be`},
 		{`{"providers":[{"name":"OAuth","issuer":"https://a.example.com"}]}`, `"oauth" is reserved`},
+		{`{"providers":[{"name":"McpAuth","issuer":"https://a.example.com"}]}`, `"mcpauth" is reserved`},
 		{`{"providers":[{"name":"a","issuer":"https://a.example.com"},{"name":"a","issuer":"https://b.example.com"}]}`, `providers[0] and providers[1] are both named "a"`},
 		{`{"providers":[{"name":"a","issuer":"https://a.example.com"},{"name":"b","issuer":"https://a.example.com"}]}`, `both name issuer "https://a.example.com"`},
 		{`{"providers":[{"name":"a","issuer":"https://a.example.com","scope_map":{"r":"bad scope\""}}]}`, `"scope_map" "r"`},
