@@ -72,7 +72,8 @@ func runScenario(t *testing.T, node, cli, addr, scenario string) {
 // handshake, ping, logging/setLevel and concurrent POSTs with an upstream
 // behind it; tools and their content kinds, log messages and progress
 // during a call, sampling and elicitation asked of the caller mid-call;
-// resources, templates and subscriptions; prompts; completion.
+// tool schemas kept verbatim; resources, templates and subscriptions;
+// prompts; completion.
 // The upstream (testdata/conformance/upstream.mjs, the official
 // TypeScript SDK over stdio) implements what each scenario asks of the
 // server; "prefix": "" serves its names unchanged, and dev mode's
@@ -103,6 +104,7 @@ func TestConformanceScenariosPassThroughTheGateway(t *testing.T) {
 		"tools-call-with-logging", "tools-call-with-progress",
 		"tools-call-sampling", "tools-call-elicitation",
 		"elicitation-sep1034-defaults", "elicitation-sep1330-enums",
+		"json-schema-2020-12",
 		"resources-list", "resources-read-text", "resources-read-binary",
 		"resources-templates-read", "resources-subscribe", "resources-unsubscribe",
 		"prompts-list", "prompts-get-simple", "prompts-get-with-args",

@@ -3,6 +3,7 @@ package upstream
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -133,6 +134,12 @@ func testUpstream() *server.MCPServer {
 			}
 		})
 	addServerRequestTools(s)
+	// schemas has schemas with keywords mcp-go's structs do not keep.
+	schemas := mcp.NewToolWithRawSchema("schemas", "rich schemas", json.RawMessage(richInputSchema))
+	schemas.RawOutputSchema = json.RawMessage(richOutputSchema)
+	s.AddTool(schemas, func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		return mcp.NewToolResultText("ok"), nil
+	})
 	s.AddTool(mcp.NewTool("subs"), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		return mcp.NewToolResultText(fmt.Sprintf("subscribe=%d unsubscribe=%d", subscribes.Load(), unsubscribes.Load())), nil
 	})

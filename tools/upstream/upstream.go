@@ -304,11 +304,11 @@ func (u *Upstream) initialize(ctx context.Context, c *conn) (Lists, error) {
 func (u *Upstream) readLists(ctx context.Context, cl *client.Client, caps mcp.ServerCapabilities) (Lists, error) {
 	var l Lists
 	if caps.Tools != nil {
-		r, err := cl.ListTools(ctx, mcp.ListToolsRequest{})
+		tools, err := listTools(ctx, cl)
 		if err != nil {
 			return Lists{}, fmt.Errorf("tools/list: %w", err)
 		}
-		l.Tools = r.Tools
+		l.Tools = tools
 	}
 	if caps.Prompts != nil {
 		r, err := cl.ListPrompts(ctx, mcp.ListPromptsRequest{})
