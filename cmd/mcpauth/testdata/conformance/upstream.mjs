@@ -58,6 +58,16 @@ function wav() {
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// settle is the pause between a tool's last notification and its result.
+// mcp-go v1.2.1's Streamable HTTP server (mcpauth's /mcp) can drop a
+// notification that it is about to write to a POST's stream when the
+// response to that POST is written at the same moment (its forwarder has
+// taken the notification off the session's queue but finds the request
+// done), so a notification sent right before the result sometimes never
+// reaches the caller, gateway or not. The scenarios test relaying, not
+// that race: the tools leave a gap before answering.
+const settle = 50;
 const text = (t) => ({ type: "text", text: t });
 const noArgs = { type: "object", properties: {} };
 
@@ -141,6 +151,7 @@ const tools = [
       await log("Tool processing data");
       await sleep(50);
       await log("Tool execution completed");
+      await sleep(settle);
       return { content: [text("Tool with logging executed successfully")] };
     },
   },
@@ -168,6 +179,7 @@ const tools = [
           });
         }
       }
+      await sleep(settle);
       return { content: [text("Tool with progress executed successfully")] };
     },
   },
