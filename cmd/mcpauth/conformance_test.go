@@ -76,8 +76,9 @@ func runScenario(t *testing.T, node, cli, addr, scenario string) {
 // prompts; completion.
 // The upstream (testdata/conformance/upstream.mjs, the official
 // TypeScript SDK over stdio) implements what each scenario asks of the
-// server; "prefix": "" serves its names unchanged, and dev mode's
-// default policy allows everything. Left out:
+// server (its tools pause before answering after their last
+// notification: see settle there); "prefix": "" serves its names
+// unchanged, and dev mode's default policy allows everything. Left out:
 //   - dns-rebinding-protection: mcpauth's HTTP front alone, the same with
 //     or without upstreams; TestConformanceSuiteScenariosPass runs it.
 //   - server-sse-polling: it tests the server's own SSE resumability
