@@ -50,7 +50,7 @@ func (v *Verifier) key(t *jwt.Token) (any, error) {
 func (v *Verifier) keysFor(t *jwt.Token) ([]*keys.Key, error) {
 	for _, h := range foreignKeyHeaders {
 		if _, ok := t.Header[h]; ok {
-			return nil, refuseKey("the token names a key by %q, which is never followed (only this server's keys verify)", h)
+			return nil, refuseKey("the token names a key by %s, which is never followed (only this server's keys verify)", h)
 		}
 	}
 	raw, has := t.Header["kid"]
@@ -69,7 +69,7 @@ func (v *Verifier) keysFor(t *jwt.Token) ([]*keys.Key, error) {
 	}
 	k, ok := v.keys.Lookup(kid)
 	if !ok || len(kid) > maxKIDLen {
-		return nil, refuseKey("unknown signing key (kid)")
+		return nil, refuseKey("unknown signing key (kid): no key of this server has that kid")
 	}
 	if t.Method != k.Method() {
 		return nil, refuseKey("the token's alg is not the algorithm of the key its kid names")

@@ -185,11 +185,11 @@ func TestKeyConfusionIsRefused(t *testing.T) {
 		{"kid a number", forge(t, hdr("ES256", "kid", 1), baseClaims(), esM, es.SigningKey()), "kid must be a string"},
 		{"kid null", forge(t, hdr("ES256", "kid", nil), baseClaims(), esM, es.SigningKey()), "kid must be a string"},
 		{"kid in other case", forge(t, hdr("ES256", "kid", strings.ToLower(es.ID())), baseClaims(), esM, es.SigningKey()), "unknown signing key"},
-		{"jku to an attacker's JWKS", forge(t, hdr("ES256", "kid", stranger.ID(), "jku", "https://evil.example/jwks.json"), baseClaims(), esM, stranger.SigningKey()), `"jku", which is never followed`},
-		{"jku beside a real kid", forge(t, hdr("ES256", "kid", es.ID(), "jku", "https://evil.example/jwks.json"), baseClaims(), esM, es.SigningKey()), `"jku", which is never followed`},
-		{"x5u", forge(t, hdr("ES256", "x5u", "https://evil.example/cert.pem"), baseClaims(), esM, stranger.SigningKey()), `"x5u", which is never followed`},
-		{"embedded jwk", forge(t, hdr("ES256", "jwk", jwkHeader), baseClaims(), esM, stranger.SigningKey()), `"jwk", which is never followed`},
-		{"embedded x5c", forge(t, hdr("ES256", "x5c", []string{"MIIB"}), baseClaims(), esM, stranger.SigningKey()), `"x5c", which is never followed`},
+		{"jku to an attacker's JWKS", forge(t, hdr("ES256", "kid", stranger.ID(), "jku", "https://evil.example/jwks.json"), baseClaims(), esM, stranger.SigningKey()), "jku, which is never followed"},
+		{"jku beside a real kid", forge(t, hdr("ES256", "kid", es.ID(), "jku", "https://evil.example/jwks.json"), baseClaims(), esM, es.SigningKey()), "jku, which is never followed"},
+		{"x5u", forge(t, hdr("ES256", "x5u", "https://evil.example/cert.pem"), baseClaims(), esM, stranger.SigningKey()), "x5u, which is never followed"},
+		{"embedded jwk", forge(t, hdr("ES256", "jwk", jwkHeader), baseClaims(), esM, stranger.SigningKey()), "jwk, which is never followed"},
+		{"embedded x5c", forge(t, hdr("ES256", "x5c", []string{"MIIB"}), baseClaims(), esM, stranger.SigningKey()), "x5c, which is never followed"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
