@@ -60,6 +60,10 @@ func (c Config) library(logger *slog.Logger) (mcpauth.Config, settings, error) {
 	if err != nil {
 		return mcpauth.Config{}, settings{}, err
 	}
+	sg, err := c.signing(secret)
+	if err != nil {
+		return mcpauth.Config{}, settings{}, err
+	}
 	pc, err := policyConfig(c) // every command: the policy's scopes may be minted
 	if err != nil {
 		return mcpauth.Config{}, settings{}, err
@@ -69,7 +73,7 @@ func (c Config) library(logger *slog.Logger) (mcpauth.Config, settings, error) {
 		return mcpauth.Config{}, settings{}, err
 	}
 	return mcpauth.Config{
-		Secret: secret, Issuer: c.Issuer, Audience: c.Audience, LegacyIssuers: c.LegacyIssuers, PublicURL: c.publicURL(), BasePath: c.BasePath, DatabaseURL: url,
+		Secret: secret, PreviousSecret: sg.previousSecret, SigningKey: sg.key, VerifyKeys: sg.verify, Issuer: c.Issuer, Audience: c.Audience, LegacyIssuers: c.LegacyIssuers, PublicURL: c.publicURL(), BasePath: c.BasePath, DatabaseURL: url,
 		RegistryBusyTimeout: c.RegistryBusyTimeout,
 		DefaultExpiry:       set.defaultExpiry, MaxLifetime: set.maxLifetime, AllowNever: c.AllowNever,
 		AllowedClients: c.AllowedClients, Scopes: c.Scopes, Leeway: c.Leeway,

@@ -86,7 +86,7 @@ Run "mcpauth serve --help" for the full list.`,
 	root.SetErr(stderr)
 	root.PersistentFlags().StringVar(&g.envFile, "env-file", ".env", "read environment variables from this file if it exists (set variables win)")
 	root.PersistentFlags().BoolVar(&g.dev, "dev", false, "development mode: generate and keep a dev secret if none is set (same as MCP_ENV=development)")
-	root.AddCommand(newServeCmd(g), newTokenCmd(g), newSecretCmd(g), newHealthCmd(g), newEnrollmentCmd(g), newVersionCmd(g))
+	root.AddCommand(newServeCmd(g), newTokenCmd(g), newSecretCmd(g), newKeyCmd(g), newHealthCmd(g), newEnrollmentCmd(g), newVersionCmd(g))
 	return root
 }
 

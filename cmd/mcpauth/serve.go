@@ -38,6 +38,15 @@ admin, or as the identity of --token / MCP_TOKEN. Logs go to stderr.
 
 Environment:
   MCP_JWT_SECRET / JWT_SECRET  signing secret (>= 32 bytes; required unless --dev)
+  MCP_JWT_SECRET_PREVIOUS      the secret before MCP_JWT_SECRET: still verifies its tokens
+                               (never signs), for rotating the secret without an outage
+  MCP_SIGNING_ALG              HS256 (default: the secret signs), ES256, EdDSA or RS256
+  MCP_SIGNING_KEY_FILE         PEM private key that signs when MCP_SIGNING_ALG is not HS256
+                               (make one: mcpauth key generate --alg ES256 --out FILE); its
+                               public key is served at /.well-known/jwks.json, and
+                               MCP_JWT_SECRET still verifies HS256 tokens
+  MCP_VERIFY_KEY_FILES         comma-separated PEM key files (private or public) whose
+                               public keys still verify: the previous keys of a rotation
   MCP_ENV=development          dev mode (same as --dev)
   NODE_ENV                     read as MCP_ENV when that is not set (production /
                                development, as the production setup document writes it)
