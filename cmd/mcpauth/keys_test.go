@@ -176,6 +176,17 @@ func TestServerSignsWithAnES256KeyFileEndToEnd(t *testing.T) {
 	if kids := jwksKids(t, addr); len(kids) != 1 || kids[0] != kid {
 		t.Fatalf("JWKS kids %v, want [%s]", kids, kid)
 	}
+	resp, err := http.Get("http://" + addr + "/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var health struct {
+		Auth struct{ Algorithm string } `json:"auth"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&health); err != nil || health.Auth.Algorithm != "ES256" {
+		t.Fatalf("/health auth.algorithm = %q (%v), want ES256", health.Auth.Algorithm, err)
+	}
 }
 
 // Rotation by settings alone: the previous secret and the previous key

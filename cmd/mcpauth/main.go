@@ -73,6 +73,9 @@ approve_authorization, deny_authorization and list_upstreams (admin).
 Configuration comes from the environment (and a .env file in the current
 directory, if present). The essentials:
   MCP_JWT_SECRET   signing secret, at least 32 bytes (also read as JWT_SECRET)
+  MCP_SIGNING_ALG  ES256, EdDSA or RS256 to sign with MCP_SIGNING_KEY_FILE instead
+                   (make one with "mcpauth key generate"); public keys at
+                   /.well-known/jwks.json
   MCP_ADDR         listen address (default 127.0.0.1:8080)
   MCP_PUBLIC_URL   external base URL used in generated client configs
   MCP_DATABASE_URL registry file (default ./mcpauth.db)
