@@ -37,6 +37,7 @@ import (
 
 	"github.com/mcpauth/mcpauth/auth"
 	"github.com/mcpauth/mcpauth/auth/activity"
+	"github.com/mcpauth/mcpauth/auth/idp"
 	"github.com/mcpauth/mcpauth/auth/keys"
 	"github.com/mcpauth/mcpauth/auth/oauth"
 	"github.com/mcpauth/mcpauth/auth/policy"
@@ -125,8 +126,19 @@ type Config struct {
 	MaxLifetime time.Duration
 	// AllowNever permits tokens without expiry (discouraged).
 	AllowNever bool
-	// AllowedClients, when set, are the only client ids given tokens.
+	// AllowedClients, when set, are the only client ids given tokens
+	// (and accepted: it does not apply to TrustedIssuers' callers).
 	AllowedClients []string
+	// TrustedIssuers are identity providers whose access tokens are
+	// accepted besides this server's own: their callers are
+	// "<name>:<sub>" under the same policy, audit and session binding,
+	// and their issuers are listed in the protected-resource metadata.
+	// Their keys are fetched on first use (Run prefetches them), so one
+	// that is down does not stop the start.
+	TrustedIssuers []idp.Provider
+	// TrustedIssuerOptions tunes fetching their keys; Resources, Leeway,
+	// Now and Logger are filled in. AllowLoopbackHTTP is for development.
+	TrustedIssuerOptions idp.Options
 	// Scopes, when set, are the only scopes (besides admin) tokens may
 	// carry; advertised in the resource metadata.
 	Scopes []string
@@ -221,8 +233,10 @@ type Server struct {
 	Keys     *keys.Set
 	Issuer   *auth.Issuer
 	Verifier *auth.Verifier
-	OAuth    *oauth.Server
-	Toolset  *tools.Toolset
+	// Trusted is nil without TrustedIssuers.
+	Trusted *idp.Set
+	OAuth   *oauth.Server
+	Toolset *tools.Toolset
 	// Gateway is nil when there are no upstreams.
 	Gateway *upstream.Gateway
 	MCP     *server.MCPServer
@@ -338,16 +352,15 @@ func (c *Config) scopesSupported() []string {
 // server, and loads the revocation set.
 func (s *Server) buildAuth(ctx context.Context) error {
 	cfg := &s.cfg
-	s.Revoker = revocation.New(revocation.Config{
+	rc := revocation.Config{
 		Store: s.Registry, Set: s.Revoked, Resync: cfg.RevocationResync, Leeway: cfg.Leeway, Logger: cfg.Logger, Now: cfg.Now,
-		// Revoking an OAuth client's access token also kills its refresh
-		// tokens (s.OAuth is set below, before anything is served).
-		OnRevoke: func(ctx context.Context, toks []registry.Token) {
-			if s.OAuth != nil {
-				s.OAuth.RevokeRefresh(ctx, toks)
-			}
-		},
-	})
+	}
+	if cfg.PublicURL != "" {
+		// Revoking an OAuth client's access token also ends its refresh
+		// tokens (there are none without an authorization server).
+		rc.OnRevoke = oauth.RefreshFamilies{Store: s.Registry, Logger: cfg.Logger, Now: cfg.Now}.Revoke
+	}
+	s.Revoker = revocation.New(rc)
 	if err := s.Revoker.Sync(ctx); err != nil {
 		return err
 	}
@@ -365,12 +378,18 @@ func (s *Server) buildAuth(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.Verifier, err = auth.NewVerifier(auth.VerifierConfig{
+	vc := auth.VerifierConfig{
 		Keys: s.Keys, Issuer: cfg.Issuer, Audience: cfg.Audience, Leeway: cfg.Leeway, AllowNever: cfg.AllowNever,
 		Revoked: s.Revoked, AllowedClients: cfg.AllowedClients, Resources: cfg.resources(), Now: cfg.Now,
 		RevocationMaxAge: cfg.RevocationMaxStaleness, LegacyIssuers: cfg.LegacyIssuers,
-	})
-	if err != nil {
+	}
+	if s.Trusted, err = cfg.trustedIssuers(); err != nil {
+		return err
+	}
+	if s.Trusted != nil {
+		vc.External = s.Trusted
+	}
+	if s.Verifier, err = auth.NewVerifier(vc); err != nil {
 		return err
 	}
 	if cfg.PublicURL == "" {
@@ -420,6 +439,31 @@ func (c *Config) keySet() (*keys.Set, error) {
 		active = verify[0]
 	}
 	return keys.NewSet(active, append(verify, c.VerifyKeys...)...)
+}
+
+// trustedIssuers checks TrustedIssuers and builds their Set; nil
+// without any. No provider may share an issuer with this server's own
+// tokens, or those would be sent to it.
+func (c *Config) trustedIssuers() (*idp.Set, error) {
+	if len(c.TrustedIssuers) == 0 {
+		return nil, nil
+	}
+	own := append([]string{c.Issuer, c.PublicURL}, c.LegacyIssuers...)
+	for _, p := range c.TrustedIssuers {
+		if slices.Contains(own, p.Issuer) {
+			return nil, fmt.Errorf("mcpauth: trusted issuer %q is this server's own issuer", p.Name)
+		}
+		if p.Audience == "" && c.PublicURL == "" {
+			return nil, fmt.Errorf("mcpauth: trusted issuer %q needs an audience, or Config.PublicURL for the default", p.Name)
+		}
+	}
+	o := c.TrustedIssuerOptions
+	o.Resources, o.Leeway, o.Now, o.Logger = c.resources(), c.Leeway, c.Now, c.Logger
+	set, err := idp.New(c.TrustedIssuers, o)
+	if err != nil {
+		return nil, fmt.Errorf("mcpauth: trusted issuers: %w", err)
+	}
+	return set, nil
 }
 
 // buildTools makes the toolset and puts the policy in force.
@@ -485,7 +529,7 @@ func (s *Server) ownNames() []string {
 
 // buildServer makes the MCP server and its HTTP handler.
 func (s *Server) buildServer(context.Context) error {
-	var relays []transport.Relay
+	var relays []transport.Part
 	if s.Gateway != nil {
 		relays = append(relays, s.Gateway)
 	}
@@ -524,8 +568,18 @@ func (s *Server) httpConfig() transport.HTTPConfig {
 		AuthEnabled: !cfg.AuthDisabled, Version: cfg.Version, Logger: cfg.Logger,
 		KeepAlive: cfg.KeepAlive, ReapInterval: cfg.ReapInterval, Timeouts: cfg.Timeouts, AllowedHosts: cfg.AllowedHosts,
 		Upstreams: s.upstreamHealth(), RevocationHealth: s.revocationHealth, BasePath: cfg.BasePath,
-		VerifyToken: s.verifyMessageToken, WSAuthTimeout: cfg.WSAuthTimeout, JWKS: s.jwks,
+		VerifyToken: s.verifyMessageToken, WSAuthTimeout: cfg.WSAuthTimeout, TrustedIssuers: s.trustedIssuerURLs(),
+		JWKS: s.jwks,
 	}
+}
+
+// trustedIssuerURLs are the trusted providers' issuers, for the
+// protected-resource metadata.
+func (s *Server) trustedIssuerURLs() []string {
+	if s.Trusted == nil {
+		return nil
+	}
+	return s.Trusted.Issuers()
 }
 
 // verifyMessageToken verifies a token a WebSocket message carries in
@@ -545,8 +599,17 @@ func (s *Server) verifyMessageToken(ctx context.Context, token string) (*auth.Cl
 		auth.Audit(ctx, s.cfg.Logger, auth.EventAuthFailed, attrs...)
 		return nil, err
 	}
-	s.tracker.Seen(c.Subject)
+	s.seen(c)
 	return c, nil
+}
+
+// seen notes a caller's sighting for its last-seen time: mcpauth's own
+// clients only. A trusted provider's callers have no tokens in the
+// registry to list them by, and their rows would never expire.
+func (s *Server) seen(c *auth.Claims) {
+	if s.Trusted == nil || !s.Trusted.Trusts(c.Issuer) {
+		s.tracker.Seen(c.Subject)
+	}
 }
 
 // revocationHealth reports the revocation set's freshness for /health.
@@ -587,7 +650,7 @@ func (s *Server) middleware() func(http.Handler) http.Handler {
 		Verifier: s.Verifier, Throttle: s.cfg.Throttle,
 		ResourceMetadata: s.resourceMetadata(),
 		Disabled:         s.cfg.AuthDisabled, DevIdentity: s.cfg.DevIdentity,
-		OnSuccess: func(_ *http.Request, c *auth.Claims) { s.tracker.Seen(c.Subject) },
+		OnSuccess: func(_ *http.Request, c *auth.Claims) { s.seen(c) },
 		OnFailure: s.auditFailure,
 	})
 }
@@ -619,6 +682,9 @@ func (s *Server) auditFailure(r *http.Request, err error) {
 // (other processes, replicas), batched last-seen writes, and deleting
 // expired OAuth state where sign-in is served.
 func (s *Server) Run(ctx context.Context) {
+	if s.Trusted != nil {
+		s.Trusted.Prefetch(ctx) // in the background; failures are logged
+	}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); s.Revoker.Run(ctx) }()

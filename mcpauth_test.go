@@ -14,6 +14,7 @@ import (
 
 	"github.com/mcpauth/mcpauth"
 	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/auth/idp"
 )
 
 // Rule: the library needs no public URL to serve over stdio (an embedded
@@ -119,6 +120,33 @@ func TestRevokedTokenStaysRefusedWithinTheLeeway(t *testing.T) {
 		}
 		if _, err := srv.Verifier.Verify(tok.Token); err == nil {
 			t.Fatalf("%s after its expiry (leeway %s), the revoked token was accepted", after, auth.DefaultLeeway)
+		}
+	}
+}
+
+// Rule: a trusted identity provider may not share an issuer with this
+// server's own tokens (they would be sent to it), and needs an audience
+// when the server has no public URL to default to.
+func TestTrustedIssuersCannotTakeTheServersOwnIssuer(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		cfg  mcpauth.Config
+		want string
+	}{
+		{mcpauth.Config{Issuer: "https://login.example.com", PublicURL: "https://mcp.example.com"}, "this server's own issuer"},
+		{mcpauth.Config{PublicURL: "https://login.example.com"}, "this server's own issuer"},
+		{mcpauth.Config{LegacyIssuers: []string{"https://login.example.com"}, PublicURL: "https://mcp.example.com"}, "this server's own issuer"},
+		{mcpauth.Config{}, "needs an audience"},
+	} {
+		cfg := tc.cfg
+		cfg.Secret = []byte("library-test-secret-0123456789abcdef")
+		cfg.DatabaseURL = filepath.Join(t.TempDir(), "lib.db")
+		cfg.TrustedIssuers = []idp.Provider{{Name: "corp", Issuer: "https://login.example.com"}}
+		if srv, err := mcpauth.New(ctx, cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
+			if srv != nil {
+				srv.Close()
+			}
+			t.Errorf("New(%+v) = %v, want %q", tc.cfg, err, tc.want)
 		}
 	}
 }

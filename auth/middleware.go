@@ -64,7 +64,7 @@ func Middleware(cfg MiddlewareConfig) func(http.Handler) http.Handler {
 				// discover that auth is needed; it is not an attack and is
 				// neither throttled nor counted.
 				discovery := errors.Is(err, ErrTokenMissing) && len(r.Header.Values("Authorization")) == 0
-				if errors.Is(err, ErrRevocationStale) {
+				if Unavailable(err) {
 					// The server's state, not the caller's fault: not
 					// throttled, and answered 503 so clients retry.
 					if cfg.OnFailure != nil {

@@ -90,6 +90,11 @@ type VerifierConfig struct {
 	// and revocation are still checked every time). 0 means 8192; a
 	// negative value disables the cache.
 	CacheSize int
+	// External, when set, verifies the tokens of trusted identity
+	// providers (auth/idp): those whose iss it trusts. They pass the same
+	// revocation and staleness checks and the same cache; AllowedClients
+	// does not apply to them (their provider entry admits them).
+	External ExternalIssuers
 }
 
 // Verifier validates mcpauth tokens: the signature with the key the kid
@@ -230,7 +235,7 @@ func (v *Verifier) Verify(token string) (*Claims, error) {
 	claims, ok := v.fast(token)
 	if !ok {
 		var err error
-		if claims, err = v.full(token); err != nil {
+		if claims, err = v.slow(token); err != nil {
 			return nil, err
 		}
 	}
@@ -247,8 +252,11 @@ func (v *Verifier) admit(claims *Claims) (*Claims, error) {
 	if v.synced != nil && v.cfg.Now().Sub(v.synced.SyncedAt()) > v.cfg.RevocationMaxAge {
 		return nil, ErrRevocationStale
 	}
-	if len(v.cfg.AllowedClients) > 0 && !slices.Contains(v.cfg.AllowedClients, claims.Subject) {
+	if len(v.cfg.AllowedClients) > 0 && !slices.Contains(v.cfg.AllowedClients, claims.Subject) && !v.external(claims) {
 		return nil, fmt.Errorf("%w: client is not in the allowed clients list", ErrTokenInvalid)
+	}
+	if err := v.checkNamespace(claims); err != nil {
+		return nil, err
 	}
 	if v.cfg.Revoked != nil && v.cfg.Revoked.IsRevoked(claims.ID) {
 		return nil, ErrTokenRevoked

@@ -132,8 +132,8 @@ func (t *Toolset) add(admin bool, tool mcp.Tool, h server.ToolHandlerFunc) {
 	t.admin[tool.Name] = admin
 }
 
-// Register adds every tool to s and starts the audit feed on it.
-func (t *Toolset) Register(s *server.MCPServer) {
+// Attach adds every tool to s and starts the audit feed on it.
+func (t *Toolset) Attach(s *server.MCPServer) {
 	s.AddTools(t.tools...)
 	if t.deps.AuditFeed != nil {
 		t.deps.AuditFeed.attach(s)

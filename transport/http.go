@@ -100,6 +100,10 @@ type HTTPConfig struct {
 	// and the root well-known forms of RFC 9728 and RFC 8414
 	// (/.well-known/<name>/v1/…) are served.
 	BasePath string
+	// TrustedIssuers are the identity providers whose tokens are accepted
+	// besides this server's own: listed in the protected-resource
+	// metadata's authorization_servers.
+	TrustedIssuers []string
 	// Upstreams, when set, reports the relayed MCP servers in /health.
 	Upstreams func() []UpstreamHealth
 	// RevocationHealth, when set, reports the revocation set's freshness

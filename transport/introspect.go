@@ -3,7 +3,6 @@ package transport
 import (
 	"crypto/sha256"
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -43,7 +42,7 @@ func (h *HTTP) introspection(cfg TokenAPIConfig) http.Handler {
 			return
 		}
 		claims, err := cfg.Verifier.Verify(r.PostForm.Get("token"))
-		if errors.Is(err, auth.ErrRevocationStale) {
+		if auth.Unavailable(err) {
 			auth.WriteUnavailable(w, err) // no answer beats a wrong "active"
 			return
 		}

@@ -2,16 +2,16 @@ package transport
 
 import (
 	"github.com/mark3labs/mcp-go/server"
-
-	"github.com/mcpauth/mcpauth/tools"
 )
 
-// Relay puts what other MCP servers offer on the server (the gateway's
-// upstreams).
-type Relay interface {
-	// ServerOptions are the options (capabilities, providers) the relay
-	// needs on the server; they apply after the server's own.
+// Part is something the MCP server offers: mcpauth's own tools (with the
+// policy that guards everything), or a relay of what other MCP servers
+// offer (the gateway's upstreams).
+type Part interface {
+	// ServerOptions are the options (capabilities, filters, providers)
+	// the part needs on the server; a relay's apply after the tools'.
 	ServerOptions() []server.ServerOption
+	// Attach adds the part's tools (and anything else it serves) to s.
 	Attach(s *server.MCPServer)
 }
 
@@ -24,9 +24,10 @@ const Instructions = "mcpauth issues, inspects and revokes JWTs for MCP clients.
 	"Anyone can call whoami to see their identity and the tools their token may call. " +
 	"Tools named <upstream>__<tool> are relayed from the MCP servers mcpauth guards."
 
-// NewMCPServer builds the mcp-go server with the toolset registered, the
-// policy enforced on everything it offers, and each relay attached.
-func NewMCPServer(ts *tools.Toolset, version string, relays ...Relay) *server.MCPServer {
+// NewMCPServer builds the mcp-go server with own (mcpauth's tools and the
+// policy enforced on everything the server offers) and each relay
+// attached.
+func NewMCPServer(own Part, version string, relays ...Part) *server.MCPServer {
 	opts := []server.ServerOption{
 		// Relayed upstreams can change their lists at any time.
 		server.WithToolCapabilities(len(relays) > 0),
@@ -36,12 +37,12 @@ func NewMCPServer(ts *tools.Toolset, version string, relays ...Relay) *server.MC
 	if len(relays) > 0 {
 		opts = append(opts, server.WithPromptCapabilities(true), server.WithResourceCapabilities(false, true))
 	}
-	opts = append(opts, ts.ServerOptions()...)
+	opts = append(opts, own.ServerOptions()...)
 	for _, r := range relays {
 		opts = append(opts, r.ServerOptions()...)
 	}
 	s := server.NewMCPServer("mcpauth", version, opts...)
-	ts.Register(s)
+	own.Attach(s)
 	for _, r := range relays {
 		r.Attach(s)
 	}

@@ -84,6 +84,11 @@ type sseSession struct {
 	info    atomic.Pointer[mcp.Implementation]
 	caps    atomic.Pointer[mcp.ClientCapabilities]
 	proto   atomic.Pointer[string]
+	// emit sends a JSON-RPC request to the client (on the stream, or the
+	// WebSocket connection); asks matches the client's answers to them.
+	// A nil emit: the session cannot ask its client anything.
+	emit func([]byte) error
+	asks clientRequests
 }
 
 var (
@@ -206,6 +211,7 @@ func (s *sseServer) serveStream(w http.ResponseWriter, r *http.Request) {
 		done:  make(chan struct{}),
 		stop:  stop,
 	}
+	sess.emit = func(b []byte) error { return s.deliver(sess, frame(b)) }
 	defer sess.end()
 	s.mu.Lock()
 	s.sessions[id] = sess
@@ -414,6 +420,12 @@ func (s *sseServer) handleMessage(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil || !json.Valid(body) {
 		writeError(w, http.StatusBadRequest, "invalid_request", "The body is not a JSON-RPC message")
+		return
+	}
+	if sess.reply(body) {
+		// The client's answer to a request the server sent it on the
+		// stream (sampling, elicitation, roots).
+		w.WriteHeader(http.StatusAccepted)
 		return
 	}
 	// A tool call runs to completion even if the client hangs up on the

@@ -13,7 +13,7 @@ import (
 
 	"github.com/mcpauth/mcpauth/auth"
 	"github.com/mcpauth/mcpauth/auth/registry"
-	"github.com/mcpauth/mcpauth/tools"
+	"github.com/mcpauth/mcpauth/internal/args"
 )
 
 // TokenAPIConfig configures the HTTP token endpoint of the production
@@ -242,7 +242,7 @@ func newTokenData(tok auth.IssuedToken) tokenData {
 }
 
 func parseTokenRequest(body []byte) (tokenRequest, error) {
-	a, err := tools.DecodeArgs(body, "client_id", "scope", "expires_in")
+	a, err := args.Decode(body, "client_id", "scope", "expires_in")
 	if err != nil {
 		return tokenRequest{}, err
 	}

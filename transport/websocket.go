@@ -167,6 +167,7 @@ func (c *wsConn) serve(base context.Context, claims *auth.Claims) {
 		notes: make(chan mcp.JSONRPCNotification, sseQueue),
 		done:  make(chan struct{}),
 	}
+	c.sess.emit = c.write
 	c.life, c.end = context.WithCancelCause(base)
 	stopShutdown := context.AfterFunc(h.wsBase, func() { c.end(errWSShutdown) })
 	defer stopShutdown()
@@ -235,8 +236,8 @@ func (c *wsConn) serve(base context.Context, claims *auth.Claims) {
 			c.end(fatal)
 			return
 		}
-		if msg == nil {
-			continue
+		if msg == nil || c.sess.reply(msg) {
+			continue // nothing to run, or the client's answer to the server's request
 		}
 		select {
 		case sem <- struct{}{}:
@@ -345,7 +346,7 @@ func (c *wsConn) authenticate(id json.RawMessage, tok string, found bool) (eff *
 		// As the Bearer middleware: a failure from an address over its
 		// failure budget ends the connection; others are counted.
 		src := auth.RemoteAddrFrom(c.life) // wsAuth recorded the client address
-		if !errors.Is(err, auth.ErrRevocationStale) {
+		if !auth.Unavailable(err) {
 			if secs, blocked := (auth.Guard{Throttle: h.throttle}).Failed(nil, src); blocked {
 				return nil, rpcFrame(id, codeUnauthorized, "Too many failed attempts from this address; retry after "+secs+"s", nil), errWSThrottled
 			}

@@ -47,6 +47,8 @@ func (h *HTTP) protectedResource(resourcePath string) http.HandlerFunc {
 	if h.cfg.OAuth != nil {
 		doc.AuthorizationServers = []string{h.cfg.PublicURL}
 	}
+	// A client may sign in at a trusted identity provider directly.
+	doc.AuthorizationServers = append(doc.AuthorizationServers, h.cfg.TrustedIssuers...)
 	body, _ := json.MarshalIndent(doc, "", "  ")
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

@@ -248,15 +248,35 @@ func s256(verifier string) string {
 	return base64.RawURLEncoding.EncodeToString(h[:])
 }
 
-// RevokeRefresh kills the refresh tokens behind revoked access tokens:
+// RefreshFamilies ends the refresh tokens behind revoked access tokens:
 // the family whose latest access token is one of them, and, for a
 // revocation of a whole client (a Token with only ClientID set), every
 // refresh token of that client. Without this a revoked OAuth client could
-// mint itself a new access token.
-func (s *Server) RevokeRefresh(ctx context.Context, revoked []registry.Token) {
-	items, err := s.cfg.Store.ListState(ctx, kindRefresh, s.cfg.Now())
+// mint itself a new access token. It needs only the store the
+// authorization server keeps its state in, so the revocation service is
+// given it at construction (its OnRevoke) without depending on the
+// authorization server, which itself revokes through that service.
+type RefreshFamilies struct {
+	Store registry.StateStore
+	// Logger receives the audit records; discarded when nil.
+	Logger *slog.Logger
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// Revoke ends the refresh token families behind revoked (see
+// RefreshFamilies); it has the shape of revocation.Config.OnRevoke.
+func (f RefreshFamilies) Revoke(ctx context.Context, revoked []registry.Token) {
+	logger, now := f.Logger, f.Now
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if now == nil {
+		now = time.Now
+	}
+	items, err := f.Store.ListState(ctx, kindRefresh, now())
 	if err != nil {
-		s.cfg.Logger.Warn("cannot list refresh tokens to revoke", "err", err)
+		logger.Warn("cannot list refresh tokens to revoke", "err", err)
 		return
 	}
 	for _, it := range items {
@@ -266,8 +286,8 @@ func (s *Server) RevokeRefresh(ctx context.Context, revoked []registry.Token) {
 		}
 		for _, t := range revoked {
 			if (t.JTI != "" && t.JTI == rec.AccessJTI) || (t.JTI == "" && t.ClientID == rec.Subject) {
-				if n, _ := s.cfg.Store.DeleteStateGroup(ctx, kindRefresh, it.Group); n > 0 {
-					auth.Audit(ctx, s.cfg.Logger, auth.EventTokenRevoked, "client_id", rec.Subject, "refresh_tokens", n, "reason", "access token revoked")
+				if n, _ := f.Store.DeleteStateGroup(ctx, kindRefresh, it.Group); n > 0 {
+					auth.Audit(ctx, logger, auth.EventTokenRevoked, "client_id", rec.Subject, "refresh_tokens", n, "reason", "access token revoked")
 				}
 				break
 			}

@@ -8,6 +8,8 @@ import (
 
 	"github.com/mcpauth/mcpauth"
 	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/auth/idp"
+	"github.com/mcpauth/mcpauth/auth/policy"
 )
 
 // app is the assembled server (mcpauth.New) with the configuration every
@@ -21,14 +23,15 @@ type app struct {
 
 // newApp checks the configuration and assembles the server through
 // mcpauth.New, the one place it is wired; more adjusts the library
-// configuration first (serve adds upstreams, the policy and metrics).
-func newApp(ctx context.Context, cfg Config, logger *slog.Logger, more ...func(*mcpauth.Config) error) (*app, error) {
+// configuration first, given the checked settings (serve adds the
+// upstreams and metrics).
+func newApp(ctx context.Context, cfg Config, logger *slog.Logger, more ...func(*mcpauth.Config, settings) error) (*app, error) {
 	lc, set, err := cfg.library(logger)
 	if err != nil {
 		return nil, err
 	}
 	for _, m := range more {
-		if err := m(&lc); err != nil {
+		if err := m(&lc, set); err != nil {
 			return nil, err
 		}
 	}
@@ -64,11 +67,18 @@ func (c Config) library(logger *slog.Logger) (mcpauth.Config, settings, error) {
 	if err != nil {
 		return mcpauth.Config{}, settings{}, err
 	}
-	pc, err := policyConfig(c) // every command: the policy's scopes may be minted
+	// Every command reads the policy (its scopes may be minted); only
+	// serve starts the upstreams (withUpstreams).
+	var pc policy.Config
+	set.upstreams, pc, err = gatewayFiles(c)
 	if err != nil {
 		return mcpauth.Config{}, settings{}, err
 	}
 	url, err := c.databaseURL()
+	if err != nil {
+		return mcpauth.Config{}, settings{}, err
+	}
+	trusted, err := c.trustedIssuers()
 	if err != nil {
 		return mcpauth.Config{}, settings{}, err
 	}
@@ -90,7 +100,21 @@ func (c Config) library(logger *slog.Logger) (mcpauth.Config, settings, error) {
 		MaxStreamsPerClient: c.MaxStreamsPerClient, MaxSessionsPerClient: c.MaxSessionsPerClient,
 		SSEWriteTimeout: c.SSEWriteTimeout, Stateless: c.Stateless,
 		Policy: pc, DefaultDeny: !c.Dev(), Version: version, Logger: logger, RevocationMode: revocationMode(c),
+		// http to a loopback provider only in dev mode.
+		TrustedIssuers: trusted, TrustedIssuerOptions: idp.Options{AllowLoopbackHTTP: c.Dev()},
 	}, set, nil
+}
+
+// trustedIssuers reads MCP_TRUSTED_ISSUERS' file; none when unset.
+func (c Config) trustedIssuers() ([]idp.Provider, error) {
+	if c.TrustedIssuers == "" {
+		return nil, nil
+	}
+	ps, err := idp.Load(c.TrustedIssuers, c.Dev())
+	if err != nil {
+		return nil, fmt.Errorf("MCP_TRUSTED_ISSUERS: %w", err)
+	}
+	return ps, nil
 }
 
 // localAdmin is the identity of a trusted local operator (stdio, CLI).

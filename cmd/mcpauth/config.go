@@ -20,6 +20,7 @@ import (
 	"github.com/mcpauth/mcpauth/auth"
 	"github.com/mcpauth/mcpauth/auth/keys"
 	"github.com/mcpauth/mcpauth/auth/oauth"
+	"github.com/mcpauth/mcpauth/tools/upstream"
 	"github.com/mcpauth/mcpauth/transport"
 )
 
@@ -158,6 +159,9 @@ type Config struct {
 	// PolicyFile names a policy file of its own (instead of the
 	// upstreams file's "policy").
 	PolicyFile string `env:"MCP_POLICY"`
+	// TrustedIssuers names the trusted identity providers file: issuers
+	// whose access tokens are accepted besides mcpauth's own (auth/idp).
+	TrustedIssuers string `env:"MCP_TRUSTED_ISSUERS"`
 	// UpstreamTimeout bounds each call relayed to an upstream unless its
 	// entry sets "timeout".
 	UpstreamTimeout time.Duration `env:"MCP_UPSTREAM_TIMEOUT" envDefault:"60s"`
@@ -214,6 +218,8 @@ type settings struct {
 	defaultExpiry  auth.Expiry
 	maxLifetime    time.Duration
 	trustedProxies []netip.Prefix
+	// upstreams are the entries of the upstreams file (MCP_UPSTREAMS).
+	upstreams []upstream.Entry
 }
 
 // settings parses the token lifetimes and checks every setting, in a

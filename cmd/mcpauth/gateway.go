@@ -49,23 +49,36 @@ func loadUpstreams(cfg Config) (upstream.File, error) {
 	return upstream.Load(cfg.Upstreams, os.LookupEnv)
 }
 
-// withUpstreams adds the upstreams to the library configuration (serve
-// only: other commands never start children).
-func withUpstreams(cfg Config, lc *mcpauth.Config) error {
-	f, err := loadUpstreams(cfg)
-	if err != nil {
-		return err
-	}
-	lc.Upstreams = f.Servers
+// withUpstreams adds the upstreams read with the settings to the library
+// configuration (serve only: other commands never start children).
+func withUpstreams(cfg Config, set settings, lc *mcpauth.Config) {
+	lc.Upstreams = set.upstreams
 	lc.UpstreamOptions = upstream.Options{CallTimeout: cfg.UpstreamTimeout, Env: childEnv()}
-	return nil
 }
 
-// policyConfig reads the operator's policy: MCP_POLICY's file, or the
-// upstreams file's "policy" (read anew on every reload), checked by
+// gatewayFiles reads, once, the upstreams file and the operator's
+// policy: MCP_POLICY's file, or the upstreams file's "policy", checked by
 // compiling it. Neither: no rules.
+func gatewayFiles(cfg Config) ([]upstream.Entry, policy.Config, error) {
+	f, err := loadUpstreams(cfg)
+	if err != nil {
+		return nil, policy.Config{}, err
+	}
+	pc, err := policyFrom(cfg, f)
+	return f.Servers, pc, err
+}
+
+// policyConfig reads the policy anew (a SIGHUP reload), upstreams file
+// included.
 func policyConfig(cfg Config) (policy.Config, error) {
-	raw, where, err := policySource(cfg)
+	_, pc, err := gatewayFiles(cfg)
+	return pc, err
+}
+
+// policyFrom finds the policy given f, the upstreams file, and compiles it
+// to check it.
+func policyFrom(cfg Config, f upstream.File) (policy.Config, error) {
+	raw, where, err := policySource(cfg, f)
 	if err != nil || len(raw) == 0 {
 		return policy.Config{}, err
 	}
@@ -79,11 +92,7 @@ func policyConfig(cfg Config) (policy.Config, error) {
 	return pc, nil
 }
 
-func policySource(cfg Config) (json.RawMessage, string, error) {
-	f, err := loadUpstreams(cfg)
-	if err != nil {
-		return nil, "", err
-	}
+func policySource(cfg Config, f upstream.File) (json.RawMessage, string, error) {
 	if cfg.PolicyFile == "" {
 		return f.Policy, "MCP_UPSTREAMS " + cfg.Upstreams, nil
 	}

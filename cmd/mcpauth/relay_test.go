@@ -193,7 +193,12 @@ func runRelayScript(t *testing.T, url, mode, token string, steps ...map[string]a
 	b, _ := json.Marshal(steps)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, filepath.Join(tsClientDir, "relay.mjs"), url, mode)
+	args := []string{filepath.Join(tsClientDir, "relay.mjs"), url, mode}
+	// Node 20 has the WHATWG WebSocket only behind a flag (22+: always).
+	if v, err := exec.Command(node, "-p", "typeof WebSocket").Output(); mode == "ws" && err == nil && strings.TrimSpace(string(v)) != "function" {
+		args = append([]string{"--experimental-websocket"}, args...)
+	}
+	cmd := exec.CommandContext(ctx, node, args...)
 	cmd.Env = append(os.Environ(), "MCP_TOKEN="+token, "STEPS="+string(b))
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -429,21 +434,28 @@ func TestUpstreamRequestsAreRelayedToTheCallingClient(t *testing.T) {
 				return slices.Contains(tools, "ev__trigger-sampling-request") &&
 					slices.Contains(tools, "ev__trigger-elicitation-request") && slices.Contains(tools, "ev__get-roots-list")
 			})
-			// The TypeScript client answers them.
-			res := runRelayScript(t, "http://"+f.addr+"/mcp", "streamable", f.ev,
-				map[string]any{"op": "call", "name": "ev__trigger-sampling-request", "arguments": map[string]any{"prompt": "hi", "maxTokens": 10}},
-				map[string]any{"op": "call", "name": "ev__trigger-elicitation-request"},
-				map[string]any{"op": "call", "name": "ev__get-roots-list"},
-			)
-			for i, want := range []string{"sampled by the TypeScript client", "Ada Lovelace", "file:///ts-client-root"} {
-				var r struct {
-					Result struct {
-						IsError bool
-						Content []struct{ Text string }
+			// The TypeScript client answers them, on every transport
+			// mcpauth serves it.
+			for _, tr := range []struct{ url, mode string }{
+				{"http://" + f.addr + "/mcp", "streamable"},
+				{"http://" + f.addr + "/sse", "sse"},
+				{"ws://" + f.addr + "/ws", "ws"},
+			} {
+				res := runRelayScript(t, tr.url, tr.mode, f.ev,
+					map[string]any{"op": "call", "name": "ev__trigger-sampling-request", "arguments": map[string]any{"prompt": "hi", "maxTokens": 10}},
+					map[string]any{"op": "call", "name": "ev__trigger-elicitation-request"},
+					map[string]any{"op": "call", "name": "ev__get-roots-list"},
+				)
+				for i, want := range []string{"sampled by the TypeScript client", "Ada Lovelace", "file:///ts-client-root"} {
+					var r struct {
+						Result struct {
+							IsError bool
+							Content []struct{ Text string }
+						}
 					}
-				}
-				if err := json.Unmarshal(res[i], &r); err != nil || r.Result.IsError || !strings.Contains(fmt.Sprint(r.Result.Content), want) {
-					t.Errorf("step %d = %s, want %q", i, res[i], want)
+					if err := json.Unmarshal(res[i], &r); err != nil || r.Result.IsError || !strings.Contains(fmt.Sprint(r.Result.Content), want) {
+						t.Errorf("%s step %d = %s, want %q", tr.mode, i, res[i], want)
+					}
 				}
 			}
 			// mcp-go's client here declared none of them: refused cleanly.
@@ -530,9 +542,9 @@ func TestRelayReachesLegacySSEAndStdioCallers(t *testing.T) {
 			t.Errorf("legacy SSE step %d = %s, want %s", i, res[i], want)
 		}
 	}
-	// mcpauth's legacy SSE sessions cannot send requests to the client:
-	// the upstream is told so, cleanly.
-	if !strings.Contains(string(res[7]), "does not carry sampling requests") {
+	// The upstream's sampling request reaches the legacy SSE client on its
+	// stream; its answer, POSTed back, reaches the upstream.
+	if !strings.Contains(string(res[7]), "sampled by the TypeScript client") || strings.Contains(string(res[7]), `"isError":true`) {
 		t.Errorf("sampling over legacy SSE = %s", res[7])
 	}
 

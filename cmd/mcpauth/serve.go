@@ -114,7 +114,12 @@ Environment:
                                an optional "policy" (same as --upstreams)
   MCP_POLICY                   policy file of its own: which scopes each tool, prompt and
                                resource needs; reloaded on SIGHUP
-  MCP_UPSTREAM_TIMEOUT         longest wait for an upstream's answer (default 60s)`,
+  MCP_UPSTREAM_TIMEOUT         longest wait for an upstream's answer (default 60s)
+  MCP_TRUSTED_ISSUERS          file naming identity providers whose access tokens are
+                               accepted besides mcpauth's own: {"providers": [{"name":
+                               "corp", "issuer": "https://login.example.com", …}]};
+                               callers are "corp:<sub>"; see README "Trusted identity
+                               providers"`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) (err error) {
 			cfg, logger, err := g.load(cmd)
@@ -143,9 +148,10 @@ Environment:
 					cfg.PublicURL = "http://" + ln.Addr().String()
 				}
 			}
-			a, err := newApp(cmd.Context(), cfg, logger, func(lc *mcpauth.Config) error {
+			a, err := newApp(cmd.Context(), cfg, logger, func(lc *mcpauth.Config, set settings) error {
 				lc.Metrics = g.metrics
-				return withUpstreams(cfg, lc)
+				withUpstreams(cfg, set, lc)
+				return nil
 			})
 			if err != nil {
 				return err

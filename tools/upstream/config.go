@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcpauth/mcpauth/auth"
 	"github.com/mcpauth/mcpauth/internal/strictjson"
 )
 
@@ -53,7 +54,35 @@ type Entry struct {
 	// Timeout bounds each call forwarded to this upstream ("30s");
 	// zero: the gateway's default.
 	Timeout Duration `json:"timeout,omitempty"`
+	// CallerToken, for a "url" server, makes mcpauth send it a token it
+	// mints for that upstream alone in place of a static credential, so
+	// the upstream knows who calls (never the caller's own token).
+	CallerToken *CallerToken `json:"callerToken,omitempty"`
 }
+
+// CallerToken configures the tokens an HTTP upstream receives as
+// "Authorization: Bearer …": sub is the caller (or GatewaySubject for the
+// gateway's own requests: connecting, reading lists, the listening
+// stream), aud the upstream, scopes within the caller's.
+type CallerToken struct {
+	// Audience is the token's aud; empty: the entry's URL. It must not be
+	// one of mcpauth's own resources (checked where those are known), so
+	// mcpauth never accepts a token it minted for an upstream.
+	Audience string `json:"audience,omitempty"`
+	// Scopes, when set, are the most the upstream sees: the caller's
+	// scopes among them (and these, for the gateway's own requests).
+	// Empty: the caller's scopes as they are.
+	Scopes []string `json:"scopes,omitempty"`
+	// Lifetime of each token; 5m when zero, at most 1h. A token never
+	// outlives the caller's own.
+	Lifetime Duration `json:"lifetime,omitempty"`
+}
+
+// Caller-token lifetimes.
+const (
+	defaultCallerTokenLifetime = 5 * time.Minute
+	maxCallerTokenLifetime     = time.Hour
+)
 
 // Duration is a time.Duration written as "30s" in JSON.
 type Duration time.Duration
@@ -196,8 +225,49 @@ func (e *Entry) check() error {
 		if strings.EqualFold(k, "Mcp-Session-Id") || strings.EqualFold(k, "Mcp-Protocol-Version") {
 			return fmt.Errorf("header %q is the transport's to set", k)
 		}
+		if e.CallerToken != nil && strings.EqualFold(k, "Authorization") {
+			return errors.New(`both "callerToken" and an "Authorization" header are set: the upstream gets one credential; keep one`)
+		}
 	}
+	return e.checkCallerToken()
+}
+
+func (e *Entry) checkCallerToken() error {
+	ct := e.CallerToken
+	if ct == nil {
+		return nil
+	}
+	if e.Command != "" {
+		return errors.New(`"callerToken" applies to "url" servers only (a stdio server gets the caller in each request's _meta)`)
+	}
+	if ct.Audience != "" {
+		if u, err := url.Parse(ct.Audience); err != nil || u.Scheme == "" {
+			return fmt.Errorf(`"callerToken" "audience" %q is not an absolute URI`, ct.Audience)
+		}
+	}
+	if ct.Lifetime == 0 {
+		ct.Lifetime = Duration(defaultCallerTokenLifetime)
+	}
+	if time.Duration(ct.Lifetime) > maxCallerTokenLifetime || time.Duration(ct.Lifetime) < time.Second {
+		return fmt.Errorf(`"callerToken" "lifetime" %s: between 1s and %s`, ct.Lifetime, Duration(maxCallerTokenLifetime))
+	}
+	if err := auth.ValidateScopes(ct.Scopes); err != nil {
+		return fmt.Errorf(`"callerToken" "scopes": %w`, err)
+	}
+	ct.Scopes = auth.NormalizeScopes(ct.Scopes)
 	return nil
+}
+
+// TokenAudience is the aud of the tokens the entry's upstream receives
+// ("" without callerToken).
+func (e Entry) TokenAudience() string {
+	switch {
+	case e.CallerToken == nil:
+		return ""
+	case e.CallerToken.Audience != "":
+		return e.CallerToken.Audience
+	}
+	return e.URL
 }
 
 // checkPrefixes refuses two entries serving names under the same prefix

@@ -39,6 +39,9 @@ type Options struct {
 	// Env is the environment stdio children start from ("K=V"); the
 	// binary passes its own minus mcpauth's secrets. Nil: empty.
 	Env []string
+	// Delegator mints the tokens of "callerToken" upstreams; Start
+	// refuses such an entry without one.
+	Delegator Delegator
 }
 
 func (o *Options) defaults() {
@@ -123,6 +126,11 @@ func (g *Gateway) Statuses() []Status {
 // stops everything started and is returned naming the entry: the server
 // never starts half-configured. The connections live until Close.
 func (g *Gateway) Start(ctx context.Context, reserved []string) error {
+	for _, u := range g.ups {
+		if u.entry.CallerToken != nil && g.opts.Delegator == nil {
+			return fmt.Errorf("upstream %q: %w", u.entry.Name, errNoDelegator)
+		}
+	}
 	g.life, g.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	g.reserved = map[string]string{}
 	for _, n := range reserved {
@@ -413,6 +421,11 @@ func forward[T any](ctx context.Context, u *Upstream, do func(context.Context, *
 	var zero T
 	cl, err := u.client()
 	if err != nil {
+		return zero, err
+	}
+	ctx, err = u.withCallerToken(ctx)
+	if err != nil {
+		u.failures.Add(1)
 		return zero, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, u.timeout())

@@ -60,6 +60,9 @@ type Upstream struct {
 	lists    Lists
 	caps     mcp.ServerCapabilities
 
+	// tokens are the minted tokens it gets (callerToken entries).
+	tokens tokenCache
+
 	calls     atomic.Int64
 	failures  atomic.Int64
 	refreshes atomic.Int64 // list re-reads after list_changed
@@ -206,14 +209,18 @@ func (u *Upstream) attempt(life context.Context, dial func(context.Context) (*co
 }
 
 func (u *Upstream) dialStreamable(life context.Context) (*conn, error) {
-	tr, err := transport.NewStreamableHTTP(u.entry.URL,
+	opts := []transport.StreamableHTTPCOption{
 		transport.WithHTTPHeaders(u.entry.Headers),
 		transport.WithHTTPLogger(u.log),
 		transport.WithHTTPBasicClient(newHTTPClient()),
 		// What the upstream sends outside a call (log messages, resource
 		// updates, list changes) comes on the standalone GET stream.
 		transport.WithContinuousListening(),
-	)
+	}
+	if u.entry.CallerToken != nil {
+		opts = append(opts, transport.WithHTTPHeaderFunc(u.authHeader))
+	}
+	tr, err := transport.NewStreamableHTTP(u.entry.URL, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("url: %w", err)
 	}
@@ -221,7 +228,11 @@ func (u *Upstream) dialStreamable(life context.Context) (*conn, error) {
 }
 
 func (u *Upstream) dialSSE(life context.Context) (*conn, error) {
-	tr, err := transport.NewSSE(u.entry.URL, transport.WithHeaders(u.entry.Headers), transport.WithHTTPClient(newHTTPClient()))
+	opts := []transport.ClientOption{transport.WithHeaders(u.entry.Headers), transport.WithHTTPClient(newHTTPClient())}
+	if u.entry.CallerToken != nil {
+		opts = append(opts, transport.WithHeaderFunc(u.authHeader))
+	}
+	tr, err := transport.NewSSE(u.entry.URL, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("url: %w", err)
 	}

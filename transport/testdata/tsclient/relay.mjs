@@ -2,7 +2,11 @@
 // TypeScript SDK: runs a list of steps against mcpauth and reports what
 // happened, so the Go tests can check what the gateway relays.
 //
-// Usage: MCP_TOKEN=<jwt> STEPS='<json array>' node relay.mjs <url> <sse|streamable>
+// Usage: MCP_TOKEN=<jwt> STEPS='<json array>' node relay.mjs <url> <sse|streamable|ws>
+//
+// In ws mode (a ws:// URL; Node 20 needs --experimental-websocket) the
+// token travels in each request's params.auth.token, as the WHATWG
+// WebSocket cannot set headers (see ws.mjs).
 //
 // The client declares sampling, elicitation and roots, and answers them:
 //   sampling/createMessage → {"model": "ts-relay-model", text "sampled by the TypeScript client"}
@@ -22,6 +26,7 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { WebSocketClientTransport } from '@modelcontextprotocol/sdk/client/websocket.js';
 import {
   CreateMessageRequestSchema,
   ElicitRequestSchema,
@@ -61,18 +66,35 @@ async function main() {
   const steps = JSON.parse(process.env.STEPS ?? '[]');
   const headers = { Authorization: `Bearer ${process.env.MCP_TOKEN ?? ''}` };
   const url = new URL(urlArg);
-  const transport = mode === 'sse'
-    ? new SSEClientTransport(url, {
-      requestInit: { headers },
-      eventSourceInit: {
-        fetch: (input, init) => {
-          const h = new Headers(init?.headers);
-          h.set('Authorization', headers.Authorization);
-          return fetch(input, { ...init, headers: h });
+  let transport;
+  switch (mode) {
+    case 'sse':
+      transport = new SSEClientTransport(url, {
+        requestInit: { headers },
+        eventSourceInit: {
+          fetch: (input, init) => {
+            const h = new Headers(init?.headers);
+            h.set('Authorization', headers.Authorization);
+            return fetch(input, { ...init, headers: h });
+          },
         },
-      },
-    })
-    : new StreamableHTTPClientTransport(url, { requestInit: { headers } });
+      });
+      break;
+    case 'ws': {
+      transport = new WebSocketClientTransport(url);
+      const send = transport.send.bind(transport);
+      const token = process.env.MCP_TOKEN ?? '';
+      transport.send = (m) => send('method' in m && 'id' in m
+        ? { ...m, params: { ...(m.params ?? {}), auth: { token } } }
+        : m);
+      break;
+    }
+    case 'streamable':
+      transport = new StreamableHTTPClientTransport(url, { requestInit: { headers } });
+      break;
+    default:
+      throw new Error(`unknown mode ${mode}`);
+  }
 
   const client = new Client({ name: 'mcpauth-relay-test', version: '0.0.0' },
     { capabilities: { sampling: {}, elicitation: {}, roots: { listChanged: false } } });

@@ -1,15 +1,15 @@
 // Native Go fuzz test for the strict tool-argument decoder.
 //
-// The seeds (f.Add below and testdata/fuzz/FuzzDecodeArgs/) run as ordinary
-// tests with `go test ./tools`. To fuzz for longer, run
+// The seeds (f.Add below and testdata/fuzz/FuzzDecode/) run as ordinary
+// tests with `go test ./internal/args`. To fuzz for longer, run
 //
-//	go test ./tools -run '^$' -fuzz '^FuzzDecodeArgs$' -fuzztime 10m
+//	go test ./internal/args -run '^$' -fuzz '^FuzzDecode$' -fuzztime 10m
 //
 // The generated corpus is kept in $GOCACHE/fuzz, outside the repository. A
-// failing input is written to testdata/fuzz/FuzzDecodeArgs/; commit it only
+// failing input is written to testdata/fuzz/FuzzDecode/; commit it only
 // together with the fix.
 
-package tools
+package args
 
 import (
 	"bytes"
@@ -19,12 +19,12 @@ import (
 	"testing"
 )
 
-// fuzzKnown are the argument names FuzzDecodeArgs decodes against (those of
+// fuzzKnown are the argument names FuzzDecode decodes against (those of
 // the token-issuing tools).
 var fuzzKnown = []string{"client_id", "expires_in", "scopes"}
 
 // topLevelKeys walks a JSON object's top-level keys with a json.Decoder,
-// independently of DecodeArgs. ok is false when data is not exactly one
+// independently of Decode. ok is false when data is not exactly one
 // valid JSON object.
 func topLevelKeys(data []byte) (keys []string, ok bool) {
 	if !json.Valid(data) {
@@ -52,7 +52,7 @@ func topLevelKeys(data []byte) (keys []string, ok bool) {
 	return keys, true
 }
 
-func FuzzDecodeArgs(f *testing.F) {
+func FuzzDecode(f *testing.F) {
 	for _, s := range []string{
 		`{"client_id":"my-app","expires_in":"30d","scopes":["read","write"]}`,
 		`{"client_id":"my-app","scopes":"read write"}`,
@@ -74,15 +74,15 @@ func FuzzDecodeArgs(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		args, err := DecodeArgs(data, fuzzKnown...)
+		args, err := Decode(data, fuzzKnown...)
 		keys, isObject := topLevelKeys(data)
 
 		if err != nil {
 			if args != nil {
-				t.Fatalf("DecodeArgs(%q) returned %v together with error %v", data, args, err)
+				t.Fatalf("Decode(%q) returned %v together with error %v", data, args, err)
 			}
 			// A valid object of distinct known keys must be accepted.
-			if isObject && len(data) <= maxArgBytes {
+			if isObject && len(data) <= MaxBytes {
 				allKnown := true
 				for i, k := range keys {
 					if !slices.Contains(fuzzKnown, k) || slices.Contains(keys[:i], k) {
@@ -90,44 +90,44 @@ func FuzzDecodeArgs(f *testing.F) {
 					}
 				}
 				if allKnown {
-					t.Fatalf("DecodeArgs(%q) refused an object of distinct known keys: %v", data, err)
+					t.Fatalf("Decode(%q) refused an object of distinct known keys: %v", data, err)
 				}
 			}
 			return
 		}
 
 		if args == nil {
-			t.Fatalf("DecodeArgs(%q) returned nil Args without error", data)
+			t.Fatalf("Decode(%q) returned nil Args without error", data)
 		}
 		for k := range args {
 			if !slices.Contains(fuzzKnown, k) {
-				t.Fatalf("DecodeArgs(%q) returned unknown key %q", data, k)
+				t.Fatalf("Decode(%q) returned unknown key %q", data, k)
 			}
 		}
 		if isObject {
 			for i, k := range keys {
 				if !slices.Contains(fuzzKnown, k) {
-					t.Fatalf("DecodeArgs(%q) accepted an object with unknown key %q", data, k)
+					t.Fatalf("Decode(%q) accepted an object with unknown key %q", data, k)
 				}
 				for _, prev := range keys[:i] {
 					if strings.EqualFold(prev, k) || strings.ToLower(prev) == strings.ToLower(k) {
-						t.Fatalf("DecodeArgs(%q) accepted keys %q and %q, which differ only in case", data, prev, k)
+						t.Fatalf("Decode(%q) accepted keys %q and %q, which differ only in case", data, prev, k)
 					}
 				}
 				if _, has := args[k]; !has {
-					t.Fatalf("DecodeArgs(%q) dropped key %q", data, k)
+					t.Fatalf("Decode(%q) dropped key %q", data, k)
 				}
 			}
 			if len(args) != len(keys) {
-				t.Fatalf("DecodeArgs(%q) returned %d keys for an object of %d", data, len(args), len(keys))
+				t.Fatalf("Decode(%q) returned %d keys for an object of %d", data, len(args), len(keys))
 			}
 		} else {
 			// Only empty input and null are accepted without being an object.
 			if trimmed := bytes.TrimSpace(data); len(trimmed) != 0 && !bytes.Equal(trimmed, []byte("null")) {
-				t.Fatalf("DecodeArgs(%q) accepted input that is not an object", data)
+				t.Fatalf("Decode(%q) accepted input that is not an object", data)
 			}
 			if len(args) != 0 {
-				t.Fatalf("DecodeArgs(%q) = %v for input that is not an object", data, args)
+				t.Fatalf("Decode(%q) = %v for input that is not an object", data, args)
 			}
 		}
 
