@@ -120,8 +120,9 @@ const hmacKIDPrefix = "mcpauth/hs256-kid/v1\x00"
 // HMACKeyID is the kid of an HS256 secret: "hs-" and the first 128 bits of
 // SHA-256 over a fixed prefix and the secret, base64url. One-way, so
 // publishing it in token headers reveals nothing usable about a secret of
-// at least 32 random bytes; stable, so every replica with the secret
-// names it alike.
+// at least 32 random bytes (and for a guessable secret it adds nothing:
+// every token's HMAC already lets anyone test guesses offline); stable,
+// so every replica with the secret names it alike.
 func HMACKeyID(secret []byte) string {
 	h := sha256.New()
 	h.Write([]byte(hmacKIDPrefix))

@@ -76,7 +76,11 @@ func parsePrivateBlock(b *pem.Block) (crypto.Signer, error) {
 // ParsePublicPEM reads the one key in PEM data as a public key: a private
 // key in any form ParsePrivatePEM reads, or a PKIX "PUBLIC KEY".
 func ParsePublicPEM(data []byte) (crypto.PublicKey, error) {
-	if b, _ := pem.Decode(data); b != nil && b.Type == "PUBLIC KEY" {
+	b, _ := pem.Decode(data)
+	if b == nil {
+		return nil, fmt.Errorf("%w: no PEM block (expected PUBLIC KEY, or a private key)", ErrNotAKey)
+	}
+	if b.Type == "PUBLIC KEY" {
 		pub, err := x509.ParsePKIXPublicKey(b.Bytes)
 		if err != nil {
 			return nil, fmt.Errorf("%w: PUBLIC KEY block: %v", ErrNotAKey, err)
