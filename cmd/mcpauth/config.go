@@ -27,144 +27,144 @@ import (
 // Config is mcpauth's whole configuration, read once from the environment
 // (and an optional .env file) and then passed down explicitly.
 type Config struct {
-	// Env is "development" for dev mode; anything else is production.
-	Env string `env:"MCP_ENV"`
-	// NodeEnv is the production setup document's switch (NODE_ENV=
-	// production / development), read when MCP_ENV is not set.
-	NodeEnv string `env:"NODE_ENV"`
 	// Secret is the HS256 signing secret (MCP_JWT_SECRET, or JWT_SECRET).
-	Secret       string `env:"MCP_JWT_SECRET"`
-	LegacySecret string `env:"JWT_SECRET"`
+	Secret       string `env:"MCP_JWT_SECRET" help:"HS256 signing secret (>= 32 bytes; required unless --dev); JWT_SECRET is read when it is not set"`
+	LegacySecret string `env:"JWT_SECRET" help:"-"`
 	// SecretPrevious is an older HS256 secret that still verifies (under
 	// its own kid) but never signs: rotating MCP_JWT_SECRET without an
 	// outage.
-	SecretPrevious string `env:"MCP_JWT_SECRET_PREVIOUS"`
+	SecretPrevious string `env:"MCP_JWT_SECRET_PREVIOUS" help:"the secret before MCP_JWT_SECRET: still verifies its tokens (never signs), for rotating the secret without an outage"`
 	// SigningAlg is the algorithm new tokens are signed with: HS256 (the
 	// secret), or ES256, EdDSA, RS256 (the key in SigningKeyFile).
-	SigningAlg string `env:"MCP_SIGNING_ALG" envDefault:"HS256"`
+	SigningAlg string `env:"MCP_SIGNING_ALG" envDefault:"HS256" help:"algorithm of new tokens: HS256 (the secret signs), or ES256, EdDSA, RS256 with MCP_SIGNING_KEY_FILE"`
 	// SigningKeyFile is the PEM private key (PKCS#8, SEC1 or PKCS#1) that
 	// signs when SigningAlg is not HS256.
-	SigningKeyFile string `env:"MCP_SIGNING_KEY_FILE"`
+	SigningKeyFile string `env:"MCP_SIGNING_KEY_FILE" help:"PEM private key that signs when MCP_SIGNING_ALG is not HS256 (make one: mcpauth key generate --alg ES256 --out FILE); its public key is served at /.well-known/jwks.json, and MCP_JWT_SECRET still verifies HS256 tokens"`
 	// VerifyKeyFiles are PEM key files (private or public) whose public
 	// keys still verify: the previous keys of a manual rotation.
-	VerifyKeyFiles []string `env:"MCP_VERIFY_KEY_FILES" envSeparator:","`
-	// APIKey guards the HTTP token endpoint (X-API-Key / X-Admin-Key);
-	// the endpoint is off when empty.
-	APIKey string `env:"API_KEY"`
-	// CORSOrigin lists the browser origins allowed to call the server.
-	CORSOrigin []string `env:"MCP_CORS_ORIGIN" envSeparator:","`
-	// Scopes lists the scopes tokens may carry besides "admin"; when set,
-	// others are refused at minting. Advertised in the resource metadata.
-	Scopes []string `env:"MCP_SCOPES" envSeparator:","`
-	// AuthFailBurst is how many failed authentications one address may
-	// make before it gets 429; AuthFailRefill is how fast that budget
-	// refills (one attempt per interval).
-	AuthFailBurst  int           `env:"MCP_AUTH_FAIL_BURST" envDefault:"20"`
-	AuthFailRefill time.Duration `env:"MCP_AUTH_FAIL_REFILL" envDefault:"3s"`
-	// OAuthEnabled serves the built-in OAuth authorization server
-	// (sign-in approved with the admin's enrollment codes).
-	OAuthEnabled bool `env:"MCP_OAUTH_ENABLED" envDefault:"true"`
-	// OAuthAccessTTL is the lifetime of OAuth access tokens.
-	OAuthAccessTTL time.Duration `env:"MCP_OAUTH_ACCESS_TTL" envDefault:"1h"`
-	// OAuthRefreshTTL is the lifetime of OAuth refresh tokens.
-	OAuthRefreshTTL time.Duration `env:"MCP_OAUTH_REFRESH_TTL" envDefault:"720h"`
-	// OAuthLoopbackMetadata lets client id metadata documents be fetched
-	// from loopback over http; development mode only.
-	OAuthLoopbackMetadata bool `env:"MCP_OAUTH_DEV_LOOPBACK_METADATA" envDefault:"false"`
-	// EnrollmentTTL is the default lifetime of enrollment codes.
-	EnrollmentTTL time.Duration `env:"MCP_ENROLLMENT_TTL" envDefault:"15m"`
-	// OAuthPruneInterval is how often expired OAuth state is deleted.
-	OAuthPruneInterval time.Duration `env:"MCP_OAUTH_PRUNE_INTERVAL" envDefault:"1m"`
-	// Pending sign-in requests (GET /authorize, unauthenticated): caps
-	// per address (IPv6 /64), per OAuth client and in total, and how many
-	// one address may start at once (then one more per refill).
-	OAuthPendingPerAddress int           `env:"MCP_OAUTH_PENDING_PER_ADDRESS" envDefault:"10"`
-	OAuthPendingPerClient  int           `env:"MCP_OAUTH_PENDING_PER_CLIENT" envDefault:"50"`
-	OAuthPendingMax        int           `env:"MCP_OAUTH_PENDING_MAX" envDefault:"1000"`
-	OAuthAuthorizeBurst    int           `env:"MCP_OAUTH_AUTHORIZE_BURST" envDefault:"10"`
-	OAuthAuthorizeRefill   time.Duration `env:"MCP_OAUTH_AUTHORIZE_REFILL" envDefault:"6s"`
-	// MaxStreamsPerClient bounds open event streams per client id.
-	MaxStreamsPerClient int `env:"MCP_MAX_STREAMS_PER_CLIENT" envDefault:"32"`
-	// MaxSessionsPerClient bounds the Streamable HTTP sessions that
-	// initialize opens per client id (until DELETE or idle expiry).
-	MaxSessionsPerClient int `env:"MCP_MAX_SESSIONS_PER_CLIENT" envDefault:"64"`
-	// SSEWriteTimeout bounds each write to an event stream (legacy SSE,
-	// Streamable HTTP GET) and a POST /message's wait for room in its
-	// stream; a stream whose client stopped reading is dropped after it.
-	SSEWriteTimeout time.Duration `env:"MCP_SSE_WRITE_TIMEOUT" envDefault:"15s"`
+	VerifyKeyFiles []string `env:"MCP_VERIFY_KEY_FILES" envSeparator:"," help:"comma-separated PEM key files (private or public) whose public keys still verify: the previous keys of a rotation"`
+	// Env is "development" for dev mode; anything else is production.
+	Env string `env:"MCP_ENV" help:"\"development\" for dev mode (same as --dev); anything else is production"`
+	// NodeEnv is the production setup document's switch (NODE_ENV=
+	// production / development), read when MCP_ENV is not set.
+	NodeEnv string `env:"NODE_ENV" help:"read as MCP_ENV when that is not set (production / development, as the production setup document writes it)"`
+	// Addr is the HTTP listen address.
+	Addr string `env:"MCP_ADDR" envDefault:"127.0.0.1:8080" help:"listen address"`
+	// PublicURL is the externally reachable base URL used in client
+	// configs; http://<addr> when empty.
+	PublicURL string `env:"MCP_PUBLIC_URL" help:"external base URL for generated configs (default http://MCP_ADDR)"`
+	// BasePath serves every endpoint under a path prefix ("/v1": /v1/sse,
+	// /v1/mcp), as the operators' documents' URLs have it.
+	BasePath string `env:"MCP_BASE_PATH" help:"serve every endpoint under this path (\"/v1\": /v1/sse, /v1/mcp), as the operators' documents' URLs have it"`
 	// AuthEnabled turns Bearer checks on; false only in dev mode.
-	AuthEnabled bool `env:"MCP_AUTH_ENABLED" envDefault:"true"`
+	AuthEnabled bool `env:"MCP_AUTH_ENABLED" envDefault:"true" help:"false disables auth (dev mode and loopback only)"`
 	// TokenExpiry is the default lifetime of tokens minted by the HTTP
 	// token API and the issue_token tool: the production setup
 	// document's 24h. The CLI keeps the token guide's 30d (cliExpiry).
-	TokenExpiry string `env:"MCP_TOKEN_EXPIRY" envDefault:"24h"`
+	TokenExpiry string `env:"MCP_TOKEN_EXPIRY" envDefault:"24h" help:"default lifetime of tokens from the HTTP token API and issue_token (default 24h; \"token issue\" defaults to 30d)"`
 	// MaxTokenLifetime caps every minted token.
-	MaxTokenLifetime string `env:"MCP_MAX_TOKEN_LIFETIME" envDefault:"365d"`
+	MaxTokenLifetime string `env:"MCP_MAX_TOKEN_LIFETIME" envDefault:"365d" help:"longest lifetime any token may get"`
 	// AllowNever permits "never" expiring tokens (discouraged).
-	AllowNever bool `env:"MCP_ALLOW_NEVER_EXPIRING" envDefault:"false"`
+	AllowNever bool `env:"MCP_ALLOW_NEVER_EXPIRING" envDefault:"false" help:"allow \"never\""`
 	// AllowedClients restricts which client ids get tokens.
-	AllowedClients []string `env:"MCP_ALLOWED_CLIENTS" envSeparator:","`
-	// Addr is the HTTP listen address.
-	Addr string `env:"MCP_ADDR" envDefault:"127.0.0.1:8080"`
-	// PublicURL is the externally reachable base URL used in client
-	// configs; http://<addr> when empty.
-	PublicURL string `env:"MCP_PUBLIC_URL"`
-	// BasePath serves every endpoint under a path prefix ("/v1": /v1/sse,
-	// /v1/mcp), as the operators' documents' URLs have it.
-	BasePath string `env:"MCP_BASE_PATH"`
+	AllowedClients []string `env:"MCP_ALLOWED_CLIENTS" envSeparator:"," help:"comma-separated client ids that may get tokens"`
 	// Issuer is the iss claim written and required.
-	Issuer string `env:"MCP_ISSUER" envDefault:"mcpauth"`
+	Issuer string `env:"MCP_ISSUER" envDefault:"mcpauth" help:"iss claim"`
+	// Audience, when set, is written to and required in aud.
+	Audience string `env:"MCP_AUDIENCE" help:"aud claim to write and require (optional)"`
 	// LegacyIssuers are more iss values accepted on tokens signed with
 	// the secret: those of the scripts tokens were minted with before.
-	LegacyIssuers []string `env:"MCP_LEGACY_ISSUERS" envSeparator:","`
-	// Audience, when set, is written to and required in aud.
-	Audience string `env:"MCP_AUDIENCE"`
+	LegacyIssuers []string `env:"MCP_LEGACY_ISSUERS" envSeparator:"," help:"comma-separated iss values of tokens minted before mcpauth (same secret) that are accepted; \"token import\" records them"`
+	// Leeway is the clock skew tolerated on exp/nbf.
+	Leeway time.Duration `env:"MCP_LEEWAY" envDefault:"30s" help:"clock skew tolerated on exp/nbf"`
 	// DatabaseURL is the registry: a SQLite file path (or sqlite://path)
 	// or a postgres:// URL.
-	DatabaseURL string `env:"MCP_DATABASE_URL" envDefault:"./mcpauth.db"`
+	DatabaseURL string `env:"MCP_DATABASE_URL" envDefault:"./mcpauth.db" help:"SQLite file (default ./mcpauth.db) or postgres:// URL"`
 	// RegistryBusyTimeout bounds a SQLite write's wait for another
 	// writer's lock before the mint is refused as busy.
-	RegistryBusyTimeout time.Duration `env:"MCP_REGISTRY_BUSY_TIMEOUT" envDefault:"5s"`
+	RegistryBusyTimeout time.Duration `env:"MCP_REGISTRY_BUSY_TIMEOUT" envDefault:"5s" help:"longest wait of a SQLite write for another writer's lock; then the mint is refused: \"registry busy\""`
 	// RevocationResync is how often the revocation set is fully
 	// reloaded from the registry (PostgreSQL also pushes changes at once).
-	RevocationResync time.Duration `env:"MCP_REVOCATION_RESYNC" envDefault:"1s"`
+	RevocationResync time.Duration `env:"MCP_REVOCATION_RESYNC" envDefault:"1s" help:"full revocation reload interval"`
 	// RevocationMaxStaleness bounds how old a replica's revocation set
 	// may be before it refuses tokens (503); 0: the larger of 5s and
 	// three resync intervals.
-	RevocationMaxStaleness time.Duration `env:"MCP_REVOCATION_MAX_STALENESS" envDefault:"0s"`
+	RevocationMaxStaleness time.Duration `env:"MCP_REVOCATION_MAX_STALENESS" envDefault:"0s" help:"longest a replica serves on a revocation set it could not resync (registry out of reach); then tokens get 503 and /health \"degraded\" (default: 5s or 3 resyncs, the larger)"`
 	// RevocationFailOpen keeps serving with a stale revocation set
 	// (logged loudly) instead of refusing tokens.
-	RevocationFailOpen bool `env:"MCP_REVOCATION_FAIL_OPEN" envDefault:"false"`
+	RevocationFailOpen bool `env:"MCP_REVOCATION_FAIL_OPEN" envDefault:"false" help:"true keeps serving on a stale set instead (logged loudly)"`
+	// LastSeenFlush is how often last-seen times are written in a batch.
+	LastSeenFlush time.Duration `env:"MCP_LAST_SEEN_FLUSH" envDefault:"10s" help:"last-seen batch write interval"`
 	// Stateless serves Streamable HTTP without Mcp-Session-Id so any
 	// replica can answer any request.
-	Stateless bool `env:"MCP_STATELESS" envDefault:"false"`
-	// LastSeenFlush is how often last-seen times are written in a batch.
-	LastSeenFlush time.Duration `env:"MCP_LAST_SEEN_FLUSH" envDefault:"10s"`
-	// Leeway is the clock skew tolerated on exp/nbf.
-	Leeway time.Duration `env:"MCP_LEEWAY" envDefault:"30s"`
+	Stateless bool `env:"MCP_STATELESS" envDefault:"false" help:"Streamable HTTP without Mcp-Session-Id: any replica can answer"`
 	// LogLevel is debug, info, warn or error.
-	LogLevel string `env:"MCP_LOG_LEVEL" envDefault:"info"`
-	// LogFormat is json (structured audit records; the default) or text
-	// (the default in dev mode).
-	LogFormat string `env:"MCP_LOG_FORMAT"`
+	LogLevel string `env:"MCP_LOG_LEVEL" envDefault:"info" help:"debug, info, warn, error"`
+	// Token, for stdio, is the identity to act as instead of local admin.
+	Token string `env:"MCP_TOKEN" help:"identity for --stdio (default: local admin)"`
+	// APIKey guards the HTTP token endpoint (X-API-Key / X-Admin-Key);
+	// the endpoint is off when empty.
+	APIKey string `env:"API_KEY" help:"enables POST /api/v1/mcp/auth/token (X-API-Key); >= 32 bytes"`
+	// CORSOrigin lists the browser origins allowed to call the server.
+	CORSOrigin []string `env:"MCP_CORS_ORIGIN" envSeparator:"," help:"comma-separated browser origins allowed (others get 403)"`
+	// Scopes lists the scopes tokens may carry besides "admin"; when set,
+	// others are refused at minting. Advertised in the resource metadata.
+	Scopes []string `env:"MCP_SCOPES" envSeparator:"," help:"extra scopes advertised in resource metadata"`
+	// AuthFailBurst is how many failed authentications one address may
+	// make before it gets 429; AuthFailRefill is how fast that budget
+	// refills (one attempt per interval).
+	AuthFailBurst  int           `env:"MCP_AUTH_FAIL_BURST" envDefault:"20" help:"failed auths per address before 429"`
+	AuthFailRefill time.Duration `env:"MCP_AUTH_FAIL_REFILL" envDefault:"3s" help:"one more attempt allowed per interval"`
 	// TrustedProxies lists the reverse proxies (IPs or CIDR prefixes)
 	// whose X-Forwarded-For names the client; empty trusts none.
-	TrustedProxies []string `env:"MCP_TRUSTED_PROXIES" envSeparator:","`
-	// Token, for stdio, is the identity to act as instead of local admin.
-	Token string `env:"MCP_TOKEN"`
+	TrustedProxies []string `env:"MCP_TRUSTED_PROXIES" envSeparator:"," help:"reverse proxies (IPs, CIDRs) whose X-Forwarded-For names the client for throttling and audit"`
+	// MaxStreamsPerClient bounds open event streams per client id.
+	MaxStreamsPerClient int `env:"MCP_MAX_STREAMS_PER_CLIENT" envDefault:"32" help:"open SSE/GET streams and WebSocket connections per client id"`
+	// MaxSessionsPerClient bounds the Streamable HTTP sessions that
+	// initialize opens per client id (until DELETE or idle expiry).
+	MaxSessionsPerClient int `env:"MCP_MAX_SESSIONS_PER_CLIENT" envDefault:"64" help:"Streamable HTTP sessions (initialize) per client id"`
+	// SSEWriteTimeout bounds each write to an event stream (legacy SSE,
+	// Streamable HTTP GET) and a POST /message's wait for room in its
+	// stream; a stream whose client stopped reading is dropped after it.
+	SSEWriteTimeout time.Duration `env:"MCP_SSE_WRITE_TIMEOUT" envDefault:"15s" help:"bound on each write to an event stream (SSE, GET /mcp) or WebSocket and on a POST /message's wait for its stream; a stream whose client stopped reading is dropped"`
+	// OAuthEnabled serves the built-in OAuth authorization server
+	// (sign-in approved with the admin's enrollment codes).
+	OAuthEnabled bool `env:"MCP_OAUTH_ENABLED" envDefault:"true" help:"serve the OAuth authorization server"`
+	// OAuthAccessTTL is the lifetime of OAuth access tokens.
+	OAuthAccessTTL time.Duration `env:"MCP_OAUTH_ACCESS_TTL" envDefault:"1h" help:"OAuth access token lifetime"`
+	// OAuthRefreshTTL is the lifetime of OAuth refresh tokens.
+	OAuthRefreshTTL time.Duration `env:"MCP_OAUTH_REFRESH_TTL" envDefault:"720h" help:"OAuth refresh token lifetime"`
+	// OAuthLoopbackMetadata lets client id metadata documents be fetched
+	// from loopback over http; development mode only.
+	OAuthLoopbackMetadata bool `env:"MCP_OAUTH_DEV_LOOPBACK_METADATA" envDefault:"false" help:"dev mode only: fetch client metadata documents from loopback over http"`
+	// EnrollmentTTL is the default lifetime of enrollment codes.
+	EnrollmentTTL time.Duration `env:"MCP_ENROLLMENT_TTL" envDefault:"15m" help:"lifetime of enrollment codes that create_enrollment does not give one"`
+	// OAuthPruneInterval is how often expired OAuth state is deleted.
+	OAuthPruneInterval time.Duration `env:"MCP_OAUTH_PRUNE_INTERVAL" envDefault:"1m" help:"how often expired OAuth state is deleted"`
+	// Pending sign-in requests (GET /authorize, unauthenticated): caps
+	// per address (IPv6 /64), per OAuth client and in total, and how many
+	// one address may start at once (then one more per refill).
+	OAuthPendingPerAddress int           `env:"MCP_OAUTH_PENDING_PER_ADDRESS" envDefault:"10" help:"pending sign-ins (GET /authorize) per address, an IPv6 /64 counting as one"`
+	OAuthPendingPerClient  int           `env:"MCP_OAUTH_PENDING_PER_CLIENT" envDefault:"50" help:"pending sign-ins per OAuth client id"`
+	OAuthPendingMax        int           `env:"MCP_OAUTH_PENDING_MAX" envDefault:"1000" help:"pending sign-ins in total"`
+	OAuthAuthorizeBurst    int           `env:"MCP_OAUTH_AUTHORIZE_BURST" envDefault:"10" help:"sign-ins one address may start at once"`
+	OAuthAuthorizeRefill   time.Duration `env:"MCP_OAUTH_AUTHORIZE_REFILL" envDefault:"6s" help:"then one more per interval"`
+	// LogFormat is json (structured audit records; the default) or text
+	// (the default in dev mode).
+	LogFormat string `env:"MCP_LOG_FORMAT" help:"json (default; audit records) or text (default in dev mode)"`
 	// Upstreams names the upstreams file: MCP servers to relay, in the
 	// mcpServers format of MCP clients' configs, and optionally the
 	// operator's policy. Empty: mcpauth serves only its own tools.
-	Upstreams string `env:"MCP_UPSTREAMS"`
+	Upstreams string `env:"MCP_UPSTREAMS" help:"file naming MCP servers to relay (gateway mode), in the {\"mcpServers\": {…}} format of MCP clients' configs, plus an optional \"policy\" (same as --upstreams)"`
 	// PolicyFile names a policy file of its own (instead of the
 	// upstreams file's "policy").
-	PolicyFile string `env:"MCP_POLICY"`
-	// TrustedIssuers names the trusted identity providers file: issuers
-	// whose access tokens are accepted besides mcpauth's own (auth/idp).
-	TrustedIssuers string `env:"MCP_TRUSTED_ISSUERS"`
+	PolicyFile string `env:"MCP_POLICY" help:"policy file of its own: which scopes each tool, prompt and resource needs; reloaded on SIGHUP"`
 	// UpstreamTimeout bounds each call relayed to an upstream unless its
 	// entry sets "timeout".
-	UpstreamTimeout time.Duration `env:"MCP_UPSTREAM_TIMEOUT" envDefault:"60s"`
+	UpstreamTimeout time.Duration `env:"MCP_UPSTREAM_TIMEOUT" envDefault:"60s" help:"longest wait for an upstream's answer"`
+	// TrustedIssuers names the trusted identity providers file: issuers
+	// whose access tokens are accepted besides mcpauth's own (auth/idp).
+	TrustedIssuers string `env:"MCP_TRUSTED_ISSUERS" help:"file naming identity providers whose access tokens are accepted besides mcpauth's own: {\"providers\": [{\"name\": \"corp\", \"issuer\": \"https://login.example.com\", …}]}; callers are \"corp:<sub>\"; see README \"Trusted identity providers\""`
 }
 
 // loadConfig reads envFile (if it exists; an explicitly named file must

@@ -76,6 +76,11 @@ func TestEveryEnvironmentVariableIsDocumented(t *testing.T) {
 		if name == "" {
 			continue
 		}
+		// serve --help renders each setting from its help tag (envHelp):
+		// a setting without one would be listed with no explanation.
+		if h := typ.Field(i).Tag.Get("help"); strings.TrimSpace(h) == "" {
+			t.Errorf("%s has no help tag", name)
+		}
 		if !strings.Contains(help, name) {
 			t.Errorf("%s is read but not listed in serve --help", name)
 		}

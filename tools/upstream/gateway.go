@@ -297,45 +297,28 @@ func (g *Gateway) changed(u *Upstream) {
 	old := g.names[u]
 	taken := g.takenExcept(u)
 	var now registered
-	var tools []server.ServerTool
-	for _, t := range l.Tools {
-		name := u.entry.NamePrefix() + t.Name
-		if g.refuse(u, "tool", name, taken) {
-			continue
-		}
-		relayed := t
-		relayed.Name = name
-		tools = append(tools, server.ServerTool{Tool: relayed, Handler: g.callTool(u, t.Name)})
-		now.tools = append(now.tools, name)
-	}
-	var prompts []server.ServerPrompt
-	for _, p := range l.Prompts {
-		name := u.entry.NamePrefix() + p.Name
-		if g.refuse(u, "prompt", name, taken) {
-			continue
-		}
-		relayed := p
-		relayed.Name = name
-		prompts = append(prompts, server.ServerPrompt{Prompt: relayed, Handler: g.getPrompt(u, p.Name)})
-		now.prompts = append(now.prompts, name)
-	}
-	var resources []server.ServerResource
-	for _, r := range l.Resources {
-		if g.refuse(u, "resource", r.URI, taken) {
-			continue
-		}
-		resources = append(resources, server.ServerResource{Resource: r, Handler: g.readResource(u)})
-		now.resources = append(now.resources, r.URI)
-	}
-	var templates []server.ServerResourceTemplate
-	for _, t := range l.Templates {
-		raw := t.URITemplate.Raw()
-		if g.refuse(u, "resource template", raw, taken) {
-			continue
-		}
-		templates = append(templates, server.ServerResourceTemplate{Template: t, Handler: server.ResourceTemplateHandlerFunc(g.readResource(u))})
-		now.templates = append(now.templates, raw)
-	}
+	prefix := u.entry.NamePrefix()
+	tools, toolNames := collect(g, u, taken, "tool", l.Tools, func(t mcp.Tool) string { return prefix + t.Name },
+		func(t mcp.Tool, name string) server.ServerTool {
+			h := g.callTool(u, t.Name)
+			t.Name = name
+			return server.ServerTool{Tool: t, Handler: h}
+		})
+	prompts, promptNames := collect(g, u, taken, "prompt", l.Prompts, func(p mcp.Prompt) string { return prefix + p.Name },
+		func(p mcp.Prompt, name string) server.ServerPrompt {
+			h := g.getPrompt(u, p.Name)
+			p.Name = name
+			return server.ServerPrompt{Prompt: p, Handler: h}
+		})
+	resources, resourceURIs := collect(g, u, taken, "resource", l.Resources, func(r mcp.Resource) string { return r.URI },
+		func(r mcp.Resource, _ string) server.ServerResource {
+			return server.ServerResource{Resource: r, Handler: g.readResource(u)}
+		})
+	templates, templateURIs := collect(g, u, taken, "resource template", l.Templates, func(t mcp.ResourceTemplate) string { return t.URITemplate.Raw() },
+		func(t mcp.ResourceTemplate, _ string) server.ServerResourceTemplate {
+			return server.ServerResourceTemplate{Template: t, Handler: server.ResourceTemplateHandlerFunc(g.readResource(u))}
+		})
+	now.tools, now.prompts, now.resources, now.templates = toolNames, promptNames, resourceURIs, templateURIs
 	if gone := without(old.tools, now.tools); len(gone) > 0 {
 		g.srv.DeleteTools(gone...)
 	}
@@ -370,6 +353,25 @@ func (g *Gateway) changed(u *Upstream) {
 
 // takenExcept maps every name registered by sources other than u to its
 // owner, by kind.
+// collect turns what u offers of one kind into what the server serves:
+// each item under the name served gives it (prefixed, or its URI), minus
+// those whose name another source already serves (refused and logged).
+// It returns the server's entries and their names.
+func collect[T, S any](g *Gateway, u *Upstream, taken map[string]map[string]string, kind string, items []T,
+	served func(T) string, build func(item T, name string) S) ([]S, []string) {
+	var out []S
+	var names []string
+	for _, it := range items {
+		name := served(it)
+		if g.refuse(u, kind, name, taken) {
+			continue
+		}
+		out = append(out, build(it, name))
+		names = append(names, name)
+	}
+	return out, names
+}
+
 func (g *Gateway) takenExcept(u *Upstream) map[string]map[string]string {
 	taken := map[string]map[string]string{"tool": {}, "prompt": {}, "resource": {}, "resource template": {}}
 	for n, o := range g.reserved {
