@@ -272,12 +272,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		s.Registry, s.ownReg = reg, true
 	}
 	s.policy = &policy.Holder{} // filled by buildTools, before anything is served
-	if len(cfg.Upstreams) > 0 {
-		opts := cfg.UpstreamOptions
-		opts.Logger, opts.Version, opts.Access = cfg.Logger, cfg.Version, s.policy
-		s.Gateway = upstream.New(cfg.Upstreams, opts) // connected by startGateway
-	}
-	for _, step := range []func(context.Context) error{s.buildAuth, s.buildTools, s.startGateway, s.buildServer} {
+	for _, step := range []func(context.Context) error{s.buildAuth, s.buildGateway, s.buildTools, s.startGateway, s.buildServer} {
 		if err := step(ctx); err != nil {
 			_ = s.Close()
 			return nil, err
@@ -417,6 +412,20 @@ func (s *Server) buildAuth(ctx context.Context) error {
 	return err
 }
 
+// JWKS is the JWK Set document the server publishes at
+// /.well-known/jwks.json for this configuration (the public keys of
+// SigningKey and VerifyKeys; HMAC secrets never appear). A program may
+// serve it before New returns: New connects the upstreams, and one that
+// verifies the tokens mcpauth mints for it ("callerToken") fetches these
+// keys first.
+func (c Config) JWKS() ([]byte, error) {
+	set, err := c.keySet()
+	if err != nil {
+		return nil, err
+	}
+	return set.JWKS()
+}
+
 // keySet is the signing key (SigningKey, else Secret's) and every key
 // that verifies: Secret, PreviousSecret and VerifyKeys.
 func (c *Config) keySet() (*keys.Set, error) {
@@ -508,6 +517,38 @@ func (s *Server) ReloadPolicy(pc policy.Config) error {
 		return err
 	}
 	s.Toolset.Policy().Store(p)
+	return nil
+}
+
+// buildGateway makes the gateway of the configured upstreams (connected
+// by startGateway). Upstreams that take a token minted for them
+// ("callerToken") get it from the Issuer, whose key must then be
+// asymmetric, and their audience must not be one of this server's own:
+// mcpauth refuses tokens granted for another resource, so an upstream
+// cannot replay the token it was given against mcpauth.
+func (s *Server) buildGateway(context.Context) error {
+	cfg := &s.cfg
+	if len(cfg.Upstreams) == 0 {
+		return nil
+	}
+	opts := cfg.UpstreamOptions
+	opts.Logger, opts.Version, opts.Access = cfg.Logger, cfg.Version, s.policy
+	own := append(cfg.resources(), cfg.Audience, cfg.Issuer)
+	for _, e := range cfg.Upstreams {
+		if e.CallerToken == nil {
+			continue
+		}
+		switch aud := e.TokenAudience(); {
+		case s.Issuer.Symmetric():
+			return fmt.Errorf("upstream %q: \"callerToken\": %w", e.Name, auth.ErrDelegationNeedsKeyPair)
+		case cfg.Audience == "" && len(cfg.resources()) == 0:
+			return fmt.Errorf("upstream %q: \"callerToken\" needs this server's own resource URL (Config.PublicURL or Audience) so that mcpauth refuses the tokens it mints for upstreams", e.Name)
+		case slices.Contains(own, aud):
+			return fmt.Errorf("upstream %q: \"callerToken\" audience %q is this server's own: mcpauth would accept the tokens it mints for the upstream", e.Name, aud)
+		}
+		opts.Delegator = s.Issuer
+	}
+	s.Gateway = upstream.New(cfg.Upstreams, opts)
 	return nil
 }
 

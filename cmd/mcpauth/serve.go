@@ -73,11 +73,22 @@ func (f serveFlags) serve(cmd *cobra.Command, g *globals) (err error) {
 		}
 		defer ln.Close()
 	}
-	a, err := newApp(cmd.Context(), cfg, logger, func(lc *mcpauth.Config, set settings) error {
+	var pre *early
+	a, err := newApp(cmd.Context(), cfg, logger, func(lc *mcpauth.Config, set settings) (err error) {
 		lc.Metrics = g.metrics
 		withUpstreams(cfg, set, lc)
-		return nil
+		if ln != nil && needsEarly(lc) {
+			pre, err = serveEarly(ln, lc, logger)
+		}
+		return err
 	})
+	if pre != nil {
+		// From here on the real server answers (or, on error, nobody).
+		stopCtx, cancel := context.WithTimeout(cmd.Context(), 5*time.Second)
+		ln = pre.handOver(stopCtx)
+		cancel()
+		defer ln.Close()
+	}
 	if err != nil {
 		return err
 	}
