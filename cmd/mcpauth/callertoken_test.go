@@ -13,7 +13,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/golang-jwt/jwt/v5"
@@ -176,9 +175,6 @@ func TestCallerTokenNeedsAnAsymmetricKey(t *testing.T) {
 	if err := os.WriteFile(file, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	_ = ctx
 	_, errOut, code := run(t, testEnv(t, "MCP_UPSTREAMS="+file), "", "serve", "--addr", "127.0.0.1:0")
 	if code == 0 || !strings.Contains(errOut, `upstream "crm": "callerToken": tokens for upstream servers need an asymmetric signing key`) {
 		t.Fatalf("serve with callerToken and HS256: exit %d, %s", code, errOut)
