@@ -38,6 +38,7 @@ import (
 	"github.com/mcpauth/mcpauth/auth"
 	"github.com/mcpauth/mcpauth/auth/activity"
 	"github.com/mcpauth/mcpauth/auth/idp"
+	"github.com/mcpauth/mcpauth/auth/keys"
 	"github.com/mcpauth/mcpauth/auth/oauth"
 	"github.com/mcpauth/mcpauth/auth/policy"
 	"github.com/mcpauth/mcpauth/auth/registry"
@@ -81,10 +82,24 @@ type OAuthConfig struct {
 }
 
 // Config is every setting of the server. Zero values get the defaults
-// named; Secret is required.
+// named; Secret (or SigningKey) is required.
 type Config struct {
-	// Secret signs and verifies tokens (HS256); at least 32 bytes.
+	// Secret is the HS256 secret, at least 32 bytes: it signs tokens
+	// unless SigningKey is set, and always verifies them (tokens minted
+	// before a switch to SigningKey keep working). Optional when
+	// SigningKey is set.
 	Secret []byte
+	// PreviousSecret, when set, is an older HS256 secret that still
+	// verifies, under its own kid, but never signs: rotating Secret
+	// without an outage.
+	PreviousSecret []byte
+	// SigningKey, when set, signs every new token instead of Secret: an
+	// ES256, EdDSA or RS256 key (keys.LoadSigningFile reads a PEM file).
+	// Its public key is published at /.well-known/jwks.json.
+	SigningKey *keys.Key
+	// VerifyKeys are more keys that still verify but never sign: the
+	// earlier keys of a rotation. Their public keys are published too.
+	VerifyKeys []*keys.Key
 	// Issuer is the iss claim written and required; "mcpauth".
 	Issuer string
 	// Audience, when set, is written to and required in aud.
@@ -214,6 +229,8 @@ type Server struct {
 	Registry registry.Store
 	Revoked  *auth.RevocationSet
 	Revoker  *revocation.Service
+	// Keys are the signing key and the keys that verify.
+	Keys     *keys.Set
 	Issuer   *auth.Issuer
 	Verifier *auth.Verifier
 	// Trusted is nil without TrustedIssuers.
@@ -226,6 +243,8 @@ type Server struct {
 	HTTP    *transport.HTTP
 	tracker *activity.Tracker
 	ownReg  bool
+	// jwks is the JWK Set document of Keys' public keys.
+	jwks []byte
 	// feed sends audit records to admins' sessions as log messages.
 	feed *tools.AuditFeed
 	// policy is the policy in force, shared by the toolset's filters and
@@ -253,12 +272,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		s.Registry, s.ownReg = reg, true
 	}
 	s.policy = &policy.Holder{} // filled by buildTools, before anything is served
-	if len(cfg.Upstreams) > 0 {
-		opts := cfg.UpstreamOptions
-		opts.Logger, opts.Version, opts.Access = cfg.Logger, cfg.Version, s.policy
-		s.Gateway = upstream.New(cfg.Upstreams, opts) // connected by startGateway
-	}
-	for _, step := range []func(context.Context) error{s.buildAuth, s.buildTools, s.startGateway, s.buildServer} {
+	for _, step := range []func(context.Context) error{s.buildAuth, s.buildGateway, s.buildTools, s.startGateway, s.buildServer} {
 		if err := step(ctx); err != nil {
 			_ = s.Close()
 			return nil, err
@@ -346,15 +360,21 @@ func (s *Server) buildAuth(ctx context.Context) error {
 		return err
 	}
 	var err error
+	if s.Keys, err = cfg.keySet(); err != nil {
+		return err
+	}
+	if s.jwks, err = s.Keys.JWKS(); err != nil {
+		return err
+	}
 	s.Issuer, err = auth.NewIssuer(auth.IssuerConfig{
-		Secret: cfg.Secret, Issuer: cfg.Issuer, Audience: cfg.Audience, MaxLifetime: cfg.MaxLifetime,
+		Key: s.Keys.Active(), Issuer: cfg.Issuer, Audience: cfg.Audience, MaxLifetime: cfg.MaxLifetime,
 		AllowNever: cfg.AllowNever, AllowedClients: cfg.AllowedClients, KnownScopes: cfg.knownScopes(), Now: cfg.Now, Logger: cfg.Logger,
 	}, s.Registry)
 	if err != nil {
 		return err
 	}
 	vc := auth.VerifierConfig{
-		Secret: cfg.Secret, Issuer: cfg.Issuer, Audience: cfg.Audience, Leeway: cfg.Leeway, AllowNever: cfg.AllowNever,
+		Keys: s.Keys, Issuer: cfg.Issuer, Audience: cfg.Audience, Leeway: cfg.Leeway, AllowNever: cfg.AllowNever,
 		Revoked: s.Revoked, AllowedClients: cfg.AllowedClients, Resources: cfg.resources(), Now: cfg.Now,
 		RevocationMaxAge: cfg.RevocationMaxStaleness, LegacyIssuers: cfg.LegacyIssuers,
 	}
@@ -377,7 +397,12 @@ func (s *Server) buildAuth(ctx context.Context) error {
 	}
 	s.OAuth, err = oauth.New(oauth.Config{
 		Issuer: cfg.PublicURL, Resources: cfg.resources(), Store: s.Registry, Minter: s.Issuer, Revoker: s.Revoker,
-		Inspector: s.Verifier, ScopesSupported: cfg.scopesSupported(), AccessTTL: cfg.OAuth.AccessTTL,
+		Inspector: s.Verifier, ScopesSupported: cfg.scopesSupported(),
+		// jwks_uri is named even with HS256 only (an empty set): the URL
+		// stays the same once an asymmetric key signs, and a resource
+		// server that reads it learns it has no key to verify with
+		// locally (introspection is the way then).
+		JWKSURI: cfg.PublicURL + transport.JWKSPath, AccessTTL: cfg.OAuth.AccessTTL,
 		RefreshTTL: cfg.OAuth.RefreshTTL, EnrollmentTTL: cfg.OAuth.EnrollmentTTL, AllowedClients: cfg.AllowedClients,
 		Clients: s.Registry, Throttle: cfg.Throttle,
 		ReservedSubjects:       append([]string{cfg.DevIdentity.Subject, transport.APIKeySubject}, cfg.ReservedSubjects...),
@@ -385,6 +410,44 @@ func (s *Server) buildAuth(ctx context.Context) error {
 		Pending: cfg.OAuth.Pending, Logger: cfg.Logger, Now: cfg.Now,
 	})
 	return err
+}
+
+// JWKS is the JWK Set document the server publishes at
+// /.well-known/jwks.json for this configuration (the public keys of
+// SigningKey and VerifyKeys; HMAC secrets never appear). A program may
+// serve it before New returns: New connects the upstreams, and one that
+// verifies the tokens mcpauth mints for it ("callerToken") fetches these
+// keys first.
+func (c Config) JWKS() ([]byte, error) {
+	set, err := c.keySet()
+	if err != nil {
+		return nil, err
+	}
+	return set.JWKS()
+}
+
+// keySet is the signing key (SigningKey, else Secret's) and every key
+// that verifies: Secret, PreviousSecret and VerifyKeys.
+func (c *Config) keySet() (*keys.Set, error) {
+	var verify []*keys.Key
+	for i, secret := range [][]byte{c.Secret, c.PreviousSecret} { // Secret first: the fast path's
+		if len(secret) == 0 {
+			continue
+		}
+		k, err := keys.NewHMAC(secret)
+		if err != nil {
+			return nil, fmt.Errorf("mcpauth: Config.%s: %w", [...]string{"Secret", "PreviousSecret"}[i], err)
+		}
+		verify = append(verify, k)
+	}
+	active := c.SigningKey
+	switch {
+	case active == nil && len(c.Secret) == 0:
+		return nil, errors.New("mcpauth: Config.Secret or Config.SigningKey is required")
+	case active == nil:
+		active = verify[0]
+	}
+	return keys.NewSet(active, append(verify, c.VerifyKeys...)...)
 }
 
 // trustedIssuers checks TrustedIssuers and builds their Set; nil
@@ -457,6 +520,38 @@ func (s *Server) ReloadPolicy(pc policy.Config) error {
 	return nil
 }
 
+// buildGateway makes the gateway of the configured upstreams (connected
+// by startGateway). Upstreams that take a token minted for them
+// ("callerToken") get it from the Issuer, whose key must then be
+// asymmetric, and their audience must not be one of this server's own:
+// mcpauth refuses tokens granted for another resource, so an upstream
+// cannot replay the token it was given against mcpauth.
+func (s *Server) buildGateway(context.Context) error {
+	cfg := &s.cfg
+	if len(cfg.Upstreams) == 0 {
+		return nil
+	}
+	opts := cfg.UpstreamOptions
+	opts.Logger, opts.Version, opts.Access = cfg.Logger, cfg.Version, s.policy
+	own := append(cfg.resources(), cfg.Audience, cfg.Issuer)
+	for _, e := range cfg.Upstreams {
+		if e.CallerToken == nil {
+			continue
+		}
+		switch aud := e.TokenAudience(); {
+		case s.Issuer.Symmetric():
+			return fmt.Errorf("upstream %q: \"callerToken\": %w", e.Name, auth.ErrDelegationNeedsKeyPair)
+		case cfg.Audience == "" && len(cfg.resources()) == 0:
+			return fmt.Errorf("upstream %q: \"callerToken\" needs this server's own resource URL (Config.PublicURL or Audience) so that mcpauth refuses the tokens it mints for upstreams", e.Name)
+		case slices.Contains(own, aud):
+			return fmt.Errorf("upstream %q: \"callerToken\" audience %q is this server's own: mcpauth would accept the tokens it mints for the upstream", e.Name, aud)
+		}
+		opts.Delegator = s.Issuer
+	}
+	s.Gateway = upstream.New(cfg.Upstreams, opts)
+	return nil
+}
+
 // startGateway connects every upstream.
 func (s *Server) startGateway(ctx context.Context) error {
 	if s.Gateway == nil {
@@ -507,7 +602,7 @@ func (s *Server) httpConfig() transport.HTTPConfig {
 			APIKey: cfg.APIKey, Minter: s.Issuer, Verifier: s.Verifier, DefaultExpiry: cfg.DefaultExpiry, Logger: cfg.Logger,
 		},
 		AuthInfo: transport.AuthInfo{
-			Issuer: cfg.Issuer, Algorithm: "HS256", Audience: cfg.Audience, DefaultExpiry: cfg.DefaultExpiry.String(),
+			Issuer: cfg.Issuer, Algorithm: s.Keys.Active().Alg(), Audience: cfg.Audience, DefaultExpiry: cfg.DefaultExpiry.String(),
 			MaxExpiry: auth.Expiry{Duration: cfg.MaxLifetime}.String(), AllowedClients: len(cfg.AllowedClients),
 			Revocation: cfg.RevocationMode,
 		},
@@ -515,6 +610,7 @@ func (s *Server) httpConfig() transport.HTTPConfig {
 		KeepAlive: cfg.KeepAlive, ReapInterval: cfg.ReapInterval, Timeouts: cfg.Timeouts, AllowedHosts: cfg.AllowedHosts,
 		Upstreams: s.upstreamHealth(), RevocationHealth: s.revocationHealth, BasePath: cfg.BasePath,
 		VerifyToken: s.verifyMessageToken, WSAuthTimeout: cfg.WSAuthTimeout, TrustedIssuers: s.trustedIssuerURLs(),
+		JWKS: s.jwks,
 	}
 }
 

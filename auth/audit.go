@@ -17,8 +17,11 @@ const (
 	// EventTokenImported records a token minted before mcpauth (token
 	// import).
 	EventTokenImported = "token.imported"
-	EventClientRevoked = "client.revoked"
-	EventAuthFailed    = "auth.failed"
+	// EventTokenDelegated records a token minted for an upstream server
+	// in a caller's name (the gateway's callerToken).
+	EventTokenDelegated = "token.delegated"
+	EventClientRevoked  = "client.revoked"
+	EventAuthFailed     = "auth.failed"
 	// EventForbidden is a valid token refused for lacking a scope (an
 	// admin tool called without the admin scope, say).
 	EventForbidden = "auth.forbidden"

@@ -1,6 +1,7 @@
 // Package auth owns everything about mcpauth's tokens: the claims they
 // carry, the expiry syntax operators type ("90d", "24h", "never"), minting
-// (Issuer), verification with a pinned algorithm (Verifier), the identity
+// (Issuer), verification with the key a token's kid names, in that key's
+// algorithm (Verifier; the keys themselves are in auth/keys), the identity
 // carried through a request's context, and the HTTP Bearer middleware.
 //
 // It never logs, returns or formats a token or secret in an error: errors

@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"hash"
 	"strings"
@@ -17,20 +18,31 @@ import (
 	"github.com/mcpauth/mcpauth/internal/strictjson"
 )
 
-// The fast path verifies the tokens mcpauth itself mints (the exact
-// header it writes, ASCII string claims, integer times, nothing else)
-// without golang-jwt's generic parsing. It never refuses: anything it
+// The fast path verifies the HS256 tokens mcpauth itself mints with its
+// first HMAC secret (the exact header it writes, with that secret's kid
+// or with no kid, ASCII string claims, integer times, nothing else)
+// without golang-jwt's generic parsing. Tokens of every other key (ES256,
+// EdDSA, RS256, a previous HS256 secret) take the full path. It never refuses: anything it
 // does not recognise, or anything that fails, is left to the full path
 // (golang-jwt plus the checks in Verify), which produces the precise
 // error. So it can only ever accept what the full path accepts; tests
 // and FuzzFastPathAgrees hold it to that.
 
-// mintedHeader is the base64url header golang-jwt writes for HS256.
+// mintedHeader is the base64url header golang-jwt writes for HS256
+// without a kid: tokens minted before tokens carried one.
 var mintedHeader = base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`))
+
+// mintedHeaderWithKID is the base64url header the Issuer writes with the
+// HS256 key kid (golang-jwt marshals the header map, members sorted).
+func mintedHeaderWithKID(kid string) string {
+	b, _ := json.Marshal(map[string]string{"alg": "HS256", "kid": kid, "typ": "JWT"})
+	return base64.RawURLEncoding.EncodeToString(b)
+}
 
 var strictB64 = base64.RawURLEncoding.Strict()
 
-// macPool holds HMAC-SHA256 states keyed with the verifier's secret.
+// macPool holds HMAC-SHA256 states keyed with the verifier's first HMAC
+// secret: the kid of mintedHeaderWithKID, or no kid at all.
 type macPool struct{ p sync.Pool }
 
 func newMACPool(secret []byte) *macPool {
@@ -53,7 +65,7 @@ type claimsBlock struct {
 func (v *Verifier) fast(token string) (c *Claims, ok bool) {
 	head, rest, _ := strings.Cut(token, ".")
 	payload, sig, _ := strings.Cut(rest, ".")
-	if head != mintedHeader || len(sig) != 43 || len(payload) > 2048 {
+	if v.macs == nil || (head != v.fastHeader && head != mintedHeader) || len(sig) != 43 || len(payload) > 2048 {
 		return nil, false
 	}
 	var want [32]byte

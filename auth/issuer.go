@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/mcpauth/mcpauth/auth/keys"
 )
 
 // Policy errors, testable with errors.Is.
@@ -47,7 +49,11 @@ type Recorder interface {
 
 // IssuerConfig configures an Issuer.
 type IssuerConfig struct {
+	// Secret is the HS256 secret that signs when Key is nil.
 	Secret []byte
+	// Key, when set, signs instead of Secret: its algorithm is the
+	// token's alg, its kid the token's kid.
+	Key *keys.Key
 	// Issuer is the iss claim.
 	Issuer string
 	// Audience, when set, becomes the aud claim.
@@ -77,11 +83,12 @@ type Minter interface {
 	Issue(ctx context.Context, req IssueRequest) (IssuedToken, error)
 }
 
-// Issuer mints HS256 tokens under a policy and records them.
+// Issuer mints tokens under a policy, signed with one key and naming it
+// by kid, and records them.
 type Issuer struct {
 	cfg      IssuerConfig
 	recorder Recorder
-	method   jwt.SigningMethod
+	key      *keys.Key
 	// refusals summarizes bursts of identical record failures.
 	refusals repeats
 }
@@ -89,8 +96,9 @@ type Issuer struct {
 // NewIssuer returns an Issuer. The recorder receives every token before it
 // is returned.
 func NewIssuer(cfg IssuerConfig, rec Recorder) (*Issuer, error) {
-	if len(cfg.Secret) < MinSecretLen {
-		return nil, fmt.Errorf("signing secret must be at least %d bytes", MinSecretLen)
+	key, err := issuerKey(cfg)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.Issuer == "" {
 		return nil, errors.New("issuer must not be empty")
@@ -104,8 +112,25 @@ func NewIssuer(cfg IssuerConfig, rec Recorder) (*Issuer, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Issuer{cfg: cfg, recorder: rec, method: jwt.SigningMethodHS256}, nil
+	return &Issuer{cfg: cfg, recorder: rec, key: key}, nil
 }
+
+// issuerKey is cfg.Key, or the HS256 key of cfg.Secret.
+func issuerKey(cfg IssuerConfig) (*keys.Key, error) {
+	if cfg.Key != nil {
+		if !cfg.Key.CanSign() {
+			return nil, errors.New("the signing key has no private key")
+		}
+		return cfg.Key, nil
+	}
+	if len(cfg.Secret) < MinSecretLen {
+		return nil, fmt.Errorf("signing secret must be at least %d bytes", MinSecretLen)
+	}
+	return keys.NewHMAC(cfg.Secret)
+}
+
+// KeyID is the kid of the key that signs.
+func (i *Issuer) KeyID() string { return i.key.ID() }
 
 // IssueRequest describes a token to mint.
 type IssueRequest struct {
@@ -216,7 +241,9 @@ func (i *Issuer) issue(ctx context.Context, req IssueRequest) (IssuedToken, erro
 		exp = now.Add(req.Expiry.Duration)
 		claims.ExpiresAt = jwt.NewNumericDate(exp)
 	}
-	signed, err := jwt.NewWithClaims(i.method, claims).SignedString(i.cfg.Secret)
+	t := jwt.NewWithClaims(i.key.Method(), claims)
+	t.Header["kid"] = i.key.ID()
+	signed, err := t.SignedString(i.key.SigningKey())
 	if err != nil {
 		return IssuedToken{}, fmt.Errorf("sign token: %w", err)
 	}

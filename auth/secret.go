@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/mcpauth/mcpauth/auth/keys"
 )
 
 // MinSecretLen is the shortest accepted HS256 secret, in bytes.
-const MinSecretLen = 32
+const MinSecretLen = keys.MinSecretLen
 
 // ErrWeakSecret reports a secret that must not be used.
 var ErrWeakSecret = errors.New("weak secret")

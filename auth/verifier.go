@@ -13,6 +13,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/mcpauth/mcpauth/auth/keys"
 	"github.com/mcpauth/mcpauth/internal/strictjson"
 )
 
@@ -45,7 +46,14 @@ type RevocationChecker interface {
 
 // VerifierConfig configures a Verifier.
 type VerifierConfig struct {
+	// Secret is the HS256 secret, the only key when Keys is nil.
 	Secret []byte
+	// Keys, when set, are the keys that verify (Secret is then unused):
+	// a token names its key by kid, and is verified with that key's
+	// algorithm only. A token without kid may only be HS256 and is
+	// verified with the set's HMAC secrets (tokens minted before tokens
+	// carried a kid, and the legacy issuers' tokens).
+	Keys *keys.Set
 	// Issuer is the required iss claim.
 	Issuer string
 	// Audience, when set, must appear in aud.
@@ -89,14 +97,21 @@ type VerifierConfig struct {
 	External ExternalIssuers
 }
 
-// Verifier validates mcpauth tokens: HS256 only, issuer, audience, expiry
-// and not-before with leeway, the presence of sub and jti, and (when
+// Verifier validates mcpauth tokens: the signature with the key the kid
+// names (in that key's algorithm), issuer, audience, expiry and
+// not-before with leeway, the presence of sub and jti, and (when
 // configured) that the jti has not been revoked.
 type Verifier struct {
 	cfg    VerifierConfig
+	keys   *keys.Set
+	algs   []string // the algorithms of the keys: the only ones parsed
 	parser *jwt.Parser
-	macs   *macPool
-	cache  *verifiedCache
+	// macs and fastHeader serve the fast path: the first HMAC key's
+	// states and the header the Issuer writes with it; macs is nil when
+	// the set has no HMAC key.
+	macs       *macPool
+	fastHeader string
+	cache      *verifiedCache
 	// synced bounds the revocation set's age (RevocationMaxAge); nil:
 	// unbounded.
 	synced syncedChecker
@@ -107,8 +122,9 @@ const verifiedCacheSize = 8192
 
 // NewVerifier returns a Verifier for cfg.
 func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
-	if len(cfg.Secret) < MinSecretLen {
-		return nil, fmt.Errorf("signing secret must be at least %d bytes", MinSecretLen)
+	set, err := verifierKeys(cfg)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.Issuer == "" {
 		return nil, errors.New("issuer must not be empty")
@@ -122,10 +138,12 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	algs := keyAlgorithms(set)
 	opts := []jwt.ParserOption{
-		// Pinning the algorithm is what stops "alg":"none" and
-		// algorithm-confusion tokens; the key func checks it again.
-		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		// Only the algorithms of the keys are parsed at all: this stops
+		// "alg":"none" and every algorithm no key has; the key function
+		// then holds each token to its own key's algorithm.
+		jwt.WithValidMethods(algs),
 		jwt.WithLeeway(cfg.Leeway),
 		jwt.WithTimeFunc(cfg.Now),
 		jwt.WithIssuedAt(),
@@ -139,7 +157,10 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	if !cfg.AllowNever {
 		opts = append(opts, jwt.WithExpirationRequired())
 	}
-	v := &Verifier{cfg: cfg, parser: jwt.NewParser(opts...), macs: newMACPool(cfg.Secret), cache: newVerifiedCache(cacheSize(cfg.CacheSize))}
+	v := &Verifier{cfg: cfg, keys: set, algs: algs, parser: jwt.NewParser(opts...), cache: newVerifiedCache(cacheSize(cfg.CacheSize))}
+	if hm := set.Symmetric(); len(hm) > 0 {
+		v.macs, v.fastHeader = newMACPool(hm[0].VerifyingKey().([]byte)), mintedHeaderWithKID(hm[0].ID())
+	}
 	if cfg.RevocationMaxAge > 0 {
 		synced, ok := cfg.Revoked.(syncedChecker)
 		if !ok {
@@ -156,11 +177,30 @@ type syncedChecker interface {
 	SyncedAt() time.Time
 }
 
-func (v *Verifier) key(t *jwt.Token) (any, error) {
-	if t.Method != jwt.SigningMethodHS256 {
-		return nil, fmt.Errorf("unexpected signing method %v", t.Header["alg"])
+// verifierKeys is cfg.Keys, or the set of cfg.Secret alone.
+func verifierKeys(cfg VerifierConfig) (*keys.Set, error) {
+	if cfg.Keys != nil {
+		return cfg.Keys, nil
 	}
-	return v.cfg.Secret, nil
+	if len(cfg.Secret) < MinSecretLen {
+		return nil, fmt.Errorf("signing secret must be at least %d bytes", MinSecretLen)
+	}
+	k, err := keys.NewHMAC(cfg.Secret)
+	if err != nil {
+		return nil, err
+	}
+	return keys.NewSet(k)
+}
+
+// keyAlgorithms are the algorithms of the keys in set, each once.
+func keyAlgorithms(set *keys.Set) []string {
+	var algs []string
+	for _, k := range set.Keys() {
+		if !slices.Contains(algs, k.Alg()) {
+			algs = append(algs, k.Alg())
+		}
+	}
+	return algs
 }
 
 // Verify checks a token and returns its claims. Errors wrap one of
@@ -300,6 +340,10 @@ func (v *Verifier) audienceOK(aud []string) bool {
 // classify maps jwt errors to mcpauth's sentinel errors with a reason safe
 // to show to the caller.
 func classify(err error) error {
+	var refused *keyRefusal
+	if errors.As(err, &refused) {
+		return fmt.Errorf("%w: %s", ErrTokenInvalid, refused.reason)
+	}
 	switch {
 	case errors.Is(err, jwt.ErrTokenExpired):
 		return ErrTokenExpired

@@ -15,7 +15,7 @@ import (
 
 func decodeTokenTool() mcp.Tool {
 	return mcp.NewTool("decode_token",
-		mcp.WithDescription("Decode any JWT (admin only): header, claims, whether the signature is valid for this server, why not, and time left. "+
+		mcp.WithDescription("Decode any JWT (admin only): header, claims, whether the signature is valid for this server and which key signed it, why not, and time left. "+
 			"Works on foreign and malformed tokens."),
 		mcp.WithString("token", mcp.Required(), mcp.Description("The token to inspect (with or without a 'Bearer ' prefix).")),
 		mcp.WithReadOnlyHintAnnotation(true),
@@ -121,6 +121,9 @@ func FormatInspection(in auth.Inspection) string {
 		return b.String()
 	}
 	fmt.Fprintf(&b, "Signature valid: %t\n", in.SignatureValid)
+	if in.SignedBy != nil {
+		fmt.Fprintf(&b, "Signed by: key %s (%s)\n", in.SignedBy.ID, in.SignedBy.Alg)
+	}
 	if in.ExpiresAt != nil {
 		fmt.Fprintf(&b, "Expires at: %s (%s)\n", isoTime(*in.ExpiresAt), in.TimeLeft)
 	} else if in.TimeLeft != "" {

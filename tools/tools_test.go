@@ -584,6 +584,10 @@ type inspection struct {
 	Reason         string `json:"reason"`
 	Expired        bool   `json:"expired"`
 	Claims         map[string]any
+	SignedBy       *struct {
+		Kid string `json:"kid"`
+		Alg string `json:"alg"`
+	} `json:"signed_by"`
 }
 
 // foreignMint mints a token with its own secret, clock and recorder.
@@ -638,7 +642,7 @@ func TestDecodeTokenReportsOnAnyInput(t *testing.T) {
 		{"only the word Bearer", "Bearer", false, false, false, false, "three dot-separated parts"},
 		{"10 KB string", strings.Repeat("x", 10<<10), false, false, false, false, "larger than 8 KiB"},
 		{"10 KB of dots", strings.Repeat(".", 10<<10), false, false, false, false, "larger than 8 KiB"},
-		{"signed with another secret", foreign, false, true, false, false, "signature"},
+		{"signed with another secret", foreign, false, true, false, false, "unknown signing key"},
 		{"tampered signature", tampered, false, true, false, false, "signature"},
 		{"expired token with our secret", expired, false, true, true, true, "expired"},
 	}
@@ -654,6 +658,9 @@ func TestDecodeTokenReportsOnAnyInput(t *testing.T) {
 				t.Errorf("valid=%v decodable=%v signature_valid=%v expired=%v (reason %q), want %v %v %v %v",
 					in.Valid, in.Decodable, in.SignatureValid, in.Expired, in.Reason, tc.wantValid, tc.wantDecodable, tc.wantSig, tc.wantExpired)
 			}
+			if (in.SignedBy != nil) != tc.wantSig || (in.SignedBy != nil && (in.SignedBy.Alg != "HS256" || !strings.HasPrefix(in.SignedBy.Kid, "hs-"))) {
+				t.Errorf("signed_by = %+v, want the secret's key when the signature is valid", in.SignedBy)
+			}
 			if !strings.Contains(strings.ToLower(in.Reason), strings.ToLower(tc.wantReason)) {
 				t.Errorf("reason %q does not contain %q", in.Reason, tc.wantReason)
 			}
@@ -661,7 +668,7 @@ func TestDecodeTokenReportsOnAnyInput(t *testing.T) {
 				if in.Claims["sub"] != "decode-me" || in.Claims["jti"] != issued.JTI {
 					t.Errorf("decoded claims = %v", in.Claims)
 				}
-				if !strings.HasPrefix(r.text(), "Valid token") {
+				if !strings.HasPrefix(r.text(), "Valid token") || !strings.Contains(r.text(), "Signed by: key hs-") {
 					t.Errorf("text = %.100q", r.text())
 				}
 			} else if !strings.HasPrefix(r.text(), "Not accepted by this server") {

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpauth/mcpauth/auth/keys"
 	"github.com/mcpauth/mcpauth/transport"
 )
 
@@ -184,10 +185,15 @@ func TestAdversarialTable(t *testing.T) {
 		{"HS384 with the server secret", bearerReq(forge(hdr("HS384"), claims(), "HS384", testSecret)), 401, "Invalid token"},
 		{"HS512 with the server secret", bearerReq(forge(hdr("HS512"), claims(), "HS512", testSecret)), 401, "Invalid token"},
 		{"RS256 header, HMAC with the secret", bearerReq(forge(hdr("RS256"), claims(), "HS256", testSecret)), 401, "Invalid token"},
-		{"kid pointing at an attacker key", bearerReq(forge(hdr("HS256", "kid", "attacker"), claims(), "HS256", otherSecret)), 401, "signature does not match"},
-		{"jku pointing elsewhere", bearerReq(forge(hdr("HS256", "jku", "https://evil.example/jwks.json"), claims(), "HS256", otherSecret)), 401, "signature does not match"},
-		{"x5u pointing elsewhere", bearerReq(forge(hdr("HS256", "x5u", "https://evil.example/cert.pem"), claims(), "HS256", otherSecret)), 401, "signature does not match"},
-		{"embedded jwk", bearerReq(forge(hdr("HS256", "jwk", map[string]any{"kty": "oct", "k": b64.EncodeToString([]byte(otherSecret))}), claims(), "HS256", otherSecret)), 401, "signature does not match"},
+		{"kid pointing at an attacker key", bearerReq(forge(hdr("HS256", "kid", "attacker"), claims(), "HS256", otherSecret)), 401, "unknown signing key"},
+		{"kid of the server's secret, signed with another", bearerReq(forge(hdr("HS256", "kid", keys.HMACKeyID([]byte(testSecret))), claims(), "HS256", otherSecret)), 401, "signature does not match"},
+		{"kid of the server's secret on an RS256 header", bearerReq(forge(hdr("RS256", "kid", keys.HMACKeyID([]byte(testSecret))), claims(), "HS256", testSecret)), 401, "Invalid token"},
+		{"kid path traversal", bearerReq(forge(hdr("HS256", "kid", "../../../../etc/passwd"), claims(), "HS256", otherSecret)), 401, "unknown signing key"},
+		{"kid SQL injection", bearerReq(forge(hdr("HS256", "kid", "' OR '1'='1"), claims(), "HS256", otherSecret)), 401, "unknown signing key"},
+		{"jku pointing elsewhere", bearerReq(forge(hdr("HS256", "jku", "https://evil.example/jwks.json"), claims(), "HS256", otherSecret)), 401, "jku, which is never followed"},
+		{"x5u pointing elsewhere", bearerReq(forge(hdr("HS256", "x5u", "https://evil.example/cert.pem"), claims(), "HS256", otherSecret)), 401, "x5u, which is never followed"},
+		{"embedded jwk", bearerReq(forge(hdr("HS256", "jwk", map[string]any{"kty": "oct", "k": b64.EncodeToString([]byte(otherSecret))}), claims(), "HS256", otherSecret)), 401, "jwk, which is never followed"},
+		{"embedded x5c", bearerReq(forge(hdr("HS256", "x5c", []string{"MIIBattacker"}), claims(), "HS256", otherSecret)), 401, "x5c, which is never followed"},
 		{"crit header", bearerReq(forge(hdr("HS256", "crit", []string{"exp"}), claims(), "HS256", testSecret)), 401, "critical header"},
 		{"duplicate sub in payload", bearerReq(forge(hdr("HS256"), fmt.Sprintf(`{"iss":"mcpauth-test","sub":"attacker","sub":"admin","iat":%d,"exp":%d,"jti":"dup-1"}`, now, now+3600), "HS256", testSecret)), 401, "duplicate JSON member"},
 		{"duplicate alg in header", bearerReq(forge(`{"alg":"HS256","alg":"none","typ":"JWT"}`, claims(), "HS256", testSecret)), 401, "Invalid token"},

@@ -16,6 +16,7 @@ import (
 
 	"github.com/mcpauth/mcpauth"
 	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/auth/keys"
 	"github.com/mcpauth/mcpauth/auth/oauth"
 	"github.com/mcpauth/mcpauth/auth/registry"
 	"github.com/mcpauth/mcpauth/auth/revocation"
@@ -70,6 +71,11 @@ type stackOpts struct {
 	wsAuthTimeout time.Duration
 	// logs, when set, receives the server's log records as JSON lines.
 	logs io.Writer
+	// signingKey, when set, signs instead of the test secret (which
+	// still verifies).
+	signingKey *keys.Key
+	// basePath serves every endpoint under this prefix ("/v1").
+	basePath string
 }
 
 // startStack starts the full server (mcpauth.New: registry, issuer,
@@ -87,7 +93,7 @@ func startStack(t *testing.T, o stackOpts) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := "http://" + ln.Addr().String()
+	base := "http://" + ln.Addr().String() + o.basePath
 	proxies, err := transport.ParseTrustedProxies(o.trustedProxies)
 	if err != nil {
 		t.Fatal(err)
@@ -119,7 +125,7 @@ func startStack(t *testing.T, o stackOpts) *stack {
 		Stateless: o.stateless, Version: "test", Logger: logger, Now: o.now,
 		KeepAlive: o.keepAlive, ReapInterval: 100 * time.Millisecond, Timeouts: o.timeouts, AllowedHosts: o.allowedHosts,
 		// Limits on state and what they refused.
-		WSAuthTimeout:        o.wsAuthTimeout,
+		WSAuthTimeout: o.wsAuthTimeout, SigningKey: o.signingKey, BasePath: o.basePath,
 		MaxSessionsPerClient: o.maxSessions, SSEWriteTimeout: o.sseWriteTimeout, Metrics: metrics, Tools: o.tools,
 	})
 	if err != nil {

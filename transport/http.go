@@ -117,6 +117,10 @@ type HTTPConfig struct {
 	// WSAuthTimeout is how long a WebSocket connection upgraded without
 	// a token may take to send a valid one; 10s when zero.
 	WSAuthTimeout time.Duration
+	// JWKS, when set, is the JWK Set document served at
+	// GET /.well-known/jwks.json: the public keys that verify this
+	// server's tokens ({"keys":[]} with HS256 only).
+	JWKS []byte
 	// TrustedProxies are the reverse proxies (see ParseTrustedProxies)
 	// whose X-Forwarded-For names the client that failure throttles and
 	// audit records key on. Empty: the TCP peer is the client.
@@ -203,6 +207,9 @@ func NewHTTP(cfg HTTPConfig) *HTTP {
 		mux.HandleFunc("GET /.well-known/oauth-protected-resource", h.protectedResource(""))
 		mux.HandleFunc("GET /.well-known/oauth-protected-resource/mcp", h.protectedResource("/mcp"))
 		mux.HandleFunc("GET /.well-known/oauth-protected-resource/sse", h.protectedResource("/sse"))
+	}
+	if cfg.JWKS != nil {
+		mux.HandleFunc("GET /.well-known/jwks.json", h.jwks)
 	}
 	if cfg.OAuth != nil {
 		cfg.OAuth.Routes(mux)
@@ -620,6 +627,7 @@ func underBasePath(prefix string, next http.Handler) http.Handler {
 		switch {
 		case p == prefix || strings.HasPrefix(p, prefix+"/"):
 			p = strings.TrimPrefix(p, prefix)
+		case p == JWKSPath:
 		case strings.HasPrefix(p, "/.well-known/"):
 			name, rest, _ := strings.Cut(strings.TrimPrefix(p, "/.well-known/"), "/")
 			if rest = "/" + rest; rest != prefix && !strings.HasPrefix(rest, prefix+"/") {

@@ -17,18 +17,26 @@ import (
 // (the test command sets it, so CI never skips silently).
 func requireNode(t *testing.T) (node, dir string) {
 	t.Helper()
-	dir, _ = filepath.Abs(filepath.Join("testdata", "tsclient"))
+	return requireNodePackage(t, "tsclient", filepath.Join("@modelcontextprotocol", "sdk"))
+}
+
+// requireNodePackage returns the node binary and testdata/<dir>, where
+// package pkg must be installed; it skips or (MCPAUTH_REQUIRE_NODE) fails
+// as requireNode does.
+func requireNodePackage(t *testing.T, dir, pkg string) (node, abs string) {
+	t.Helper()
+	abs, _ = filepath.Abs(filepath.Join("testdata", dir))
 	node, err := exec.LookPath("node")
 	if err == nil {
-		_, err = os.Stat(filepath.Join(dir, "node_modules", "@modelcontextprotocol", "sdk"))
+		_, err = os.Stat(filepath.Join(abs, "node_modules", pkg))
 	}
 	if err != nil {
 		if os.Getenv("MCPAUTH_REQUIRE_NODE") != "" {
-			t.Fatalf("TypeScript client unavailable (%v); run: npm ci --prefix transport/testdata/tsclient", err)
+			t.Fatalf("Node package %s unavailable (%v); run: npm ci --prefix transport/testdata/%s", pkg, err, dir)
 		}
-		t.Skipf("TypeScript client unavailable (%v); run: npm ci --prefix transport/testdata/tsclient", err)
+		t.Skipf("Node package %s unavailable (%v); run: npm ci --prefix transport/testdata/%s", pkg, err, dir)
 	}
-	return node, dir
+	return node, abs
 }
 
 type tsResult struct {

@@ -56,3 +56,16 @@ func (h *HTTP) protectedResource(resourcePath string) http.HandlerFunc {
 		_, _ = w.Write(body)
 	}
 }
+
+// JWKSPath is where the public keys are published (RFC 8414's jwks_uri
+// names it under the public URL).
+const JWKSPath = "/.well-known/jwks.json"
+
+// jwks serves the JWK Set. Five minutes of caching: long enough to spare
+// the server, short enough that a verifier sees a key added for a
+// rotation soon (and verifiers refetch on an unknown kid anyway).
+func (h *HTTP) jwks(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json") // what JWKS clients expect; RFC 7517 also allows application/jwk-set+json
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_, _ = w.Write(h.cfg.JWKS)
+}

@@ -12,6 +12,7 @@ type Metadata struct {
 	RegistrationEndpoint                   string   `json:"registration_endpoint"`
 	RevocationEndpoint                     string   `json:"revocation_endpoint"`
 	IntrospectionEndpoint                  string   `json:"introspection_endpoint"`
+	JWKSURI                                string   `json:"jwks_uri,omitempty"`
 	ResponseTypesSupported                 []string `json:"response_types_supported"`
 	ResponseModesSupported                 []string `json:"response_modes_supported"`
 	GrantTypesSupported                    []string `json:"grant_types_supported"`
@@ -31,6 +32,7 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 		RegistrationEndpoint:                   s.cfg.Issuer + "/register",
 		RevocationEndpoint:                     s.cfg.Issuer + "/revoke",
 		IntrospectionEndpoint:                  s.cfg.Issuer + "/introspect",
+		JWKSURI:                                s.cfg.JWKSURI,
 		ResponseTypesSupported:                 []string{"code"},
 		ResponseModesSupported:                 []string{"query"},
 		GrantTypesSupported:                    []string{"authorization_code", "refresh_token"},

@@ -63,6 +63,9 @@ type Config struct {
 	Store     registry.StateStore
 	Minter    auth.Minter
 	Revoker   Revoker
+	// JWKSURI, when set, is named as jwks_uri in the metadata: where the
+	// public keys that verify this server's tokens are published.
+	JWKSURI string
 	// Inspector reads access tokens presented to the revocation endpoint.
 	Inspector interface{ Inspect(string) auth.Inspection }
 	// Throttle slows down wrong enrollment codes and registrations per

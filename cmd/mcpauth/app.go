@@ -63,6 +63,10 @@ func (c Config) library(logger *slog.Logger) (mcpauth.Config, settings, error) {
 	if err != nil {
 		return mcpauth.Config{}, settings{}, err
 	}
+	sg, err := c.signing(secret)
+	if err != nil {
+		return mcpauth.Config{}, settings{}, err
+	}
 	// Every command reads the policy (its scopes may be minted); only
 	// serve starts the upstreams (withUpstreams).
 	var pc policy.Config
@@ -79,7 +83,7 @@ func (c Config) library(logger *slog.Logger) (mcpauth.Config, settings, error) {
 		return mcpauth.Config{}, settings{}, err
 	}
 	return mcpauth.Config{
-		Secret: secret, Issuer: c.Issuer, Audience: c.Audience, LegacyIssuers: c.LegacyIssuers, PublicURL: c.publicURL(), BasePath: c.BasePath, DatabaseURL: url,
+		Secret: secret, PreviousSecret: sg.previousSecret, SigningKey: sg.key, VerifyKeys: sg.verify, Issuer: c.Issuer, Audience: c.Audience, LegacyIssuers: c.LegacyIssuers, PublicURL: c.publicURL(), BasePath: c.BasePath, DatabaseURL: url,
 		RegistryBusyTimeout: c.RegistryBusyTimeout,
 		DefaultExpiry:       set.defaultExpiry, MaxLifetime: set.maxLifetime, AllowNever: c.AllowNever,
 		AllowedClients: c.AllowedClients, Scopes: c.Scopes, Leeway: c.Leeway,

@@ -18,6 +18,7 @@ import (
 	"github.com/joho/godotenv"
 
 	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/auth/keys"
 	"github.com/mcpauth/mcpauth/auth/oauth"
 	"github.com/mcpauth/mcpauth/tools/upstream"
 	"github.com/mcpauth/mcpauth/transport"
@@ -29,6 +30,19 @@ type Config struct {
 	// Secret is the HS256 signing secret (MCP_JWT_SECRET, or JWT_SECRET).
 	Secret       string `env:"MCP_JWT_SECRET" help:"HS256 signing secret (>= 32 bytes; required unless --dev); JWT_SECRET is read when it is not set"`
 	LegacySecret string `env:"JWT_SECRET" help:"-"`
+	// SecretPrevious is an older HS256 secret that still verifies (under
+	// its own kid) but never signs: rotating MCP_JWT_SECRET without an
+	// outage.
+	SecretPrevious string `env:"MCP_JWT_SECRET_PREVIOUS" help:"the secret before MCP_JWT_SECRET: still verifies its tokens (never signs), for rotating the secret without an outage"`
+	// SigningAlg is the algorithm new tokens are signed with: HS256 (the
+	// secret), or ES256, EdDSA, RS256 (the key in SigningKeyFile).
+	SigningAlg string `env:"MCP_SIGNING_ALG" envDefault:"HS256" help:"algorithm of new tokens: HS256 (the secret signs), or ES256, EdDSA, RS256 with MCP_SIGNING_KEY_FILE"`
+	// SigningKeyFile is the PEM private key (PKCS#8, SEC1 or PKCS#1) that
+	// signs when SigningAlg is not HS256.
+	SigningKeyFile string `env:"MCP_SIGNING_KEY_FILE" help:"PEM private key that signs when MCP_SIGNING_ALG is not HS256 (make one: mcpauth key generate --alg ES256 --out FILE); its public key is served at /.well-known/jwks.json, and MCP_JWT_SECRET still verifies HS256 tokens"`
+	// VerifyKeyFiles are PEM key files (private or public) whose public
+	// keys still verify: the previous keys of a manual rotation.
+	VerifyKeyFiles []string `env:"MCP_VERIFY_KEY_FILES" envSeparator:"," help:"comma-separated PEM key files (private or public) whose public keys still verify: the previous keys of a rotation"`
 	// Env is "development" for dev mode; anything else is production.
 	Env string `env:"MCP_ENV" help:"\"development\" for dev mode (same as --dev); anything else is production"`
 	// NodeEnv is the production setup document's switch (NODE_ENV=
@@ -383,6 +397,81 @@ func (c Config) loadSecret(logger *slog.Logger) ([]byte, error) {
 	logger.Warn("DEV MODE: no MCP_JWT_SECRET set; GENERATED A DEVELOPMENT SECRET. Tokens signed with it are for development only. "+
 		"Set MCP_JWT_SECRET for production.", "file", path)
 	return []byte(s), nil
+}
+
+// signing is the keys of the configuration: the key that signs (nil: the
+// secret), the previous HS256 secret and the keys that still verify.
+type signing struct {
+	key            *keys.Key
+	previousSecret []byte
+	verify         []*keys.Key
+}
+
+// signing loads MCP_SIGNING_ALG's key, MCP_JWT_SECRET_PREVIOUS and
+// MCP_VERIFY_KEY_FILES, refusing each naming its setting.
+func (c Config) signing(secret []byte) (signing, error) {
+	var sg signing
+	if c.SecretPrevious != "" {
+		prev := []byte(c.SecretPrevious)
+		if err := auth.CheckSecret(prev); err != nil && !(c.Dev() && len(prev) >= auth.MinSecretLen) {
+			return signing{}, fmt.Errorf("MCP_JWT_SECRET_PREVIOUS is refused: %w", err)
+		}
+		if string(prev) == string(secret) {
+			return signing{}, errors.New("MCP_JWT_SECRET_PREVIOUS equals MCP_JWT_SECRET: it names the secret before the current one")
+		}
+		sg.previousSecret = prev
+	}
+	key, err := c.signingKey()
+	if err != nil {
+		return signing{}, err
+	}
+	sg.key = key
+	for _, f := range c.VerifyKeyFiles {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		k, err := keys.LoadVerifyingFile(f)
+		if err != nil {
+			return signing{}, fmt.Errorf("MCP_VERIFY_KEY_FILES: %w", err)
+		}
+		sg.verify = append(sg.verify, k)
+	}
+	return sg, nil
+}
+
+// signingKey is the key MCP_SIGNING_ALG and MCP_SIGNING_KEY_FILE name;
+// nil for HS256, where the secret signs.
+func (c Config) signingKey() (*keys.Key, error) {
+	alg := canonicalAlg(c.SigningAlg)
+	switch {
+	case alg == keys.HS256 && c.SigningKeyFile != "":
+		return nil, errors.New("MCP_SIGNING_KEY_FILE is set but MCP_SIGNING_ALG is HS256 (the secret signs): " +
+			"set MCP_SIGNING_ALG to the key's algorithm (ES256, EdDSA or RS256), or unset MCP_SIGNING_KEY_FILE")
+	case alg == keys.HS256:
+		return nil, nil
+	case keys.CheckAlg(alg) != nil:
+		return nil, fmt.Errorf("MCP_SIGNING_ALG: %w", keys.CheckAlg(alg))
+	case c.SigningKeyFile == "":
+		return nil, fmt.Errorf("MCP_SIGNING_ALG=%s needs MCP_SIGNING_KEY_FILE, a PEM private key; make one with: "+
+			"mcpauth key generate --alg %s --out signing-key.pem", alg, alg)
+	}
+	k, err := keys.LoadSigningFile(c.SigningKeyFile, alg)
+	if err != nil {
+		return nil, fmt.Errorf("MCP_SIGNING_KEY_FILE (for MCP_SIGNING_ALG=%s): %w", alg, err)
+	}
+	return k, nil
+}
+
+// canonicalAlg spells alg as keys.Algorithms do ("es256" is ES256), or
+// returns it unchanged.
+func canonicalAlg(alg string) string {
+	alg = strings.TrimSpace(alg)
+	for _, a := range keys.Algorithms {
+		if strings.EqualFold(a, alg) {
+			return a
+		}
+	}
+	return alg
 }
 
 // checkAPIKey refuses an API key that is short or equal to the signing

@@ -478,7 +478,7 @@ func TestProductionSetupDocumentRecipesInOrder(t *testing.T) {
 	}
 	cursor := getToken("cursor", `["campaigns:read"]`)
 	if cursor.Data.TokenType != "Bearer" || cursor.Data.ExpiresIn != 86400 || len(cursor.Data.Scope) != 1 || cursor.Data.Scope[0] != "campaigns:read" ||
-		!strings.HasPrefix(cursor.Data.AccessToken, "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.") {
+		!strings.HasPrefix(cursor.Data.AccessToken, "eyJhbGciOiJIUzI1NiIsImtpZCI6Imhz") { // {"alg":"HS256","kid":"hs…: HS256, naming the secret's key
 		t.Fatalf("Step 5 with an allowed client: %+v", cursor)
 	}
 	// Step 5, "Test MCP Health Check": GET /api/v1/mcp/health returns the

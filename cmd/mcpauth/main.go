@@ -73,6 +73,9 @@ approve_authorization, deny_authorization and list_upstreams (admin).
 Configuration comes from the environment (and a .env file in the current
 directory, if present). The essentials:
   MCP_JWT_SECRET   signing secret, at least 32 bytes (also read as JWT_SECRET)
+  MCP_SIGNING_ALG  ES256, EdDSA or RS256 to sign with MCP_SIGNING_KEY_FILE instead
+                   (make one with "mcpauth key generate"); public keys at
+                   /.well-known/jwks.json
   MCP_ADDR         listen address (default 127.0.0.1:8080)
   MCP_PUBLIC_URL   external base URL used in generated client configs
   MCP_DATABASE_URL registry file (default ./mcpauth.db)
@@ -86,7 +89,7 @@ Run "mcpauth serve --help" for the full list.`,
 	root.SetErr(stderr)
 	root.PersistentFlags().StringVar(&g.envFile, "env-file", ".env", "read environment variables from this file if it exists (set variables win)")
 	root.PersistentFlags().BoolVar(&g.dev, "dev", false, "development mode: generate and keep a dev secret if none is set (same as MCP_ENV=development)")
-	root.AddCommand(newServeCmd(g), newTokenCmd(g), newSecretCmd(g), newHealthCmd(g), newEnrollmentCmd(g), newVersionCmd(g))
+	root.AddCommand(newServeCmd(g), newTokenCmd(g), newSecretCmd(g), newKeyCmd(g), newHealthCmd(g), newEnrollmentCmd(g), newVersionCmd(g))
 	return root
 }
 

@@ -111,6 +111,10 @@ func TestCallerTokenUpstreamGetsATokenPerCaller(t *testing.T) {
 			t.Fatalf("initialize credential %q, want the gateway's token", a)
 		}
 	}
+	g.Close() // its session's DELETE needs a token too
+	if len(rec.with(http.MethodDelete)) == 0 {
+		t.Fatal("no DELETE ended the session")
+	}
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	for _, s := range rec.seen {

@@ -223,14 +223,16 @@ func alive(pid int) bool {
 
 // headerRecorder records every request's headers.
 type headerRecorder struct {
-	mu sync.Mutex
-	h  []http.Header
+	mu      sync.Mutex
+	h       []http.Header
+	methods []string
 }
 
 func (r *headerRecorder) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		r.mu.Lock()
 		r.h = append(r.h, req.Header.Clone())
+		r.methods = append(r.methods, req.Method)
 		r.mu.Unlock()
 		next.ServeHTTP(w, req)
 	})
@@ -249,11 +251,17 @@ func TestHTTPUpstreamGetsItsStaticCredential(t *testing.T) {
 	if st := g.Statuses()[0]; st.Transport != "streamable-http" || st.State != Up {
 		t.Fatalf("status = %+v", st)
 	}
+	// Closing ends the upstream session with a DELETE, which carries the
+	// credential too (mcp-go's own DELETE has no configured headers).
+	g.Close()
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
-	for _, h := range rec.h {
+	if !slices.Contains(rec.methods, http.MethodDelete) {
+		t.Fatalf("no DELETE ended the session: %v", rec.methods)
+	}
+	for i, h := range rec.h {
 		if h.Get("X-Upstream-Key") != "k-123" {
-			t.Fatalf("a request came without the static credential: %v", h)
+			t.Fatalf("a %s came without the static credential: %v", rec.methods[i], h)
 		}
 	}
 }

@@ -212,7 +212,7 @@ func (u *Upstream) dialStreamable(life context.Context) (*conn, error) {
 	opts := []transport.StreamableHTTPCOption{
 		transport.WithHTTPHeaders(u.entry.Headers),
 		transport.WithHTTPLogger(u.log),
-		transport.WithHTTPBasicClient(newHTTPClient()),
+		transport.WithHTTPBasicClient(newHTTPClient(u)),
 		// What the upstream sends outside a call (log messages, resource
 		// updates, list changes) comes on the standalone GET stream.
 		transport.WithContinuousListening(),
@@ -228,7 +228,7 @@ func (u *Upstream) dialStreamable(life context.Context) (*conn, error) {
 }
 
 func (u *Upstream) dialSSE(life context.Context) (*conn, error) {
-	opts := []transport.ClientOption{transport.WithHeaders(u.entry.Headers), transport.WithHTTPClient(newHTTPClient())}
+	opts := []transport.ClientOption{transport.WithHeaders(u.entry.Headers), transport.WithHTTPClient(newHTTPClient(u))}
 	if u.entry.CallerToken != nil {
 		opts = append(opts, transport.WithHeaderFunc(u.authHeader))
 	}

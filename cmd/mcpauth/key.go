@@ -1,0 +1,84 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mcpauth/mcpauth/auth/keys"
+)
+
+func newKeyCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "key",
+		Short: "Asymmetric signing keys (ES256, EdDSA, RS256)",
+		Long: `Asymmetric signing keys. With one, mcpauth signs tokens that anyone can verify
+with the public key it publishes at /.well-known/jwks.json, without holding a
+secret that could also mint tokens. HS256 with MCP_JWT_SECRET stays the default.`,
+	}
+	cmd.AddCommand(newKeyGenerateCmd(g))
+	return cmd
+}
+
+func newKeyGenerateCmd(g *globals) *cobra.Command {
+	var alg, out string
+	cmd := &cobra.Command{
+		Use:   "generate --alg ES256|EdDSA|RS256 [--out file]",
+		Short: "Generate a signing key: a PKCS#8 PEM private key, and print its kid",
+		Long: `Generate a signing key for MCP_SIGNING_ALG / MCP_SIGNING_KEY_FILE.
+
+With --out, the PKCS#8 PEM private key is written to that file, readable by its
+owner only (mode 0600); an existing file is never overwritten. Without --out the
+PEM goes to stdout. Either way the key's kid (its RFC 7638 thumbprint, which
+tokens name in their header) and the settings that put it to use are printed
+(on stderr when the PEM goes to stdout).
+
+Algorithms: ES256 (ECDSA P-256; small and fast, the usual choice), EdDSA
+(Ed25519), RS256 (RSA 3072; for verifiers that know nothing else).
+
+Tokens signed before the switch keep verifying: MCP_JWT_SECRET still checks
+HS256 tokens. Keep the key file out of the repository and off shared disks.`,
+		Example: `  mcpauth key generate --alg ES256 --out /etc/mcpauth/signing-key.pem
+  MCP_SIGNING_ALG=ES256 MCP_SIGNING_KEY_FILE=/etc/mcpauth/signing-key.pem mcpauth serve`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			a := canonicalAlg(alg)
+			if a == keys.HS256 {
+				return errors.New("--alg HS256 signs with MCP_JWT_SECRET, not a key file: make a secret with: mcpauth secret generate")
+			}
+			k, err := keys.Generate(a)
+			if err != nil {
+				return fmt.Errorf("--alg: %w", err)
+			}
+			return writeKey(g, k, out)
+		},
+	}
+	cmd.Flags().StringVar(&alg, "alg", keys.ES256, "algorithm: ES256, EdDSA or RS256")
+	cmd.Flags().StringVar(&out, "out", "", "write the private key to this new file (mode 0600) instead of stdout")
+	return cmd
+}
+
+// writeKey writes k's PEM to out (or stdout) and tells how to use it.
+func writeKey(g *globals, k *keys.Key, out string) error {
+	info, path := g.stdout, out
+	if out == "" {
+		pemBytes, err := k.PEM()
+		if err != nil {
+			return err
+		}
+		if _, err := g.stdout.Write(pemBytes); err != nil {
+			return err
+		}
+		info, path = g.stderr, "<file with the key above>"
+	} else if err := k.WriteNewFile(out); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("--out %s: the file exists; mcpauth never overwrites a key (move it away, or choose another name)", out)
+		}
+		return fmt.Errorf("--out: %w", err)
+	}
+	_, err := fmt.Fprintf(info, "%s key, kid %s\nUse it with:\n  MCP_SIGNING_ALG=%s MCP_SIGNING_KEY_FILE=%s mcpauth serve\n",
+		k.Alg(), k.ID(), k.Alg(), path)
+	return err
+}
