@@ -486,6 +486,7 @@ func (s *Server) buildTools(context.Context) error {
 		Minter: s.Issuer, Inspector: s.Verifier, Clients: s.Registry, Revoker: s.Revoker, Tokens: s.Registry,
 		OAuth: signIns, DefaultExpiry: cfg.DefaultExpiry, PublicURL: cfg.PublicURL, Issuer: cfg.Issuer,
 		Logger: cfg.Logger, Now: cfg.Now, Upstreams: upstreamLister(s.Gateway), Policy: s.policy, AuditFeed: s.feed,
+		Keys: s.Keys, KeyTokens: s.Registry,
 	})
 	return s.ReloadPolicy(cfg.Policy)
 }

@@ -39,6 +39,9 @@ type IssuedToken struct {
 	ExpiresAt time.Time
 	// IssuedBy is the client id of the caller who minted it.
 	IssuedBy string
+	// KeyID is the kid of the key that signed it; "" for a token recorded
+	// before kids were, or imported without one.
+	KeyID string
 }
 
 // Recorder stores a minted token durably. Issue calls it before the token
@@ -255,6 +258,7 @@ func (i *Issuer) issue(ctx context.Context, req IssueRequest) (IssuedToken, erro
 		IssuedAt:  now,
 		ExpiresAt: exp,
 		IssuedBy:  req.Caller.Subject,
+		KeyID:     i.key.ID(),
 	}
 	if err := i.recorder.Record(ctx, tok); err != nil {
 		return IssuedToken{}, fmt.Errorf("%w: %w", ErrRecordFailed, err)

@@ -39,7 +39,11 @@ type TokenInfo struct {
 	IssuedAt  string   `json:"issued_at"`
 	IssuedBy  string   `json:"issued_by"`
 	ExpiresAt *string  `json:"expires_at"`
-	// Status is active, expired or revoked.
+	// KeyID is the kid of the key that signed it ("" when not recorded).
+	KeyID string `json:"kid,omitempty"`
+	// Status is active, expired, revoked, or key_retired (neither
+	// revoked nor expired, but signed by a key no longer configured, so
+	// refused).
 	Status       string  `json:"status"`
 	RevokedAt    *string `json:"revoked_at,omitempty"`
 	RevokedBy    string  `json:"revoked_by,omitempty"`
@@ -90,15 +94,15 @@ func (t *Toolset) listTokens(ctx context.Context, req mcp.CallToolRequest) (*mcp
 	page, p := cut(matching, pg)
 	out := TokenList{Tokens: []TokenInfo{}, Total: p.Total, Offset: p.Offset, NextOffset: p.Next}
 	for _, tk := range page {
-		out.Tokens = append(out.Tokens, tokenInfo(tk, now))
+		out.Tokens = append(out.Tokens, tokenInfo(tk, now, t.deps.Keys))
 	}
 	return mcp.NewToolResultStructured(out, FormatTokens(out, clientID, all)), nil
 }
 
-func tokenInfo(tk registry.Token, now time.Time) TokenInfo {
+func tokenInfo(tk registry.Token, now time.Time, ring KeyRing) TokenInfo {
 	ti := TokenInfo{
 		JTI: tk.JTI, ClientID: tk.ClientID, Scopes: append([]string{}, tk.Scopes...),
-		IssuedAt: isoTime(tk.IssuedAt), IssuedBy: tk.IssuedBy, Status: "active",
+		IssuedAt: isoTime(tk.IssuedAt), IssuedBy: tk.IssuedBy, KeyID: tk.KeyID, Status: "active",
 	}
 	if !tk.ExpiresAt.IsZero() {
 		s := isoTime(tk.ExpiresAt)
@@ -110,8 +114,20 @@ func tokenInfo(tk registry.Token, now time.Time) TokenInfo {
 		ti.Status, ti.RevokedAt, ti.RevokedBy, ti.RevokeReason = "revoked", &s, tk.RevokedBy, tk.RevokeReason
 	case !tk.Active(now):
 		ti.Status = "expired"
+	case ring != nil && tk.KeyID != "" && !hasKey(ring, tk.KeyID):
+		ti.Status = "key_retired"
 	}
 	return ti
+}
+
+// hasKey reports whether ring still has the key kid names.
+func hasKey(ring KeyRing, kid string) bool {
+	for _, k := range ring.Keys() {
+		if k.ID() == kid {
+			return true
+		}
+	}
+	return false
 }
 
 // FormatTokens renders the token list for people.
@@ -145,6 +161,9 @@ func FormatTokens(l TokenList, clientID string, all bool) string {
 			scopes = "-"
 		}
 		fmt.Fprintf(&b, "- %s: %s, %s; issued %s by %s; expires %s; scopes %s", tk.JTI, tk.ClientID, tk.Status, tk.IssuedAt, tk.IssuedBy, exp, scopes)
+		if tk.KeyID != "" {
+			fmt.Fprintf(&b, "; key %s", tk.KeyID)
+		}
 		if tk.RevokedAt != nil {
 			fmt.Fprintf(&b, "; revoked %s by %s", *tk.RevokedAt, tk.RevokedBy)
 			if tk.RevokeReason != "" {

@@ -78,6 +78,11 @@ type Deps struct {
 	AuditFeed *AuditFeed
 	// Upstreams, when set, enables list_upstreams.
 	Upstreams UpstreamLister
+	// Keys, when set, enables list_keys and lets list_tokens tell the
+	// tokens of a key no longer configured; KeyTokens counts each key's
+	// live tokens for list_keys.
+	Keys      KeyRing
+	KeyTokens KeyCounter
 	// Policy decides which scopes each tool, prompt and resource needs
 	// (the operator's rules over Builtins). Nil: the built-in rules, and
 	// any authenticated caller for everything else.
@@ -113,6 +118,9 @@ func New(d Deps) *Toolset {
 	}
 	if d.Upstreams != nil {
 		t.add(true, listUpstreamsTool(), t.listUpstreams)
+	}
+	if d.Keys != nil {
+		t.add(true, listKeysTool(), t.listKeys)
 	}
 	if d.OAuth != nil {
 		t.add(true, createEnrollmentTool(), t.createEnrollment)

@@ -163,7 +163,7 @@ func TestAdminMintsInspectsAndListsOverEveryTransport(t *testing.T) {
 			if got := c.ProtocolVersion(); got != k.wantVersion {
 				t.Errorf("negotiated protocol %q, want %q", got, k.wantVersion)
 			}
-			if got, want := toolNames(t, c), []string{"decode_token", "issue_token", "list_clients", "list_tokens", "revoke_token", "whoami"}; !slices.Equal(got, want) {
+			if got, want := toolNames(t, c), []string{"decode_token", "issue_token", "list_clients", "list_keys", "list_tokens", "revoke_token", "whoami"}; !slices.Equal(got, want) {
 				t.Fatalf("tools = %v, want %v", got, want)
 			}
 

@@ -19,7 +19,7 @@ type Part interface {
 // every tool of mcpauth's own.
 const Instructions = "mcpauth issues, inspects and revokes JWTs for MCP clients. " +
 	"Admins mint tokens with issue_token, inspect one with decode_token, see who holds tokens with list_clients and list_tokens, " +
-	"and revoke with revoke_token; they let clients sign in with create_enrollment, list_pending_authorizations, " +
+	"and revoke with revoke_token; list_keys shows the keys that sign and verify tokens; they let clients sign in with create_enrollment, list_pending_authorizations, " +
 	"approve_authorization and deny_authorization, and see the relayed servers with list_upstreams. " +
 	"Anyone can call whoami to see their identity and the tools their token may call. " +
 	"Tools named <upstream>__<tool> are relayed from the MCP servers mcpauth guards."

@@ -98,7 +98,7 @@ func TestTypeScriptSDKClientMintsOverBothHTTPTransports(t *testing.T) {
 			if r.ProtocolVersion == "" {
 				t.Error("no protocol version negotiated")
 			}
-			if want := []string{"decode_token", "issue_token", "list_clients", "list_tokens", "revoke_token", "whoami"}; !slices.Equal(sorted(r.Tools), want) {
+			if want := []string{"decode_token", "issue_token", "list_clients", "list_keys", "list_tokens", "revoke_token", "whoami"}; !slices.Equal(sorted(r.Tools), want) {
 				t.Errorf("tools = %v, want %v", r.Tools, want)
 			}
 			if r.Whoami.StructuredContent.ClientID != "ts-admin" {

@@ -227,7 +227,7 @@ func TestWebSocketHeaderAuth(t *testing.T) {
 		t.Fatalf("initialize: %+v %s", r.Error, r.Result)
 	}
 	w.send(wsInitialized)
-	if got, want := toolList(t, w.rpc(wsList)), []string{"decode_token", "issue_token", "list_clients", "list_tokens", "revoke_token", "whoami"}; !slices.Equal(got, want) {
+	if got, want := toolList(t, w.rpc(wsList)), []string{"decode_token", "issue_token", "list_clients", "list_keys", "list_tokens", "revoke_token", "whoami"}; !slices.Equal(got, want) {
 		t.Fatalf("tools = %v, want %v", got, want)
 	}
 	if got := whoamiClient(t, w.rpc(wsWhoami)); got != "admin-console" {

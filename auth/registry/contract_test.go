@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -116,10 +117,39 @@ func mustGet(t *testing.T, s Store, jti string) Token {
 func sameToken(a, b Token) bool {
 	return a.JTI == b.JTI && a.ClientID == b.ClientID && a.Scopes.String() == b.Scopes.String() &&
 		a.IssuedAt.Equal(b.IssuedAt) && a.ExpiresAt.Equal(b.ExpiresAt) && a.IssuedBy == b.IssuedBy &&
-		a.RevokedAt.Equal(b.RevokedAt) && a.RevokedBy == b.RevokedBy && a.RevokeReason == b.RevokeReason
+		a.RevokedAt.Equal(b.RevokedAt) && a.RevokedBy == b.RevokedBy && a.RevokeReason == b.RevokeReason && a.KeyID == b.KeyID
 }
 
 var contractRules = []contractRule{
+	{name: "live tokens are counted by the key that signed them", run: func(t *testing.T, _ contractBackend, db contractDB) {
+		s := db.open(t)
+		now := t0.Add(time.Hour)
+		for _, in := range []struct {
+			jti, kid string
+			exp      time.Time
+		}{
+			{"k1-live", "k1", now.Add(time.Hour)},
+			{"k1-live2", "k1", time.Time{}},
+			{"k1-expired", "k1", now},
+			{"k1-revoked", "k1", now.Add(time.Hour)},
+			{"k2-live", "k2", now.Add(time.Minute)},
+			{"none-live", "", now.Add(time.Minute)},
+		} {
+			tk := tok(in.jti, "client-"+in.kid, t0, in.exp)
+			tk.KeyID = in.kid
+			record(t, s, tk)
+		}
+		if _, _, err := s.Revoke(context.Background(), "k1-revoked", "admin", "test", now); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.LiveTokensByKey(context.Background(), now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := map[string]int{"k1": 2, "k2": 1, "": 1}; !maps.Equal(got, want) {
+			t.Fatalf("LiveTokensByKey = %v, want %v", got, want)
+		}
+	}},
 	{name: "record then get round-trips every field", run: func(t *testing.T, _ contractBackend, db contractDB) {
 		s := db.open(t)
 		for _, in := range []auth.IssuedToken{
@@ -128,10 +158,10 @@ var contractRules = []contractRule{
 			tok("j-noscope", "client-c", t0.Add(2*time.Minute), t0.Add(time.Hour)),
 			tok("j-tz", "client-d", t0.In(time.FixedZone("X", 5*3600)), t0.Add(time.Hour).In(time.FixedZone("Y", -7*3600)), "a", "b"),
 		} {
-			in.IssuedBy = "issuer-" + in.JTI
+			in.IssuedBy, in.KeyID = "issuer-"+in.JTI, "kid-"+in.JTI
 			record(t, s, in)
 			got := mustGet(t, s, in.JTI)
-			want := Token{JTI: in.JTI, ClientID: in.ClientID, Scopes: in.Scopes, IssuedAt: in.IssuedAt, ExpiresAt: in.ExpiresAt, IssuedBy: in.IssuedBy}
+			want := Token{JTI: in.JTI, ClientID: in.ClientID, Scopes: in.Scopes, IssuedAt: in.IssuedAt, ExpiresAt: in.ExpiresAt, IssuedBy: in.IssuedBy, KeyID: in.KeyID}
 			if !sameToken(got, want) {
 				t.Errorf("Get(%s):\n got %+v\nwant %+v", in.JTI, got, want)
 			}

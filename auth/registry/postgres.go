@@ -105,6 +105,11 @@ var postgresMigrations = [][]string{
 		`CREATE INDEX oauth_state_grp ON oauth_state (kind, grp)`,
 		`CREATE INDEX oauth_state_exp ON oauth_state (expires_at)`,
 	},
+	{
+		// The kid of the key that signed each token ("" for tokens
+		// recorded before).
+		`ALTER TABLE tokens ADD COLUMN kid TEXT COLLATE "C" NOT NULL DEFAULT ''`,
+	},
 }
 
 // OpenPostgres connects to the PostgreSQL registry at url

@@ -26,6 +26,9 @@ type Token struct {
 	IssuedAt  time.Time
 	ExpiresAt time.Time // zero: never expires
 	IssuedBy  string
+	// KeyID is the kid of the key that signed the token ("" when not
+	// known: recorded before kids were, or imported without one).
+	KeyID string
 	// RevokedAt is zero unless the token was revoked.
 	RevokedAt    time.Time
 	RevokedBy    string
@@ -89,6 +92,9 @@ type Store interface {
 	ListTokens(ctx context.Context, clientID string) ([]Token, error)
 	// ListClients summarizes every client with tokens at now.
 	ListClients(ctx context.Context, now time.Time) ([]Client, error)
+	// LiveTokensByKey counts the tokens neither revoked nor expired at
+	// now by the kid of the key that signed them.
+	LiveTokensByKey(ctx context.Context, now time.Time) (map[string]int, error)
 	// Revoke marks one token revoked. Revoking a revoked token changes
 	// nothing and reports already=true with the original record.
 	Revoke(ctx context.Context, jti, by, reason string, at time.Time) (t Token, already bool, err error)

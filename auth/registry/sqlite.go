@@ -96,6 +96,9 @@ var sqliteMigrations = []string{
 	);
 	CREATE INDEX oauth_state_grp ON oauth_state (kind, grp);
 	CREATE INDEX oauth_state_exp ON oauth_state (expires_at);`,
+	// The kid of the key that signed each token ("" for tokens recorded
+	// before).
+	`ALTER TABLE tokens ADD COLUMN kid TEXT NOT NULL DEFAULT '';`,
 }
 
 // migrations is kept for tests that check the schema version.

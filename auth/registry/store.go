@@ -43,7 +43,7 @@ func (s *sqlStore) q(query string) string {
 	return b.String()
 }
 
-const tokenCols = `jti, client_id, scopes, issued_at, expires_at, issued_by, revoked_at, revoked_by, revoke_reason`
+const tokenCols = `jti, client_id, scopes, issued_at, expires_at, issued_by, revoked_at, revoked_by, revoke_reason, kid`
 
 // Record stores an issued token durably; it returns only after the write
 // is committed.
@@ -57,10 +57,10 @@ type execer interface {
 }
 
 // insertTokenSQL records one issued token (with ? placeholders).
-const insertTokenSQL = `INSERT INTO tokens (jti, client_id, scopes, issued_at, expires_at, issued_by) VALUES (?, ?, ?, ?, ?, ?)`
+const insertTokenSQL = `INSERT INTO tokens (jti, client_id, scopes, issued_at, expires_at, issued_by, kid) VALUES (?, ?, ?, ?, ?, ?, ?)`
 
 func insertTokenArgs(t auth.IssuedToken) []any {
-	return []any{t.JTI, t.ClientID, t.Scopes.String(), t.IssuedAt.Unix(), nullUnix(t.ExpiresAt), t.IssuedBy}
+	return []any{t.JTI, t.ClientID, t.Scopes.String(), t.IssuedAt.Unix(), nullUnix(t.ExpiresAt), t.IssuedBy, t.KeyID}
 }
 
 func insertToken(ctx context.Context, db execer, q func(string) string, t auth.IssuedToken) error {
@@ -93,6 +93,28 @@ func (s *sqlStore) ListTokens(ctx context.Context, clientID string) ([]Token, er
 	}
 	q += ` ORDER BY issued_at DESC, jti`
 	return s.queryTokens(ctx, s.q(q), args...)
+}
+
+// LiveTokensByKey counts, by the kid of the key that signed them, the
+// tokens neither revoked nor expired at now ("" counts those whose key is
+// not known).
+func (s *sqlStore) LiveTokensByKey(ctx context.Context, now time.Time) (_ map[string]int, err error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT kid, COUNT(*) FROM tokens
+		WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?) GROUP BY kid`), now.Unix())
+	if err != nil {
+		return nil, fmt.Errorf("registry: count tokens by key: %w", err)
+	}
+	defer closeRows(rows, &err, "count tokens by key")
+	out := map[string]int{}
+	for rows.Next() {
+		var kid string
+		var n int
+		if err := rows.Scan(&kid, &n); err != nil {
+			return nil, fmt.Errorf("registry: count tokens by key: %w", err)
+		}
+		out[kid] = n
+	}
+	return out, rows.Err()
 }
 
 func (s *sqlStore) queryTokens(ctx context.Context, q string, args ...any) (_ []Token, err error) {
@@ -407,7 +429,7 @@ func scanToken(sc scanner) (Token, error) {
 		exp, revokedAt       sql.NullInt64
 		revokedBy, revReason sql.NullString
 	)
-	if err := sc.Scan(&t.JTI, &t.ClientID, &scopes, &iat, &exp, &t.IssuedBy, &revokedAt, &revokedBy, &revReason); err != nil {
+	if err := sc.Scan(&t.JTI, &t.ClientID, &scopes, &iat, &exp, &t.IssuedBy, &revokedAt, &revokedBy, &revReason, &t.KeyID); err != nil {
 		return Token{}, err
 	}
 	t.Scopes = auth.ParseScopes(scopes)

@@ -4,21 +4,56 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mcpauth/mcpauth/auth/keys"
+	"github.com/mcpauth/mcpauth/tools"
 )
 
 func newKeyCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "key",
-		Short: "Asymmetric signing keys (ES256, EdDSA, RS256)",
+		Short: "Signing keys: generate asymmetric ones (ES256, EdDSA, RS256), list those in use",
 		Long: `Asymmetric signing keys. With one, mcpauth signs tokens that anyone can verify
 with the public key it publishes at /.well-known/jwks.json, without holding a
 secret that could also mint tokens. HS256 with MCP_JWT_SECRET stays the default.`,
 	}
-	cmd.AddCommand(newKeyGenerateCmd(g))
+	cmd.AddCommand(newKeyGenerateCmd(g), newKeyListCmd(g))
+	return cmd
+}
+
+func newKeyListCmd(g *globals) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List the keys that sign and verify tokens, with each one's live tokens",
+		Long: `List the keys this configuration signs and verifies tokens with (the list_keys
+tool shows the same): each key's kid, algorithm and state (signing; verifying:
+still accepts the tokens it signed; retired: no longer configured, so the live
+tokens it signed are refused), whether its public key is published in the JWKS,
+and how many live tokens (neither revoked nor expired) in the registry it
+signed. Secrets and private keys are never printed.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) (err error) {
+			a, err := g.openApp(cmd)
+			if err != nil {
+				return err
+			}
+			defer closeApp(a, &err)
+			l, err := tools.ListKeys(cmd.Context(), a.Keys, a.Registry, time.Now())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(g.stdout, l)
+			}
+			_, err = fmt.Fprintln(g.stdout, tools.FormatKeys(l))
+			return err
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }
 

@@ -219,3 +219,71 @@ func TestPreviousSecretAndVerifyKeyFilesKeepOldTokensValid(t *testing.T) {
 		}
 	}
 }
+
+// Rule: the registry records which key signed each token. key list (and
+// the list_keys tool) shows every key in use with its live tokens; once a
+// key is no longer configured, token list and key list report its live
+// tokens as retired (they are refused), not as active.
+func TestKeyListCountsLiveTokensAndReportsRetiredKeys(t *testing.T) {
+	dir := t.TempDir()
+	oldKey, oldKid := generateKey(t, "ES256", dir)
+	newKey, newKid := generateKey(t, "EdDSA", dir)
+	e := testEnv(t)
+	hsTok := issue(t, e, "hs-client", "1h")
+	withOld := mergeEnv(e, []string{"MCP_SIGNING_ALG=ES256", "MCP_SIGNING_KEY_FILE=" + oldKey})
+	issue(t, withOld, "es-client", "1h")
+	issue(t, withOld, "es-client", "2h")
+	revoked := issue(t, withOld, "es-client", "3h")
+	if _, errOut, code := run(t, withOld, "", "token", "revoke", revoked.JTI); code != 0 {
+		t.Fatal(errOut)
+	}
+
+	type keyInfo struct {
+		KID        string `json:"kid"`
+		Alg        string `json:"alg"`
+		State      string `json:"state"`
+		Public     bool   `json:"public"`
+		LiveTokens int    `json:"live_tokens"`
+	}
+	keyList := func(environ []string) map[string]keyInfo {
+		t.Helper()
+		out, errOut, code := run(t, environ, "", "key", "list", "--json")
+		if code != 0 {
+			t.Fatalf("key list: %s", errOut)
+		}
+		var l struct{ Keys []keyInfo }
+		if err := json.Unmarshal([]byte(out), &l); err != nil {
+			t.Fatalf("key list output %q: %v", out, err)
+		}
+		m := map[string]keyInfo{}
+		for _, k := range l.Keys {
+			m[k.State+" "+k.Alg] = k
+		}
+		return m
+	}
+	got := keyList(withOld)
+	if k := got["signing ES256"]; k.KID != oldKid || !k.Public || k.LiveTokens != 2 {
+		t.Errorf("signing key = %+v, want %s with 2 live tokens", k, oldKid)
+	}
+	if k := got["verifying HS256"]; k.Public || k.LiveTokens != 1 {
+		t.Errorf("the secret = %+v, want unpublished with 1 live token (%s)", k, hsTok.JTI)
+	}
+
+	// The ES256 key is dropped for an EdDSA one: its tokens are retired.
+	withNew := mergeEnv(e, []string{"MCP_SIGNING_ALG=EdDSA", "MCP_SIGNING_KEY_FILE=" + newKey})
+	got = keyList(withNew)
+	if k := got["retired "]; k.KID != oldKid || k.LiveTokens != 2 {
+		t.Errorf("retired key = %+v, want %s with 2 live tokens", k, oldKid)
+	}
+	if k := got["signing EdDSA"]; k.KID != newKid || k.LiveTokens != 0 {
+		t.Errorf("new signing key = %+v", k)
+	}
+	out, _, _ := run(t, withNew, "", "token", "list", "--client", "es-client")
+	if strings.Count(out, "KEY RETIRED") != 2 || !strings.Contains(out, oldKid) {
+		t.Errorf("token list after the key was dropped:\n%s", out)
+	}
+	out, _, _ = run(t, withNew, "", "key", "list")
+	if !strings.Contains(out, oldKid+": retired (no longer configured), 2 live token(s) it signed are refused") {
+		t.Errorf("key list:\n%s", out)
+	}
+}

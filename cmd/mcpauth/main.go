@@ -68,7 +68,7 @@ servers you already run, deciding per tool which scopes a caller needs.
 
 MCP tools: whoami (anyone); issue_token, decode_token, list_clients,
 list_tokens, revoke_token, create_enrollment, list_pending_authorizations,
-approve_authorization, deny_authorization and list_upstreams (admin).
+approve_authorization, deny_authorization, list_upstreams and list_keys (admin).
 
 Configuration comes from the environment (and a .env file in the current
 directory, if present). The essentials:

@@ -414,7 +414,7 @@ func TestStdioServesEveryToolAsLocalAdmin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := listToolNames(t, c); !slices.Equal(got, []string{"approve_authorization", "create_enrollment", "decode_token", "deny_authorization", "issue_token", "list_clients", "list_pending_authorizations", "list_tokens", "revoke_token", "whoami"}) {
+	if got := listToolNames(t, c); !slices.Equal(got, []string{"approve_authorization", "create_enrollment", "decode_token", "deny_authorization", "issue_token", "list_clients", "list_keys", "list_pending_authorizations", "list_tokens", "revoke_token", "whoami"}) {
 		t.Fatalf("tools = %v", got)
 	}
 	if who := structuredField(t, callTool(t, c, "whoami", nil), "client_id"); who != "local-admin" {

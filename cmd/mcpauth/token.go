@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/auth/keys"
 	"github.com/mcpauth/mcpauth/auth/registry"
 	"github.com/mcpauth/mcpauth/tools"
 )
@@ -153,7 +154,7 @@ func newTokenListCmd(g *globals) *cobra.Command {
 				if !all && !t.Active(now) {
 					continue
 				}
-				rows = append(rows, newTokenRow(t, now))
+				rows = append(rows, newTokenRow(t, now, a.Keys))
 			}
 			if asJSON {
 				return writeJSON(g.stdout, rows)
@@ -174,8 +175,14 @@ func newTokenListCmd(g *globals) *cobra.Command {
 					state = "REVOKED"
 				case r.Expired:
 					state = "expired"
+				case r.KeyRetired:
+					state = "KEY RETIRED"
 				}
-				fmt.Fprintf(&b, "%s  %-24s  %-7s  expires %-20s  scopes [%s]\n", r.JTI, r.ClientID, state, exp, strings.Join(r.Scopes, " "))
+				kid := r.KeyID
+				if kid == "" {
+					kid = "-"
+				}
+				fmt.Fprintf(&b, "%s  %-24s  %-7s  expires %-20s  key %-16s  scopes [%s]\n", r.JTI, r.ClientID, state, exp, kid, strings.Join(r.Scopes, " "))
 			}
 			_, err = io.WriteString(g.stdout, b.String())
 			return err
@@ -206,14 +213,23 @@ type tokenRow struct {
 	RevokedAt    *string  `json:"revoked_at,omitempty"`
 	RevokedBy    string   `json:"revoked_by,omitempty"`
 	RevokeReason string   `json:"revoke_reason,omitempty"`
+	// KeyID is the kid of the key that signed it ("" when not recorded);
+	// KeyRetired, that this key is no longer configured, so the token is
+	// refused.
+	KeyID      string `json:"kid,omitempty"`
+	KeyRetired bool   `json:"key_retired,omitempty"`
 }
 
-func newTokenRow(t registry.Token, now time.Time) tokenRow {
+func newTokenRow(t registry.Token, now time.Time, ring *keys.Set) tokenRow {
 	r := tokenRow{
 		JTI: t.JTI, ClientID: t.ClientID, Scopes: append([]string{}, t.Scopes...),
 		IssuedAt: t.IssuedAt.Format(time.RFC3339), IssuedBy: t.IssuedBy,
 		Expired: !t.ExpiresAt.IsZero() && !t.ExpiresAt.After(now), Revoked: t.Revoked(),
-		RevokedBy: t.RevokedBy, RevokeReason: t.RevokeReason,
+		RevokedBy: t.RevokedBy, RevokeReason: t.RevokeReason, KeyID: t.KeyID,
+	}
+	if t.KeyID != "" && ring != nil {
+		_, known := ring.Lookup(t.KeyID)
+		r.KeyRetired = !known
 	}
 	if !t.ExpiresAt.IsZero() {
 		s := t.ExpiresAt.Format(time.RFC3339)
@@ -287,7 +303,7 @@ on PostgreSQL) and close its open sessions. Revoking twice changes nothing.`,
 			now := time.Now()
 			rows := make([]tokenRow, 0, len(toks))
 			for _, t := range toks {
-				rows = append(rows, newTokenRow(t, now))
+				rows = append(rows, newTokenRow(t, now, a.Keys))
 			}
 			if asJSON {
 				return writeJSON(g.stdout, rows)
