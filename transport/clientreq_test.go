@@ -126,3 +126,70 @@ func TestWebSocketClientAnswersServerRequests(t *testing.T) {
 		t.Fatalf("tool result %s %s", res.ID, res.Result)
 	}
 }
+
+// notifyThenAnswer is a tool that sends a progress notification and
+// answers at once.
+func notifyThenAnswer() mcpauth.Tool {
+	return mcpauth.Tool{
+		Tool: mcp.NewTool("notify_then_answer"),
+		Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			_ = server.ServerFromContext(ctx).SendNotificationToClient(ctx, "notifications/progress",
+				map[string]any{"progressToken": req.Params.Meta.ProgressToken, "progress": 1, "total": 1})
+			return mcp.NewToolResultText("answered"), nil
+		},
+	}
+}
+
+// Rule: on a legacy SSE stream a notification the server sent during a
+// call comes before the call's answer (the stream's writer took the
+// answer and the notification from two queues, in either order).
+func TestLegacySSENotificationsPrecedeTheAnswer(t *testing.T) {
+	s := startStack(t, stackOpts{tools: []mcpauth.Tool{notifyThenAnswer()}})
+	tok := s.mint(t, "sse-order", time.Hour)
+	ep, events := rawSSE(t, s.URL, tok)
+	initSSE(t, s, ep, tok, events)
+	for i := range 50 {
+		postMessage(t, s, ep, tok, fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"notify_then_answer","arguments":{},"_meta":{"progressToken":"p-%d"}}}`, i+1, i))
+		if m := nextMessage(t, events); m["method"] != "notifications/progress" {
+			t.Fatalf("call %d: first message after the call is %v, want its progress", i, m)
+		}
+		if m := nextMessage(t, events); m["id"] != float64(i+1) {
+			t.Fatalf("call %d: then %v, want the answer", i, m)
+		}
+	}
+}
+
+// Rule: on a WebSocket connection a notification the server sent during
+// a call comes before the call's answer.
+func TestWebSocketNotificationsPrecedeTheAnswer(t *testing.T) {
+	s := startStack(t, stackOpts{tools: []mcpauth.Tool{notifyThenAnswer()}})
+	w := mustDialWS(t, s, s.mint(t, "ws-order", time.Hour))
+	w.send(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw-ws","version":"1"}}}`)
+	if r := w.recv(); r.Error != nil {
+		t.Fatalf("initialize: %+v", r.Error)
+	}
+	w.send(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	next := func() map[string]any {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, b, err := w.c.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	for i := range 50 {
+		w.send(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"notify_then_answer","arguments":{},"_meta":{"progressToken":"p-%d"}}}`, i+1, i))
+		if m := next(); m["method"] != "notifications/progress" {
+			t.Fatalf("call %d: first message after the call is %v, want its progress", i, m)
+		}
+		if m := next(); m["id"] != float64(i+1) {
+			t.Fatalf("call %d: then %v, want the answer", i, m)
+		}
+	}
+}

@@ -247,6 +247,15 @@ func (s *sseServer) serveStream(w http.ResponseWriter, r *http.Request) {
 		var ev []byte
 		select {
 		case ev = <-sess.out:
+			// Notifications queued before this answer (progress, log
+			// messages of the call it answers) go first: the stream is
+			// ordered as the server sent.
+			if err := s.writeQueuedNotes(sess, wr); err != nil {
+				if errors.Is(err, errStreamStalled) {
+					s.drop(sess)
+				}
+				return
+			}
 		case n := <-sess.notes:
 			b, err := json.Marshal(n)
 			if err != nil {
@@ -266,6 +275,25 @@ func (s *sseServer) serveStream(w http.ResponseWriter, r *http.Request) {
 				s.drop(sess)
 			}
 			return
+		}
+	}
+}
+
+// writeQueuedNotes writes the notifications waiting in sess.notes.
+func (s *sseServer) writeQueuedNotes(sess *sseSession, wr *deadlineWriter) error {
+	for {
+		select {
+		case n := <-sess.notes:
+			b, err := json.Marshal(n)
+			if err != nil {
+				s.log.Warn("cannot encode a notification", "method", n.Method, "err", err)
+				continue
+			}
+			if err := wr.write(frame(b)); err != nil {
+				return err
+			}
+		default:
+			return nil
 		}
 	}
 }

@@ -142,9 +142,13 @@ func (h *HTTP) serveWS(w http.ResponseWriter, r *http.Request) {
 
 // wsConn is one open WebSocket connection.
 type wsConn struct {
-	h       *HTTP
-	conn    *websocket.Conn
-	sess    *sseSession // the session state mcp-go sees (as for SSE)
+	h    *HTTP
+	conn *websocket.Conn
+	sess *sseSession // the session state mcp-go sees (as for SSE)
+	// answers carries the handlers' responses to the writer
+	// (notifications), which writes the notifications queued before each
+	// one first: the connection is ordered as the server sent.
+	answers chan []byte
 	life    context.Context
 	end     context.CancelCauseFunc
 	wg      sync.WaitGroup
@@ -168,6 +172,7 @@ func (c *wsConn) serve(base context.Context, claims *auth.Claims) {
 		done:  make(chan struct{}),
 	}
 	c.sess.emit = c.write
+	c.answers = make(chan []byte, wsInFlight)
 	c.life, c.end = context.WithCancelCause(base)
 	stopShutdown := context.AfterFunc(h.wsBase, func() { c.end(errWSShutdown) })
 	defer stopShutdown()
@@ -375,7 +380,7 @@ func (c *wsConn) handle(claims *auth.Claims, msg []byte) {
 	defer func() {
 		if p := recover(); p != nil {
 			c.h.log.Error("panic while handling a WebSocket message", "session", c.sess.id, "panic", fmt.Sprint(p))
-			_ = c.write(rpcFrame(unambiguousID(msg), mcp.INTERNAL_ERROR, "internal error", nil))
+			c.answer(rpcFrame(unambiguousID(msg), mcp.INTERNAL_ERROR, "internal error", nil))
 		}
 	}()
 	ctx := c.h.cfg.MCP.WithContext(auth.WithClaims(c.life, claims), c.sess)
@@ -388,26 +393,58 @@ func (c *wsConn) handle(claims *auth.Claims, msg []byte) {
 		c.h.log.Error("cannot encode a response", "session", c.sess.id, "err", err)
 		b = []byte(`{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"internal error"}}`)
 	}
-	_ = c.write(b)
+	c.answer(b)
 }
 
-// notifications writes mcp-go's notifications for this session.
+// answer hands a response to the writer (dropped once the connection is
+// ending).
+func (c *wsConn) answer(b []byte) {
+	select {
+	case c.answers <- b:
+	case <-c.life.Done():
+	}
+}
+
+// notifications writes mcp-go's notifications for this session and the
+// handlers' answers, in the order the server sent them.
 func (c *wsConn) notifications() {
 	defer c.wg.Done()
 	for {
 		select {
 		case <-c.life.Done():
 			return
-		case n := <-c.sess.notes:
-			b, err := json.Marshal(n)
-			if err != nil {
-				continue
+		case b := <-c.answers:
+			// Notifications queued before this answer (progress, log
+			// messages of the call it answers) go first.
+			for queued := true; queued; {
+				select {
+				case n := <-c.sess.notes:
+					if c.writeNote(n) != nil {
+						return
+					}
+				default:
+					queued = false
+				}
 			}
 			if c.write(b) != nil {
 				return
 			}
+		case n := <-c.sess.notes:
+			if c.writeNote(n) != nil {
+				return
+			}
 		}
 	}
+}
+
+// writeNote writes one notification; an error when the connection
+// failed (one that cannot be encoded is skipped).
+func (c *wsConn) writeNote(n mcp.JSONRPCNotification) error {
+	b, err := json.Marshal(n)
+	if err != nil {
+		return nil
+	}
+	return c.write(b)
 }
 
 // keepAlive pings every KeepAlive; a client that does not answer within

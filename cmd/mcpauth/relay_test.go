@@ -580,3 +580,45 @@ func (a samplingAnswer) CreateMessage(context.Context, mcp.CreateMessageRequest)
 	return &mcp.CreateMessageResult{Model: "m", SamplingMessage: mcp.SamplingMessage{Role: mcp.RoleAssistant,
 		Content: mcp.NewTextContent(string(a))}}, nil
 }
+
+// Rule: progress an upstream sends right before its answer reaches a
+// Streamable HTTP caller. mcp-go v1.2.1's HTTP server drops a
+// notification its forwarder has taken off the session's queue when the
+// answer is written first (mark3labs/mcp-go#969); the gateway answers a
+// call that relayed progress only once that progress has been written.
+// server-everything's long-running tool sends its last progress and
+// answers at once.
+func TestProgressRightBeforeTheAnswerReachesTheCaller(t *testing.T) {
+	f := startRelay(t, "stdio")
+	c := relayClient(t, f.addr, f.ev)
+	var mu sync.Mutex
+	got := map[string]int{}
+	c.OnNotification(func(n mcp.JSONRPCNotification) {
+		if n.Method == "notifications/progress" {
+			mu.Lock()
+			got[fmt.Sprint(n.Params.AdditionalFields["progressToken"])]++
+			mu.Unlock()
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const calls, steps = 100, 2
+	for i := range calls {
+		req := mcp.CallToolRequest{}
+		req.Params.Name = "ev__trigger-long-running-operation"
+		req.Params.Arguments = map[string]any{"duration": 0, "steps": steps}
+		req.Params.Meta = &mcp.Meta{ProgressToken: fmt.Sprintf("call-%d", i)}
+		if res, err := c.CallTool(ctx, req); err != nil || res.IsError {
+			t.Fatalf("call %d: %v %+v", i, err, res)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	lost := 0
+	for i := range calls {
+		lost += steps - got[fmt.Sprintf("call-%d", i)]
+	}
+	if lost > 0 {
+		t.Fatalf("%d of %d progress notifications were lost", lost, steps*calls)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
@@ -42,6 +43,7 @@ type progressRelay struct {
 type progressTarget struct {
 	ctx   context.Context // the caller's request: names its session
 	token mcp.ProgressToken
+	sent  *atomic.Int64 // progress notifications relayed to it
 }
 
 // outgoingMeta is the _meta sent upstream for a request whose caller sent
@@ -65,13 +67,17 @@ func (g *Gateway) outgoingMeta(ctx context.Context, u *Upstream, in *mcp.Meta) (
 	if in != nil && in.ProgressToken != nil {
 		tok := fmt.Sprintf("mcpauth-%d", g.progress.seq.Add(1))
 		g.progress.mu.Lock()
-		g.progress.m[tok] = progressTarget{ctx: ctx, token: in.ProgressToken}
+		sent := new(atomic.Int64)
+		g.progress.m[tok] = progressTarget{ctx: ctx, token: in.ProgressToken, sent: sent}
 		g.progress.mu.Unlock()
 		out.ProgressToken = tok
 		done = func() {
 			g.progress.mu.Lock()
 			delete(g.progress.m, tok)
 			g.progress.mu.Unlock()
+			if sent.Load() > 0 {
+				settle(ctx)
+			}
 		}
 	}
 	if len(out.AdditionalFields) == 0 && out.ProgressToken == nil {
@@ -118,7 +124,36 @@ func (g *Gateway) relayProgress(u *Upstream, n mcp.JSONRPCNotification) {
 	fwd["progressToken"] = target.token
 	if err := srv.SendNotificationToClient(target.ctx, n.Method, fwd); err != nil && !errors.Is(err, server.ErrNotificationNotInitialized) {
 		g.log.Debug("progress not relayed", "upstream", u.entry.Name, "err", err)
+		return
 	}
+	target.sent.Add(1)
+}
+
+// Bounds of settle.
+const (
+	settleMax   = 50 * time.Millisecond
+	settleGrace = 500 * time.Microsecond
+)
+
+// settle returns once the notifications queued for the caller of ctx
+// have been taken by the transport (at most settleMax), and a little
+// later: mcp-go v1.2.1's Streamable HTTP server drops a notification its
+// forwarder has taken off the session's queue but not yet written when
+// the call's answer gets there first (mark3labs/mcp-go#969), so a call
+// that relayed progress answers only once the forwarder has had time to
+// write it. Legacy SSE and WebSocket sessions write in order and need no
+// wait, but the same bound holds for them.
+func settle(ctx context.Context) {
+	s := server.ClientSessionFromContext(ctx)
+	if s == nil {
+		return
+	}
+	ch := s.NotificationChannel()
+	deadline := time.Now().Add(settleMax)
+	for len(ch) > 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Microsecond)
+	}
+	time.Sleep(settleGrace)
 }
 
 // isTransportClosed reports whether err says the connection went away
