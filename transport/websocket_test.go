@@ -239,53 +239,59 @@ func TestWebSocketHeaderAuth(t *testing.T) {
 	}
 }
 
-// The official TypeScript SDK's WebSocketClientTransport (which cannot
-// set headers) connects with the token in each request's
-// params.auth.token, lists tools and calls whoami; the token never
-// reaches the log.
-func TestWebSocketTypeScriptSDKParamsAuth(t *testing.T) {
+// The official TypeScript SDK's WebSocketClientTransport connects with the
+// token in each request's params.auth.token (the production setup
+// document's form; the WHATWG WebSocket cannot set headers) and, on the
+// ws package's WebSocket, in the upgrade's Authorization header; either
+// way it lists tools and calls whoami, and the token never reaches the
+// log.
+func TestWebSocketTypeScriptSDK(t *testing.T) {
 	node, dir := requireNode(t)
-	logs := &syncBuffer{}
-	s := startStack(t, stackOpts{logs: logs})
-	tok := s.mint(t, "ts-ws-client", time.Hour, "tools:call")
+	for _, mode := range []string{"params", "headers"} {
+		t.Run(mode, func(t *testing.T) {
+			logs := &syncBuffer{}
+			s := startStack(t, stackOpts{logs: logs})
+			tok := s.mint(t, "ts-ws-client", time.Hour, "tools:call")
 
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	args := []string{filepath.Join(dir, "ws.mjs"), wsURL(s)}
-	// Node 20 has the WHATWG WebSocket only behind a flag (22+: always).
-	if v, err := exec.Command(node, "-p", "typeof WebSocket").Output(); err == nil && strings.TrimSpace(string(v)) != "function" {
-		args = append([]string{"--experimental-websocket"}, args...)
-	}
-	cmd := exec.CommandContext(ctx, node, args...)
-	cmd.Env = append(os.Environ(), "MCP_TOKEN="+tok)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("ws.mjs: %v: %s", err, stderr.String())
-	}
-	var r struct {
-		ProtocolVersion string   `json:"protocolVersion"`
-		Tools           []string `json:"tools"`
-		Whoami          struct {
-			StructuredContent struct {
-				ClientID string `json:"client_id"`
-			} `json:"structuredContent"`
-		} `json:"whoami"`
-	}
-	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
-		t.Fatalf("output %q: %v", stdout.String(), err)
-	}
-	if r.ProtocolVersion == "" {
-		t.Error("no protocol version negotiated")
-	}
-	if !slices.Equal(r.Tools, []string{"whoami"}) {
-		t.Errorf("tools = %v, want only whoami for a non-admin token", r.Tools)
-	}
-	if r.Whoami.StructuredContent.ClientID != "ts-ws-client" {
-		t.Errorf("whoami = %+v", r.Whoami)
-	}
-	if strings.Contains(logs.String(), tok) {
-		t.Error("the token appears in the log")
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			args := []string{filepath.Join(dir, "ws.mjs"), wsURL(s), mode}
+			// Node 20 has the WHATWG WebSocket only behind a flag (22+: always).
+			if v, err := exec.Command(node, "-p", "typeof WebSocket").Output(); err == nil && strings.TrimSpace(string(v)) != "function" {
+				args = append([]string{"--experimental-websocket"}, args...)
+			}
+			cmd := exec.CommandContext(ctx, node, args...)
+			cmd.Env = append(os.Environ(), "MCP_TOKEN="+tok)
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			if err := cmd.Run(); err != nil {
+				t.Fatalf("ws.mjs %s: %v: %s", mode, err, stderr.String())
+			}
+			var r struct {
+				ProtocolVersion string   `json:"protocolVersion"`
+				Tools           []string `json:"tools"`
+				Whoami          struct {
+					StructuredContent struct {
+						ClientID string `json:"client_id"`
+					} `json:"structuredContent"`
+				} `json:"whoami"`
+			}
+			if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
+				t.Fatalf("output %q: %v", stdout.String(), err)
+			}
+			if r.ProtocolVersion == "" {
+				t.Error("no protocol version negotiated")
+			}
+			if !slices.Equal(r.Tools, []string{"whoami"}) {
+				t.Errorf("tools = %v, want only whoami for a non-admin token", r.Tools)
+			}
+			if r.Whoami.StructuredContent.ClientID != "ts-ws-client" {
+				t.Errorf("whoami = %+v", r.Whoami)
+			}
+			if strings.Contains(logs.String(), tok) {
+				t.Error("the token appears in the log")
+			}
+		})
 	}
 }
 
