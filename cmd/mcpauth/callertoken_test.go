@@ -145,16 +145,8 @@ func TestCallerTokenUpstreamVerifiesTokensFromTheJWKS(t *testing.T) {
 		minted = strings.TrimPrefix(h, "Bearer ")
 	}
 	// The token the upstream got is no good at mcpauth itself.
-	req, _ := http.NewRequest("POST", "http://"+addr+"/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`))
-	req.Header.Set("Authorization", "Bearer "+minted)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := postMCP(t, addr, minted, `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`)
 	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(body), "another resource") {
 		t.Fatalf("the upstream's token at mcpauth: %d %s", resp.StatusCode, body)
 	}

@@ -15,8 +15,6 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/mark3labs/mcp-go/client"
-	"github.com/mark3labs/mcp-go/mcp"
 )
 
 // The two source documents (../shared/seeds/) walked recipe by recipe, in
@@ -275,19 +273,7 @@ func TestTokenGuideDocumentRecipesInOrder(t *testing.T) {
 	// claude_desktop_config.json as {"url": …/v1/sse, "headers":
 	// {"Authorization": "Bearer …"}}: an SSE client with exactly that.
 	devLaptop := issue(t, e, "dev-laptop", "30d").Token
-	c, err := client.NewSSEMCPClient(sse, client.WithHeaders(map[string]string{"Authorization": "Bearer " + devLaptop}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Initialize(ctx, mcp.InitializeRequest{Params: mcp.InitializeParams{ProtocolVersion: mcp.LATEST_LEGACY_PROTOCOL_VERSION, ClientInfo: mcp.Implementation{Name: "claude-desktop"}}}); err != nil {
-		t.Fatalf("Example 1 (development) initialize: %v", err)
-	}
+	c := sseClient(t, sse, devLaptop, "claude-desktop")
 	if who := structuredField(t, callTool(t, c, "whoami", nil), "client_id"); who != "dev-laptop" {
 		t.Fatalf("Example 1 (development) whoami = %v", who)
 	}

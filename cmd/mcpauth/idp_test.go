@@ -23,7 +23,6 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 )
 
@@ -171,19 +170,7 @@ func TestTrustedProviderTokensCallToolsWithinTheirScopes(t *testing.T) {
 		t.Fatal("list_tokens (admin) allowed to crm:read")
 	}
 
-	sse, err := client.NewSSEMCPClient("http://"+addr+"/sse", client.WithHeaders(map[string]string{"Authorization": "Bearer " + reader}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sse.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	if err := sse.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := sse.Initialize(ctx, mcp.InitializeRequest{Params: mcp.InitializeParams{ProtocolVersion: mcp.LATEST_LEGACY_PROTOCOL_VERSION, ClientInfo: mcp.Implementation{Name: "t"}}}); err != nil {
-		t.Fatalf("initialize over SSE: %v", err)
-	}
+	sse := sseClient(t, "http://"+addr+"/sse", reader, "t")
 	if who := structuredField(t, callTool(t, sse, "whoami", nil), "client_id"); who != "corp:reader" {
 		t.Fatalf("whoami over SSE = %v", who)
 	}

@@ -566,6 +566,26 @@ func startServerLogged(t *testing.T, environ []string, extraArgs ...string) (str
 	}
 }
 
+// sseClient connects mcp-go's legacy SSE client to url with token as a
+// Bearer header and initializes it as client name; it closes at test end.
+func sseClient(t *testing.T, url, token, name string) *client.Client {
+	t.Helper()
+	c, err := client.NewSSEMCPClient(url, client.WithHeaders(map[string]string{"Authorization": "Bearer " + token}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Initialize(ctx, mcp.InitializeRequest{Params: mcp.InitializeParams{ProtocolVersion: mcp.LATEST_LEGACY_PROTOCOL_VERSION, ClientInfo: mcp.Implementation{Name: name}}}); err != nil {
+		t.Fatalf("initialize over %s: %v", url, err)
+	}
+	return c
+}
+
 func postMCP(t *testing.T, addr, token, body string) *http.Response {
 	t.Helper()
 	req, _ := http.NewRequest("POST", "http://"+addr+"/mcp", strings.NewReader(body))

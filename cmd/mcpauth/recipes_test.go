@@ -17,8 +17,6 @@ import (
 
 	"github.com/caarlos0/env/v11"
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/mark3labs/mcp-go/client"
-	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/mcpauth/mcpauth"
 	"github.com/mcpauth/mcpauth/transport"
@@ -242,19 +240,7 @@ func TestBasePathServesTheDocumentsURLs(t *testing.T) {
 	if who := structuredField(t, callTool(t, mcpClient(t, addr+"/v1", tok), "whoami", nil), "client_id"); who != "my-app" {
 		t.Fatalf("whoami over /v1/mcp = %v", who)
 	}
-	sse, err := client.NewSSEMCPClient(base+"/v1/sse", client.WithHeaders(map[string]string{"Authorization": "Bearer " + tok}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sse.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	if err := sse.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := sse.Initialize(ctx, mcp.InitializeRequest{Params: mcp.InitializeParams{ProtocolVersion: mcp.LATEST_LEGACY_PROTOCOL_VERSION, ClientInfo: mcp.Implementation{Name: "t"}}}); err != nil {
-		t.Fatalf("initialize over /v1/sse: %v", err)
-	}
+	sse := sseClient(t, base+"/v1/sse", tok, "t")
 	if who := structuredField(t, callTool(t, sse, "whoami", nil), "client_id"); who != "my-app" {
 		t.Fatalf("whoami over /v1/sse = %v", who)
 	}
