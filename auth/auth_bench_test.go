@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/auth/keys"
 )
 
 var (
@@ -308,5 +309,87 @@ func BenchmarkVerifyCached(b *testing.B) {
 		if _, err := v.Verify(tok); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// benchKeyed is a token signed with a new key of alg, the Verifier that
+// accepts it (cache size cacheSize; negative: none) and the key.
+func benchKeyed(b *testing.B, alg string, cacheSize int) (string, *auth.Verifier, *keys.Key) {
+	b.Helper()
+	k, err := keys.Generate(alg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	set, err := keys.NewSet(k)
+	if err != nil {
+		b.Fatal(err)
+	}
+	iss, err := auth.NewIssuer(auth.IssuerConfig{Key: k, Issuer: benchIssuer, MaxLifetime: 365 * 24 * time.Hour,
+		Now: func() time.Time { return benchNow }}, noopRecorder{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	tok, err := iss.Issue(context.Background(), auth.IssueRequest{
+		ClientID: "research-bot", Expiry: auth.Expiry{Duration: 30 * 24 * time.Hour},
+		Scopes: []string{"tools:call", "tools:list"}, Caller: benchAdmin(),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	v, err := auth.NewVerifier(auth.VerifierConfig{Keys: set, Issuer: benchIssuer,
+		Now: func() time.Time { return benchNow.Add(time.Hour) }, Revoked: benchRevokedSet(b, 1000), CacheSize: cacheSize})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return tok.Token, v, k
+}
+
+// BenchmarkVerifyAlg verifies a token of each asymmetric algorithm from
+// scratch (cold: no cache), beside its floor, one signature verification
+// of the same signing input with the same public key (golang-jwt's
+// SigningMethod.Verify: hashing and the curve or RSA operation), and
+// through the verified-token cache (a client's repeated token).
+func BenchmarkVerifyAlg(b *testing.B) {
+	for _, alg := range []string{keys.ES256, keys.EdDSA, keys.RS256} {
+		b.Run(alg+"/cold", func(b *testing.B) {
+			tok, v, _ := benchKeyed(b, alg, -1)
+			if _, err := v.Verify(tok); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := v.Verify(tok); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(alg+"/floor", func(b *testing.B) {
+			tok, _, k := benchKeyed(b, alg, -1)
+			i := strings.LastIndexByte(tok, '.')
+			input := tok[:i]
+			sig, err := base64.RawURLEncoding.DecodeString(tok[i+1:])
+			if err != nil {
+				b.Fatal(err)
+			}
+			m := k.Method()
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := m.Verify(input, sig, k.VerifyingKey()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(alg+"/cached", func(b *testing.B) {
+			tok, v, _ := benchKeyed(b, alg, 0)
+			if _, err := v.Verify(tok); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := v.Verify(tok); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
