@@ -11,6 +11,8 @@ import (
 	"github.com/mark3labs/mcp-go/client"
 	mcptransport "github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/mcpauth/mcpauth/internal/testutil"
 )
 
 // kind is one way a real MCP client reaches the server.
@@ -99,20 +101,6 @@ func connect(t *testing.T, k kind, base, token string) (*client.Client, error) {
 	return c, nil
 }
 
-func call(t *testing.T, c *client.Client, name string, args map[string]any) *mcp.CallToolResult {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req := mcp.CallToolRequest{}
-	req.Params.Name = name
-	req.Params.Arguments = args
-	res, err := c.CallTool(ctx, req)
-	if err != nil {
-		t.Fatalf("call %s: %v", name, err)
-	}
-	return res
-}
-
 // structured decodes a result's structured content into v.
 func structured(t *testing.T, res *mcp.CallToolResult, v any) {
 	t.Helper()
@@ -123,32 +111,6 @@ func structured(t *testing.T, res *mcp.CallToolResult, v any) {
 	if err := json.Unmarshal(b, v); err != nil {
 		t.Fatalf("structured content %s: %v", b, err)
 	}
-}
-
-func text(res *mcp.CallToolResult) string {
-	var b strings.Builder
-	for _, c := range res.Content {
-		if tc, ok := c.(mcp.TextContent); ok {
-			b.WriteString(tc.Text)
-		}
-	}
-	return b.String()
-}
-
-func toolNames(t *testing.T, c *client.Client) []string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	res, err := c.ListTools(ctx, mcp.ListToolsRequest{})
-	if err != nil {
-		t.Fatalf("list tools: %v", err)
-	}
-	var names []string
-	for _, tl := range res.Tools {
-		names = append(names, tl.Name)
-	}
-	slices.Sort(names)
-	return names
 }
 
 func TestAdminMintsInspectsAndListsOverEveryTransport(t *testing.T) {
@@ -163,7 +125,7 @@ func TestAdminMintsInspectsAndListsOverEveryTransport(t *testing.T) {
 			if got := c.ProtocolVersion(); got != k.wantVersion {
 				t.Errorf("negotiated protocol %q, want %q", got, k.wantVersion)
 			}
-			if got, want := toolNames(t, c), []string{"decode_token", "issue_token", "list_clients", "list_keys", "list_tokens", "revoke_token", "whoami"}; !slices.Equal(got, want) {
+			if got, want := testutil.ToolNames(t, c), []string{"decode_token", "issue_token", "list_clients", "list_keys", "list_tokens", "revoke_token", "whoami"}; !slices.Equal(got, want) {
 				t.Fatalf("tools = %v, want %v", got, want)
 			}
 
@@ -172,15 +134,15 @@ func TestAdminMintsInspectsAndListsOverEveryTransport(t *testing.T) {
 				Scopes   []string `json:"scopes"`
 				Admin    bool     `json:"admin"`
 			}
-			structured(t, call(t, c, "whoami", nil), &who)
+			structured(t, testutil.CallTool(t, c, "whoami", nil), &who)
 			if who.ClientID != "admin-console" || !who.Admin || !slices.Equal(who.Scopes, []string{"admin"}) {
 				t.Fatalf("whoami = %+v", who)
 			}
 
 			before := s.tokenCount(t)
-			res := call(t, c, "issue_token", map[string]any{"client_id": "research-bot", "expires_in": "30d", "scopes": []string{"tools:call"}})
+			res := testutil.CallTool(t, c, "issue_token", map[string]any{"client_id": "research-bot", "expires_in": "30d", "scopes": []string{"tools:call"}})
 			if res.IsError {
-				t.Fatalf("issue_token failed: %s", text(res))
+				t.Fatalf("issue_token failed: %s", testutil.Text(res))
 			}
 			var issued struct {
 				Token     string         `json:"token"`
@@ -211,7 +173,7 @@ func TestAdminMintsInspectsAndListsOverEveryTransport(t *testing.T) {
 			if err != nil || rec.ClientID != "research-bot" || rec.IssuedBy != "admin-console" {
 				t.Fatalf("registry record = %+v, %v", rec, err)
 			}
-			txt := text(res)
+			txt := testutil.Text(res)
 			for _, want := range []string{issued.Token, "mcpServers", s.URL + "/sse", "Bearer " + issued.Token, issued.ExpiresAt} {
 				if !strings.Contains(txt, want) {
 					t.Errorf("issue_token text lacks %q", want)
@@ -224,11 +186,11 @@ func TestAdminMintsInspectsAndListsOverEveryTransport(t *testing.T) {
 				Claims         map[string]any `json:"claims"`
 				Header         map[string]any `json:"header"`
 			}
-			structured(t, call(t, c, "decode_token", map[string]any{"token": issued.Token}), &dec)
+			structured(t, testutil.CallTool(t, c, "decode_token", map[string]any{"token": issued.Token}), &dec)
 			if !dec.Valid || !dec.SignatureValid || dec.Claims["sub"] != "research-bot" || dec.Header["alg"] != "HS256" {
 				t.Fatalf("decode_token = %+v", dec)
 			}
-			structured(t, call(t, c, "decode_token", map[string]any{"token": "not-a-jwt"}), &dec)
+			structured(t, testutil.CallTool(t, c, "decode_token", map[string]any{"token": "not-a-jwt"}), &dec)
 			if dec.Valid {
 				t.Fatal("decode_token says garbage is valid")
 			}
@@ -240,7 +202,7 @@ func TestAdminMintsInspectsAndListsOverEveryTransport(t *testing.T) {
 					Scopes       []string `json:"scopes"`
 				} `json:"clients"`
 			}
-			structured(t, call(t, c, "list_clients", nil), &list)
+			structured(t, testutil.CallTool(t, c, "list_clients", nil), &list)
 			found := false
 			for _, cl := range list.Clients {
 				if cl.ClientID == "research-bot" {
@@ -258,7 +220,7 @@ func TestAdminMintsInspectsAndListsOverEveryTransport(t *testing.T) {
 			var toks struct {
 				Tokens []tokenRow `json:"tokens"`
 			}
-			structured(t, call(t, c, "list_tokens", map[string]any{"client_id": "research-bot"}), &toks)
+			structured(t, testutil.CallTool(t, c, "list_tokens", map[string]any{"client_id": "research-bot"}), &toks)
 			if !slices.Contains(toks.Tokens, tokenRow{issued.JTI, "active"}) {
 				t.Fatalf("list_tokens lacks the minted jti %s: %+v", issued.JTI, toks)
 			}
@@ -275,7 +237,7 @@ func TestNonAdminSeesOnlyWhoamiAndCannotCallAdminTools(t *testing.T) {
 			if err != nil {
 				t.Fatalf("connect: %v", err)
 			}
-			if got := toolNames(t, c); !slices.Equal(got, []string{"whoami"}) {
+			if got := testutil.ToolNames(t, c); !slices.Equal(got, []string{"whoami"}) {
 				t.Fatalf("tools = %v, want only whoami", got)
 			}
 			before := s.tokenCount(t)
@@ -287,7 +249,7 @@ func TestNonAdminSeesOnlyWhoamiAndCannotCallAdminTools(t *testing.T) {
 				res, err := c.CallTool(ctx, req)
 				cancel()
 				if err == nil && !res.IsError {
-					t.Errorf("%s succeeded for a non-admin: %s", name, text(res))
+					t.Errorf("%s succeeded for a non-admin: %s", name, testutil.Text(res))
 				}
 			}
 			if s.tokenCount(t) != before {
@@ -296,7 +258,7 @@ func TestNonAdminSeesOnlyWhoamiAndCannotCallAdminTools(t *testing.T) {
 			var who struct {
 				ClientID string `json:"client_id"`
 			}
-			structured(t, call(t, c, "whoami", nil), &who)
+			structured(t, testutil.CallTool(t, c, "whoami", nil), &who)
 			if who.ClientID != "plain-user" {
 				t.Fatalf("whoami = %+v", who)
 			}

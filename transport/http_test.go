@@ -12,6 +12,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/internal/testutil"
 )
 
 // signedWith makes an otherwise well-formed token signed with secret.
@@ -254,7 +255,7 @@ func TestStatelessModeServesLegacyClientsWithoutSessions(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			call(t, c, "whoami", nil)
+			testutil.CallTool(t, c, "whoami", nil)
 		})
 	}
 	// Auth still applies to every request.

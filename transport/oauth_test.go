@@ -17,6 +17,7 @@ import (
 
 	"github.com/mcpauth/mcpauth/auth"
 	"github.com/mcpauth/mcpauth/auth/oauth"
+	"github.com/mcpauth/mcpauth/internal/testutil"
 )
 
 // oauthClient plays an MCP client that signs in by itself: discovery,
@@ -203,7 +204,7 @@ func TestOAuthSignInMintsRecordedRevocableTokens(t *testing.T) {
 	var who struct {
 		ClientID string `json:"client_id"`
 	}
-	structured(t, call(t, mc, "whoami", nil), &who)
+	structured(t, testutil.CallTool(t, mc, "whoami", nil), &who)
 	if who.ClientID != "claude-ai" {
 		t.Fatalf("whoami = %+v", who)
 	}
@@ -380,14 +381,14 @@ func TestCreateEnrollmentToolCodeSignsAClientIn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := call(t, admin, "create_enrollment", map[string]any{"name": "chatgpt", "scopes": []string{"tools:call"}, "expires_in": "10m"})
+	res := testutil.CallTool(t, admin, "create_enrollment", map[string]any{"name": "chatgpt", "scopes": []string{"tools:call"}, "expires_in": "10m"})
 	var enr struct {
 		Code      string `json:"code"`
 		ServerURL string `json:"server_url"`
 	}
 	structured(t, res, &enr)
 	if res.IsError || enr.Code == "" || enr.ServerURL != s.URL+"/mcp" {
-		t.Fatalf("create_enrollment: %s", text(res))
+		t.Fatalf("create_enrollment: %s", testutil.Text(res))
 	}
 	for name, args := range map[string]map[string]any{
 		"bad name":      {"name": "a b"},
@@ -395,7 +396,7 @@ func TestCreateEnrollmentToolCodeSignsAClientIn(t *testing.T) {
 		"too long":      {"name": "x", "expires_in": "2d"},
 		"unknown field": {"name": "x", "admin": true},
 	} {
-		if r := call(t, admin, "create_enrollment", args); !r.IsError {
+		if r := testutil.CallTool(t, admin, "create_enrollment", args); !r.IsError {
 			t.Errorf("%s: accepted", name)
 		}
 	}
@@ -416,7 +417,7 @@ func TestCreateEnrollmentToolCodeSignsAClientIn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if names := toolNames(t, user); len(names) != 1 {
+	if names := testutil.ToolNames(t, user); len(names) != 1 {
 		t.Fatalf("non-admin tools = %v", names)
 	}
 }
@@ -450,19 +451,19 @@ func TestApprovalFromTheChatContinuesTheWaitingPage(t *testing.T) {
 			Scopes []string `json:"requested_scopes"`
 		} `json:"pending"`
 	}
-	structured(t, call(t, admin, "list_pending_authorizations", nil), &pending)
+	structured(t, testutil.CallTool(t, admin, "list_pending_authorizations", nil), &pending)
 	if len(pending.Pending) != 1 || pending.Pending[0].Name != "Test Assistant" || !strings.Contains(string(body), pending.Pending[0].ID) {
 		t.Fatalf("pending = %+v", pending)
 	}
 	id := pending.Pending[0].ID
-	if res := call(t, admin, "approve_authorization", map[string]any{"request_id": id, "scopes": []string{"admin"}}); !res.IsError {
+	if res := testutil.CallTool(t, admin, "approve_authorization", map[string]any{"request_id": id, "scopes": []string{"admin"}}); !res.IsError {
 		t.Fatal("approved a scope the client did not request")
 	}
-	if res := call(t, admin, "approve_authorization", map[string]any{"request_id": "ZZZ-ZZZ"}); !res.IsError {
+	if res := testutil.CallTool(t, admin, "approve_authorization", map[string]any{"request_id": "ZZZ-ZZZ"}); !res.IsError {
 		t.Fatal("approved an unknown request")
 	}
-	if res := call(t, admin, "approve_authorization", map[string]any{"request_id": strings.ToLower(id)}); res.IsError {
-		t.Fatalf("approve: %s", text(res))
+	if res := testutil.CallTool(t, admin, "approve_authorization", map[string]any{"request_id": strings.ToLower(id)}); res.IsError {
+		t.Fatalf("approve: %s", testutil.Text(res))
 	}
 	r = c.get(waitURL)
 	loc, _ := url.Parse(r.Header.Get("Location"))
@@ -481,9 +482,9 @@ func TestApprovalFromTheChatContinuesTheWaitingPage(t *testing.T) {
 
 	// Denial: the waiting page sends access_denied; a forged wait URL is refused.
 	waitURL = startWaiting()
-	structured(t, call(t, admin, "list_pending_authorizations", nil), &pending)
-	if res := call(t, admin, "deny_authorization", map[string]any{"request_id": pending.Pending[0].ID}); res.IsError {
-		t.Fatalf("deny: %s", text(res))
+	structured(t, testutil.CallTool(t, admin, "list_pending_authorizations", nil), &pending)
+	if res := testutil.CallTool(t, admin, "deny_authorization", map[string]any{"request_id": pending.Pending[0].ID}); res.IsError {
+		t.Fatalf("deny: %s", testutil.Text(res))
 	}
 	if r := c.get(strings.Replace(waitURL, "csrf=", "csrf=x", 1)); r.StatusCode != http.StatusForbidden {
 		t.Fatalf("forged wait URL: %d", r.StatusCode)
@@ -513,16 +514,16 @@ func TestRevokingAnOAuthClientAlsoKillsItsRefreshTokens(t *testing.T) {
 	}
 	// By jti: the family behind that access token dies.
 	tok := signIn()
-	if res := call(t, admin, "revoke_token", map[string]any{"token": tok["access_token"]}); res.IsError {
-		t.Fatal(text(res))
+	if res := testutil.CallTool(t, admin, "revoke_token", map[string]any{"token": tok["access_token"]}); res.IsError {
+		t.Fatal(testutil.Text(res))
 	}
 	if status, out := c.exchange(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok["refresh_token"].(string)}, "client_id": {c.id}}); status != 400 {
 		t.Fatalf("refresh after revoking its access token: %d %v", status, out)
 	}
 	// By client: every refresh token of the client dies.
 	tok1, tok2 := signIn(), signIn()
-	if res := call(t, admin, "revoke_token", map[string]any{"client_id": "kill-me"}); res.IsError {
-		t.Fatal(text(res))
+	if res := testutil.CallTool(t, admin, "revoke_token", map[string]any{"client_id": "kill-me"}); res.IsError {
+		t.Fatal(testutil.Text(res))
 	}
 	for _, tk := range []map[string]any{tok1, tok2} {
 		if status, _ := c.exchange(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tk["refresh_token"].(string)}, "client_id": {c.id}}); status != 400 {

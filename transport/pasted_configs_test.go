@@ -14,6 +14,8 @@ import (
 	"github.com/mark3labs/mcp-go/client"
 	mcptransport "github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/mcpauth/mcpauth/internal/testutil"
 )
 
 // issuedConfigs mints a token for clientID through issue_token (as an
@@ -26,9 +28,9 @@ func issuedConfigs(t *testing.T, s *stack, clientID string, scopes ...string) ma
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := call(t, c, "issue_token", map[string]any{"client_id": clientID, "expires_in": "1h", "scopes": scopes})
+	res := testutil.CallTool(t, c, "issue_token", map[string]any{"client_id": clientID, "expires_in": "1h", "scopes": scopes})
 	if res.IsError {
-		t.Fatalf("issue_token: %s", text(res))
+		t.Fatalf("issue_token: %s", testutil.Text(res))
 	}
 	var out struct {
 		Configs map[string]json.RawMessage `json:"configs"`

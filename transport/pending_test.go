@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth/auth/oauth"
+	"github.com/mcpauth/mcpauth/internal/testutil"
 )
 
 // authorizeFrom loads the consent page for c as if from addr (the stack
@@ -139,18 +140,18 @@ func TestListPendingAuthorizationsIsBounded(t *testing.T) {
 		NextOffset *int `json:"next_offset"`
 	}
 	var l list
-	res := call(t, admin, "list_pending_authorizations", nil)
+	res := testutil.CallTool(t, admin, "list_pending_authorizations", nil)
 	structured(t, res, &l)
-	if len(l.Pending) != 20 || l.Total != 25 || l.NextOffset == nil || *l.NextOffset != 20 || !strings.Contains(text(res), "20 of 25") {
-		t.Fatalf("default page: %d items, total %d, next %v, text %q", len(l.Pending), l.Total, l.NextOffset, text(res))
+	if len(l.Pending) != 20 || l.Total != 25 || l.NextOffset == nil || *l.NextOffset != 20 || !strings.Contains(testutil.Text(res), "20 of 25") {
+		t.Fatalf("default page: %d items, total %d, next %v, text %q", len(l.Pending), l.Total, l.NextOffset, testutil.Text(res))
 	}
 	first := l.Pending[0].ID
 	l = list{}
-	structured(t, call(t, admin, "list_pending_authorizations", map[string]any{"limit": 10, "offset": 20}), &l)
+	structured(t, testutil.CallTool(t, admin, "list_pending_authorizations", map[string]any{"limit": 10, "offset": 20}), &l)
 	if len(l.Pending) != 5 || l.Total != 25 || l.Offset != 20 || l.NextOffset != nil {
 		t.Fatalf("last page: %+v", l)
 	}
-	if res := call(t, admin, "list_pending_authorizations", map[string]any{"limit": 101}); !res.IsError {
+	if res := testutil.CallTool(t, admin, "list_pending_authorizations", map[string]any{"limit": 101}); !res.IsError {
 		t.Fatal("a limit over 100 was accepted")
 	}
 	// Newest first: the request a person just started is on top.
@@ -158,7 +159,7 @@ func TestListPendingAuthorizationsIsBounded(t *testing.T) {
 		t.Fatal("one more request refused")
 	}
 	l = list{}
-	structured(t, call(t, admin, "list_pending_authorizations", map[string]any{"limit": 1}), &l)
+	structured(t, testutil.CallTool(t, admin, "list_pending_authorizations", map[string]any{"limit": 1}), &l)
 	if len(l.Pending) != 1 || l.Pending[0].ID == first || l.Total != 26 {
 		t.Fatalf("newest first: %+v (previous first %s)", l, first)
 	}

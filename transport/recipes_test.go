@@ -1,7 +1,6 @@
 package transport_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/mcpauth/mcpauth"
 	"github.com/mcpauth/mcpauth/auth/throttle"
+	"github.com/mcpauth/mcpauth/internal/testutil"
 )
 
 // Rule: the token guide checks a token by POSTing a JSON-RPC tools/list
@@ -307,7 +307,7 @@ func TestAdminsFollowAuditEventsAsLogMessages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := call(t, other, "issue_token", map[string]any{"client_id": "followed-bot", "expires_in": "1d"})
+	res := testutil.CallTool(t, other, "issue_token", map[string]any{"client_id": "followed-bot", "expires_in": "1d"})
 	if res.IsError {
 		t.Fatalf("issue_token: %+v", res)
 	}
@@ -358,7 +358,7 @@ func TestWithSignInOffClientsShowWhyTheirTokenWasRefused(t *testing.T) {
 	cmd := exec.CommandContext(ctx, node, filepath.Join(dir, "node_modules", "mcp-remote", "dist", "proxy.js"),
 		s.URL+"/mcp", "--header", "Authorization: Bearer "+expired)
 	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
-	out := &lockedBuf{}
+	out := &testutil.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -371,24 +371,6 @@ func TestWithSignInOffClientsShowWhyTheirTokenWasRefused(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-// lockedBuf collects a child's output while the test reads it.
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // Rule: with sign-in off, POST /register's account of a refused token is

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/internal/testutil"
 )
 
 func jtiOf(t *testing.T, s *stack, token string) string {
@@ -60,9 +61,9 @@ func TestRevokeTokenToolRevokesByJTITokenAndClient(t *testing.T) {
 	}
 	for _, r := range refusals {
 		t.Run("refused: "+r.name, func(t *testing.T) {
-			res := call(t, c, "revoke_token", r.args)
-			if !res.IsError || !strings.Contains(text(res), r.want) {
-				t.Fatalf("isError=%v text=%q, want error with %q", res.IsError, text(res), r.want)
+			res := testutil.CallTool(t, c, "revoke_token", r.args)
+			if !res.IsError || !strings.Contains(testutil.Text(res), r.want) {
+				t.Fatalf("isError=%v text=%q, want error with %q", res.IsError, testutil.Text(res), r.want)
 			}
 			if s.Revoker.Set().Len() != 0 {
 				t.Fatal("a refused revocation changed the revocation set")
@@ -72,21 +73,21 @@ func TestRevokeTokenToolRevokesByJTITokenAndClient(t *testing.T) {
 
 	// By jti, with a reason; then again: idempotent.
 	var out revoked
-	structured(t, call(t, c, "revoke_token", map[string]any{"jti": jtiOf(t, s, a1), "reason": "laptop stolen"}), &out)
+	structured(t, testutil.CallTool(t, c, "revoke_token", map[string]any{"jti": jtiOf(t, s, a1), "reason": "laptop stolen"}), &out)
 	if len(out.Revoked) != 1 || out.Revoked[0].ClientID != "alpha" || out.Revoked[0].RevokedBy != "admin-console" || out.Revoked[0].Reason != "laptop stolen" || out.Revoked[0].Already {
 		t.Fatalf("revoke by jti = %+v", out)
 	}
-	structured(t, call(t, c, "revoke_token", map[string]any{"jti": jtiOf(t, s, a1), "reason": "again"}), &out)
+	structured(t, testutil.CallTool(t, c, "revoke_token", map[string]any{"jti": jtiOf(t, s, a1), "reason": "again"}), &out)
 	if !out.Revoked[0].Already || out.Revoked[0].Reason != "laptop stolen" {
 		t.Fatalf("second revoke = %+v, want already_revoked with the original reason", out)
 	}
 	// By the token itself.
-	structured(t, call(t, c, "revoke_token", map[string]any{"token": "Bearer " + b1}), &out)
+	structured(t, testutil.CallTool(t, c, "revoke_token", map[string]any{"token": "Bearer " + b1}), &out)
 	if len(out.Revoked) != 1 || out.Revoked[0].JTI != jtiOf(t, s, b1) {
 		t.Fatalf("revoke by token = %+v", out)
 	}
 	// Every token of a client: only the not-yet-revoked one.
-	structured(t, call(t, c, "revoke_token", map[string]any{"client_id": "alpha"}), &out)
+	structured(t, testutil.CallTool(t, c, "revoke_token", map[string]any{"client_id": "alpha"}), &out)
 	if len(out.Revoked) != 1 {
 		t.Fatalf("revoke client = %+v, want 1 newly revoked", out)
 	}
@@ -109,7 +110,7 @@ func TestRevokeTokenToolRevokesByJTITokenAndClient(t *testing.T) {
 			RevokeReason string `json:"revoke_reason"`
 		} `json:"registry"`
 	}
-	structured(t, call(t, c, "decode_token", map[string]any{"token": a1}), &dec)
+	structured(t, testutil.CallTool(t, c, "decode_token", map[string]any{"token": a1}), &dec)
 	if dec.Valid || !dec.Revoked || dec.Registry.RevokedBy != "admin-console" || dec.Registry.RevokeReason != "laptop stolen" {
 		t.Fatalf("decode_token of a revoked token = %+v", dec)
 	}
@@ -120,7 +121,7 @@ func TestRevokeTokenToolRevokesByJTITokenAndClient(t *testing.T) {
 			RevokedTokens int    `json:"revoked_tokens"`
 		} `json:"clients"`
 	}
-	structured(t, call(t, c, "list_clients", nil), &list)
+	structured(t, testutil.CallTool(t, c, "list_clients", nil), &list)
 	got := map[string][2]int{}
 	for _, cl := range list.Clients {
 		got[cl.ClientID] = [2]int{cl.ActiveTokens, cl.RevokedTokens}
@@ -140,7 +141,7 @@ func TestRevokedTokenIsRefusedOnItsVeryNextRequest(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			call(t, c, "whoami", nil)
+			testutil.CallTool(t, c, "whoami", nil)
 			if _, _, err := s.Revoker.RevokeJTI(context.Background(), jtiOf(t, s, tok), "test", "leaked"); err != nil {
 				t.Fatal(err)
 			}

@@ -12,33 +12,15 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 
+	"github.com/mcpauth/mcpauth/internal/testutil"
 	"github.com/mcpauth/mcpauth/transport"
 )
-
-// syncBuffer collects log lines written from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func wsURL(s *stack) string { return "ws" + strings.TrimPrefix(s.URL, "http") + "/ws" }
 
@@ -249,7 +231,7 @@ func TestWebSocketTypeScriptSDK(t *testing.T) {
 	node, dir := requireNode(t)
 	for _, mode := range []string{"params", "headers"} {
 		t.Run(mode, func(t *testing.T) {
-			logs := &syncBuffer{}
+			logs := &testutil.Buffer{}
 			s := startStack(t, stackOpts{logs: logs})
 			tok := s.mint(t, "ts-ws-client", time.Hour, "tools:call")
 
@@ -297,7 +279,7 @@ func TestWebSocketTypeScriptSDK(t *testing.T) {
 
 // Refusals, frame by frame.
 func TestWebSocketRefusals(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &testutil.Buffer{}
 	// A short read timeout: net/http's deadlines must not reach an
 	// upgraded connection.
 	s := startStack(t, stackOpts{logs: logs, wsAuthTimeout: 300 * time.Millisecond, timeouts: transport.Timeouts{Read: 300 * time.Millisecond}})
@@ -611,7 +593,7 @@ func TestWebSocketKeepAlive(t *testing.T) {
 // A client that stops reading is dropped once a write has waited the
 // write timeout: its answers are never buffered without limit.
 func TestWebSocketSlowReaderIsDropped(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &testutil.Buffer{}
 	s := startStack(t, stackOpts{logs: logs, sseWriteTimeout: 200 * time.Millisecond})
 	tok := s.mint(t, "slow-reader", time.Hour, "admin")
 	// A small receive buffer, so the server's writes block soon.

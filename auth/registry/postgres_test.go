@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mcpauth/mcpauth/internal/testutil"
 )
 
 // defaultPostgresURL is the test server when MCPAUTH_TEST_POSTGRES_URL is
@@ -276,7 +278,7 @@ func TestOpenPostgresErrorsDoNotRevealThePassword(t *testing.T) {
 
 func TestPostgresChangesResyncsAfterListenerConnectionLoss(t *testing.T) {
 	_, dbURL := newPostgresSchema(t)
-	var logs syncBuf
+	var logs testutil.Buffer
 	a, err := openPostgresWith(context.Background(), dbURL, Options{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -318,24 +320,6 @@ func TestPostgresChangesResyncsAfterListenerConnectionLoss(t *testing.T) {
 			t.Fatalf("log lacks %s:\n%s", ev, logs.String())
 		}
 	}
-}
-
-// syncBuf is a log sink safe for the listener goroutine and the test.
-type syncBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestPostgresChangesCoalescesBurstsWithoutBlocking(t *testing.T) {

@@ -18,6 +18,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/mcpauth/mcpauth/internal/testutil"
 )
 
 // jwksUpstream is an MCP server that admits only requests whose Bearer
@@ -127,8 +129,8 @@ func TestCallerTokenUpstreamVerifiesTokensFromTheJWKS(t *testing.T) {
 	})
 	addr, _, logs := startServerLogged(t, e, "--addr", fmt.Sprintf("127.0.0.1:%d", port))
 
-	res := callTool(t, relayClient(t, addr, alice), "crm__who", map[string]any{})
-	if got := resultText(res); res.IsError || got != "sub=alice aud="+up.url+" scope=crm:read" {
+	res := testutil.CallTool(t, relayClient(t, addr, alice), "crm__who", map[string]any{})
+	if got := testutil.Text(res); res.IsError || got != "sub=alice aud="+up.url+" scope=crm:read" {
 		t.Fatalf("crm__who = %+v", res)
 	}
 	up.mu.Lock()

@@ -15,6 +15,8 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/mcpauth/mcpauth/internal/testutil"
 )
 
 // The two source documents (../shared/seeds/) walked recipe by recipe, in
@@ -274,7 +276,7 @@ func TestTokenGuideDocumentRecipesInOrder(t *testing.T) {
 	// {"Authorization": "Bearer …"}}: an SSE client with exactly that.
 	devLaptop := issue(t, e, "dev-laptop", "30d").Token
 	c := sseClient(t, sse, devLaptop, "claude-desktop")
-	if who := structuredField(t, callTool(t, c, "whoami", nil), "client_id"); who != "dev-laptop" {
+	if who := structuredField(t, testutil.CallTool(t, c, "whoami", nil), "client_id"); who != "dev-laptop" {
 		t.Fatalf("Example 1 (development) whoami = %v", who)
 	}
 	// Usage example 2, "Production": production-web 180d kept as
@@ -424,7 +426,7 @@ func TestProductionSetupDocumentRecipesInOrder(t *testing.T) {
 	claude := getToken("claude", scopes)
 	// Step 4, "Claude Desktop client": authenticate with the API key,
 	// receive a JWT, include it in all MCP requests (Bearer).
-	if who := structuredField(t, callTool(t, mcpClient(t, addr, claude.Data.AccessToken), "whoami", nil), "client_id"); who != "claude" {
+	if who := structuredField(t, testutil.CallTool(t, mcpClient(t, addr, claude.Data.AccessToken), "whoami", nil), "client_id"); who != "claude" {
 		t.Fatalf("whoami with the API's token = %v", who)
 	}
 	// Step 4, 2. "Include the token in your MCP WebSocket requests":

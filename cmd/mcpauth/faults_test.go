@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/mcpauth/mcpauth/internal/testutil"
 )
 
 // cutProxy is a TCP proxy on loopback between one replica and PostgreSQL
@@ -117,13 +119,13 @@ func TestReplicaCutOffFromPostgresKeepsServingAndCatchesUpOnRevocations(t *testi
 	if r := postMCP(t, b, user.Token, initJSON); r.StatusCode != http.StatusOK {
 		t.Fatalf("B refused a valid token while cut off from the database: %d", r.StatusCode)
 	}
-	res := callTool(t, adminB, "issue_token", map[string]any{"client_id": "during-outage", "expires_in": "1h"})
-	if !res.IsError || strings.Contains(resultText(res), "eyJ") || !strings.Contains(resultText(res), "Cannot issue token") {
+	res := testutil.CallTool(t, adminB, "issue_token", map[string]any{"client_id": "during-outage", "expires_in": "1h"})
+	if !res.IsError || strings.Contains(testutil.Text(res), "eyJ") || !strings.Contains(testutil.Text(res), "Cannot issue token") {
 		t.Fatalf("a mint during the outage: %+v", res)
 	}
 
 	// Revoked through the other replica while B is cut off.
-	if res := callTool(t, mcpClient(t, a, admin.Token), "revoke_token", map[string]any{"jti": user.JTI, "reason": "outage test"}); res.IsError {
+	if res := testutil.CallTool(t, mcpClient(t, a, admin.Token), "revoke_token", map[string]any{"jti": user.JTI, "reason": "outage test"}); res.IsError {
 		t.Fatalf("revoke_token on A: %+v", res)
 	}
 	proxy.restore()
@@ -139,7 +141,7 @@ func TestReplicaCutOffFromPostgresKeepsServingAndCatchesUpOnRevocations(t *testi
 	t.Logf("B enforced the revocation %v after the database came back", time.Since(restored))
 
 	// And mints again, recorded.
-	res = callTool(t, adminB, "issue_token", map[string]any{"client_id": "after-outage", "expires_in": "1h"})
+	res = testutil.CallTool(t, adminB, "issue_token", map[string]any{"client_id": "after-outage", "expires_in": "1h"})
 	if res.IsError {
 		t.Fatalf("a mint after the outage: %+v", res)
 	}
@@ -246,17 +248,6 @@ func postMCPQuiet(addr, token, body string) int {
 	return resp.StatusCode
 }
 
-// resultText joins a tool result's text content.
-func resultText(r *mcp.CallToolResult) string {
-	var b strings.Builder
-	for _, c := range r.Content {
-		if tc, ok := c.(mcp.TextContent); ok {
-			b.WriteString(tc.Text)
-		}
-	}
-	return b.String()
-}
-
 // Rule: while another process holds the SQLite registry's write lock, a
 // mint waits at most MCP_REGISTRY_BUSY_TIMEOUT and is then refused as
 // busy: 503 registry_busy with Retry-After on the token API, a tool error
@@ -297,8 +288,8 @@ func TestLockedSQLiteRegistryRefusesMintsAsBusyAndRecordsNothing(t *testing.T) {
 		!strings.Contains(string(body), "registry_busy") || strings.Contains(string(body), "eyJ") {
 		t.Fatalf("token API while locked: %d %q %s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
 	}
-	res := callTool(t, c, "issue_token", map[string]any{"client_id": "while-locked-too"})
-	if !res.IsError || !strings.Contains(resultText(res), "registry busy") {
+	res := testutil.CallTool(t, c, "issue_token", map[string]any{"client_id": "while-locked-too"})
+	if !res.IsError || !strings.Contains(testutil.Text(res), "registry busy") {
 		t.Fatalf("issue_token while locked: %+v", res)
 	}
 
@@ -308,7 +299,7 @@ func TestLockedSQLiteRegistryRefusesMintsAsBusyAndRecordsNothing(t *testing.T) {
 	if n := listCount(t, e); n != before {
 		t.Fatalf("registry went from %d to %d tokens: a refused mint was recorded", before, n)
 	}
-	if res := callTool(t, c, "issue_token", map[string]any{"client_id": "after-lock"}); res.IsError {
+	if res := testutil.CallTool(t, c, "issue_token", map[string]any{"client_id": "after-lock"}); res.IsError {
 		t.Fatalf("issue_token after the lock: %+v", res)
 	}
 }
@@ -365,7 +356,7 @@ func TestStaleRevocationSetFailsClosedWithinItsBound(t *testing.T) {
 					t.Fatalf("/health of a stale replica: %d %s", hr.StatusCode, body)
 				}
 			}
-			if res := callTool(t, mcpClient(t, a, admin.Token), "revoke_token", map[string]any{"jti": user.JTI, "reason": "stale test"}); res.IsError {
+			if res := testutil.CallTool(t, mcpClient(t, a, admin.Token), "revoke_token", map[string]any{"jti": user.JTI, "reason": "stale test"}); res.IsError {
 				t.Fatalf("revoke_token on A: %+v", res)
 			}
 			proxy.restore()

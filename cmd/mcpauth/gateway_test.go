@@ -19,6 +19,8 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/mcpauth/mcpauth/internal/testutil"
 )
 
 // upstreamsDir holds the real MCP servers (npm, pinned in its lockfile)
@@ -107,18 +109,18 @@ func TestGatewayRelaysUpstreamsUnderThePolicy(t *testing.T) {
 	addr, cmd, logs := startServerLogged(t, e)
 
 	// Each caller's list shows only what the policy lets it use.
-	readerTools := listToolNames(t, mcpClient(t, addr, reader.Token))
+	readerTools := testutil.ToolNames(t, mcpClient(t, addr, reader.Token))
 	if !slices.Contains(readerTools, "crm__search") || slices.Contains(readerTools, "crm__delete_contact") ||
 		slices.Contains(readerTools, "everything__echo") || !slices.Contains(readerTools, "whoami") ||
 		slices.Contains(readerTools, "issue_token") {
 		t.Fatalf("reader sees %v", readerTools)
 	}
 	uc := mcpClient(t, addr, user.Token)
-	userTools := listToolNames(t, uc)
+	userTools := testutil.ToolNames(t, uc)
 	if !slices.Contains(userTools, "everything__echo") || slices.Contains(userTools, "crm__search") {
 		t.Fatalf("user sees %v", userTools)
 	}
-	adminTools := listToolNames(t, mcpClient(t, addr, admin.Token))
+	adminTools := testutil.ToolNames(t, mcpClient(t, addr, admin.Token))
 	for _, want := range []string{"crm__search", "crm__delete_contact", "everything__echo", "issue_token"} {
 		if !slices.Contains(adminTools, want) {
 			t.Fatalf("admin sees %v, want %s", adminTools, want)
@@ -126,28 +128,28 @@ func TestGatewayRelaysUpstreamsUnderThePolicy(t *testing.T) {
 	}
 
 	// Calls go through to the real upstreams.
-	if res := callTool(t, uc, "everything__echo", map[string]any{"message": "through mcpauth"}); res.IsError ||
+	if res := testutil.CallTool(t, uc, "everything__echo", map[string]any{"message": "through mcpauth"}); res.IsError ||
 		!strings.Contains(fmt.Sprint(res.Content), "through mcpauth") {
 		t.Fatalf("everything__echo = %+v", res)
 	}
-	if res := callTool(t, mcpClient(t, addr, reader.Token), "crm__search", nil); res.IsError {
+	if res := testutil.CallTool(t, mcpClient(t, addr, reader.Token), "crm__search", nil); res.IsError {
 		t.Fatalf("crm__search = %+v", res)
 	}
 
 	// whoami and decode_token say what a token may call.
 	rc := mcpClient(t, addr, reader.Token)
-	mayCall := fmt.Sprint(structuredField(t, callTool(t, rc, "whoami", nil), "may_call"))
+	mayCall := fmt.Sprint(structuredField(t, testutil.CallTool(t, rc, "whoami", nil), "may_call"))
 	if !strings.Contains(mayCall, "crm__search") || strings.Contains(mayCall, "crm__delete_contact") || strings.Contains(mayCall, "everything__") {
 		t.Fatalf("reader's whoami may_call = %s", mayCall)
 	}
 	ac := mcpClient(t, addr, admin.Token)
-	decoded := fmt.Sprint(structuredField(t, callTool(t, ac, "decode_token", map[string]any{"token": user.Token}), "may_call"))
+	decoded := fmt.Sprint(structuredField(t, testutil.CallTool(t, ac, "decode_token", map[string]any{"token": user.Token}), "may_call"))
 	if !strings.Contains(decoded, "everything__echo") || strings.Contains(decoded, "crm__") {
 		t.Fatalf("decode_token of user's token: may_call = %s", decoded)
 	}
 
 	// list_upstreams (admin) and /health report each upstream.
-	ups := fmt.Sprint(structuredField(t, callTool(t, ac, "list_upstreams", nil), "upstreams"))
+	ups := fmt.Sprint(structuredField(t, testutil.CallTool(t, ac, "list_upstreams", nil), "upstreams"))
 	for _, want := range []string{"name:crm", "name:everything", "state:up", "transport:stdio", "transport:streamable-http"} {
 		if !strings.Contains(ups, want) {
 			t.Fatalf("list_upstreams = %s, want %s", ups, want)
@@ -220,20 +222,20 @@ func TestPolicyReloadsOnSIGHUPAndABadReloadKeepsTheOld(t *testing.T) {
 	reader := issue(t, e, "reader", "1d", "--scope", "crm:read")
 	addr, cmd, logs := startServerLogged(t, e)
 	c := mcpClient(t, addr, reader.Token)
-	if slices.Contains(listToolNames(t, c), "everything__echo") {
+	if slices.Contains(testutil.ToolNames(t, c), "everything__echo") {
 		t.Fatal("reader sees everything__echo before the reload")
 	}
 
 	// Grant crm:read everything's tools, and reload.
 	writeUpstreams(t, file, node, script, crmURL, `"policy": {"tools": {"*": ["crm:read"]}}`)
 	_ = cmd.Process.Signal(syscall.SIGHUP)
-	waitUntil(t, "the reloaded policy", func() bool { return slices.Contains(listToolNames(t, c), "everything__echo") })
+	waitUntil(t, "the reloaded policy", func() bool { return slices.Contains(testutil.ToolNames(t, c), "everything__echo") })
 
 	// A policy that does not compile is refused; the last good one stays.
 	writeUpstreams(t, file, node, script, crmURL, `"policy": {"tools": {"*": "crm:read"}}`)
 	_ = cmd.Process.Signal(syscall.SIGHUP)
 	waitUntil(t, "the refusal in the log", func() bool { return strings.Contains(logs.String(), "policy reload refused") })
-	if !slices.Contains(listToolNames(t, c), "everything__echo") {
+	if !slices.Contains(testutil.ToolNames(t, c), "everything__echo") {
 		t.Fatal("a bad reload changed the policy in force")
 	}
 }

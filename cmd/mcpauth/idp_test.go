@@ -24,6 +24,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/mcpauth/mcpauth/internal/testutil"
 )
 
 // oidcDir holds the real OpenID provider of the trusted-issuer tests:
@@ -160,10 +162,10 @@ func TestTrustedProviderTokensCallToolsWithinTheirScopes(t *testing.T) {
 
 	reader := idp.token(t, "reader", "crm:read", resource)
 	c := mcpClient(t, addr, reader)
-	if who := structuredField(t, callTool(t, c, "whoami", nil), "client_id"); who != "corp:reader" {
+	if who := structuredField(t, testutil.CallTool(t, c, "whoami", nil), "client_id"); who != "corp:reader" {
 		t.Fatalf("whoami = %v", who)
 	}
-	if names := listToolNames(t, c); !slices.Contains(names, "whoami") || slices.Contains(names, "list_tokens") {
+	if names := testutil.ToolNames(t, c); !slices.Contains(names, "whoami") || slices.Contains(names, "list_tokens") {
 		t.Fatalf("reader sees %v", names)
 	}
 	if res, err := c.CallTool(context.Background(), callReq("list_tokens")); err == nil && !res.IsError {
@@ -171,13 +173,13 @@ func TestTrustedProviderTokensCallToolsWithinTheirScopes(t *testing.T) {
 	}
 
 	sse := sseClient(t, "http://"+addr+"/sse", reader, "t")
-	if who := structuredField(t, callTool(t, sse, "whoami", nil), "client_id"); who != "corp:reader" {
+	if who := structuredField(t, testutil.CallTool(t, sse, "whoami", nil), "client_id"); who != "corp:reader" {
 		t.Fatalf("whoami over SSE = %v", who)
 	}
 
 	// "mcp-admin" is mapped to admin: the token tools answer.
 	ops := mcpClient(t, addr, idp.token(t, "ops", "mcp-admin", resource))
-	if res := callTool(t, ops, "list_tokens", nil); res.IsError {
+	if res := testutil.CallTool(t, ops, "list_tokens", nil); res.IsError {
 		t.Fatalf("list_tokens as a mapped admin: %+v", res.Content)
 	}
 	// No scope: whoami (crm:read) is refused.
@@ -377,7 +379,7 @@ func TestAClientSignsInAtTheProviderFoundInTheMetadata(t *testing.T) {
 	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || tok.AccessToken == "" {
 		t.Fatalf("token endpoint: %d %v", resp.StatusCode, err)
 	}
-	if who := structuredField(t, callTool(t, mcpClient(t, addr, tok.AccessToken), "whoami", nil), "client_id"); who != "corp:alice" {
+	if who := structuredField(t, testutil.CallTool(t, mcpClient(t, addr, tok.AccessToken), "whoami", nil), "client_id"); who != "corp:alice" {
 		t.Fatalf("whoami = %v", who)
 	}
 }

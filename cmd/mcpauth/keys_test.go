@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/mcpauth/mcpauth/auth/keys"
+	"github.com/mcpauth/mcpauth/internal/testutil"
 )
 
 // generateKey runs "key generate" into a new file in dir and returns the
@@ -162,15 +163,15 @@ func TestServerSignsWithAnES256KeyFileEndToEnd(t *testing.T) {
 
 	addr := startServer(t, es)
 	c := mcpClient(t, addr, tok.Token)
-	if who := structuredField(t, callTool(t, c, "whoami", nil), "client_id"); who != "es-client" {
+	if who := structuredField(t, testutil.CallTool(t, c, "whoami", nil), "client_id"); who != "es-client" {
 		t.Fatalf("whoami with the ES256 token = %v", who)
 	}
 	// The issue_token tool mints with the key too.
-	minted := callTool(t, c, "issue_token", map[string]any{"client_id": "tool-minted", "expires_in": "1h"})
+	minted := testutil.CallTool(t, c, "issue_token", map[string]any{"client_id": "tool-minted", "expires_in": "1h"})
 	if tk, _ := structuredField(t, minted, "token").(string); tk == "" || tokenHeader(t, tk)["kid"] != kid {
 		t.Fatalf("issue_token minted %v", minted.StructuredContent)
 	}
-	if who := structuredField(t, callTool(t, mcpClient(t, addr, before.Token), "whoami", nil), "client_id"); who != "before-switch" {
+	if who := structuredField(t, testutil.CallTool(t, mcpClient(t, addr, before.Token), "whoami", nil), "client_id"); who != "before-switch" {
 		t.Fatalf("whoami with the HS256 token minted before the switch = %v", who)
 	}
 	if kids := jwksKids(t, addr); len(kids) != 1 || kids[0] != kid {
@@ -204,7 +205,7 @@ func TestPreviousSecretAndVerifyKeyFilesKeepOldTokensValid(t *testing.T) {
 		"MCP_SIGNING_ALG=ES256", "MCP_SIGNING_KEY_FILE="+newKey, "MCP_VERIFY_KEY_FILES="+oldKey)
 	addr := startServer(t, e)
 	for _, tk := range []issuedJSON{oldSecretTok, oldKeyTok} {
-		if who := structuredField(t, callTool(t, mcpClient(t, addr, tk.Token), "whoami", nil), "client_id"); who != tk.ClientID {
+		if who := structuredField(t, testutil.CallTool(t, mcpClient(t, addr, tk.Token), "whoami", nil), "client_id"); who != tk.ClientID {
 			t.Fatalf("whoami with %s's token = %v", tk.ClientID, who)
 		}
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -10,28 +9,11 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/mcpauth/mcpauth/internal/testutil"
 )
-
-// lockedBuffer collects a process's output safely across goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestLogsNeverContainTokensSecretsOrKeys runs a full session (issue over
 // every path, use, fail, revoke, decode) and checks every byte the server
@@ -40,7 +22,7 @@ func (l *lockedBuffer) String() string {
 func TestLogsNeverContainTokensSecretsOrKeys(t *testing.T) {
 	const apiKey = "leak-test-api-key-0123456789abcdefghijklmnop"
 	e := testEnv(t, "API_KEY="+apiKey, "MCP_REVOCATION_RESYNC=200ms", "MCP_LOG_LEVEL=debug")
-	var serverLog lockedBuffer
+	var serverLog testutil.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, "--env-file=", "serve", "--addr", "127.0.0.1:0")
@@ -90,7 +72,7 @@ func TestLogsNeverContainTokensSecretsOrKeys(t *testing.T) {
 	}
 	admin := cliIssue("leak-admin", "1h", "--scope", "admin")
 	c := mcpClient(t, addr, admin.Token)
-	res := callTool(t, c, "issue_token", map[string]any{"client_id": "leak-tool", "expires_in": "1h"})
+	res := testutil.CallTool(t, c, "issue_token", map[string]any{"client_id": "leak-tool", "expires_in": "1h"})
 	toolTok, _ := structuredField(t, res, "token").(string)
 	secrets = append(secrets, toolTok)
 	req, _ := http.NewRequest("POST", "http://"+addr+"/api/v1/mcp/auth/token", strings.NewReader(`{"client_id":"leak-api"}`))
@@ -123,8 +105,8 @@ func TestLogsNeverContainTokensSecretsOrKeys(t *testing.T) {
 		r.Body.Close()
 	}
 	secrets = append(secrets, apiKey+"-wrong")
-	callTool(t, c, "decode_token", map[string]any{"token": toolTok})
-	callTool(t, c, "revoke_token", map[string]any{"token": toolTok, "reason": "leak test"})
+	testutil.CallTool(t, c, "decode_token", map[string]any{"token": toolTok})
+	testutil.CallTool(t, c, "revoke_token", map[string]any{"token": toolTok, "reason": "leak test"})
 	postMCP(t, addr, toolTok, initJSON) // refused as revoked
 	_, errOut, _ := run(t, e, api.Data.AccessToken, "token", "decode")
 	cliLogs.WriteString(errOut)

@@ -20,6 +20,8 @@ import (
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/mcpauth/mcpauth/internal/testutil"
 )
 
 const testSecret = "cmd-test-secret-0123456789abcdef0123456789"
@@ -368,36 +370,6 @@ func stdioClient(t *testing.T, environ []string) (*client.Client, error) {
 	return c, nil
 }
 
-func callTool(t *testing.T, c *client.Client, name string, args map[string]any) *mcp.CallToolResult {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	req := mcp.CallToolRequest{}
-	req.Params.Name = name
-	req.Params.Arguments = args
-	res, err := c.CallTool(ctx, req)
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	return res
-}
-
-func listToolNames(t *testing.T, c *client.Client) []string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	res, err := c.ListTools(ctx, mcp.ListToolsRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, tl := range res.Tools {
-		names = append(names, tl.Name)
-	}
-	slices.Sort(names)
-	return names
-}
-
 func structuredField(t *testing.T, res *mcp.CallToolResult, field string) any {
 	t.Helper()
 	b, _ := json.Marshal(res.StructuredContent)
@@ -414,21 +386,21 @@ func TestStdioServesEveryToolAsLocalAdmin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := listToolNames(t, c); !slices.Equal(got, []string{"approve_authorization", "create_enrollment", "decode_token", "deny_authorization", "issue_token", "list_clients", "list_keys", "list_pending_authorizations", "list_tokens", "revoke_token", "whoami"}) {
+	if got := testutil.ToolNames(t, c); !slices.Equal(got, []string{"approve_authorization", "create_enrollment", "decode_token", "deny_authorization", "issue_token", "list_clients", "list_keys", "list_pending_authorizations", "list_tokens", "revoke_token", "whoami"}) {
 		t.Fatalf("tools = %v", got)
 	}
-	if who := structuredField(t, callTool(t, c, "whoami", nil), "client_id"); who != "local-admin" {
+	if who := structuredField(t, testutil.CallTool(t, c, "whoami", nil), "client_id"); who != "local-admin" {
 		t.Fatalf("whoami = %v", who)
 	}
-	res := callTool(t, c, "issue_token", map[string]any{"client_id": "stdio-made", "expires_in": "7d"})
+	res := testutil.CallTool(t, c, "issue_token", map[string]any{"client_id": "stdio-made", "expires_in": "7d"})
 	if res.IsError {
 		t.Fatalf("issue_token: %+v", res.Content)
 	}
 	tok, _ := structuredField(t, res, "token").(string)
-	if v := structuredField(t, callTool(t, c, "decode_token", map[string]any{"token": tok}), "valid"); v != true {
+	if v := structuredField(t, testutil.CallTool(t, c, "decode_token", map[string]any{"token": tok}), "valid"); v != true {
 		t.Fatalf("decode_token valid = %v", v)
 	}
-	list := callTool(t, c, "list_clients", nil)
+	list := testutil.CallTool(t, c, "list_clients", nil)
 	b, _ := json.Marshal(list.StructuredContent)
 	if !strings.Contains(string(b), `"client_id":"stdio-made"`) {
 		t.Fatalf("list_clients = %s", b)
@@ -446,10 +418,10 @@ func TestStdioActsAsTheGivenTokensIdentity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := listToolNames(t, c); !slices.Equal(got, []string{"whoami"}) {
+	if got := testutil.ToolNames(t, c); !slices.Equal(got, []string{"whoami"}) {
 		t.Fatalf("tools for a non-admin = %v", got)
 	}
-	if who := structuredField(t, callTool(t, c, "whoami", nil), "client_id"); who != "plain-user" {
+	if who := structuredField(t, testutil.CallTool(t, c, "whoami", nil), "client_id"); who != "plain-user" {
 		t.Fatalf("whoami = %v", who)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
@@ -519,7 +491,7 @@ func startServerProc(t *testing.T, environ []string, extraArgs ...string) (strin
 
 // startServerLogged is startServerProc that also collects everything the
 // server writes to stderr (its log).
-func startServerLogged(t *testing.T, environ []string, extraArgs ...string) (string, *exec.Cmd, *lockedBuffer) {
+func startServerLogged(t *testing.T, environ []string, extraArgs ...string) (string, *exec.Cmd, *testutil.Buffer) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, binary, append([]string{"--env-file=", "serve", "--addr", "127.0.0.1:0"}, extraArgs...)...)
@@ -543,7 +515,7 @@ func startServerLogged(t *testing.T, environ []string, extraArgs ...string) (str
 	})
 	sc := bufio.NewScanner(stderr)
 	addrRe := regexp.MustCompile(`"?addr"?[=:]"?(127\.0\.0\.1:\d+)`)
-	logs := &lockedBuffer{}
+	logs := &testutil.Buffer{}
 	found := make(chan string, 1)
 	go func() {
 		for sc.Scan() {
@@ -660,7 +632,7 @@ func TestCLIRevocationReachesARunningServerAndLastSeenIsTracked(t *testing.T) {
 	}
 	deadline = time.Now().Add(5 * time.Second)
 	for {
-		res := callTool(t, c, "list_clients", nil)
+		res := testutil.CallTool(t, c, "list_clients", nil)
 		b, _ := json.Marshal(res.StructuredContent)
 		var l struct {
 			Clients []struct {

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mcpauth/mcpauth/internal/testutil"
 )
 
 // TestOAuthSignInWithACLIEnrollmentCodeIsOneSystem signs a native client
@@ -103,7 +105,7 @@ func TestMetricsCountEveryPathAndNeedAnAdmin(t *testing.T) {
 	admin := issue(t, e, "metrics-admin", "1h", "--scope", "admin")
 	user := issue(t, e, "metrics-user", "1h")
 	c := mcpClient(t, addr, admin.Token)
-	callTool(t, c, "issue_token", map[string]any{"client_id": "via-tool", "expires_in": "1h"})
+	testutil.CallTool(t, c, "issue_token", map[string]any{"client_id": "via-tool", "expires_in": "1h"})
 	postMCP(t, addr, "forged.token.value", initJSON)
 	// A non-admin calling an admin tool gets the scope challenge and an
 	// auth.forbidden audit record.

@@ -19,6 +19,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/internal/testutil"
 	"github.com/mcpauth/mcpauth/transport"
 )
 
@@ -237,11 +238,11 @@ func TestBasePathServesTheDocumentsURLs(t *testing.T) {
 		t.Fatalf("challenge: %q", r.Header.Get("WWW-Authenticate"))
 	}
 	// Both MCP transports through the prefix, with real clients.
-	if who := structuredField(t, callTool(t, mcpClient(t, addr+"/v1", tok), "whoami", nil), "client_id"); who != "my-app" {
+	if who := structuredField(t, testutil.CallTool(t, mcpClient(t, addr+"/v1", tok), "whoami", nil), "client_id"); who != "my-app" {
 		t.Fatalf("whoami over /v1/mcp = %v", who)
 	}
 	sse := sseClient(t, base+"/v1/sse", tok, "t")
-	if who := structuredField(t, callTool(t, sse, "whoami", nil), "client_id"); who != "my-app" {
+	if who := structuredField(t, testutil.CallTool(t, sse, "whoami", nil), "client_id"); who != "my-app" {
 		t.Fatalf("whoami over /v1/sse = %v", who)
 	}
 	// The config token issue prints names the prefixed URL.
@@ -274,7 +275,7 @@ func TestTokensOfTheOldScriptsCanBeTrustedImportedAndRevoked(t *testing.T) {
 
 	e := testEnv(t, "MCP_LEGACY_ISSUERS=old-mcp-server,another-old-one")
 	addr = startServer(t, e)
-	if who := structuredField(t, callTool(t, mcpClient(t, addr, old), "whoami", nil), "client_id"); who != "legacy-app" {
+	if who := structuredField(t, testutil.CallTool(t, mcpClient(t, addr, old), "whoami", nil), "client_id"); who != "legacy-app" {
 		t.Fatalf("whoami with an old script's token = %v", who)
 	}
 	out, errOut, code := run(t, e, "", "token", "import", old)

@@ -23,6 +23,8 @@ import (
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/mcpauth/mcpauth/internal/testutil"
 )
 
 // The tests here drive the real mcpauth binary, with real MCP servers
@@ -86,7 +88,7 @@ type relayFixture struct {
 	addr                string
 	ev, fs, none, admin string
 	dir                 string
-	logs                *lockedBuffer
+	logs                *testutil.Buffer
 	// sentToEv returns everything mcpauth has sent server-everything so
 	// far (its stdin, or its HTTP request bodies).
 	sentToEv func() string
@@ -273,11 +275,11 @@ func TestRelayedPromptsResourcesAndCompletions(t *testing.T) {
 			// server-filesystem over stdio: a tool reads the file for the
 			// caller allowed to, and its prompts/resources lists are its own.
 			fc := relayClient(t, f.addr, f.fs)
-			got := callTool(t, fc, "fs__read_text_file", map[string]any{"path": filepath.Join(f.dir, "hello.txt")})
+			got := testutil.CallTool(t, fc, "fs__read_text_file", map[string]any{"path": filepath.Join(f.dir, "hello.txt")})
 			if got.IsError || !strings.Contains(fmt.Sprint(got.Content), "hello from the filesystem") {
 				t.Fatalf("fs__read_text_file = %+v", got)
 			}
-			if tools := listToolNames(t, fc); slices.Contains(tools, "ev__echo") || !slices.Contains(tools, "fs__list_directory") {
+			if tools := testutil.ToolNames(t, fc); slices.Contains(tools, "ev__echo") || !slices.Contains(tools, "fs__list_directory") {
 				t.Fatalf("fs caller sees %v", tools)
 			}
 		})
@@ -430,7 +432,7 @@ func TestUpstreamRequestsAreRelayedToTheCallingClient(t *testing.T) {
 			// its list changed).
 			plain := relayClient(t, f.addr, f.ev)
 			waitUntil(t, "server-everything's sampling and elicitation tools", func() bool {
-				tools := listToolNames(t, plain)
+				tools := testutil.ToolNames(t, plain)
 				return slices.Contains(tools, "ev__trigger-sampling-request") &&
 					slices.Contains(tools, "ev__trigger-elicitation-request") && slices.Contains(tools, "ev__get-roots-list")
 			})
@@ -459,7 +461,7 @@ func TestUpstreamRequestsAreRelayedToTheCallingClient(t *testing.T) {
 				}
 			}
 			// mcp-go's client here declared none of them: refused cleanly.
-			got := callTool(t, plain, "ev__trigger-sampling-request", map[string]any{"prompt": "hi", "maxTokens": 10})
+			got := testutil.CallTool(t, plain, "ev__trigger-sampling-request", map[string]any{"prompt": "hi", "maxTokens": 10})
 			if !got.IsError || !strings.Contains(fmt.Sprint(got.Content), "the calling client does not support sampling") {
 				t.Fatalf("sampling for a client without it = %+v", got)
 			}
@@ -566,9 +568,9 @@ func TestRelayReachesLegacySSEAndStdioCallers(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitUntil(t, "server-everything's sampling tool over stdio", func() bool {
-		return slices.Contains(listToolNames(t, c), "ev__trigger-sampling-request")
+		return slices.Contains(testutil.ToolNames(t, c), "ev__trigger-sampling-request")
 	})
-	got := callTool(t, c, "ev__trigger-sampling-request", map[string]any{"prompt": "hi", "maxTokens": 10})
+	got := testutil.CallTool(t, c, "ev__trigger-sampling-request", map[string]any{"prompt": "hi", "maxTokens": 10})
 	if got.IsError || !strings.Contains(fmt.Sprint(got.Content), "from the stdio client") {
 		t.Fatalf("sampling through mcpauth over stdio = %+v", got)
 	}

@@ -25,6 +25,8 @@ import (
 
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/mcpauth/mcpauth/internal/testutil"
 )
 
 // postgresDB returns a URL for a fresh, private schema of the test
@@ -96,7 +98,7 @@ func TestRevocationOnOneReplicaIsEnforcedByAnotherWithinOneSecond(t *testing.T) 
 	}
 
 	c := mcpClient(t, a, admin.Token)
-	res := callTool(t, c, "revoke_token", map[string]any{"jti": user.JTI, "reason": "replica test"})
+	res := testutil.CallTool(t, c, "revoke_token", map[string]any{"jti": user.JTI, "reason": "replica test"})
 	if res.IsError {
 		t.Fatalf("revoke_token on A: %+v", res.Content)
 	}

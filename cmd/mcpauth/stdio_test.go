@@ -7,6 +7,8 @@ import (
 
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/mcpauth/mcpauth/internal/testutil"
 )
 
 // stdioEnded waits until the stdio server stops answering (its process
@@ -38,7 +40,7 @@ func TestStdioSessionOfATokenEndsWhenItIsRevokedOrExpires(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		callTool(t, c, "whoami", nil)
+		testutil.CallTool(t, c, "whoami", nil)
 		if _, errOut, code := run(t, e, "", "token", "revoke", user.JTI); code != 0 {
 			t.Fatalf("token revoke: %d %s", code, errOut)
 		}
@@ -54,7 +56,7 @@ func TestStdioSessionOfATokenEndsWhenItIsRevokedOrExpires(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		callTool(t, c, "whoami", nil)
+		testutil.CallTool(t, c, "whoami", nil)
 		exp, err := time.Parse(time.RFC3339, *user.ExpiresAt)
 		if err != nil {
 			t.Fatal(err)

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/mcpauth/mcpauth/internal/testutil"
 )
 
 // fakeDelegator "mints" readable tokens and counts the mints.
@@ -89,7 +91,7 @@ func TestCallerTokenUpstreamGetsATokenPerCaller(t *testing.T) {
 	t.Cleanup(g.Close)
 	url := serveCallers(t, gatewayServer(g))
 	for _, scopes := range []string{"web read write", "web read write", "web admin"} {
-		if res := callTool(t, caller(t, url, scopes), "web__echo", map[string]any{"message": "hi"}); res.IsError {
+		if res := testutil.CallTool(t, caller(t, url, scopes), "web__echo", map[string]any{"message": "hi"}); res.IsError {
 			t.Fatalf("web__echo as %q = %+v", scopes, res)
 		}
 	}

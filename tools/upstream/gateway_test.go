@@ -15,41 +15,27 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/internal/testutil"
 )
-
-func toolNames(t *testing.T, c *client.Client) []string {
-	t.Helper()
-	res, err := c.ListTools(context.Background(), mcp.ListToolsRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, tl := range res.Tools {
-		names = append(names, tl.Name)
-	}
-	slices.Sort(names)
-	return names
-}
 
 func TestStdioUpstreamIsNamespacedAndForwarded(t *testing.T) {
 	_, c, logs := startGateway(t, Options{}, stdioEntry("go"))
-	names := toolNames(t, c)
+	names := testutil.ToolNames(t, c)
 	for _, want := range []string{"go__echo", "go__slow", "go__crash"} {
 		if !slices.Contains(names, want) {
 			t.Fatalf("tools/list = %v, want %s", names, want)
 		}
 	}
-	res := callTool(t, c, "go__echo", map[string]any{"message": "hi"})
-	if res.IsError || text(res) != "echo: hi" {
+	res := testutil.CallTool(t, c, "go__echo", map[string]any{"message": "hi"})
+	if res.IsError || testutil.Text(res) != "echo: hi" {
 		t.Fatalf("go__echo = %+v", res)
 	}
 	// A tool error stays a tool error.
-	if res := callTool(t, c, "go__fail", nil); !res.IsError || text(res) != "it failed, as asked" {
+	if res := testutil.CallTool(t, c, "go__fail", nil); !res.IsError || testutil.Text(res) != "it failed, as asked" {
 		t.Fatalf("go__fail = %+v", res)
 	}
 	// The non-JSON line the child printed first was skipped, and its
@@ -89,7 +75,7 @@ func TestEmptyPrefixServesNamesUnchanged(t *testing.T) {
 	none := ""
 	e.Prefix = &none
 	_, c, _ := startGateway(t, Options{}, e)
-	if names := toolNames(t, c); !slices.Contains(names, "echo") || slices.Contains(names, "go__echo") {
+	if names := testutil.ToolNames(t, c); !slices.Contains(names, "echo") || slices.Contains(names, "go__echo") {
 		t.Fatalf("tools/list = %v, want echo unprefixed", names)
 	}
 }
@@ -105,8 +91,8 @@ func TestCallsToOneChildAreMultiplexed(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if res := callTool(t, c, "go__barrier", map[string]any{"n": n}); res.IsError || text(res) != "released" {
-				errs <- text(res)
+			if res := testutil.CallTool(t, c, "go__barrier", map[string]any{"n": n}); res.IsError || testutil.Text(res) != "released" {
+				errs <- testutil.Text(res)
 			}
 		}()
 	}
@@ -171,15 +157,15 @@ func TestStdioCallerIdentityGoesInMetaNeverTheClaimedOne(t *testing.T) {
 
 func TestChildKilledMidCallGivesAClearErrorAndComesBack(t *testing.T) {
 	g, c, _ := startGateway(t, Options{BackoffMin: 10 * time.Millisecond}, stdioEntry("go"))
-	res := callTool(t, c, "go__crash", nil)
-	if !res.IsError || !strings.Contains(text(res), `upstream "go"`) {
+	res := testutil.CallTool(t, c, "go__crash", nil)
+	if !res.IsError || !strings.Contains(testutil.Text(res), `upstream "go"`) {
 		t.Fatalf("crash = %+v, want a tool error naming the upstream", res)
 	}
 	waitFor(t, "the upstream to restart", func() bool {
 		s := g.Statuses()[0]
 		return s.State == Up && s.Restarts == 1
 	})
-	if res := callTool(t, c, "go__echo", map[string]any{"message": "back"}); res.IsError || text(res) != "echo: back" {
+	if res := testutil.CallTool(t, c, "go__echo", map[string]any{"message": "back"}); res.IsError || testutil.Text(res) != "echo: back" {
 		t.Fatalf("echo after restart = %+v", res)
 	}
 }
@@ -188,19 +174,19 @@ func TestSlowUpstreamHitsTheCallTimeout(t *testing.T) {
 	e := stdioEntry("go")
 	e.Timeout = Duration(100 * time.Millisecond)
 	_, c, _ := startGateway(t, Options{}, e)
-	res := callTool(t, c, "go__slow", map[string]any{"ms": 10000})
-	if !res.IsError || !strings.Contains(text(res), `upstream "go" did not answer within 100ms`) {
+	res := testutil.CallTool(t, c, "go__slow", map[string]any{"ms": 10000})
+	if !res.IsError || !strings.Contains(testutil.Text(res), `upstream "go" did not answer within 100ms`) {
 		t.Fatalf("slow = %+v", res)
 	}
 	// The connection is still good.
-	if res := callTool(t, c, "go__echo", map[string]any{"message": "ok"}); res.IsError {
+	if res := testutil.CallTool(t, c, "go__echo", map[string]any{"message": "ok"}); res.IsError {
 		t.Fatalf("echo after timeout = %+v", res)
 	}
 }
 
 func TestCloseLeavesNoProcessBehind(t *testing.T) {
 	g, c, _ := startGateway(t, Options{StopTimeout: time.Second}, stdioEntry("go"))
-	grandchild, err := strconv.Atoi(text(callTool(t, c, "go__spawn", nil)))
+	grandchild, err := strconv.Atoi(testutil.Text(testutil.CallTool(t, c, "go__spawn", nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,8 +230,8 @@ func TestHTTPUpstreamGetsItsStaticCredential(t *testing.T) {
 	t.Cleanup(up.Close) // after the gateway's own cleanup closes its connection
 	e := Entry{Name: "web", URL: up.URL + "/mcp", Headers: map[string]string{"X-Upstream-Key": "k-123"}}
 	g, c, _ := startGateway(t, Options{}, e)
-	res := callTool(t, c, "web__echo", map[string]any{"message": "over http"})
-	if res.IsError || text(res) != "echo: over http" {
+	res := testutil.CallTool(t, c, "web__echo", map[string]any{"message": "over http"})
+	if res.IsError || testutil.Text(res) != "echo: over http" {
 		t.Fatalf("web__echo = %+v", res)
 	}
 	if st := g.Statuses()[0]; st.Transport != "streamable-http" || st.State != Up {
@@ -270,7 +256,7 @@ func TestSSEOnlyUpstreamIsReachedByFallingBack(t *testing.T) {
 	up := httptest.NewServer(server.NewSSEServer(testUpstream()))
 	t.Cleanup(up.Close) // after the gateway's own cleanup closes its connection
 	g, c, _ := startGateway(t, Options{}, Entry{Name: "old", URL: up.URL + "/sse"})
-	if res := callTool(t, c, "old__echo", map[string]any{"message": "sse"}); res.IsError || text(res) != "echo: sse" {
+	if res := testutil.CallTool(t, c, "old__echo", map[string]any{"message": "sse"}); res.IsError || testutil.Text(res) != "echo: sse" {
 		t.Fatalf("old__echo = %+v", res)
 	}
 	if st := g.Statuses()[0]; st.Transport != "sse" {
@@ -322,11 +308,11 @@ func TestListChangesReachTheGatewayCoalesced(t *testing.T) {
 			mu.Unlock()
 		}
 	})
-	if res := callTool(t, c, "go__churn", map[string]any{"n": 100}); res.IsError {
+	if res := testutil.CallTool(t, c, "go__churn", map[string]any{"n": 100}); res.IsError {
 		t.Fatalf("churn = %+v", res)
 	}
-	waitFor(t, "go__late in the gateway's list", func() bool { return slices.Contains(toolNames(t, c), "go__late") })
-	if res := callTool(t, c, "go__late", nil); res.IsError || text(res) != "late" {
+	waitFor(t, "go__late in the gateway's list", func() bool { return slices.Contains(testutil.ToolNames(t, c), "go__late") })
+	if res := testutil.CallTool(t, c, "go__late", nil); res.IsError || testutil.Text(res) != "late" {
 		t.Fatalf("go__late = %+v", res)
 	}
 	// 201 upstream notifications were coalesced into far fewer re-reads.
@@ -357,7 +343,7 @@ func TestHTTPUpstreamCallsReuseConnections(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range calls {
-				if res := callTool(t, c, "web__echo", map[string]any{"message": "again"}); res.IsError {
+				if res := testutil.CallTool(t, c, "web__echo", map[string]any{"message": "again"}); res.IsError {
 					t.Errorf("web__echo = %+v", res)
 					return
 				}
@@ -385,7 +371,7 @@ func TestCallersConnectionMetaStaysOnItsHop(t *testing.T) {
 		"io.modelcontextprotocol/clientInfo":      map[string]any{"name": "caller", "version": "1"},
 	}}
 	res, err := g.callTool(g.ups[0], "echo")(context.Background(), req)
-	if err != nil || res.IsError || text(res) != "echo: hop" {
+	if err != nil || res.IsError || testutil.Text(res) != "echo: hop" {
 		t.Fatalf("echo with the caller's connection meta: %v %+v", err, res)
 	}
 }

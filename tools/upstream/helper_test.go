@@ -1,7 +1,6 @@
 package upstream
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -25,6 +24,7 @@ import (
 
 	"github.com/mcpauth/mcpauth/auth"
 	"github.com/mcpauth/mcpauth/auth/policy"
+	"github.com/mcpauth/mcpauth/internal/testutil"
 )
 
 // The test binary doubles as a stdio upstream (an mcp-go server) when
@@ -293,29 +293,11 @@ func stdioEntry(name string) Entry {
 	return Entry{Name: name, Command: os.Args[0], Env: map[string]string{upstreamEnv: "1"}}
 }
 
-// syncBuffer is a log sink tests read while the gateway writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // startGateway starts a gateway for entries, attaches it to a fresh
 // mcp-go server and returns a connected in-process client of that server.
-func startGateway(t *testing.T, opts Options, entries ...Entry) (*Gateway, *client.Client, *syncBuffer) {
+func startGateway(t *testing.T, opts Options, entries ...Entry) (*Gateway, *client.Client, *testutil.Buffer) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testutil.Buffer{}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
@@ -351,30 +333,6 @@ func gatewayServer(g *Gateway) *server.MCPServer {
 	s := server.NewMCPServer("gateway", "test", opts...)
 	g.Attach(s)
 	return s
-}
-
-func callTool(t *testing.T, c *client.Client, name string, args map[string]any) *mcp.CallToolResult {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	req := mcp.CallToolRequest{}
-	req.Params.Name = name
-	req.Params.Arguments = args
-	res, err := c.CallTool(ctx, req)
-	if err != nil {
-		t.Fatalf("tools/call %s: %v", name, err)
-	}
-	return res
-}
-
-func text(r *mcp.CallToolResult) string {
-	var b bytes.Buffer
-	for _, c := range r.Content {
-		if tc, ok := c.(mcp.TextContent); ok {
-			b.WriteString(tc.Text)
-		}
-	}
-	return b.String()
 }
 
 // waitFor polls cond until it holds or the deadline passes.

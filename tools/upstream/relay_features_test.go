@@ -20,6 +20,8 @@ import (
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/mcpauth/mcpauth/internal/testutil"
 )
 
 func complete(ctx context.Context, c *client.Client, ref any, arg string, value string, cctx map[string]string) (*mcp.CompleteResult, error) {
@@ -165,16 +167,16 @@ func TestUpstreamLogsGoOnlyToSessionsThatMayUseItAtTheirLevel(t *testing.T) {
 	// next: the gateway relays an upstream's messages in order, and each
 	// session's stream keeps that order, so what a session got before a
 	// later message is all it will ever get of the earlier ones.
-	callTool(t, clients["a"], "go__log", map[string]any{"level": "warning", "message": "m1"})
+	testutil.CallTool(t, clients["a"], "go__log", map[string]any{"level": "warning", "message": "m1"})
 	waitFor(t, "a gets m1", func() bool { return sinks["a"].has("go/test warning m1") })
-	callTool(t, clients["a"], "go__log", map[string]any{"level": "error", "message": "m2"})
+	testutil.CallTool(t, clients["a"], "go__log", map[string]any{"level": "error", "message": "m2"})
 	waitFor(t, "a and c get m2", func() bool {
 		return sinks["a"].has("go/test error m2") && sinks["c"].has("go/test error m2")
 	})
 	if got := sinks["c"].all(); len(got) != 1 {
 		t.Fatalf("c (level error) got %v, want only m2", got)
 	}
-	callTool(t, clients["b"], "other__log", map[string]any{"level": "debug", "message": "m3"})
+	testutil.CallTool(t, clients["b"], "other__log", map[string]any{"level": "debug", "message": "m3"})
 	waitFor(t, "b gets m3", func() bool { return sinks["b"].has("other/test debug m3") })
 	if got := sinks["b"].all(); len(got) != 1 {
 		t.Fatalf("b (no tool of go) got %v, want only m3", got)
@@ -186,7 +188,7 @@ func TestUpstreamLogsGoOnlyToSessionsThatMayUseItAtTheirLevel(t *testing.T) {
 	// The gateway asks the upstream for the most verbose level wanted;
 	// wait until debug passes, then d sees only what came after.
 	waitFor(t, "d gets a debug message", func() bool {
-		callTool(t, clients["a"], "go__log", map[string]any{"level": "debug", "message": "m4"})
+		testutil.CallTool(t, clients["a"], "go__log", map[string]any{"level": "debug", "message": "m4"})
 		return sinks["d"].has("go/test debug m4")
 	})
 	for _, m := range sinks["d"].all() {
@@ -317,7 +319,7 @@ func TestServerRequestsOverHTTPGoToTheCallerWhoseCallCausedThem(t *testing.T) {
 			if i%2 == 1 {
 				c, who = bob, "bob"
 			}
-			got[i] = who + " " + text(callTool(t, c, "h__elicit", nil))
+			got[i] = who + " " + testutil.Text(testutil.CallTool(t, c, "h__elicit", nil))
 		}()
 	}
 	wg.Wait()
@@ -331,13 +333,13 @@ func TestServerRequestsOverHTTPGoToTheCallerWhoseCallCausedThem(t *testing.T) {
 	// standalone stream, unrelated to any call: they are relayed while
 	// exactly one call is in flight.
 	for tool, want := range map[string]string{"h__sample": "from ann", "h__roots": "roots: [file:///ann]"} {
-		if res := callTool(t, ann, tool, nil); res.IsError || !strings.Contains(text(res), want) {
-			t.Fatalf("%s = %q, want %q", tool, text(res), want)
+		if res := testutil.CallTool(t, ann, tool, nil); res.IsError || !strings.Contains(testutil.Text(res), want) {
+			t.Fatalf("%s = %q, want %q", tool, testutil.Text(res), want)
 		}
 	}
 	// A caller whose client does not support sampling is refused cleanly.
 	plain := caller(t, url, "h")
-	if res := callTool(t, plain, "h__sample", nil); !res.IsError || !strings.Contains(text(res), "the calling client does not support sampling") {
+	if res := testutil.CallTool(t, plain, "h__sample", nil); !res.IsError || !strings.Contains(testutil.Text(res), "the calling client does not support sampling") {
 		t.Fatalf("sampling for a client without it = %+v", res)
 	}
 }
@@ -347,12 +349,12 @@ func TestServerRequestsOverStdioNeedExactlyOneCallInFlight(t *testing.T) {
 	url := serveCallers(t, gatewayServer(g))
 	ann := caller(t, url, "go", answers{"ann"}.options()...)
 	for tool, want := range map[string]string{"go__sample": "from ann", "go__elicit": "elicited: accept map[name:ann]", "go__roots": "roots: [file:///ann]"} {
-		if res := callTool(t, ann, tool, nil); res.IsError || !strings.Contains(text(res), want) {
-			t.Fatalf("%s = %q, want %q", tool, text(res), want)
+		if res := testutil.CallTool(t, ann, tool, nil); res.IsError || !strings.Contains(testutil.Text(res), want) {
+			t.Fatalf("%s = %q, want %q", tool, testutil.Text(res), want)
 		}
 	}
-	if res := callTool(t, caller(t, url, "go"), "go__elicit", nil); !res.IsError ||
-		!strings.Contains(text(res), "the calling client does not support elicitation") {
+	if res := testutil.CallTool(t, caller(t, url, "go"), "go__elicit", nil); !res.IsError ||
+		!strings.Contains(testutil.Text(res), "the calling client does not support elicitation") {
 		t.Fatalf("elicitation for a client without it = %+v", res)
 	}
 	// With another call to the child in flight, nobody can tell whose
@@ -367,7 +369,7 @@ func TestServerRequestsOverStdioNeedExactlyOneCallInFlight(t *testing.T) {
 		_, _ = blocker.CallTool(ctx, req)
 	}()
 	waitFor(t, "the blocking call to start", fileSays(file, "started"))
-	if res := callTool(t, ann, "go__sample", nil); !res.IsError || !strings.Contains(text(res), "2 calls to it are in flight") {
+	if res := testutil.CallTool(t, ann, "go__sample", nil); !res.IsError || !strings.Contains(testutil.Text(res), "2 calls to it are in flight") {
 		t.Fatalf("sampling with two calls in flight = %+v", res)
 	}
 	// End the blocking call and wait for the child to write its last
@@ -425,7 +427,7 @@ func TestResourceSubscriptionsAreSharedUpstreamAndUpdatesGoToSubscribers(t *test
 	if caps := cs["a"].GetServerCapabilities(); caps.Resources == nil || !caps.Resources.Subscribe {
 		t.Fatalf("subscriptions not advertised: %+v", caps.Resources)
 	}
-	subs := func() string { return text(callTool(t, cs["a"], "go__subs", nil)) }
+	subs := func() string { return testutil.Text(testutil.CallTool(t, cs["a"], "go__subs", nil)) }
 
 	// A caller who may not read the resource cannot subscribe to it.
 	if err := subscribe(caller(t, url, "go"), "test://hello"); err == nil {
@@ -447,7 +449,7 @@ func TestResourceSubscriptionsAreSharedUpstreamAndUpdatesGoToSubscribers(t *test
 		t.Fatalf("upstream saw %s, want one subscription per URI", got)
 	}
 
-	callTool(t, cs["a"], "go__touch", map[string]any{"uri": "test://hello"})
+	testutil.CallTool(t, cs["a"], "go__touch", map[string]any{"uri": "test://hello"})
 	waitFor(t, "a and b to get the update", func() bool {
 		return slices.Contains(ups["a"].all(), "test://hello") && slices.Contains(ups["b"].all(), "test://hello")
 	})
@@ -456,7 +458,7 @@ func TestResourceSubscriptionsAreSharedUpstreamAndUpdatesGoToSubscribers(t *test
 	if err := subscribe(cs["c"], "test://items/9"); err != nil {
 		t.Fatal(err)
 	}
-	callTool(t, cs["a"], "go__touch", map[string]any{"uri": "test://items/9"})
+	testutil.CallTool(t, cs["a"], "go__touch", map[string]any{"uri": "test://items/9"})
 	waitFor(t, "c to get its update", func() bool { return len(ups["c"].all()) > 0 })
 	if got := ups["c"].all(); !slices.Equal(got, []string{"test://items/9"}) {
 		t.Fatalf("c got %v", got)
