@@ -1,7 +1,6 @@
 package mcpauth_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"io"
@@ -15,6 +14,7 @@ import (
 	"github.com/mcpauth/mcpauth"
 	"github.com/mcpauth/mcpauth/auth"
 	"github.com/mcpauth/mcpauth/auth/idp"
+	"github.com/mcpauth/mcpauth/internal/testutil"
 )
 
 // Rule: the library needs no public URL to serve over stdio (an embedded
@@ -48,26 +48,8 @@ func TestNewServesStdioWithoutAPublicURL(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- srv.ServeStdio(sctx, reader, inR, outW, io.Discard) }()
 	defer func() { cancel(); inW.Close(); <-done; outR.Close() }()
-	lines := bufio.NewScanner(outR)
-	send := func(msg string) map[string]any {
-		t.Helper()
-		go func() { _, _ = io.WriteString(inW, msg+"\n") }()
-		got := make(chan map[string]any, 1)
-		go func() {
-			var m map[string]any
-			if lines.Scan() {
-				_ = json.Unmarshal(lines.Bytes(), &m)
-			}
-			got <- m
-		}()
-		select {
-		case m := <-got:
-			return m
-		case <-time.After(10 * time.Second):
-			t.Fatal("no answer")
-			return nil
-		}
-	}
+	exchange := testutil.Exchange(inW, outR, 10*time.Second)
+	send := func(msg string) map[string]any { t.Helper(); return exchange(t, msg) }
 	send(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`)
 	go func() { _, _ = io.WriteString(inW, `{"jsonrpc":"2.0","method":"notifications/initialized"}`+"\n") }()
 	res := send(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"ping_crm","arguments":{}}}`)

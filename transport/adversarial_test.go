@@ -127,6 +127,20 @@ func withValid(clientID string, scopes []string, build func(t *testing.T, s *sta
 	}
 }
 
+// withValidHeader is a valid Bearer request (withValid) with one header
+// set, "Host" setting the request's host.
+func withValidHeader(clientID string, scopes []string, key, value string) func(t *testing.T, s *stack) *http.Request {
+	return withValid(clientID, scopes, func(t *testing.T, s *stack, tok string) *http.Request {
+		r := bearerReq(tok)(t, s)
+		if key == "Host" {
+			r.Host = value
+		} else {
+			r.Header.Set(key, value)
+		}
+		return r
+	})
+}
+
 // rpcReq is an authenticated stateless (2026-07-28 style is not needed:
 // mcp-go accepts a sessionless 2025-11-25 call) JSON-RPC POST.
 func rpcReq(tok, body string, extra map[string]string) func(t *testing.T, s *stack) *http.Request {
@@ -301,36 +315,12 @@ func TestAdversarialTable(t *testing.T) {
 		{"expires_in with whitespace", toolCall("root", admin, "issue_token", `{"client_id":"a","expires_in":" 30d "}`), 200, "invalid expiry"},
 
 		// HTTP.
-		{"Origin not allowed", withValid("o1", user, func(t *testing.T, s *stack, tok string) *http.Request {
-			r := bearerReq(tok)(t, s)
-			r.Header.Set("Origin", "https://evil.example")
-			return r
-		}), 403, "origin_not_allowed"},
-		{"Origin null", withValid("o2", user, func(t *testing.T, s *stack, tok string) *http.Request {
-			r := bearerReq(tok)(t, s)
-			r.Header.Set("Origin", "null")
-			return r
-		}), 403, "origin_not_allowed"},
-		{"look-alike Origin", withValid("o3", user, func(t *testing.T, s *stack, tok string) *http.Request {
-			r := bearerReq(tok)(t, s)
-			r.Header.Set("Origin", "https://app.example.com.evil.com")
-			return r
-		}), 403, "origin_not_allowed"},
-		{"Host rebinding on a loopback listener", withValid("h1", user, func(t *testing.T, s *stack, tok string) *http.Request {
-			r := bearerReq(tok)(t, s)
-			r.Host = "evil.example"
-			return r
-		}), 403, "host_not_allowed"},
-		{"text/plain body (cross-site simple request)", withValid("c1", user, func(t *testing.T, s *stack, tok string) *http.Request {
-			r := bearerReq(tok)(t, s)
-			r.Header.Set("Content-Type", "text/plain")
-			return r
-		}), 415, "application/json"},
-		{"form body", withValid("c2", user, func(t *testing.T, s *stack, tok string) *http.Request {
-			r := bearerReq(tok)(t, s)
-			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			return r
-		}), 415, "application/json"},
+		{"Origin not allowed", withValidHeader("o1", user, "Origin", "https://evil.example"), 403, "origin_not_allowed"},
+		{"Origin null", withValidHeader("o2", user, "Origin", "null"), 403, "origin_not_allowed"},
+		{"look-alike Origin", withValidHeader("o3", user, "Origin", "https://app.example.com.evil.com"), 403, "origin_not_allowed"},
+		{"Host rebinding on a loopback listener", withValidHeader("h1", user, "Host", "evil.example"), 403, "host_not_allowed"},
+		{"text/plain body (cross-site simple request)", withValidHeader("c1", user, "Content-Type", "text/plain"), 415, "application/json"},
+		{"form body", withValidHeader("c2", user, "Content-Type", "application/x-www-form-urlencoded"), 415, "application/json"},
 		{"oversize body", withValid("big", user, func(t *testing.T, s *stack, tok string) *http.Request {
 			return rpcReq(tok, `{"jsonrpc":"2.0","id":1,"method":"ping","params":{"x":"`+strings.Repeat("a", 2<<20)+`"}}`, nil)(t, s)
 		}), 413, "larger than 1 MiB"},

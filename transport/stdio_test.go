@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/internal/testutil"
 	"github.com/mcpauth/mcpauth/transport"
 )
 
@@ -40,27 +41,7 @@ func TestStdioAppliesTheStrictJSONRPCChecks(t *testing.T) {
 		}
 		outR.Close()
 	})
-	lines := bufio.NewScanner(outR)
-	lines.Buffer(make([]byte, 1<<20), 1<<20)
-	exchange := func(t *testing.T, msg string) map[string]any {
-		t.Helper()
-		go func() { _, _ = io.WriteString(inW, msg+"\n") }()
-		got := make(chan map[string]any, 1)
-		go func() {
-			var m map[string]any
-			if lines.Scan() {
-				_ = json.Unmarshal(lines.Bytes(), &m)
-			}
-			got <- m
-		}()
-		select {
-		case m := <-got:
-			return m
-		case <-time.After(5 * time.Second):
-			t.Fatal("no answer on stdout")
-			return nil
-		}
-	}
+	exchange := testutil.Exchange(inW, outR, 5*time.Second)
 	for _, tc := range []struct {
 		name, msg string
 		id        any // float64 or nil

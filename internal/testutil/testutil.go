@@ -6,8 +6,11 @@
 package testutil
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
+	"io"
 	"slices"
 	"strings"
 	"sync"
@@ -83,4 +86,32 @@ func ToolNames(t testing.TB, c *client.Client) []string {
 	}
 	slices.Sort(names)
 	return names
+}
+
+// Exchange talks JSON-RPC over line-delimited streams (a stdio server's
+// stdin and stdout): each call writes msg and a newline to in and returns
+// the next line read from out, decoded; the test fails when no line comes
+// within timeout.
+func Exchange(in io.Writer, out io.Reader, timeout time.Duration) func(t testing.TB, msg string) map[string]any {
+	lines := bufio.NewScanner(out)
+	lines.Buffer(make([]byte, 1<<20), 1<<20)
+	return func(t testing.TB, msg string) map[string]any {
+		t.Helper()
+		go func() { _, _ = io.WriteString(in, msg+"\n") }()
+		got := make(chan map[string]any, 1)
+		go func() {
+			var m map[string]any
+			if lines.Scan() {
+				_ = json.Unmarshal(lines.Bytes(), &m)
+			}
+			got <- m
+		}()
+		select {
+		case m := <-got:
+			return m
+		case <-time.After(timeout):
+			t.Fatal("no answer on stdout")
+			return nil
+		}
+	}
 }
