@@ -33,6 +33,17 @@ type Page struct {
 	Next                 *int
 }
 
+// pageOption is a listing tool's limit argument: at most maxLimit of
+// what it lists (items), default def.
+func pageOption(items string, def, maxLimit int) mcp.ToolOption {
+	return mcp.WithNumber("limit", mcp.Description(fmt.Sprintf("At most this many %s (1-%d, default %d).", items, maxLimit, def)))
+}
+
+// offsetOption is a listing tool's offset argument.
+func offsetOption(items string) mcp.ToolOption {
+	return mcp.WithNumber("offset", mcp.Description("Skip this many matching "+items+" first (for the next page). Default 0."))
+}
+
 // pageArgs reads the optional limit (1..maxLimit, default def) and offset
 // arguments of a listing tool.
 func pageArgs(a args.Args, def, maxLimit int) (Page, error) {

@@ -9,19 +9,7 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-
-const TIMEOUT_MS = 20_000;
-
-const timer = setTimeout(() => {
-  process.stderr.write(`timeout after ${TIMEOUT_MS}ms\n`);
-  process.exit(2);
-}, TIMEOUT_MS);
-
-function fail(err) {
-  const msg = err && err.message ? err.message : String(err);
-  process.stderr.write(`${msg}\n`);
-  process.exit(1);
-}
+import { run } from './run.mjs';
 
 async function main() {
   const [urlArg, mode] = process.argv.slice(2);
@@ -101,10 +89,4 @@ async function main() {
   }
 }
 
-main().then(
-  () => {
-    clearTimeout(timer);
-    process.exit(0);
-  },
-  fail,
-);
+run(main, 20_000);

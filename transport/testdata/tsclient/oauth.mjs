@@ -26,19 +26,7 @@ import { randomBytes } from 'node:crypto';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
-
-const TIMEOUT_MS = 20_000;
-
-const timer = setTimeout(() => {
-  process.stderr.write(`timeout after ${TIMEOUT_MS}ms\n`);
-  process.exit(2);
-}, TIMEOUT_MS);
-
-function fail(err) {
-  const msg = err && err.message ? err.message : String(err);
-  process.stderr.write(`${msg}\n`);
-  process.exit(1);
-}
+import { run } from './run.mjs';
 
 // A free loopback port for the redirect URI. Nothing listens on it: the
 // script reads the redirect's Location instead of following it.
@@ -300,10 +288,4 @@ async function main() {
   }
 }
 
-main().then(
-  () => {
-    clearTimeout(timer);
-    process.exit(0);
-  },
-  fail,
-);
+run(main, 20_000);

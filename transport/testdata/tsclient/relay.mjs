@@ -34,12 +34,7 @@ import {
   LoggingMessageNotificationSchema,
   ResourceUpdatedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
-
-const TIMEOUT_MS = 25_000;
-const timer = setTimeout(() => {
-  process.stderr.write(`timeout after ${TIMEOUT_MS}ms\n`);
-  process.exit(2);
-}, TIMEOUT_MS);
+import { run } from './run.mjs';
 
 // waiter collects notifications and lets a step wait for one.
 function waiter() {
@@ -162,11 +157,7 @@ async function main() {
     }
   }
   await client.close();
-  clearTimeout(timer);
-  process.stdout.write(JSON.stringify({ results }) + '\n');
+  await new Promise((resolve) => process.stdout.write(JSON.stringify({ results }) + '\n', resolve));
 }
 
-main().catch((err) => {
-  process.stderr.write(`${err && err.message ? err.message : String(err)}\n`);
-  process.exit(1);
-});
+run(main, 25_000);

@@ -17,19 +17,7 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { WebSocketClientTransport } from '@modelcontextprotocol/sdk/client/websocket.js';
 import NodeWebSocket from 'ws';
-
-const TIMEOUT_MS = 20_000;
-
-const timer = setTimeout(() => {
-  process.stderr.write(`timeout after ${TIMEOUT_MS}ms\n`);
-  process.exit(2);
-}, TIMEOUT_MS);
-
-function fail(err) {
-  const msg = err && err.message ? err.message : String(err);
-  process.stderr.write(`${msg}\n`);
-  process.exit(1);
-}
+import { run } from './run.mjs';
 
 async function main() {
   const [urlArg, mode = 'params'] = process.argv.slice(2);
@@ -82,10 +70,4 @@ async function main() {
   }
 }
 
-main().then(
-  () => {
-    clearTimeout(timer);
-    process.exit(0);
-  },
-  fail,
-);
+run(main, 20_000);
