@@ -629,7 +629,7 @@ func (s *Server) trustedIssuerURLs() []string {
 func (s *Server) verifyMessageToken(ctx context.Context, token string) (*auth.Claims, error) {
 	c, err := s.Verifier.Verify(token)
 	if err != nil {
-		attrs := []any{"path", "/ws", "via", "params.auth", "reason", auth.Describe(err)}
+		attrs := []any{"path", "/ws", "via", "params.auth", "reason", auth.Message(err)}
 		in := s.Verifier.Inspect(token)
 		if sub, ok := in.Claims["sub"].(string); ok {
 			attrs = append(attrs, "claimed_client_id", auth.Clip(sub, 64))
@@ -706,7 +706,7 @@ func (s *Server) resourceMetadata() string {
 }
 
 func (s *Server) auditFailure(r *http.Request, err error) {
-	attrs := []any{"path", r.URL.Path, "reason", auth.Describe(err)}
+	attrs := []any{"path", r.URL.Path, "reason", auth.Message(err)}
 	if tok, terr := auth.BearerToken(r); terr == nil {
 		in := s.Verifier.Inspect(tok)
 		if sub, ok := in.Claims["sub"].(string); ok {

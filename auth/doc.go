@@ -5,5 +5,6 @@
 // carried through a request's context, and the HTTP Bearer middleware.
 //
 // It never logs, returns or formats a token or secret in an error: errors
-// name the problem ("Token has expired"), never the material.
+// name the problem (ErrTokenExpired), never the material. Message chooses
+// the words a client reads for an error ("Token has expired").
 package auth

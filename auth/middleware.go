@@ -102,7 +102,7 @@ func BearerToken(r *http.Request) (string, error) {
 	// (?sessionId=…): only parse one that could name access_token, even
 	// percent-encoded.
 	if q := r.URL.RawQuery; (strings.Contains(q, "access_token") || strings.Contains(q, "%")) && r.URL.Query().Has("access_token") {
-		return "", errors.Join(ErrTokenInvalid, errors.New("tokens in the query string are not accepted; send an Authorization header"))
+		return "", Refuse(ErrTokenInvalid, "tokens in the query string are not accepted; send an Authorization header")
 	}
 	values := r.Header.Values("Authorization")
 	switch len(values) {
@@ -110,19 +110,19 @@ func BearerToken(r *http.Request) (string, error) {
 		return "", ErrTokenMissing
 	case 1:
 	default:
-		return "", errors.Join(ErrTokenInvalid, errors.New("more than one Authorization header"))
+		return "", Refuse(ErrTokenInvalid, "more than one Authorization header")
 	}
 	h := strings.TrimSpace(values[0])
 	scheme, token, _ := strings.Cut(h, " ")
 	if !strings.EqualFold(scheme, "Bearer") {
-		return "", errors.Join(ErrTokenMissing, errors.New("use the Bearer scheme"))
+		return "", Refuse(ErrTokenMissing, "use the Bearer scheme")
 	}
 	token = strings.TrimSpace(token)
 	if token == "" {
-		return "", errors.Join(ErrTokenMissing, errors.New("empty Bearer token"))
+		return "", Refuse(ErrTokenMissing, "empty Bearer token")
 	}
 	if len(token) > MaxTokenLen {
-		return "", errors.Join(ErrTokenInvalid, errors.New("token is larger than 8 KiB"))
+		return "", Refuse(ErrTokenInvalid, "token is larger than 8 KiB")
 	}
 	return token, nil
 }
@@ -133,19 +133,10 @@ type ErrorBody struct {
 	Description string `json:"error_description"`
 }
 
-// Describe returns the message shown to a client for a verification error:
-// the sentinel's words plus the reason, never token material.
-func Describe(err error) string {
-	msg := err.Error()
-	// errors.Join separates with newlines; headers need one line.
-	msg = strings.ReplaceAll(msg, "\n", ": ")
-	return msg
-}
-
 // WriteUnauthorized answers 401 with an RFC 6750 WWW-Authenticate
 // challenge (naming the resource metadata when given) and a JSON body.
 func WriteUnauthorized(w http.ResponseWriter, err error, resourceMetadata string) {
-	desc := Describe(err)
+	desc := Message(err)
 	code := "invalid_token"
 	params := []string{}
 	if resourceMetadata != "" {
@@ -174,7 +165,7 @@ func WriteUnavailable(w http.ResponseWriter, err error) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusServiceUnavailable)
-	_ = json.NewEncoder(w).Encode(ErrorBody{Error: "temporarily_unavailable", Description: Describe(err)})
+	_ = json.NewEncoder(w).Encode(ErrorBody{Error: "temporarily_unavailable", Description: Message(err)})
 }
 
 // WriteInsufficientScope answers 403 for a valid token that lacks scope

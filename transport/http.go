@@ -663,7 +663,7 @@ func (h *HTTP) signInOff(w http.ResponseWriter, r *http.Request) {
 				auth.WriteTooManyRequests(w, secs)
 				return
 			}
-			why = "The token sent was refused: " + auth.Describe(err) + "."
+			why = "The token sent was refused: " + auth.Message(err) + "."
 		} else {
 			why = "The token sent is valid; the request it was sent with needs a scope the token lacks."
 		}

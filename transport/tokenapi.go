@@ -131,7 +131,7 @@ func (h *HTTP) adminCaller(w http.ResponseWriter, r *http.Request, keySum [32]by
 			if secs, blocked := guard.Failed(w, src); blocked {
 				tooMany(secs)
 			} else {
-				refuse(http.StatusUnauthorized, "invalid_token", auth.Describe(err))
+				refuse(http.StatusUnauthorized, "invalid_token", auth.Message(err))
 			}
 			return nil, false
 		}
@@ -180,7 +180,7 @@ func (t *tokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if status == http.StatusServiceUnavailable {
 			w.Header().Set("Retry-After", "1")
 		}
-		writeAPIError(w, status, code, err.Error())
+		writeAPIError(w, status, code, auth.Message(err))
 		return
 	}
 	writeAPI(w, http.StatusOK, apiResponse{Success: true, Data: newTokenData(tok)})

@@ -351,7 +351,7 @@ func (c *wsConn) authenticate(id json.RawMessage, tok string, found bool) (eff *
 				return nil, rpcFrame(id, codeUnauthorized, "Too many failed attempts from this address; retry after "+secs+"s", nil), errWSThrottled
 			}
 		}
-		refusal = rpcFrame(id, codeUnauthorized, "Unauthorized: "+auth.Describe(err), nil)
+		refusal = rpcFrame(id, codeUnauthorized, "Unauthorized: "+auth.Message(err), nil)
 		if c.bound == nil {
 			return nil, refusal, errors.New("invalid token")
 		}

@@ -75,7 +75,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 	scopes := auth.ParseScopes(q.Get("scope"))
 	if err := auth.ValidateScopes(scopes); err != nil {
-		fail("invalid_scope", err.Error())
+		fail("invalid_scope", auth.Message(err))
 		return
 	}
 	req := authRequest{

@@ -123,7 +123,7 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request, rec refreshRecord
 		Via: "oauth", AuditAttrs: []any{"oauth_client_id", rec.ClientID},
 	})
 	if err != nil {
-		oauthError(w, http.StatusBadRequest, "invalid_grant", err.Error())
+		oauthError(w, http.StatusBadRequest, "invalid_grant", auth.Message(err))
 		return
 	}
 	rec.AccessJTI = tok.JTI
