@@ -15,6 +15,7 @@ import (
 
 	"github.com/mcpauth/mcpauth/auth/keys"
 	"github.com/mcpauth/mcpauth/internal/strictjson"
+	"github.com/mcpauth/mcpauth/internal/untrusted"
 )
 
 // MaxTokenLen is the largest token accepted; anything longer is refused
@@ -296,7 +297,7 @@ func (v *Verifier) checkIssuer(iss string) (legacy bool, err error) {
 	case iss != "" && slices.Contains(v.cfg.LegacyIssuers, iss):
 		return true, nil
 	}
-	return false, Refuse(ErrTokenInvalid, "wrong issuer %q (this server's tokens carry iss %q)", Clip(iss, 64), v.cfg.Issuer)
+	return false, Refuse(ErrTokenInvalid, "wrong issuer %q (this server's tokens carry iss %q)", untrusted.Clip(iss, 64), v.cfg.Issuer)
 }
 
 // LegacyJTI is the id of a token without jti from a legacy issuer: the

@@ -13,6 +13,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/internal/untrusted"
 )
 
 // algorithms are the only signing algorithms accepted; "none" and the
@@ -88,7 +89,7 @@ func (t *trusted) keyFunc(tok *jwt.Token) (any, error) {
 		return nil, err
 	}
 	if alg, _ := tok.Header["alg"].(string); alg != k.alg {
-		return nil, fmt.Errorf("%w: the key verifies %s, not %s", errBadHeader, k.alg, auth.Clip(alg, 16))
+		return nil, fmt.Errorf("%w: the key verifies %s, not %s", errBadHeader, k.alg, untrusted.Clip(alg, 16))
 	}
 	return k.pub, nil
 }
@@ -110,7 +111,7 @@ func (t *trusted) checkTyp(v any) error {
 			return nil
 		}
 	}
-	return fmt.Errorf(`%w: typ %q is not an access token's "at+jwt"`, errBadHeader, auth.Clip(typ, 32))
+	return fmt.Errorf(`%w: typ %q is not an access token's "at+jwt"`, errBadHeader, untrusted.Clip(typ, 32))
 }
 
 // claims builds mcpauth's claims from a verified token's.
