@@ -5,7 +5,7 @@ package auth_test
 //	go test -run '^$' -bench . -benchmem ./auth
 //
 // or through the whole benchmark set: go run ./bench (see
-// docs/benchmarks.md). They use only the package's public API.
+// docs/benchmarks.md). They use only the public API (the middleware is auth/bearer's).
 
 import (
 	"context"
