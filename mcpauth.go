@@ -37,6 +37,7 @@ import (
 
 	"github.com/mcpauth/mcpauth/auth"
 	"github.com/mcpauth/mcpauth/auth/activity"
+	"github.com/mcpauth/mcpauth/auth/bearer"
 	"github.com/mcpauth/mcpauth/auth/idp"
 	"github.com/mcpauth/mcpauth/auth/keys"
 	"github.com/mcpauth/mcpauth/auth/oauth"
@@ -44,6 +45,7 @@ import (
 	"github.com/mcpauth/mcpauth/auth/registry"
 	"github.com/mcpauth/mcpauth/auth/revocation"
 	"github.com/mcpauth/mcpauth/auth/throttle"
+	"github.com/mcpauth/mcpauth/internal/untrusted"
 	"github.com/mcpauth/mcpauth/tools"
 	"github.com/mcpauth/mcpauth/tools/upstream"
 	"github.com/mcpauth/mcpauth/transport"
@@ -178,7 +180,7 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// Throttle limits failed authentications per address; when nil, one
 	// of AuthFailBurst (20) attempts refilling every AuthFailRefill (3s).
-	Throttle       auth.Throttle
+	Throttle       bearer.Throttle
 	AuthFailBurst  int
 	AuthFailRefill time.Duration
 	// MaxStreamsPerClient bounds open event streams per client; 32.
@@ -630,13 +632,13 @@ func (s *Server) trustedIssuerURLs() []string {
 func (s *Server) verifyMessageToken(ctx context.Context, token string) (*auth.Claims, error) {
 	c, err := s.Verifier.Verify(token)
 	if err != nil {
-		attrs := []any{"path", "/ws", "via", "params.auth", "reason", auth.Describe(err)}
+		attrs := []any{"path", "/ws", "via", "params.auth", "reason", auth.Message(err)}
 		in := s.Verifier.Inspect(token)
 		if sub, ok := in.Claims["sub"].(string); ok {
-			attrs = append(attrs, "claimed_client_id", auth.Clip(sub, 64))
+			attrs = append(attrs, "claimed_client_id", untrusted.Clip(sub, 64))
 		}
 		if jti, ok := in.Claims["jti"].(string); ok {
-			attrs = append(attrs, "claimed_jti", auth.Clip(jti, 64))
+			attrs = append(attrs, "claimed_jti", untrusted.Clip(jti, 64))
 		}
 		auth.Audit(ctx, s.cfg.Logger, auth.EventAuthFailed, attrs...)
 		return nil, err
@@ -688,7 +690,7 @@ func (s *Server) upstreamHealth() func() []transport.UpstreamHealth {
 // tracks who was seen, and audits failures with what the refused token
 // claims (unverified, bounded), never the token itself.
 func (s *Server) middleware() func(http.Handler) http.Handler {
-	return auth.Middleware(auth.MiddlewareConfig{
+	return bearer.Middleware(bearer.MiddlewareConfig{
 		Verifier: s.Verifier, Throttle: s.cfg.Throttle,
 		ResourceMetadata: s.resourceMetadata(),
 		Disabled:         s.cfg.AuthDisabled, DevIdentity: s.cfg.DevIdentity,
@@ -707,17 +709,17 @@ func (s *Server) resourceMetadata() string {
 }
 
 func (s *Server) auditFailure(r *http.Request, err error) {
-	attrs := []any{"path", r.URL.Path, "reason", auth.Describe(err)}
+	attrs := []any{"path", r.URL.Path, "reason", auth.Message(err)}
 	if tok, terr := auth.BearerToken(r); terr == nil {
 		in := s.Verifier.Inspect(tok)
 		if sub, ok := in.Claims["sub"].(string); ok {
-			attrs = append(attrs, "claimed_client_id", auth.Clip(sub, 64))
+			attrs = append(attrs, "claimed_client_id", untrusted.Clip(sub, 64))
 		}
 		if jti, ok := in.Claims["jti"].(string); ok {
-			attrs = append(attrs, "claimed_jti", auth.Clip(jti, 64))
+			attrs = append(attrs, "claimed_jti", untrusted.Clip(jti, 64))
 		}
 	}
-	auth.Audit(auth.WithRemoteAddr(r.Context(), auth.ClientAddress(r)), s.cfg.Logger, auth.EventAuthFailed, attrs...)
+	auth.Audit(auth.WithRemoteAddr(r.Context(), bearer.ClientAddress(r)), s.cfg.Logger, auth.EventAuthFailed, attrs...)
 }
 
 // Run does the background work until ctx ends: revocations made elsewhere

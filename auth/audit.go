@@ -48,10 +48,16 @@ func WithRemoteAddr(ctx context.Context, addr string) context.Context {
 // RemoteAddrFrom returns the address recorded by WithRemoteAddr, or
 // "local" (stdio, CLI) when there is none.
 func RemoteAddrFrom(ctx context.Context) string {
-	if a, ok := ctx.Value(remoteKey{}).(string); ok && a != "" {
+	if a, ok := RecordedAddr(ctx); ok {
 		return a
 	}
 	return "local"
+}
+
+// RecordedAddr returns the address recorded by WithRemoteAddr, if any.
+func RecordedAddr(ctx context.Context) (string, bool) {
+	a, ok := ctx.Value(remoteKey{}).(string)
+	return a, ok && a != ""
 }
 
 // Audit writes one audit record. String values (plain, slog.Attr or

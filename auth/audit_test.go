@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/mcpauth/mcpauth/internal/untrusted"
 )
 
 // Rule: client-supplied strings in audit records (client ids, tool names,
@@ -19,14 +21,14 @@ func TestAuditRecordsNeverCarryTokenShapedValues(t *testing.T) {
 	jwtTok := signToken(t, jwt.SigningMethodHS256, baseClaims(), testSecret)
 	header, _, _ := strings.Cut(jwtTok, ".")
 	generic := strings.Repeat("Ab9_", 6) + "." + strings.Repeat("Zq-3", 6) + "." + strings.Repeat("x7Yw", 11)
-	clipped := strings.TrimSuffix(Clip(jwtTok, 64), "…")
+	clipped := strings.TrimSuffix(untrusted.Clip(jwtTok, 64), "…")
 	cases := []struct {
 		name, value string
 		token       string // the token-shaped part that must not survive; "" when nothing is redacted
 	}{
 		{"a JWT as a client id", jwtTok, jwtTok},
 		{"a JWT inside a tool name", "tool:" + jwtTok + ":x", jwtTok},
-		{"a JWT clipped to 64 characters", Clip(jwtTok, 64), clipped},
+		{"a JWT clipped to 64 characters", untrusted.Clip(jwtTok, 64), clipped},
 		{"a JWT after Bearer", "Bearer " + jwtTok, jwtTok},
 		{"a JWE-like five-part value", jwtTok + ".AAAAAAAA.BBBBBBBB", jwtTok},
 		{"long base64url.base64url.base64url without eyJ", generic, generic},

@@ -5,7 +5,7 @@ package auth_test
 //	go test -run '^$' -bench . -benchmem ./auth
 //
 // or through the whole benchmark set: go run ./bench (see
-// docs/benchmarks.md). They use only the package's public API.
+// docs/benchmarks.md). They use only the public API (the middleware is auth/bearer's).
 
 import (
 	"context"
@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/auth/bearer"
 	"github.com/mcpauth/mcpauth/auth/keys"
 )
 
@@ -238,7 +239,7 @@ func (w *discardWriter) Header() http.Header         { return w.h }
 func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
 func (w *discardWriter) WriteHeader(int)             {}
 
-func benchMiddleware(b *testing.B, cfg auth.MiddlewareConfig, token string) {
+func benchMiddleware(b *testing.B, cfg bearer.MiddlewareConfig, token string) {
 	b.Helper()
 	var seen int
 	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -246,7 +247,7 @@ func benchMiddleware(b *testing.B, cfg auth.MiddlewareConfig, token string) {
 			seen++
 		}
 	})
-	h := auth.Middleware(cfg)(next)
+	h := bearer.Middleware(cfg)(next)
 	req := httptest.NewRequest(http.MethodPost, "http://127.0.0.1:8080/mcp", nil)
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -261,11 +262,11 @@ func benchMiddleware(b *testing.B, cfg auth.MiddlewareConfig, token string) {
 	}
 }
 
-// BenchmarkMiddleware is auth.Middleware on an in-memory request with a
+// BenchmarkMiddleware is bearer.Middleware on an in-memory request with a
 // valid token (Bearer parsing, Verify with 1,000 revoked jtis, context).
 func BenchmarkMiddleware(b *testing.B) {
 	tok := benchToken(b)
-	benchMiddleware(b, auth.MiddlewareConfig{
+	benchMiddleware(b, bearer.MiddlewareConfig{
 		Verifier:  benchVerifier(b, 1000),
 		OnSuccess: func(*http.Request, *auth.Claims) {},
 	}, tok)
@@ -274,7 +275,7 @@ func BenchmarkMiddleware(b *testing.B) {
 // BenchmarkMiddlewareDisabled is the ceiling: auth disabled, a fixed dev
 // identity put in the context.
 func BenchmarkMiddlewareDisabled(b *testing.B) {
-	benchMiddleware(b, auth.MiddlewareConfig{Disabled: true, DevIdentity: benchAdmin()}, "")
+	benchMiddleware(b, bearer.MiddlewareConfig{Disabled: true, DevIdentity: benchAdmin()}, "")
 }
 
 // BenchmarkMiddlewareRejected is the 401 path (a tampered signature).
@@ -284,7 +285,7 @@ func BenchmarkMiddlewareRejected(b *testing.B) {
 	if bad == tok {
 		bad = tok[:len(tok)-2] + "BB"
 	}
-	h := auth.Middleware(auth.MiddlewareConfig{Verifier: benchVerifier(b, 1000)})(http.NotFoundHandler())
+	h := bearer.Middleware(bearer.MiddlewareConfig{Verifier: benchVerifier(b, 1000)})(http.NotFoundHandler())
 	req := httptest.NewRequest(http.MethodPost, "http://127.0.0.1:8080/mcp", nil)
 	req.Header.Set("Authorization", "Bearer "+bad)
 	w := &discardWriter{h: http.Header{}}

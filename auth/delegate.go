@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/mcpauth/mcpauth/internal/untrusted"
 )
 
 // ErrDelegationNeedsKeyPair refuses to mint tokens for upstream servers
@@ -72,7 +74,7 @@ func (i *Issuer) Delegate(ctx context.Context, subject string, scopes []string, 
 	if err != nil {
 		return "", fmt.Errorf("sign token: %w", err)
 	}
-	Audit(ctx, i.cfg.Logger, EventTokenDelegated, "client_id", Clip(subject, 140), "jti", jti, "audience", Clip(audience, 200),
+	Audit(ctx, i.cfg.Logger, EventTokenDelegated, "client_id", untrusted.Clip(subject, 140), "jti", jti, "audience", untrusted.Clip(audience, 200),
 		"scopes", sc.String(), "expires_at", exp.UTC().Format(time.RFC3339))
 	return signed, nil
 }

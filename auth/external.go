@@ -4,15 +4,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strings"
 )
-
-// ErrIssuerUnavailable refuses a token of a trusted identity provider
-// whose keys this server cannot fetch right now. Like ErrRevocationStale
-// it is the server's state, not the token's fault: clients are told to
-// retry (503), not to sign in again.
-var ErrIssuerUnavailable = errors.New("The token's identity provider cannot be reached to check it; retry shortly")
 
 // Unavailable reports whether err is the server's temporary state
 // (ErrRevocationStale, ErrIssuerUnavailable) rather than a bad token.
@@ -50,7 +43,7 @@ func (v *Verifier) slow(token string) (*Claims, error) {
 	// The same one-meaning rules as this server's tokens (duplicate or
 	// case-folded member names, registered claims' JSON types).
 	if err := checkMembers(token); err != nil {
-		return nil, fmt.Errorf("%w: %s", ErrTokenInvalid, err)
+		return nil, Refuse(ErrTokenInvalid, "%s", err)
 	}
 	return claims, nil
 }
@@ -65,7 +58,7 @@ func (v *Verifier) external(c *Claims) bool {
 // script's, say: mcpauth never mints one) whose sub holds ':' is refused.
 func (v *Verifier) checkNamespace(c *Claims) error {
 	if v.cfg.External != nil && strings.IndexByte(c.Subject, ':') >= 0 && !v.external(c) {
-		return fmt.Errorf("%w: sub may not contain ':' (it names trusted identity providers' callers)", ErrTokenInvalid)
+		return Refuse(ErrTokenInvalid, "sub may not contain ':' (it names trusted identity providers' callers)")
 	}
 	return nil
 }

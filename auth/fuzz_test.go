@@ -116,7 +116,7 @@ func FuzzVerify(f *testing.F) {
 	var vocabulary strings.Builder
 	for _, s := range seeds {
 		if _, err := v.Verify(s); err != nil {
-			vocabulary.WriteString(err.Error() + "\n" + Describe(err) + "\n")
+			vocabulary.WriteString(err.Error() + "\n" + Message(err) + "\n")
 		}
 		vocabulary.WriteString(v.Inspect(s).Reason + "\n")
 	}

@@ -93,7 +93,7 @@ func (v *Verifier) Inspect(token string) Inspection {
 	}
 	claims, err := v.Verify(token)
 	if err != nil {
-		in.Reason = Describe(err)
+		in.Reason = Message(err)
 		return in
 	}
 	in.Valid = true

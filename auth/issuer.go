@@ -15,6 +15,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/mcpauth/mcpauth/auth/keys"
+	"github.com/mcpauth/mcpauth/internal/untrusted"
 )
 
 // Policy errors, testable with errors.Is.
@@ -168,7 +169,7 @@ func (i *Issuer) audit(ctx context.Context, req IssueRequest, tok IssuedToken, e
 		if req.Caller != nil {
 			by = req.Caller.Subject
 		}
-		attrs := append([]any{"issued_by", by, "client_id", Clip(req.ClientID, 64), "reason", err.Error(), "via", req.Via}, req.AuditAttrs...)
+		attrs := append([]any{"issued_by", by, "client_id", untrusted.Clip(req.ClientID, 64), "reason", err.Error(), "via", req.Via}, req.AuditAttrs...)
 		if errors.Is(err, ErrRecordFailed) {
 			// A registry that cannot record (a full disk, an outage)
 			// refuses every mint the same way: one record per window.

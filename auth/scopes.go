@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/mcpauth/mcpauth/internal/untrusted"
 )
 
 // ScopeAdmin is the scope that unlocks the admin tools. A holder of it may
@@ -86,18 +88,9 @@ func ValidateScopes(scopes []string) error {
 		for i := 0; i < len(sc); i++ {
 			c := sc[i]
 			if c <= 0x20 || c >= 0x7f || c == '"' || c == '\\' {
-				return fmt.Errorf("%w: %q may contain only printable ASCII without spaces, quotes or backslashes", ErrInvalidScope, Clip(sc, 40))
+				return fmt.Errorf("%w: %q may contain only printable ASCII without spaces, quotes or backslashes", ErrInvalidScope, untrusted.Clip(sc, 40))
 			}
 		}
 	}
 	return nil
-}
-
-// Clip bounds an untrusted string to n bytes (plus an ellipsis) before
-// it is echoed in an error or a log line.
-func Clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

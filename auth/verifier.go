@@ -15,6 +15,7 @@ import (
 
 	"github.com/mcpauth/mcpauth/auth/keys"
 	"github.com/mcpauth/mcpauth/internal/strictjson"
+	"github.com/mcpauth/mcpauth/internal/untrusted"
 )
 
 // MaxTokenLen is the largest token accepted; anything longer is refused
@@ -23,21 +24,6 @@ const MaxTokenLen = 8 << 10
 
 // DefaultLeeway is the clock skew tolerated on exp and nbf.
 const DefaultLeeway = 30 * time.Second
-
-// Verification errors. Their messages are the ones clients see, in the
-// words of the token guide and the production setup document, so they
-// never contain token material.
-var (
-	ErrTokenMissing     = errors.New("Authentication required")
-	ErrTokenExpired     = errors.New("Token has expired")
-	ErrTokenNotYetValid = errors.New("Token is not valid yet")
-	ErrTokenInvalid     = errors.New("Invalid token")
-	ErrTokenRevoked     = errors.New("Token has been revoked")
-	// ErrRevocationStale refuses a token this replica cannot check: its
-	// revocation list is older than the configured bound (the registry
-	// is out of reach). It is the server's state, not the token's fault.
-	ErrRevocationStale = errors.New("Revocation list is stale; the server cannot check tokens right now, retry shortly")
-)
 
 // RevocationChecker reports whether a token id has been revoked.
 type RevocationChecker interface {
@@ -220,16 +206,16 @@ func (v *Verifier) Verify(token string) (*Claims, error) {
 		v.cache.drop(token) // expired: the full path below says so
 	}
 	if len(token) > MaxTokenLen {
-		return nil, fmt.Errorf("%w: token is larger than %d bytes", ErrTokenInvalid, MaxTokenLen)
+		return nil, Refuse(ErrTokenInvalid, "token is larger than %d bytes", MaxTokenLen)
 	}
 	if strings.Count(token, ".") != 2 {
-		return nil, fmt.Errorf("%w: a JWT has three dot-separated parts", ErrTokenInvalid)
+		return nil, Refuse(ErrTokenInvalid, "a JWT has three dot-separated parts")
 	}
 	// Only the base64url alphabet: the decoder would otherwise skip CR/LF
 	// and padding, so one token could be spelled many ways.
 	for i := 0; i < len(token); i++ {
 		if c := token[i]; !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
-			return nil, fmt.Errorf("%w: characters outside base64url", ErrTokenInvalid)
+			return nil, Refuse(ErrTokenInvalid, "characters outside base64url")
 		}
 	}
 	claims, ok := v.fast(token)
@@ -253,7 +239,7 @@ func (v *Verifier) admit(claims *Claims) (*Claims, error) {
 		return nil, ErrRevocationStale
 	}
 	if len(v.cfg.AllowedClients) > 0 && !slices.Contains(v.cfg.AllowedClients, claims.Subject) && !v.external(claims) {
-		return nil, fmt.Errorf("%w: client is not in the allowed clients list", ErrTokenInvalid)
+		return nil, Refuse(ErrTokenInvalid, "client is not in the allowed clients list")
 	}
 	if err := v.checkNamespace(claims); err != nil {
 		return nil, err
@@ -279,25 +265,25 @@ func (v *Verifier) full(token string) (*Claims, error) {
 	// RFC 7515 4.1.11: a "crit" header names extensions the recipient
 	// must understand; mcpauth understands none.
 	if _, ok := tok.Header["crit"]; ok {
-		return nil, fmt.Errorf("%w: critical header extensions are not supported", ErrTokenInvalid)
+		return nil, Refuse(ErrTokenInvalid, "critical header extensions are not supported")
 	}
 	// Duplicate member names are read differently by different JSON
 	// parsers, and golang-jwt reads a quoted number as a NumericDate; a
 	// token must mean one thing, in the types RFC 7519 gives.
 	if err := checkMembers(token); err != nil {
-		return nil, fmt.Errorf("%w: %s", ErrTokenInvalid, err)
+		return nil, Refuse(ErrTokenInvalid, "%s", err)
 	}
 	if claims.Subject == "" {
-		return nil, fmt.Errorf("%w: missing sub claim", ErrTokenInvalid)
+		return nil, Refuse(ErrTokenInvalid, "missing sub claim")
 	}
 	if claims.ID == "" && legacy {
 		claims.ID = LegacyJTI(token)
 	}
 	if claims.ID == "" {
-		return nil, fmt.Errorf("%w: missing jti claim", ErrTokenInvalid)
+		return nil, Refuse(ErrTokenInvalid, "missing jti claim")
 	}
 	if len(claims.Audience) > 0 && !v.audienceOK(claims.Audience) {
-		return nil, fmt.Errorf("%w: the token was granted for another resource", ErrTokenInvalid)
+		return nil, Refuse(ErrTokenInvalid, "the token was granted for another resource")
 	}
 	return claims, nil
 }
@@ -311,7 +297,7 @@ func (v *Verifier) checkIssuer(iss string) (legacy bool, err error) {
 	case iss != "" && slices.Contains(v.cfg.LegacyIssuers, iss):
 		return true, nil
 	}
-	return false, fmt.Errorf("%w: wrong issuer %q (this server's tokens carry iss %q)", ErrTokenInvalid, Clip(iss, 64), v.cfg.Issuer)
+	return false, Refuse(ErrTokenInvalid, "wrong issuer %q (this server's tokens carry iss %q)", untrusted.Clip(iss, 64), v.cfg.Issuer)
 }
 
 // LegacyJTI is the id of a token without jti from a legacy issuer: the
@@ -342,7 +328,7 @@ func (v *Verifier) audienceOK(aud []string) bool {
 func classify(err error) error {
 	var refused *keyRefusal
 	if errors.As(err, &refused) {
-		return fmt.Errorf("%w: %s", ErrTokenInvalid, refused.reason)
+		return Refuse(ErrTokenInvalid, "%s", refused.reason)
 	}
 	switch {
 	case errors.Is(err, jwt.ErrTokenExpired):
@@ -350,19 +336,19 @@ func classify(err error) error {
 	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
 		return ErrTokenNotYetValid
 	case errors.Is(err, jwt.ErrTokenMalformed):
-		return fmt.Errorf("%w: malformed token", ErrTokenInvalid)
+		return Refuse(ErrTokenInvalid, "malformed token")
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
-		return fmt.Errorf("%w: signature does not match (wrong secret, algorithm or tampered token)", ErrTokenInvalid)
+		return Refuse(ErrTokenInvalid, "signature does not match (wrong secret, algorithm or tampered token)")
 	case errors.Is(err, jwt.ErrTokenUnverifiable):
-		return fmt.Errorf("%w: signing algorithm not accepted", ErrTokenInvalid)
+		return Refuse(ErrTokenInvalid, "signing algorithm not accepted")
 	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
-		return fmt.Errorf("%w: wrong issuer", ErrTokenInvalid)
+		return Refuse(ErrTokenInvalid, "wrong issuer")
 	case errors.Is(err, jwt.ErrTokenInvalidAudience):
-		return fmt.Errorf("%w: wrong audience", ErrTokenInvalid)
+		return Refuse(ErrTokenInvalid, "wrong audience")
 	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
-		return fmt.Errorf("%w: missing required claim", ErrTokenInvalid)
+		return Refuse(ErrTokenInvalid, "missing required claim")
 	default:
-		return fmt.Errorf("%w: invalid claims", ErrTokenInvalid)
+		return Refuse(ErrTokenInvalid, "invalid claims")
 	}
 }
 

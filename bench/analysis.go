@@ -96,7 +96,7 @@ func (r *report) analyzeCeiling(w writef, tr string) {
 	if len(r.perf) == 2 && tr == "streamable-http" {
 		pa, pc := r.perf[0], r.perf[1]
 		at := func(p *perfProfile, sym string) float64 { return p.cum[sym] * float64(p.cpuReq.Nanoseconds()) / 1e3 }
-		others := at(pa, "auth.BearerToken") + at(pa, "auth.ClientAddress") + at(pa, "activity.(*Tracker).Seen") + at(pa, "throttle.(*Limiter).Blocked")
+		others := at(pa, "auth.BearerToken") + at(pa, "bearer.ClientAddress") + at(pa, "activity.(*Tracker).Seen") + at(pa, "throttle.(*Limiter).Blocked")
 		w("In the running binary (perf, table below) `auth.(*Verifier).Verify` takes **%.1f µs** per request (%s in the micro-benchmark; "+
 			"in the server it runs cache-cold between requests), the rest of the auth path (`BearerToken`, `ClientAddress`, the "+
 			"throttle check, last-seen tracking) %s; mcp-go's `HandleMessage` is %.1f µs vs %.1f µs and the background GC "+

@@ -23,7 +23,7 @@ var perfSymbols = []string{
 	"auth.(*Verifier).Verify", "auth.checkMembers", "golang-jwt/jwt/v5.(*Parser).ParseWithClaims",
 	"server.(*MCPServer).HandleMessage", "server.(*StreamableHTTPServer).ServeHTTP", "net/http.(*conn).serve",
 	"encoding/json.Unmarshal", "encoding/json.Marshal", "runtime.mallocgc", "runtime.gcBgMarkWorker", "runtime.gcAssistAlloc",
-	"auth.BearerToken", "auth.ClientAddress", "activity.(*Tracker).Seen", "throttle.(*Limiter).Blocked", "internal/runtime/syscall.Syscall6", "runtime.netpoll",
+	"auth.BearerToken", "bearer.ClientAddress", "activity.(*Tracker).Seen", "throttle.(*Limiter).Blocked", "internal/runtime/syscall.Syscall6", "runtime.netpoll",
 }
 
 var debugPerf = false

@@ -212,7 +212,7 @@ func (r *report) writeGoBench(b *strings.Builder) {
 		"fastest of the %d runs is shown (all runs are in the raw output at the end). "+
 		"The token is a typical one (client id, two scopes, 30 days, %d bytes); the verifier's revocation set "+
 		"(`auth.NewRevocationSet`, passed as `VerifierConfig.Revoked`) holds 1,000 revoked jtis. "+
-		"`Issue` mints with an in-memory no-op `Recorder`. `Middleware` runs `auth.Middleware` on an in-memory request "+
+		"`Issue` mints with an in-memory no-op `Recorder`. `Middleware` runs `bearer.Middleware` on an in-memory request "+
 		"(`httptest.NewRequest`) with a valid Bearer token. The HMAC floor is one HMAC-SHA256 over the same signing input "+
 		"(header.payload) with the same key: `HMACFloor` keys a fresh `hmac.New` per token (what a verifier does per request), "+
 		"`HMACFloorReused` resets one keyed state (the absolute floor). The `ToolsCall*` benchmarks are one "+
@@ -293,7 +293,7 @@ func (r *report) writeLoad(b *strings.Builder) {
 		"- **mcpauth (auth)**: the `mcpauth serve` binary (`go build ./cmd/mcpauth`), SQLite registry holding 1,000 revoked tokens "+
 		"(so its revocation set has 1,000 jtis), every request verified;\n"+
 		"- **mcpauth (auth disabled)**: the same binary with `MCP_ENV=development MCP_AUTH_ENABLED=false`, i.e. "+
-		"`auth.MiddlewareConfig{Disabled: true, DevIdentity: dev-anonymous}`: the ceiling;\n"+
+		"`bearer.MiddlewareConfig{Disabled: true, DevIdentity: dev-anonymous}`: the ceiling;\n"+
 		"- **TS SDK 1.32.2 (requireBearerAuth)**: `bench/peer/server.mjs`, the official TypeScript SDK (`@modelcontextprotocol/sdk` 1.32.2, "+
 		"express 5.3.0) with `requireBearerAuth` and a `verifyAccessToken` that checks the same HS256 token with node's "+
 		"`createHmac` + `timingSafeEqual` (alg, iss, exp/nbf/iat with leeway, sub, jti, a 1,000-jti revocation set); "+

@@ -258,7 +258,7 @@ func (p *proc) output() string {
 
 // startMcpauth runs `mcpauth serve --addr 127.0.0.1:<port>`; authOff
 // serves the same binary in dev mode with MCP_AUTH_ENABLED=false, i.e.
-// auth.MiddlewareConfig{Disabled: true, DevIdentity: dev-anonymous}.
+// bearer.MiddlewareConfig{Disabled: true, DevIdentity: dev-anonymous}.
 func startMcpauth(ctx context.Context, env *serverEnv, name string, authOff bool, cpus string, moreEnv ...string) (*proc, error) {
 	port, err := freePort()
 	if err != nil {

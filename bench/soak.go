@@ -72,7 +72,7 @@ func (k soakKind) valid() bool { return k == kStreamable || k == kStateless || k
 func (k soakKind) bad() bool   { return k >= kExpired && k <= kHammer }
 
 // The protocol of the stateless era and the server's error texts the
-// soak expects (auth.ErrTokenExpired etc., as clients see them).
+// soak expects (auth.Message of auth.ErrTokenExpired etc., as clients see them).
 const (
 	modernVersion   = "2026-07-28"
 	descExpired     = "Token has expired"

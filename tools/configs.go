@@ -5,7 +5,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/internal/untrusted"
 )
 
 // Client kinds a ready configuration can be rendered for.
@@ -37,7 +37,7 @@ func CheckClientKind(kind string) (string, error) {
 		return ClientClaudeDesktop, nil
 	}
 	if !slices.Contains(ClientKinds, kind) {
-		return "", fmt.Errorf("unknown client %q; choose one of %s", auth.Clip(kind, 40), strings.Join(ClientKinds, ", "))
+		return "", fmt.Errorf("unknown client %q; choose one of %s", untrusted.Clip(kind, 40), strings.Join(ClientKinds, ", "))
 	}
 	return kind, nil
 }

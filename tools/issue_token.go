@@ -80,7 +80,7 @@ func (t *Toolset) issueToken(ctx context.Context, req mcp.CallToolRequest) (*mcp
 	caller, _ := auth.ClaimsFrom(ctx)
 	tok, err := t.deps.Minter.Issue(ctx, auth.IssueRequest{ClientID: clientID, Expiry: expiry, Scopes: scopes, Caller: caller, Via: "issue_token"})
 	if err != nil {
-		return mcp.NewToolResultError("Cannot issue token: " + err.Error()), nil
+		return mcp.NewToolResultError("Cannot issue token: " + auth.Message(err)), nil
 	}
 	out := Issued{Token: tok, Expiry: expiry, PublicURL: t.deps.PublicURL, ServerName: t.deps.ServerName, Issuer: t.deps.Issuer, Client: kind}
 	return mcp.NewToolResultStructured(out.Result(), out.Text()), nil

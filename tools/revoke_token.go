@@ -10,6 +10,7 @@ import (
 
 	"github.com/mcpauth/mcpauth/auth"
 	"github.com/mcpauth/mcpauth/auth/registry"
+	"github.com/mcpauth/mcpauth/internal/untrusted"
 )
 
 // maxReasonLen bounds the recorded revocation reason.
@@ -144,7 +145,7 @@ func (t *Toolset) revokeJTI(ctx context.Context, caller *auth.Claims, jti, reaso
 	}
 	tk, already, err := t.deps.Revoker.RevokeJTI(ctx, jti, caller.Subject, reason)
 	if errors.Is(err, registry.ErrNotFound) {
-		return mcp.NewToolResultError(fmt.Sprintf("Cannot revoke: no token with jti %q in the registry", auth.Clip(jti, 64)))
+		return mcp.NewToolResultError(fmt.Sprintf("Cannot revoke: no token with jti %q in the registry", untrusted.Clip(jti, 64)))
 	}
 	if err != nil {
 		return mcp.NewToolResultError("Cannot revoke: " + err.Error())

@@ -14,6 +14,7 @@ import (
 	"github.com/mcpauth/mcpauth/auth/oauth"
 	"github.com/mcpauth/mcpauth/auth/policy"
 	"github.com/mcpauth/mcpauth/auth/registry"
+	"github.com/mcpauth/mcpauth/internal/untrusted"
 )
 
 // Inspector reports on arbitrary token strings.
@@ -267,7 +268,7 @@ func (t *Toolset) guard(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 func (t *Toolset) guardResource(next server.ResourceHandlerFunc) server.ResourceHandlerFunc {
 	return func(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
 		if !t.allowed(ctx, policy.Resource, req.Params.URI) {
-			return nil, fmt.Errorf("%w: %s", server.ErrResourceNotFound, auth.Clip(req.Params.URI, 200))
+			return nil, fmt.Errorf("%w: %s", server.ErrResourceNotFound, untrusted.Clip(req.Params.URI, 200))
 		}
 		return next(ctx, req)
 	}

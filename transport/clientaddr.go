@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/auth/bearer"
 )
 
 // maxForwardedHops bounds how many X-Forwarded-For entries are read.
@@ -42,7 +43,7 @@ func ParseTrustedProxies(list []string) ([]netip.Prefix, error) {
 }
 
 // clientAddress records each request's client address in its context
-// (auth.WithRemoteAddr), where auth.ClientAddress, the failure throttles
+// (auth.WithRemoteAddr), where bearer.ClientAddress, the failure throttles
 // and the audit log read it. The address is the TCP peer's, unless the peer
 // is a trusted proxy: then X-Forwarded-For is read from the right, past
 // trusted proxies, to the first address that is not one. Entries a client
@@ -59,7 +60,7 @@ func clientAddress(trusted []netip.Prefix, next http.Handler) http.Handler {
 
 // resolveClient is clientAddress's decision for one request.
 func resolveClient(trusted []netip.Prefix, remoteAddr string, forwarded []string) string {
-	peer := auth.PeerAddress(remoteAddr)
+	peer := bearer.PeerAddress(remoteAddr)
 	cur, err := netip.ParseAddr(peer)
 	if err != nil || !isTrusted(trusted, cur) {
 		return peer

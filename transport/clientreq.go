@@ -11,7 +11,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
-	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/internal/untrusted"
 )
 
 // Requests the server sends to a client over a legacy SSE stream or a
@@ -111,7 +111,7 @@ func (s *sseSession) ask(ctx context.Context, method mcp.MCPMethod, params any, 
 	select {
 	case r := <-ch:
 		if r.err != nil {
-			return fmt.Errorf("the client answered %s with error %d: %s", method, r.err.Code, auth.Clip(r.err.Message, 200))
+			return fmt.Errorf("the client answered %s with error %d: %s", method, r.err.Code, untrusted.Clip(r.err.Message, 200))
 		}
 		if err := json.Unmarshal(r.result, out); err != nil {
 			return fmt.Errorf("the client's %s result: %w", method, err)

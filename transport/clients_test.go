@@ -28,7 +28,7 @@ var kinds = []kind{
 		name:        "streamable-http 2026-07-28 (stateless)",
 		wantVersion: "2026-07-28",
 		connect: func(t *testing.T, base, token string) (*client.Client, error) {
-			tr, err := mcptransport.NewStreamableHTTP(base+"/mcp", mcptransport.WithHTTPHeaders(bearer(token)))
+			tr, err := mcptransport.NewStreamableHTTP(base+"/mcp", mcptransport.WithHTTPHeaders(bearerHeader(token)))
 			if err != nil {
 				return nil, err
 			}
@@ -39,7 +39,7 @@ var kinds = []kind{
 		name:        "streamable-http 2025-11-25 (Mcp-Session-Id)",
 		wantVersion: "2025-11-25",
 		connect: func(t *testing.T, base, token string) (*client.Client, error) {
-			tr, err := mcptransport.NewStreamableHTTP(base+"/mcp", mcptransport.WithHTTPHeaders(bearer(token)))
+			tr, err := mcptransport.NewStreamableHTTP(base+"/mcp", mcptransport.WithHTTPHeaders(bearerHeader(token)))
 			if err != nil {
 				return nil, err
 			}
@@ -50,7 +50,7 @@ var kinds = []kind{
 		name:        "legacy sse 2025-11-25",
 		wantVersion: "2025-11-25",
 		connect: func(t *testing.T, base, token string) (*client.Client, error) {
-			tr, err := mcptransport.NewSSE(base+"/sse", mcptransport.WithHeaders(bearer(token)))
+			tr, err := mcptransport.NewSSE(base+"/sse", mcptransport.WithHeaders(bearerHeader(token)))
 			if err != nil {
 				return nil, err
 			}
@@ -63,7 +63,7 @@ var kinds = []kind{
 		name:        "legacy sse 2026-07-28",
 		wantVersion: "2026-07-28",
 		connect: func(t *testing.T, base, token string) (*client.Client, error) {
-			tr, err := mcptransport.NewSSE(base+"/sse", mcptransport.WithHeaders(bearer(token)))
+			tr, err := mcptransport.NewSSE(base+"/sse", mcptransport.WithHeaders(bearerHeader(token)))
 			if err != nil {
 				return nil, err
 			}
@@ -72,7 +72,7 @@ var kinds = []kind{
 	},
 }
 
-func bearer(token string) map[string]string {
+func bearerHeader(token string) map[string]string {
 	return map[string]string{"Authorization": "Bearer " + token}
 }
 

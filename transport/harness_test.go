@@ -16,6 +16,7 @@ import (
 
 	"github.com/mcpauth/mcpauth"
 	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/auth/bearer"
 	"github.com/mcpauth/mcpauth/auth/keys"
 	"github.com/mcpauth/mcpauth/auth/oauth"
 	"github.com/mcpauth/mcpauth/auth/registry"
@@ -45,7 +46,7 @@ type stackOpts struct {
 	stateless      bool
 	apiKey         string
 	cors           []string
-	throttle       auth.Throttle
+	throttle       bearer.Throttle
 	allowedClients []string
 	timeouts       transport.Timeouts
 	maxStreams     int

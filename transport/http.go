@@ -16,6 +16,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/auth/bearer"
 )
 
 // maxBodyBytes bounds every request body.
@@ -25,7 +26,7 @@ const maxBodyBytes = 1 << 20
 type HTTPConfig struct {
 	// MCP is the server to expose.
 	MCP *server.MCPServer
-	// Auth is the Bearer middleware (auth.Middleware) placed in front of
+	// Auth is the Bearer middleware (bearer.Middleware) placed in front of
 	// every MCP endpoint.
 	Auth func(http.Handler) http.Handler
 	// AuthEnabled is reported by /health.
@@ -56,7 +57,7 @@ type HTTPConfig struct {
 	CORSOrigins []string
 	// Throttle limits failed authentications per client address (Bearer
 	// and API key alike).
-	Throttle auth.Throttle
+	Throttle bearer.Throttle
 	// TokenAPI, when set with a non-empty API key, serves the HTTP token
 	// endpoint.
 	TokenAPI *TokenAPIConfig
@@ -136,7 +137,7 @@ type HTTP struct {
 	inflight atomic.Int64
 
 	cfg        HTTPConfig
-	throttle   auth.Throttle
+	throttle   bearer.Throttle
 	handler    http.Handler
 	sse        *sseServer
 	streamable *server.StreamableHTTPServer
@@ -467,7 +468,7 @@ func jtiOf(c *auth.Claims) string {
 func forbid(w http.ResponseWriter, r *http.Request, logger *slog.Logger, c *auth.Claims, scope, resourceMetadata, via string, attrs ...any) {
 	auth.Audit(r.Context(), logger, auth.EventForbidden,
 		append([]any{"client_id", subjectOf(c), "jti", jtiOf(c), "required_scope", scope, "via", via}, attrs...)...)
-	auth.WriteInsufficientScope(w, scope, resourceMetadata)
+	bearer.WriteInsufficientScope(w, scope, resourceMetadata)
 }
 
 // untilExpiry bounds ctx by the caller's token expiry, so long-lived
@@ -578,7 +579,7 @@ func health(cfg HTTPConfig) http.HandlerFunc {
 func writeError(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(auth.ErrorBody{Error: code, Description: msg})
+	_ = json.NewEncoder(w).Encode(bearer.ErrorBody{Error: code, Description: msg})
 }
 
 // statelessMessage answers one JSON-RPC message outside any session (POST
@@ -659,11 +660,11 @@ func (h *HTTP) signInOff(w http.ResponseWriter, r *http.Request) {
 		if _, err := h.cfg.TokenAPI.Verifier.Verify(tok); err != nil {
 			// A failed token here counts against its address as
 			// anywhere else, so this is no unthrottled oracle.
-			if secs, blocked := (auth.Guard{Throttle: h.throttle}).Failed(w, auth.ClientAddress(r)); blocked {
-				auth.WriteTooManyRequests(w, secs)
+			if secs, blocked := (bearer.Guard{Throttle: h.throttle}).Failed(w, bearer.ClientAddress(r)); blocked {
+				bearer.WriteTooManyRequests(w, secs)
 				return
 			}
-			why = "The token sent was refused: " + auth.Describe(err) + "."
+			why = "The token sent was refused: " + auth.Message(err) + "."
 		} else {
 			why = "The token sent is valid; the request it was sent with needs a scope the token lacks."
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/auth/bearer"
 	"github.com/mcpauth/mcpauth/internal/testutil"
 )
 
@@ -102,7 +103,7 @@ func TestEveryMCPEndpointRefusesBadTokensWith401(t *testing.T) {
 					t.Errorf("WWW-Authenticate = %q lacks error=\"invalid_token\"", wa)
 				}
 				b, _ := io.ReadAll(resp.Body)
-				var body auth.ErrorBody
+				var body bearer.ErrorBody
 				if err := json.Unmarshal(b, &body); err != nil || !strings.Contains(body.Description, c.wantDesc) {
 					t.Errorf("body = %s", b)
 				}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/auth/bearer"
 )
 
 // introspection answers RFC 7662 token introspection at POST /introspect
@@ -43,7 +44,7 @@ func (h *HTTP) introspection(cfg TokenAPIConfig) http.Handler {
 		}
 		claims, err := cfg.Verifier.Verify(r.PostForm.Get("token"))
 		if auth.Unavailable(err) {
-			auth.WriteUnavailable(w, err) // no answer beats a wrong "active"
+			bearer.WriteUnavailable(w, err) // no answer beats a wrong "active"
 			return
 		}
 		writeIntrospection(w, claims, err == nil)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/mcpauth/mcpauth/auth"
 	"github.com/mcpauth/mcpauth/internal/strictjson"
+	"github.com/mcpauth/mcpauth/internal/untrusted"
 )
 
 // jsonrpcMembers are the member names a JSON-RPC 2.0 message may have.
@@ -54,7 +55,7 @@ func strictJSONRPC(toolScope func(tool string) string, resourceMetadata string, 
 		if msg.method == "tools/call" && toolScope != nil {
 			if need := toolScope(msg.tool); need != "" {
 				if c, ok := auth.ClaimsFrom(r.Context()); !ok || !hasAll(c.Scope, need) {
-					forbid(w, r, logger, c, need, resourceMetadata, "tools/call", "tool", auth.Clip(msg.tool, 64))
+					forbid(w, r, logger, c, need, resourceMetadata, "tools/call", "tool", untrusted.Clip(msg.tool, 64))
 					return
 				}
 			}
@@ -135,7 +136,7 @@ func memberNames(obj []byte, what, noun string) ([]string, error) {
 	var dup *strictjson.DuplicateError
 	switch {
 	case errors.As(err, &dup):
-		return nil, fmt.Errorf("invalid %s: %s %q is given more than once", what, noun, auth.Clip(dup.Name, 40))
+		return nil, fmt.Errorf("invalid %s: %s %q is given more than once", what, noun, untrusted.Clip(dup.Name, 40))
 	case err != nil:
 		return nil, fmt.Errorf("invalid %s: not a JSON object", what)
 	}

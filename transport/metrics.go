@@ -122,7 +122,7 @@ func (c *counting) WithGroup(name string) slog.Handler {
 	return &counting{next: c.next.WithGroup(name), m: c.m}
 }
 
-// adminOnly lets only admin-scoped callers through (after auth.Middleware).
+// adminOnly lets only admin-scoped callers through (after bearer.Middleware).
 func adminOnly(resourceMetadata string, logger *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, ok := auth.ClaimsFrom(r.Context())

@@ -275,7 +275,7 @@ func TestAdminsFollowAuditEventsAsLogMessages(t *testing.T) {
 		// 2025-11-25, with a session and its GET stream open, which
 		// carries messages sent between requests.
 		c, err := connect(t, kind{connect: func(t *testing.T, base, token string) (*client.Client, error) {
-			tr, err := mcptransport.NewStreamableHTTP(base+"/mcp", mcptransport.WithHTTPHeaders(bearer(token)), mcptransport.WithContinuousListening())
+			tr, err := mcptransport.NewStreamableHTTP(base+"/mcp", mcptransport.WithHTTPHeaders(bearerHeader(token)), mcptransport.WithContinuousListening())
 			if err != nil {
 				return nil, err
 			}

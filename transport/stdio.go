@@ -15,6 +15,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/internal/untrusted"
 )
 
 // StdioConfig is what ServeStdio needs besides the streams.
@@ -103,9 +104,9 @@ func stdioRefusal(ctx context.Context, cfg StdioConfig, line []byte) []byte {
 		return nil
 	}
 	auth.Audit(ctx, cfg.Logger, auth.EventForbidden, "client_id", subjectOf(cfg.Identity), "jti", jtiOf(cfg.Identity),
-		"required_scope", need, "via", "stdio", "tool", auth.Clip(msg.tool, 64))
+		"required_scope", need, "via", "stdio", "tool", untrusted.Clip(msg.tool, 64))
 	return rpcError(unambiguousID(trimmed), codeForbidden,
-		fmt.Sprintf("insufficient_scope: %s requires the scope %q", auth.Clip(msg.tool, 64), need),
+		fmt.Sprintf("insufficient_scope: %s requires the scope %q", untrusted.Clip(msg.tool, 64), need),
 		map[string]string{"error": "insufficient_scope", "scope": need})
 }
 

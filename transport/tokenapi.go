@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/auth/bearer"
 	"github.com/mcpauth/mcpauth/auth/registry"
 	"github.com/mcpauth/mcpauth/internal/args"
 )
@@ -26,7 +27,7 @@ type TokenAPIConfig struct {
 	Minter auth.Minter
 	// Verifier, when set, also lets an admin Bearer token call the
 	// endpoint.
-	Verifier auth.TokenVerifier
+	Verifier bearer.TokenVerifier
 	// DefaultExpiry applies when the body has no expires_in.
 	DefaultExpiry auth.Expiry
 	Logger        *slog.Logger
@@ -92,10 +93,10 @@ func writeAPIError(w http.ResponseWriter, status int, code, msg string) {
 // token from a throttled address (a shared NAT) is still served. On
 // refusal it answers through writeErr (or the scope challenge) and
 // returns false.
-func (h *HTTP) adminCaller(w http.ResponseWriter, r *http.Request, keySum [32]byte, verifier auth.TokenVerifier,
+func (h *HTTP) adminCaller(w http.ResponseWriter, r *http.Request, keySum [32]byte, verifier bearer.TokenVerifier,
 	log *slog.Logger, via string, writeErr func(status int, code, msg string)) (*auth.Claims, bool) {
-	src := auth.ClientAddress(r)
-	guard := auth.Guard{Throttle: h.throttle}
+	src := bearer.ClientAddress(r)
+	guard := bearer.Guard{Throttle: h.throttle}
 	tooMany := func(retryAfter string) {
 		writeErr(http.StatusTooManyRequests, "too_many_requests", "Too many failed attempts from this address; retry after "+retryAfter+"s")
 	}
@@ -131,7 +132,7 @@ func (h *HTTP) adminCaller(w http.ResponseWriter, r *http.Request, keySum [32]by
 			if secs, blocked := guard.Failed(w, src); blocked {
 				tooMany(secs)
 			} else {
-				refuse(http.StatusUnauthorized, "invalid_token", auth.Describe(err))
+				refuse(http.StatusUnauthorized, "invalid_token", auth.Message(err))
 			}
 			return nil, false
 		}
@@ -164,7 +165,7 @@ type tokenEndpoint struct {
 }
 
 func (t *tokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	src := auth.ClientAddress(r)
+	src := bearer.ClientAddress(r)
 	caller, ok := t.authenticate(w, r)
 	if !ok {
 		return
@@ -180,7 +181,7 @@ func (t *tokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if status == http.StatusServiceUnavailable {
 			w.Header().Set("Retry-After", "1")
 		}
-		writeAPIError(w, status, code, err.Error())
+		writeAPIError(w, status, code, auth.Message(err))
 		return
 	}
 	writeAPI(w, http.StatusOK, apiResponse{Success: true, Data: newTokenData(tok)})

@@ -18,6 +18,8 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/auth/bearer"
+	"github.com/mcpauth/mcpauth/internal/untrusted"
 )
 
 const (
@@ -82,7 +84,7 @@ func (h *HTTP) wsAuth(next http.Handler) http.Handler {
 			withAuth.ServeHTTP(w, r)
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(auth.WithRemoteAddr(r.Context(), auth.ClientAddress(r))))
+		next.ServeHTTP(w, r.WithContext(auth.WithRemoteAddr(r.Context(), bearer.ClientAddress(r))))
 	})
 }
 
@@ -100,8 +102,8 @@ func (h *HTTP) serveWS(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	} else {
-		if secs, blocked := (auth.Guard{Throttle: h.throttle}).Blocked(w, auth.ClientAddress(r)); blocked {
-			auth.WriteTooManyRequests(w, secs)
+		if secs, blocked := (bearer.Guard{Throttle: h.throttle}).Blocked(w, bearer.ClientAddress(r)); blocked {
+			bearer.WriteTooManyRequests(w, secs)
 			return
 		}
 		if h.wsPending.Add(1) > maxPendingWS {
@@ -317,9 +319,9 @@ func (c *wsConn) admit(data []byte) (msg []byte, eff *auth.Claims, refusal []byt
 			if rm.method == "tools/call" && h.cfg.ToolScope != nil {
 				if need := h.cfg.ToolScope(rm.tool); need != "" && !hasAll(eff.Scope, need) {
 					auth.Audit(c.life, h.log, auth.EventForbidden, "client_id", subjectOf(eff), "jti", jtiOf(eff),
-						"required_scope", need, "via", "websocket", "tool", auth.Clip(rm.tool, 64))
+						"required_scope", need, "via", "websocket", "tool", untrusted.Clip(rm.tool, 64))
 					return nil, nil, rpcFrame(id, codeForbidden,
-						fmt.Sprintf("insufficient_scope: %s requires the scope %q", auth.Clip(rm.tool, 64), need),
+						fmt.Sprintf("insufficient_scope: %s requires the scope %q", untrusted.Clip(rm.tool, 64), need),
 						map[string]string{"error": "insufficient_scope", "scope": need}), nil
 				}
 			}
@@ -352,11 +354,11 @@ func (c *wsConn) authenticate(id json.RawMessage, tok string, found bool) (eff *
 		// failure budget ends the connection; others are counted.
 		src := auth.RemoteAddrFrom(c.life) // wsAuth recorded the client address
 		if !auth.Unavailable(err) {
-			if secs, blocked := (auth.Guard{Throttle: h.throttle}).Failed(nil, src); blocked {
+			if secs, blocked := (bearer.Guard{Throttle: h.throttle}).Failed(nil, src); blocked {
 				return nil, rpcFrame(id, codeUnauthorized, "Too many failed attempts from this address; retry after "+secs+"s", nil), errWSThrottled
 			}
 		}
-		refusal = rpcFrame(id, codeUnauthorized, "Unauthorized: "+auth.Describe(err), nil)
+		refusal = rpcFrame(id, codeUnauthorized, "Unauthorized: "+auth.Message(err), nil)
 		if c.bound == nil {
 			return nil, refusal, errors.New("invalid token")
 		}
@@ -369,7 +371,7 @@ func (c *wsConn) authenticate(id json.RawMessage, tok string, found bool) (eff *
 		return claims, nil, nil
 	}
 	if claims.Issuer != c.bound.Issuer || claims.Subject != c.bound.Subject {
-		h.log.Warn("WebSocket connection used with another subject's token", "client_id", subjectOf(c.bound), "other_client_id", auth.Clip(claims.Subject, 64))
+		h.log.Warn("WebSocket connection used with another subject's token", "client_id", subjectOf(c.bound), "other_client_id", untrusted.Clip(claims.Subject, 64))
 		return nil, rpcFrame(id, codeUnauthorized, "Forbidden: this connection belongs to another client", nil), nil
 	}
 	return claims, nil, nil

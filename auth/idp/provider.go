@@ -12,6 +12,7 @@ import (
 
 	"github.com/mcpauth/mcpauth/auth"
 	"github.com/mcpauth/mcpauth/internal/strictjson"
+	"github.com/mcpauth/mcpauth/internal/untrusted"
 )
 
 // Provider is one identity provider the operator trusts.
@@ -131,7 +132,7 @@ func (p Provider) check(allowLoopbackHTTP bool) error {
 	}
 	for from, to := range p.ScopeMap {
 		if err := auth.ValidateScopes(to); err != nil || from == "" {
-			return fmt.Errorf(`"scope_map" %q: %v`, auth.Clip(from, 40), err)
+			return fmt.Errorf(`"scope_map" %q: %v`, untrusted.Clip(from, 40), err)
 		}
 	}
 	if p.KeepUnmapped && p.ScopeMap == nil {
@@ -145,7 +146,7 @@ func (p Provider) check(allowLoopbackHTTP bool) error {
 func checkURL(raw string, allowLoopbackHTTP bool) error {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return fmt.Errorf("%q is not an absolute URL without query, fragment or user info", auth.Clip(raw, 80))
+		return fmt.Errorf("%q is not an absolute URL without query, fragment or user info", untrusted.Clip(raw, 80))
 	}
 	switch {
 	case u.Scheme == "https":
@@ -155,7 +156,7 @@ func checkURL(raw string, allowLoopbackHTTP bool) error {
 	case u.Scheme == "http" && loopback(u.Hostname()):
 		return fmt.Errorf("%q: http is allowed only to loopback in development mode; use https", raw)
 	}
-	return fmt.Errorf("%q must be an https URL", auth.Clip(raw, 80))
+	return fmt.Errorf("%q must be an https URL", untrusted.Clip(raw, 80))
 }
 
 func loopback(host string) bool {

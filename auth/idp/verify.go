@@ -13,6 +13,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/internal/untrusted"
 )
 
 // algorithms are the only signing algorithms accepted; "none" and the
@@ -51,7 +52,7 @@ func (s *Set) Verify(token string) (*auth.Claims, error) {
 	iss := peekIssuer(token)
 	t, ok := s.byIssuer[iss]
 	if !ok {
-		return nil, fmt.Errorf("%w: issuer is not trusted", auth.ErrTokenInvalid)
+		return nil, auth.Refuse(auth.ErrTokenInvalid, "issuer is not trusted")
 	}
 	mc := jwt.MapClaims{}
 	var keyErr error // the keyfunc's own refusal, in our words
@@ -62,9 +63,9 @@ func (s *Set) Verify(token string) (*auth.Claims, error) {
 	})
 	switch {
 	case errors.Is(keyErr, errNoKeys):
-		return nil, fmt.Errorf("%w: %s", auth.ErrIssuerUnavailable, errNoKeys)
+		return nil, auth.Refuse(auth.ErrIssuerUnavailable, "%s", errNoKeys)
 	case keyErr != nil:
-		return nil, fmt.Errorf("%w: %s", auth.ErrTokenInvalid, keyErr)
+		return nil, auth.Refuse(auth.ErrTokenInvalid, "%s", keyErr)
 	case err != nil:
 		return nil, classify(err)
 	}
@@ -88,7 +89,7 @@ func (t *trusted) keyFunc(tok *jwt.Token) (any, error) {
 		return nil, err
 	}
 	if alg, _ := tok.Header["alg"].(string); alg != k.alg {
-		return nil, fmt.Errorf("%w: the key verifies %s, not %s", errBadHeader, k.alg, auth.Clip(alg, 16))
+		return nil, fmt.Errorf("%w: the key verifies %s, not %s", errBadHeader, k.alg, untrusted.Clip(alg, 16))
 	}
 	return k.pub, nil
 }
@@ -110,14 +111,14 @@ func (t *trusted) checkTyp(v any) error {
 			return nil
 		}
 	}
-	return fmt.Errorf(`%w: typ %q is not an access token's "at+jwt"`, errBadHeader, auth.Clip(typ, 32))
+	return fmt.Errorf(`%w: typ %q is not an access token's "at+jwt"`, errBadHeader, untrusted.Clip(typ, 32))
 }
 
 // claims builds mcpauth's claims from a verified token's.
 func (t *trusted) claims(token string, mc jwt.MapClaims) (*auth.Claims, error) {
 	sub, _ := mc["sub"].(string)
 	if sub == "" || len(sub) > maxSubLen || !printable(sub) {
-		return nil, fmt.Errorf("%w: sub must be 1-%d printable ASCII characters", auth.ErrTokenInvalid, maxSubLen)
+		return nil, auth.Refuse(auth.ErrTokenInvalid, "sub must be 1-%d printable ASCII characters", maxSubLen)
 	}
 	jti, _ := mc["jti"].(string)
 	if jti == "" || len(jti) > maxSubLen || !printable(jti) {
@@ -152,15 +153,15 @@ func classify(err error) error {
 	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
 		return auth.ErrTokenNotYetValid
 	case errors.Is(err, jwt.ErrTokenMalformed):
-		return fmt.Errorf("%w: malformed token", auth.ErrTokenInvalid)
+		return auth.Refuse(auth.ErrTokenInvalid, "malformed token")
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
-		return fmt.Errorf("%w: signature does not verify with the identity provider's key, or the algorithm is not accepted", auth.ErrTokenInvalid)
+		return auth.Refuse(auth.ErrTokenInvalid, "signature does not verify with the identity provider's key, or the algorithm is not accepted")
 	case errors.Is(err, jwt.ErrTokenInvalidAudience):
-		return fmt.Errorf("%w: the token was granted for another resource", auth.ErrTokenInvalid)
+		return auth.Refuse(auth.ErrTokenInvalid, "the token was granted for another resource")
 	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
-		return fmt.Errorf("%w: missing required claim", auth.ErrTokenInvalid)
+		return auth.Refuse(auth.ErrTokenInvalid, "missing required claim")
 	}
-	return fmt.Errorf("%w: invalid claims", auth.ErrTokenInvalid)
+	return auth.Refuse(auth.ErrTokenInvalid, "invalid claims")
 }
 
 // peekIssuer reads iss without verifying anything: it picks the provider.

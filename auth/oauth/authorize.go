@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/auth/bearer"
 	"github.com/mcpauth/mcpauth/auth/registry"
 )
 
@@ -34,7 +35,7 @@ type authRequest struct {
 }
 
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
-	addr := addressKey(auth.ClientAddress(r))
+	addr := addressKey(bearer.ClientAddress(r))
 	if wait, blocked := s.pendingRate.Blocked(addr); blocked {
 		s.refusePending(w, r, r.URL.Query().Get("client_id"), &pendingRefusal{"rate",
 			"Too many sign-ins were started from this address. Wait a little and try again.", wait})
@@ -75,7 +76,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 	scopes := auth.ParseScopes(q.Get("scope"))
 	if err := auth.ValidateScopes(scopes); err != nil {
-		fail("invalid_scope", err.Error())
+		fail("invalid_scope", auth.Message(err))
 		return
 	}
 	req := authRequest{
@@ -104,8 +105,8 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) consent(w http.ResponseWriter, r *http.Request) {
-	src := auth.ClientAddress(r)
-	guard := auth.Guard{Throttle: s.cfg.Throttle}
+	src := bearer.ClientAddress(r)
+	guard := bearer.Guard{Throttle: s.cfg.Throttle}
 	if _, blocked := guard.Blocked(w, src); blocked {
 		s.errorPage(w, http.StatusTooManyRequests, "Too many attempts", "Too many wrong codes from this address. Wait a little and try again.")
 		return

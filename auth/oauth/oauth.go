@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/auth/bearer"
 	"github.com/mcpauth/mcpauth/auth/registry"
 	"github.com/mcpauth/mcpauth/auth/throttle"
 )
@@ -70,7 +71,7 @@ type Config struct {
 	Inspector interface{ Inspect(string) auth.Inspection }
 	// Throttle slows down wrong enrollment codes and registrations per
 	// address.
-	Throttle        auth.Throttle
+	Throttle        bearer.Throttle
 	ScopesSupported []string
 	AccessTTL       time.Duration // default 1h
 	RefreshTTL      time.Duration // default 30d

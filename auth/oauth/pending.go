@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/auth/bearer"
+	"github.com/mcpauth/mcpauth/internal/untrusted"
 )
 
 // PendingLimits bound the pending authorization requests that anyone,
@@ -113,9 +115,9 @@ func (s *Server) checkPending(ctx context.Context, clientID, addr string) (*pend
 // refusePending answers 429 with Retry-After and records the refusal
 // (counted in /metrics as oauth.authorize_refused).
 func (s *Server) refusePending(w http.ResponseWriter, r *http.Request, clientID string, p *pendingRefusal) {
-	auth.Audit(auth.WithRemoteAddr(r.Context(), auth.ClientAddress(r)), s.cfg.Logger, "oauth.authorize_refused", "via", "oauth",
-		"limit", p.limit, "oauth_client_id", auth.Clip(clientID, 200))
-	w.Header().Set("Retry-After", auth.RetryAfter(p.retry))
+	auth.Audit(auth.WithRemoteAddr(r.Context(), bearer.ClientAddress(r)), s.cfg.Logger, "oauth.authorize_refused", "via", "oauth",
+		"limit", p.limit, "oauth_client_id", untrusted.Clip(clientID, 200))
+	w.Header().Set("Retry-After", bearer.RetryAfter(p.retry))
 	s.errorPage(w, http.StatusTooManyRequests, "Too many sign-in requests", p.msg)
 }
 

@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/auth/bearer"
 	"github.com/mcpauth/mcpauth/auth/registry"
+	"github.com/mcpauth/mcpauth/internal/untrusted"
 )
 
 // Client is a registered OAuth client (RFC 7591).
@@ -32,10 +34,10 @@ type Client struct {
 const registrationTTL = 365 * 24 * time.Hour
 
 func (s *Server) register(w http.ResponseWriter, r *http.Request) {
-	src := auth.ClientAddress(r)
+	src := bearer.ClientAddress(r)
 	// Registrations count against the same budget as failures: they are
 	// cheap to make and each one is stored.
-	if _, blocked := (auth.Guard{Throttle: s.cfg.Throttle}).Failed(w, src); blocked {
+	if _, blocked := (bearer.Guard{Throttle: s.cfg.Throttle}).Failed(w, src); blocked {
 		oauthError(w, http.StatusTooManyRequests, "slow_down", "too many requests from this address")
 		return
 	}
@@ -47,7 +49,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 	// The server names the client and stamps the time, whatever the
 	// body says.
 	c.ClientID, c.ClientIDIssuedAt = "mcp-"+randomID(), s.cfg.Now().Unix()
-	c.ClientName = auth.Clip(strings.TrimSpace(c.ClientName), 100)
+	c.ClientName = untrusted.Clip(strings.TrimSpace(c.ClientName), 100)
 	fillClientDefaults(&c)
 	if err := s.checkClient(c); err != nil {
 		oauthError(w, http.StatusBadRequest, "invalid_redirect_uri", err.Error())
@@ -85,7 +87,7 @@ func (s *Server) checkClient(c Client) error {
 	}
 	for _, g := range c.GrantTypes {
 		if g != "authorization_code" && g != "refresh_token" {
-			return fmt.Errorf("grant type %q is not supported", auth.Clip(g, 40))
+			return fmt.Errorf("grant type %q is not supported", untrusted.Clip(g, 40))
 		}
 	}
 	if !slices.Equal(c.ResponseTypes, []string{"code"}) {
@@ -100,7 +102,7 @@ func (s *Server) checkClient(c Client) error {
 	for _, ru := range c.RedirectURIs {
 		u, err := url.Parse(ru)
 		if err != nil || u.Fragment != "" || u.User != nil || u.Host == "" && u.Scheme != "" && !strings.Contains(u.Scheme, ".") {
-			return fmt.Errorf("redirect URI %q is not an absolute URI without a fragment", auth.Clip(ru, 80))
+			return fmt.Errorf("redirect URI %q is not an absolute URI without a fragment", untrusted.Clip(ru, 80))
 		}
 		loopback := isLoopbackHTTP(u)
 		switch {
@@ -108,7 +110,7 @@ func (s *Server) checkClient(c Client) error {
 		case loopback && (c.ApplicationType == "native" || s.cfg.AllowLoopbackRedirects):
 		case c.ApplicationType == "native" && strings.Contains(u.Scheme, "."): // private-use scheme, e.g. com.example.app:/cb
 		default:
-			return fmt.Errorf("redirect URI %q must be https (loopback http only for native clients)", auth.Clip(ru, 80))
+			return fmt.Errorf("redirect URI %q must be https (loopback http only for native clients)", untrusted.Clip(ru, 80))
 		}
 	}
 	return nil
@@ -160,13 +162,13 @@ func (s *Server) client(r *http.Request, id string) (Client, error) {
 		// for: it counts against the address's budget, like a
 		// registration.
 		if _, err := s.cfg.Store.GetState(r.Context(), kindCIMD, id, s.cfg.Now()); err != nil {
-			if _, blocked := (auth.Guard{Throttle: s.cfg.Throttle}).Failed(nil, auth.ClientAddress(r)); blocked {
+			if _, blocked := (bearer.Guard{Throttle: s.cfg.Throttle}).Failed(nil, bearer.ClientAddress(r)); blocked {
 				return Client{}, errors.New("too many sign-in attempts from this address; wait a little and try again")
 			}
 		}
 		c, err := s.metadataDocument(r.Context(), id)
 		if err != nil {
-			s.cfg.Logger.Info("client metadata document refused", "client_id", auth.Clip(id, 200), "reason", err.Error())
+			s.cfg.Logger.Info("client metadata document refused", "client_id", untrusted.Clip(id, 200), "reason", err.Error())
 			return Client{}, fmt.Errorf("this application's metadata document cannot be used: %w", err)
 		}
 		return c, nil

@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/auth/bearer"
 	"github.com/mcpauth/mcpauth/auth/registry"
+	"github.com/mcpauth/mcpauth/internal/untrusted"
 )
 
 // codeRecord is what an authorization code stands for.
@@ -49,7 +51,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 			// tokens issued from it (OAuth 2.1 4.1.3).
 			if used, err := s.cfg.Store.GetState(r.Context(), kindCodeUsed, codeKey, s.cfg.Now()); err == nil {
 				s.revokeFamily(r, used.Group, "authorization code reuse")
-				auth.Audit(auth.WithRemoteAddr(r.Context(), auth.ClientAddress(r)), s.cfg.Logger, auth.EventTokenRevoked, "reason", "authorization code reuse", "family", used.Group)
+				auth.Audit(auth.WithRemoteAddr(r.Context(), bearer.ClientAddress(r)), s.cfg.Logger, auth.EventTokenRevoked, "reason", "authorization code reuse", "family", used.Group)
 			}
 			oauthError(w, http.StatusBadRequest, "invalid_grant", "the code is unknown, expired or already used")
 			return
@@ -79,8 +81,8 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		if cur, err := s.cfg.Store.GetState(r.Context(), kindRefresh, key, s.cfg.Now()); err == nil {
 			var rec refreshRecord
 			if json.Unmarshal(cur.Value, &rec) == nil && f.Get("client_id") != "" && f.Get("client_id") != rec.ClientID {
-				auth.Audit(auth.WithRemoteAddr(r.Context(), auth.ClientAddress(r)), s.cfg.Logger, auth.EventAuthFailed,
-					"reason", "refresh token presented by another client", "oauth_client_id", rec.ClientID, "claimed_oauth_client_id", auth.Clip(f.Get("client_id"), 64))
+				auth.Audit(auth.WithRemoteAddr(r.Context(), bearer.ClientAddress(r)), s.cfg.Logger, auth.EventAuthFailed,
+					"reason", "refresh token presented by another client", "oauth_client_id", rec.ClientID, "claimed_oauth_client_id", untrusted.Clip(f.Get("client_id"), 64))
 				oauthError(w, http.StatusBadRequest, "invalid_grant", "the refresh token was issued to another client")
 				return
 			}
@@ -123,7 +125,7 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request, rec refreshRecord
 		Via: "oauth", AuditAttrs: []any{"oauth_client_id", rec.ClientID},
 	})
 	if err != nil {
-		oauthError(w, http.StatusBadRequest, "invalid_grant", err.Error())
+		oauthError(w, http.StatusBadRequest, "invalid_grant", auth.Message(err))
 		return
 	}
 	rec.AccessJTI = tok.JTI

@@ -22,6 +22,7 @@ import (
 
 	"github.com/mcpauth/mcpauth/auth"
 	"github.com/mcpauth/mcpauth/internal/strictjson"
+	"github.com/mcpauth/mcpauth/internal/untrusted"
 )
 
 // Kind is what a name refers to.
@@ -100,7 +101,7 @@ func (r *Requirement) UnmarshalJSON(b []byte) error {
 		case "allow":
 			r.Need = Need{}
 		default:
-			return fmt.Errorf(`%q is not a requirement: use a list of scopes (e.g. ["crm:read"]), "allow" or "deny"`, auth.Clip(s, 40))
+			return fmt.Errorf(`%q is not a requirement: use a list of scopes (e.g. ["crm:read"]), "allow" or "deny"`, untrusted.Clip(s, 40))
 		}
 		return nil
 	}

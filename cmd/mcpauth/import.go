@@ -32,7 +32,7 @@ token twice changes nothing. Reads the token from stdin with no argument.`,
 			defer closeApp(a, &err)
 			c, err := a.Verifier.Verify(tok)
 			if err != nil {
-				return fmt.Errorf("cannot import: %s", auth.Describe(err))
+				return fmt.Errorf("cannot import: %s", auth.Message(err))
 			}
 			if rec, gerr := a.Registry.Get(cmd.Context(), c.ID); gerr == nil {
 				_, err = fmt.Fprintf(g.stdout, "Already recorded: %s (client %s, issued by %s)\n", rec.JTI, rec.ClientID, rec.IssuedBy)

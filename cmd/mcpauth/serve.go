@@ -146,7 +146,7 @@ func serveStdio(ctx context.Context, a *app, g *globals, logger *slog.Logger) er
 	if a.cfg.Token != "" {
 		c, err := a.Verifier.Verify(a.cfg.Token)
 		if err != nil {
-			return fmt.Errorf("MCP_TOKEN: %s", auth.Describe(err))
+			return fmt.Errorf("MCP_TOKEN: %s", auth.Message(err))
 		}
 		identity = c
 	}
@@ -157,7 +157,7 @@ func serveStdio(ctx context.Context, a *app, g *globals, logger *slog.Logger) er
 	logger.Info("serving MCP over stdio", "client_id", identity.Subject, "version", version)
 	err := a.ServeStdio(sctx, identity, g.stdin, g.stdout, g.stderr)
 	if cause := context.Cause(sctx); ctx.Err() == nil && (errors.Is(cause, auth.ErrTokenRevoked) || errors.Is(cause, auth.ErrTokenExpired)) {
-		return fmt.Errorf("stdio session ended: MCP_TOKEN: %s", auth.Describe(cause))
+		return fmt.Errorf("stdio session ended: MCP_TOKEN: %s", auth.Message(cause))
 	}
 	return err
 }

@@ -14,8 +14,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/mcpauth/mcpauth/auth"
 	"github.com/mcpauth/mcpauth/internal/strictjson"
+	"github.com/mcpauth/mcpauth/internal/untrusted"
 )
 
 // MaxBytes bounds the raw arguments of one call.
@@ -52,7 +52,7 @@ func Decode(raw []byte, known ...string) (Args, error) {
 				return nil, fmt.Errorf("unknown argument %q (did you mean %q? names are case-sensitive)", k, kn)
 			}
 		}
-		return nil, fmt.Errorf("unknown argument %q; accepted: %s", auth.Clip(k, 40), strings.Join(known, ", "))
+		return nil, fmt.Errorf("unknown argument %q; accepted: %s", untrusted.Clip(k, 40), strings.Join(known, ", "))
 	}
 	return a, nil
 }
@@ -130,7 +130,7 @@ func keys(raw []byte) ([]string, error) {
 	var dup *strictjson.DuplicateError
 	switch {
 	case errors.As(err, &dup):
-		return nil, fmt.Errorf("argument %q is given more than once", auth.Clip(dup.Name, 40))
+		return nil, fmt.Errorf("argument %q is given more than once", untrusted.Clip(dup.Name, 40))
 	case err != nil:
 		return nil, errors.New("arguments must be a JSON object")
 	}

@@ -11,8 +11,8 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
-	"github.com/mcpauth/mcpauth/auth"
 	"github.com/mcpauth/mcpauth/auth/policy"
+	"github.com/mcpauth/mcpauth/internal/untrusted"
 )
 
 // ServerOptions are what the gateway needs on the server it is attached
@@ -57,7 +57,7 @@ var errNoCompletion = errors.New("no such prompt or resource")
 func (c completer) CompletePromptArgument(ctx context.Context, name string, arg mcp.CompleteArgument, cctx mcp.CompleteContext) (*mcp.Completion, error) {
 	u, ok := c.g.owner(policy.Prompt, name)
 	if !ok || !c.g.mayUse(ctx, policy.Prompt, name) {
-		return nil, fmt.Errorf("%w: prompt %q", errNoCompletion, auth.Clip(name, 200))
+		return nil, fmt.Errorf("%w: prompt %q", errNoCompletion, untrusted.Clip(name, 200))
 	}
 	ref := mcp.PromptReference{Type: "ref/prompt", Name: strings.TrimPrefix(name, u.entry.NamePrefix())}
 	return c.g.complete(ctx, u, ref, arg, cctx)
@@ -66,7 +66,7 @@ func (c completer) CompletePromptArgument(ctx context.Context, name string, arg 
 func (c completer) CompleteResourceArgument(ctx context.Context, uri string, arg mcp.CompleteArgument, cctx mcp.CompleteContext) (*mcp.Completion, error) {
 	u, ok := c.g.owner(policy.Resource, uri)
 	if !ok || !c.g.mayUse(ctx, policy.Resource, uri) {
-		return nil, fmt.Errorf("%w: resource %q", errNoCompletion, auth.Clip(uri, 200))
+		return nil, fmt.Errorf("%w: resource %q", errNoCompletion, untrusted.Clip(uri, 200))
 	}
 	return c.g.complete(ctx, u, mcp.ResourceReference{Type: "ref/resource", URI: uri}, arg, cctx)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mcpauth/mcpauth/auth"
 	"github.com/mcpauth/mcpauth/auth/policy"
+	"github.com/mcpauth/mcpauth/internal/untrusted"
 )
 
 // Resource subscriptions. mcp-go's server acknowledges resources/subscribe
@@ -136,7 +137,7 @@ func (g *Gateway) resourceOwner(uri string) (*Upstream, bool) {
 func (g *Gateway) subscribe(ctx context.Context, sid, uri string) error {
 	u, ok := g.resourceOwner(uri)
 	if !ok || !g.mayUse(ctx, policy.Resource, uri) {
-		return fmt.Errorf("%w: %s", server.ErrResourceNotFound, auth.Clip(uri, 200))
+		return fmt.Errorf("%w: %s", server.ErrResourceNotFound, untrusted.Clip(uri, 200))
 	}
 	if r := u.Capabilities().Resources; r == nil || !r.Subscribe {
 		return fmt.Errorf("upstream %q does not offer resource subscriptions", u.entry.Name)

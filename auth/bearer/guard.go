@@ -1,4 +1,4 @@
-package auth
+package bearer
 
 import (
 	"encoding/json"
@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/mcpauth/mcpauth/auth"
 )
 
 // The HTTP edge of authentication: where a request comes from, and the
@@ -70,10 +72,10 @@ func (g Guard) Failed(w http.ResponseWriter, src string) (retryAfter string, blo
 }
 
 // ClientAddress is the source a request is throttled and audited by: the
-// address recorded in its context (WithRemoteAddr; the transport records
+// address recorded in its context (auth.WithRemoteAddr; the transport records
 // the client behind a trusted proxy there), else the TCP peer's IP.
 func ClientAddress(r *http.Request) string {
-	if a, ok := r.Context().Value(remoteKey{}).(string); ok && a != "" {
+	if a, ok := auth.RecordedAddr(r.Context()); ok {
 		return a
 	}
 	return PeerAddress(r.RemoteAddr)
