@@ -122,6 +122,17 @@ func (r callResult) text() string {
 	return b.String()
 }
 
+// structuredAs decodes a result's structured content as T and returns it
+// with the result's text.
+func structuredAs[T any](t *testing.T, r *callResult) (T, string) {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal(r.StructuredContent, &v); err != nil {
+		t.Fatal(err)
+	}
+	return v, r.text()
+}
+
 // rpc sends one JSON-RPC request and decodes the response.
 func (e *env) rpc(t *testing.T, ctx context.Context, method string, params string) rpcResponse {
 	t.Helper()
@@ -781,12 +792,7 @@ func TestListClientsFiltersAndPages(t *testing.T) {
 	}
 	list := func(t *testing.T, args string) (tools.ClientList, string) {
 		t.Helper()
-		r := e.mustCall(t, ctx, "list_clients", args)
-		var l tools.ClientList
-		if err := json.Unmarshal(r.StructuredContent, &l); err != nil {
-			t.Fatal(err)
-		}
-		return l, r.text()
+		return structuredAs[tools.ClientList](t, e.mustCall(t, ctx, "list_clients", args))
 	}
 	ids := func(l tools.ClientList) []string {
 		var out []string
@@ -868,12 +874,7 @@ func TestListTokensShowsRecordsNewestFirst(t *testing.T) {
 	}
 	list := func(t *testing.T, args string) (tools.TokenList, string) {
 		t.Helper()
-		r := e.mustCall(t, ctx, "list_tokens", args)
-		var l tools.TokenList
-		if err := json.Unmarshal(r.StructuredContent, &l); err != nil {
-			t.Fatal(err)
-		}
-		return l, r.text()
+		return structuredAs[tools.TokenList](t, e.mustCall(t, ctx, "list_tokens", args))
 	}
 	ids := func(l tools.TokenList) []string {
 		var out []string
