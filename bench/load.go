@@ -106,8 +106,8 @@ func drive(ctx context.Context, srv *proc, clients int, warmup, dur time.Duratio
 		cancel()
 		for i, err := range errs {
 			if err != nil {
-				for _, c := range cs {
-					if c != nil {
+				for j, c := range cs {
+					if errs[j] == nil { // a failed open may leave a typed nil
 						c.close()
 					}
 				}
