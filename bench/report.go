@@ -407,9 +407,26 @@ func (r *report) writeLoad(b *strings.Builder) {
 			cell(okP, func() string { return fmt.Sprintf("%.1f×", a.rps/p.rps) }),
 			cell(okP, func() string { return cpu(p, a) }))
 	}
+	var gaps []string
+	for _, tr := range []string{"streamable-http", "sse"} {
+		a, okA := r.loadFor("mcpauth (auth)", tr)
+		c, okC := r.loadFor("mcpauth (auth disabled)", tr)
+		bb, okB := r.loadFor(bareName, tr)
+		if okA && okC && okB && bb.medCPUReq > 0 {
+			gaps = append(gaps, fmt.Sprintf("- %s: mcpauth with auth %s, without auth %s, bare mcp-go %s per request: of the %+.0f µs to bare mcp-go, "+
+				"authentication accounts for %+.0f µs and the rest of mcpauth's request path (its transport layer, session binding, tools) for %+.0f µs.\n",
+				tr, us(a.medCPUReq), us(c.medCPUReq), us(bb.medCPUReq), usf(a.medCPUReq-bb.medCPUReq), usf(a.medCPUReq-c.medCPUReq), usf(c.medCPUReq-bb.medCPUReq)))
+		}
+	}
+	if len(gaps) > 0 {
+		w("\nServer CPU per request against bare mcp-go, split with the auth-disabled run (medians of rounds; differences of a few µs are within this machine's noise):\n\n%s", strings.Join(gaps, ""))
+	}
 	w("\n%s", loadEnd)
 	w("\n")
 }
+
+// usf is d in µs.
+func usf(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
 
 func (r *report) writeSessions(b *strings.Builder) {
 	s := r.sessions
