@@ -36,6 +36,7 @@ type loadResult struct {
 	rounds       int
 	medCPUReq    time.Duration
 	rpsLo, rpsHi float64
+	byRound      []loadResult // every round, in order
 }
 
 func sumCPU(ps []*proc) time.Duration {
@@ -351,6 +352,7 @@ func medianRounds(all []loadResult) []loadResult {
 	out := make([]loadResult, 0, len(order))
 	for _, k := range order {
 		g := groups[k]
+		byRound := slices.Clone(g)
 		cpus := make([]time.Duration, len(g))
 		for i, r := range g {
 			cpus[i] = r.cpuPerReq()
@@ -358,7 +360,7 @@ func medianRounds(all []loadResult) []loadResult {
 		slices.Sort(cpus)
 		sort.Slice(g, func(i, j int) bool { return g[i].rps < g[j].rps })
 		m := g[len(g)/2]
-		m.rounds, m.medCPUReq, m.rpsLo, m.rpsHi = len(g), cpus[len(cpus)/2], g[0].rps, g[len(g)-1].rps
+		m.rounds, m.medCPUReq, m.rpsLo, m.rpsHi, m.byRound = len(g), cpus[len(cpus)/2], g[0].rps, g[len(g)-1].rps, byRound
 		out = append(out, m)
 	}
 	return out

@@ -419,7 +419,27 @@ func (r *report) writeLoad(b *strings.Builder) {
 		}
 	}
 	if len(gaps) > 0 {
-		w("\nServer CPU per request against bare mcp-go, split with the auth-disabled run (medians of rounds; differences of a few µs are within this machine's noise):\n\n%s", strings.Join(gaps, ""))
+		w("\nServer CPU per request against bare mcp-go, split with the auth-disabled run (medians of rounds; differences of a few µs are "+
+			"within this machine's noise, and a negative share for authentication means the auth-disabled run was the noisier one):\n\n%s", strings.Join(gaps, ""))
+	}
+	if n := len(r.load[0].byRound); n > 1 {
+		w("\n<details><summary>Every round: req/s, server CPU/req and the cores other processes used meanwhile</summary>\n\n| server | transport |")
+		for i := range n {
+			w(" round %d |", i+1)
+		}
+		w("\n|---|---|")
+		for range n {
+			w("---:|")
+		}
+		w("\n")
+		for _, l := range r.load {
+			w("| %s | %s |", l.server, l.transport)
+			for _, x := range l.byRound {
+				w(" %.0f req/s, %s, other %.2f |", x.rps, us(x.cpuPerReq()), x.otherUtil())
+			}
+			w("\n")
+		}
+		w("\n</details>\n")
 	}
 	w("\n%s", loadEnd)
 	w("\n")
