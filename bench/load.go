@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"sort"
@@ -30,6 +31,12 @@ type loadResult struct {
 	clientCPU time.Duration // CPU time this harness used while measured
 	alsoCPU   time.Duration // CPU time of the processes behind the server (drive's also)
 	otherCPU  time.Duration // CPU time every other process used meanwhile
+	// Over all rounds of this (server, transport), set by medianRounds:
+	// the median server CPU per request and the range of throughput.
+	rounds       int
+	medCPUReq    time.Duration
+	rpsLo, rpsHi float64
+	byRound      []loadResult // every round, in order
 }
 
 func sumCPU(ps []*proc) time.Duration {
@@ -100,8 +107,8 @@ func drive(ctx context.Context, srv *proc, clients int, warmup, dur time.Duratio
 		cancel()
 		for i, err := range errs {
 			if err != nil {
-				for _, c := range cs {
-					if c != nil {
+				for j, c := range cs {
+					if errs[j] == nil { // a failed open may leave a typed nil
 						c.close()
 					}
 				}
@@ -206,8 +213,9 @@ func pct(sorted []time.Duration, p float64) time.Duration {
 	return sorted[max(0, min(i, len(sorted)-1))]
 }
 
-// runLoad measures tools/call whoami over both transports against the
-// three servers, one server process at a time.
+// runLoad measures tools/call whoami over both transports against
+// mcpauth with and without auth, the bare mcp-go and Go SDK peers
+// (peers.go) and the TypeScript SDK peer, one server process at a time.
 func runLoad(ctx context.Context, o options, env *serverEnv, token, tmp string) ([]loadResult, []*perfProfile, error) {
 	var peerDir string
 	if !o.skipPeer {
@@ -237,6 +245,41 @@ func runLoad(ctx context.Context, o options, env *serverEnv, token, tmp string) 
 	specs := []srvSpec{
 		{"mcpauth (auth)", func() (*proc, error) { return startMcpauth(ctx, env, "mcpauth-auth", false, serverCPUs) }},
 		{"mcpauth (auth disabled)", func() (*proc, error) { return startMcpauth(ctx, env, "mcpauth-noauth", true, serverCPUs) }},
+	}
+	if !o.skipBare || !o.skipGoSDK {
+		// The Go peers answer whoami with what mcpauth answers for this
+		// token: fetch it once, and check each peer's answer on start.
+		resultFile := filepath.Join(tmp, "whoami-result.json")
+		srv, err := startMcpauth(ctx, env, "mcpauth-whoami", false, serverCPUs)
+		if err != nil {
+			return nil, nil, err
+		}
+		want, err := fetchWhoami(ctx, hc, srv.url, token, resultFile)
+		srv.stop()
+		hc.CloseIdleConnections()
+		if err != nil {
+			return nil, nil, fmt.Errorf("whoami from mcpauth for the Go peers: %w", err)
+		}
+		goPeer := func(kind string) func() (*proc, error) {
+			return func() (*proc, error) {
+				p, err := startGoPeer(ctx, env, kind, resultFile, serverCPUs)
+				if err != nil {
+					return nil, err
+				}
+				if err := sameResult(ctx, hc, p.url, token, want); err != nil {
+					p.stop()
+					return nil, fmt.Errorf("peer %s: %w", kind, err)
+				}
+				hc.CloseIdleConnections()
+				return p, nil
+			}
+		}
+		if !o.skipBare {
+			specs = append(specs, srvSpec{bareName, goPeer("mcpgo")})
+		}
+		if !o.skipGoSDK {
+			specs = append(specs, srvSpec{gosdkName, goPeer("gosdk")})
+		}
 	}
 	if peerDir != "" {
 		specs = append(specs, srvSpec{"TS SDK 1.32.2 (requireBearerAuth)", func() (*proc, error) { return startPeer(ctx, env, peerDir, serverCPUs) }})
@@ -273,7 +316,7 @@ func runLoad(ctx context.Context, o options, env *serverEnv, token, tmp string) 
 				out = append(out, r)
 				hc.CloseIdleConnections()
 			}
-			if round == 0 && strings.HasPrefix(s.name, "mcpauth") && havePerf() {
+			if round == 0 && strings.HasPrefix(s.name, "mcpauth") && havePerf() && !o.loadOnly {
 				log.Printf("load: perf profile of %s over streamable-http (separate 4s run)", s.name)
 				p, err := perfRun(ctx, srv, o, tmp, strings.NewReplacer(" ", "-", "(", "", ")", "").Replace(s.name), func(ctx context.Context) (caller, error) {
 					return openStreamable(ctx, hc, srv.url, token)
@@ -293,7 +336,8 @@ func runLoad(ctx context.Context, o options, env *serverEnv, token, tmp string) 
 }
 
 // medianRounds keeps, for each (server, transport), the round with the
-// median throughput, in first-seen order.
+// median throughput, in first-seen order, noting the median CPU per
+// request over the rounds and their throughput range.
 func medianRounds(all []loadResult) []loadResult {
 	type key struct{ server, transport string }
 	groups := map[key][]loadResult{}
@@ -308,8 +352,16 @@ func medianRounds(all []loadResult) []loadResult {
 	out := make([]loadResult, 0, len(order))
 	for _, k := range order {
 		g := groups[k]
+		byRound := slices.Clone(g)
+		cpus := make([]time.Duration, len(g))
+		for i, r := range g {
+			cpus[i] = r.cpuPerReq()
+		}
+		slices.Sort(cpus)
 		sort.Slice(g, func(i, j int) bool { return g[i].rps < g[j].rps })
-		out = append(out, g[len(g)/2])
+		m := g[len(g)/2]
+		m.rounds, m.medCPUReq, m.rpsLo, m.rpsHi, m.byRound = len(g), cpus[len(cpus)/2], g[0].rps, g[len(g)-1].rps, byRound
+		out = append(out, m)
 	}
 	return out
 }

@@ -60,6 +60,9 @@ type options struct {
 	skipGo           bool
 	skipLoad         bool
 	skipPeer         bool
+	skipBare         bool
+	skipGoSDK        bool
+	loadOnly         bool
 	skipSess         bool
 	skipIssue        bool
 	skipGateway      bool
@@ -77,6 +80,7 @@ type options struct {
 
 func main() {
 	upstreamMode() // re-executed as an upstream of the gateway benchmarks
+	peerMode()     // re-executed as a Go peer of the load test (peers.go)
 	var o options
 	flag.StringVar(&o.out, "out", "docs/benchmarks.md", "report to write (relative to the module root)")
 	flag.IntVar(&o.clients, "clients", 16, "concurrent clients in the load test")
@@ -93,6 +97,9 @@ func main() {
 	flag.BoolVar(&o.skipGo, "skip-gobench", false, "skip the Go micro-benchmarks")
 	flag.BoolVar(&o.skipLoad, "skip-load", false, "skip the load test")
 	flag.BoolVar(&o.skipPeer, "skip-peer", false, "skip the TypeScript peer (no npm ci)")
+	flag.BoolVar(&o.skipBare, "skip-bare", false, "skip the bare mcp-go peer in the load test (peers.go)")
+	flag.BoolVar(&o.skipGoSDK, "skip-gosdk", false, "skip the Go SDK peer in the load test (peers.go)")
+	flag.BoolVar(&o.loadOnly, "load-only", false, "run only the load test and replace only its section (2) and its rows of the targets table in -out (the rest of the report is kept)")
 	flag.BoolVar(&o.skipSess, "skip-sessions", false, "skip the sessions test")
 	flag.BoolVar(&o.skipIssue, "skip-issue", false, "skip the issue_token latency test")
 	flag.BoolVar(&o.skipGateway, "skip-gateway", false, "skip the gateway benchmarks")
@@ -163,6 +170,14 @@ func run(ctx context.Context, o options) error {
 	}
 	if o.soak {
 		return soakOnly(ctx, o, tmp, start)
+	}
+	if !o.loadOnly && !o.skipLoad && o.skipGo && o.skipSess && o.skipIssue && o.skipGateway {
+		// Everything but the load skipped: keep the rest of the report.
+		log.Print("only the load test runs: as -load-only, replacing only its section of " + o.out)
+		o.loadOnly, rep.opts.loadOnly = true, true
+	}
+	if o.loadOnly {
+		return loadOnly(ctx, o, rep, tmp)
 	}
 
 	if !o.skipGo {
