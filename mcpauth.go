@@ -488,9 +488,17 @@ func (s *Server) buildTools(context.Context) error {
 		Minter: s.Issuer, Inspector: s.Verifier, Clients: s.Registry, Revoker: s.Revoker, Tokens: s.Registry,
 		OAuth: signIns, DefaultExpiry: cfg.DefaultExpiry, PublicURL: cfg.PublicURL, Issuer: cfg.Issuer,
 		Logger: cfg.Logger, Now: cfg.Now, Upstreams: upstreamLister(s.Gateway), Policy: s.policy, AuditFeed: s.feed,
-		Keys: s.Keys, KeyTokens: s.Registry,
+		Keys: s.Keys, KeyTokens: s.Registry, ToolsVersion: toolsVersion(s.Gateway),
 	})
 	return s.ReloadPolicy(cfg.Policy)
+}
+
+// toolsVersion is the gateway's tool-set version; nil without one.
+func toolsVersion(g *upstream.Gateway) func() uint64 {
+	if g == nil {
+		return nil
+	}
+	return g.ToolsVersion
 }
 
 // upstreamLister avoids a typed-nil interface without a gateway.

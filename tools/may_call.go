@@ -3,6 +3,7 @@ package tools
 import (
 	"context"
 	"slices"
+	"sync"
 
 	"github.com/mark3labs/mcp-go/server"
 
@@ -12,13 +13,22 @@ import (
 
 // mayCall lists, sorted, the tools of the server serving ctx (mcpauth's
 // own and relayed ones) that a holder of scopes may call under the policy
-// in force.
+// in force. Answers are remembered by (server, policy, tool-set version,
+// scopes): computing one copies mcp-go's whole tool map, and whoami asks
+// on every call.
 func (t *Toolset) mayCall(ctx context.Context, scopes auth.Scopes) []string {
 	srv := server.ServerFromContext(ctx)
 	if srv == nil {
 		return nil
 	}
 	p := t.deps.Policy.Load()
+	key := mayCallKey{srv: srv, policy: p, scopes: scopes.String()}
+	if t.deps.ToolsVersion != nil {
+		key.version = t.deps.ToolsVersion() // read before the tools are listed
+	}
+	if out, ok := t.calls.get(key); ok {
+		return slices.Clone(out)
+	}
 	out := []string{}
 	for name := range srv.ListTools() {
 		if p.Need(policy.Tool, name).Allows(scopes) {
@@ -26,7 +36,41 @@ func (t *Toolset) mayCall(ctx context.Context, scopes auth.Scopes) []string {
 		}
 	}
 	slices.Sort(out)
-	return out
+	t.calls.put(key, out)
+	return slices.Clone(out)
+}
+
+// maxMayCallEntries bounds the remembered answers (scopes come from
+// tokens, so their variety is the callers'); when full, all are dropped.
+const maxMayCallEntries = 256
+
+type mayCallKey struct {
+	srv     *server.MCPServer
+	policy  *policy.Policy
+	version uint64
+	scopes  string
+}
+
+// mayCallCache remembers mayCall's answers.
+type mayCallCache struct {
+	mu sync.Mutex
+	m  map[mayCallKey][]string
+}
+
+func (c *mayCallCache) get(k mayCallKey) ([]string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.m[k]
+	return v, ok
+}
+
+func (c *mayCallCache) put(k mayCallKey, v []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxMayCallEntries {
+		c.m = map[mayCallKey][]string{}
+	}
+	c.m[k] = v
 }
 
 // claimedScopes reads the scope claim of an inspected token.

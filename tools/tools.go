@@ -79,6 +79,9 @@ type Deps struct {
 	AuditFeed *AuditFeed
 	// Upstreams, when set, enables list_upstreams.
 	Upstreams UpstreamLister
+	// ToolsVersion, when set, changes whenever the relayed tools change
+	// (the gateway's); nil: the server's tools are fixed once it serves.
+	ToolsVersion func() uint64
 	// Keys, when set, enables list_keys and lets list_tokens tell the
 	// tokens of a key no longer configured; KeyTokens counts each key's
 	// live tokens for list_keys.
@@ -95,6 +98,7 @@ type Toolset struct {
 	deps  Deps
 	tools []server.ServerTool
 	admin map[string]bool
+	calls mayCallCache
 }
 
 // New returns the toolset.

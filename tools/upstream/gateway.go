@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mark3labs/mcp-go/client"
@@ -63,8 +64,10 @@ func (o *Options) defaults() {
 // Gateway is the set of upstreams relayed through one mcp-go server.
 type Gateway struct {
 	opts Options
-	ups  []*Upstream
-	log  *slog.Logger
+	// version counts the changes of what is registered on srv.
+	version atomic.Uint64
+	ups     []*Upstream
+	log     *slog.Logger
 
 	life   context.Context
 	cancel context.CancelFunc
@@ -347,9 +350,14 @@ func (g *Gateway) changed(u *Upstream) {
 		}
 		g.srv.SetResourceTemplates(all...)
 	}
+	g.version.Add(1) // after the server's lists changed
 	g.spawn(g.syncLogLevels)
 	g.spawn(func() { g.resubscribe(u) })
 }
+
+// ToolsVersion changes whenever the tools, prompts or resources the
+// gateway registers change.
+func (g *Gateway) ToolsVersion() uint64 { return g.version.Load() }
 
 // takenExcept maps every name registered by sources other than u to its
 // owner, by kind.
