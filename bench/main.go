@@ -79,8 +79,8 @@ type options struct {
 }
 
 func main() {
-	upstreamMode() // re-executed as an upstream of the gateway benchmarks
-	peerMode()     // re-executed as a Go peer of the load test (peers.go)
+	reexecMode("upstream", serveUpstream) // an upstream of the gateway benchmarks (upstream.go)
+	reexecMode("peer", servePeer)         // a Go peer of the load test (peers.go)
 	var o options
 	flag.StringVar(&o.out, "out", "docs/benchmarks.md", "report to write (relative to the module root)")
 	flag.IntVar(&o.clients, "clients", 16, "concurrent clients in the load test")

@@ -110,19 +110,6 @@ func loadWhoamiFixture(path string) (whoamiFixture, error) {
 	return f, nil
 }
 
-// peerMode serves as a Go peer when the process was started as one (it
-// never returns then).
-func peerMode() {
-	if len(os.Args) < 3 || os.Args[1] != "peer" {
-		return
-	}
-	if err := servePeer(os.Args[2], os.Args[3:]); err != nil {
-		fmt.Fprintln(os.Stderr, "bench peer:", err)
-		os.Exit(1)
-	}
-	os.Exit(0)
-}
-
 func servePeer(kind string, args []string) error {
 	fs := flag.NewFlagSet("peer "+kind, flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:0", "listen address")

@@ -22,14 +22,15 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 )
 
-// upstreamMode reports whether the process was started as an upstream and,
-// if so, serves until it is stopped (it never returns then).
-func upstreamMode() {
-	if len(os.Args) < 3 || os.Args[1] != "upstream" {
+// reexecMode serves as role when the bench binary was re-executed as
+// `bench <role> <kind> [flags]` (an upstream, a peer), until it is
+// stopped; it never returns then. Otherwise it returns at once.
+func reexecMode(role string, serve func(kind string, args []string) error) {
+	if len(os.Args) < 3 || os.Args[1] != role {
 		return
 	}
-	if err := serveUpstream(os.Args[2], os.Args[3:]); err != nil {
-		fmt.Fprintln(os.Stderr, "bench upstream:", err)
+	if err := serve(os.Args[2], os.Args[3:]); err != nil {
+		fmt.Fprintf(os.Stderr, "bench %s: %v\n", role, err)
 		os.Exit(1)
 	}
 	os.Exit(0)

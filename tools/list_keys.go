@@ -17,6 +17,7 @@ import (
 type KeyRing interface {
 	Active() *keys.Key
 	Keys() []*keys.Key
+	Lookup(kid string) (*keys.Key, bool)
 }
 
 // KeyCounter counts live tokens (neither revoked nor expired) by the kid

@@ -114,20 +114,16 @@ func tokenInfo(tk registry.Token, now time.Time, ring KeyRing) TokenInfo {
 		ti.Status, ti.RevokedAt, ti.RevokedBy, ti.RevokeReason = "revoked", &s, tk.RevokedBy, tk.RevokeReason
 	case !tk.Active(now):
 		ti.Status = "expired"
-	case ring != nil && tk.KeyID != "" && !hasKey(ring, tk.KeyID):
+	case ring != nil && tk.KeyID != "" && !known(ring, tk.KeyID):
 		ti.Status = "key_retired"
 	}
 	return ti
 }
 
-// hasKey reports whether ring still has the key kid names.
-func hasKey(ring KeyRing, kid string) bool {
-	for _, k := range ring.Keys() {
-		if k.ID() == kid {
-			return true
-		}
-	}
-	return false
+// known reports whether ring still has the key kid names.
+func known(ring KeyRing, kid string) bool {
+	_, ok := ring.Lookup(kid)
+	return ok
 }
 
 // FormatTokens renders the token list for people.
