@@ -11,6 +11,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/mcpauth/mcpauth/internal/tokentest"
 	"github.com/mcpauth/mcpauth/internal/untrusted"
 )
 
@@ -18,7 +19,7 @@ import (
 // claimed ids, reasons) never carry anything shaped like a token; the
 // audit helper replaces it with a marker, whoever the caller is.
 func TestAuditRecordsNeverCarryTokenShapedValues(t *testing.T) {
-	jwtTok := signToken(t, jwt.SigningMethodHS256, baseClaims(), testSecret)
+	jwtTok := tokentest.Sign(t, jwt.SigningMethodHS256, tokentest.BaseClaims(), tokentest.Secret)
 	header, _, _ := strings.Cut(jwtTok, ".")
 	generic := strings.Repeat("Ab9_", 6) + "." + strings.Repeat("Zq-3", 6) + "." + strings.Repeat("x7Yw", 11)
 	clipped := strings.TrimSuffix(untrusted.Clip(jwtTok, 64), "…")
@@ -36,7 +37,7 @@ func TestAuditRecordsNeverCarryTokenShapedValues(t *testing.T) {
 		{"an ordinary client id", "claude-ai", ""},
 		{"a dotted client id", "my.app.v2", ""},
 		{"a host name", "mcp.example.com", ""},
-		{"a jti", testJTI, ""},
+		{"a jti", tokentest.JTI, ""},
 		{"a reason sentence", "Invalid token: signature does not match.", ""},
 	}
 	for _, tc := range cases {

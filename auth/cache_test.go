@@ -6,13 +6,15 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/mcpauth/mcpauth/internal/tokentest"
 )
 
 func TestCachedVerificationsStillExpireAndRevoke(t *testing.T) {
-	now := t0
+	now := tokentest.T0
 	set := NewRevocationSet()
 	v := newTestVerifier(t, func(c *VerifierConfig) { c.Now = func() time.Time { return now }; c.Revoked = set })
-	tok := hs256(t, baseClaims()) // exp = t0 + 1h
+	tok := tokentest.HS256(t, tokentest.BaseClaims()) // exp = T0 + 1h
 	first, err := v.Verify(tok)
 	if err != nil {
 		t.Fatal(err)
@@ -25,12 +27,12 @@ func TestCachedVerificationsStillExpireAndRevoke(t *testing.T) {
 		t.Fatalf("cached verification: %v (same claims: %v)", err, again == first)
 	}
 	// Within the leeway after exp: still accepted.
-	now = t0.Add(time.Hour + 20*time.Second)
+	now = tokentest.T0.Add(time.Hour + 20*time.Second)
 	if _, err := v.Verify(tok); err != nil {
 		t.Fatalf("within leeway: %v", err)
 	}
 	// Beyond it: expired, even though it was cached.
-	now = t0.Add(time.Hour + 31*time.Second)
+	now = tokentest.T0.Add(time.Hour + 31*time.Second)
 	if _, err := v.Verify(tok); err != ErrTokenExpired {
 		t.Fatalf("cached token past exp: %v, want ErrTokenExpired", err)
 	}
@@ -39,12 +41,12 @@ func TestCachedVerificationsStillExpireAndRevoke(t *testing.T) {
 	}
 
 	// Revocation applies to cached tokens at once.
-	now = t0
-	tok2 := hs256(t, claimsWith(func(c jwt.MapClaims) { c["jti"] = "second" }))
+	now = tokentest.T0
+	tok2 := tokentest.HS256(t, tokentest.ClaimsWith(func(c jwt.MapClaims) { c["jti"] = "second" }))
 	if _, err := v.Verify(tok2); err != nil {
 		t.Fatal(err)
 	}
-	set.Add(map[string]time.Time{"second": t0.Add(time.Hour)})
+	set.Add(map[string]time.Time{"second": tokentest.T0.Add(time.Hour)})
 	if _, err := v.Verify(tok2); err != ErrTokenRevoked {
 		t.Fatalf("cached then revoked: %v, want ErrTokenRevoked", err)
 	}
@@ -62,7 +64,7 @@ func TestCachedVerificationsStillExpireAndRevoke(t *testing.T) {
 func TestVerifiedCacheIsBounded(t *testing.T) {
 	v := newTestVerifier(t, nil)
 	for i := 0; i < verifiedCacheSize+500; i++ {
-		tok := hs256(t, claimsWith(func(c jwt.MapClaims) { c["jti"] = fmt.Sprint("j", i) }))
+		tok := tokentest.HS256(t, tokentest.ClaimsWith(func(c jwt.MapClaims) { c["jti"] = fmt.Sprint("j", i) }))
 		if _, err := v.Verify(tok); err != nil {
 			t.Fatal(err)
 		}

@@ -8,18 +8,18 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/mcpauth/mcpauth/internal/tokentest"
 )
 
-const externalIssuer = "https://idp.example.test"
-
-// fakeExternal stands for auth/idp: it trusts externalIssuer, verifies
-// with foreignSecret and namespaces the caller as auth/idp does.
+// fakeExternal stands for auth/idp: it trusts tokentest.ExternalIssuer, verifies
+// with tokentest.ForeignSecret and namespaces the caller as auth/idp does.
 type fakeExternal struct {
 	calls atomic.Int32
 	err   error
 }
 
-func (f *fakeExternal) Trusts(iss string) bool { return iss == externalIssuer }
+func (f *fakeExternal) Trusts(iss string) bool { return iss == tokentest.ExternalIssuer }
 
 func (f *fakeExternal) Verify(token string) (*Claims, error) {
 	f.calls.Add(1)
@@ -27,21 +27,12 @@ func (f *fakeExternal) Verify(token string) (*Claims, error) {
 		return nil, f.err
 	}
 	c := new(Claims)
-	if _, err := jwt.ParseWithClaims(token, c, func(*jwt.Token) (any, error) { return foreignSecret, nil },
-		jwt.WithTimeFunc(fixedClock(t0))); err != nil {
+	if _, err := jwt.ParseWithClaims(token, c, func(*jwt.Token) (any, error) { return tokentest.ForeignSecret, nil },
+		jwt.WithTimeFunc(fixedClock(tokentest.T0))); err != nil {
 		return nil, ErrTokenInvalid
 	}
 	c.Subject, c.ID = "corp:"+c.Subject, "corp:"+c.ID
 	return c, nil
-}
-
-func externalToken(t *testing.T, edit func(jwt.MapClaims)) string {
-	return signToken(t, jwt.SigningMethodHS256, claimsWith(func(c jwt.MapClaims) {
-		c["iss"] = externalIssuer
-		if edit != nil {
-			edit(c)
-		}
-	}), foreignSecret)
 }
 
 // Rule: a token whose iss names a trusted provider is verified by it,
@@ -50,10 +41,10 @@ func externalToken(t *testing.T, edit func(jwt.MapClaims)) string {
 func TestExternalTokensAreVerifiedByTheirProviderAndCached(t *testing.T) {
 	x := &fakeExternal{}
 	v := newTestVerifier(t, func(c *VerifierConfig) { c.External, c.AllowedClients = x, []string{"other-app"} })
-	tok := externalToken(t, nil)
+	tok := tokentest.ExternalToken(t, nil)
 	for range 3 {
 		c, err := v.Verify(tok)
-		if err != nil || c.Subject != "corp:my-app" || c.Issuer != externalIssuer {
+		if err != nil || c.Subject != "corp:my-app" || c.Issuer != tokentest.ExternalIssuer {
 			t.Fatalf("Verify = %+v, %v", c, err)
 		}
 	}
@@ -61,7 +52,7 @@ func TestExternalTokensAreVerifiedByTheirProviderAndCached(t *testing.T) {
 		t.Fatalf("provider asked %d times", n)
 	}
 	// A local token of a client outside the list is still refused.
-	if _, err := v.Verify(hs256(t, baseClaims())); !errors.Is(err, ErrTokenInvalid) {
+	if _, err := v.Verify(tokentest.HS256(t, tokentest.BaseClaims())); !errors.Is(err, ErrTokenInvalid) {
 		t.Fatalf("local token outside the allowed clients: %v", err)
 	}
 }
@@ -71,10 +62,10 @@ func TestExternalTokensAreVerifiedByTheirProviderAndCached(t *testing.T) {
 func TestOnlyTrustedIssuersReachTheProvider(t *testing.T) {
 	x := &fakeExternal{}
 	v := newTestVerifier(t, func(c *VerifierConfig) { c.External = x })
-	if _, err := v.Verify(hs256(t, baseClaims())); err != nil {
+	if _, err := v.Verify(tokentest.HS256(t, tokentest.BaseClaims())); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := v.Verify(hs256(t, claimsWith(func(c jwt.MapClaims) { c["iss"] = "https://other.example.test" }))); !errors.Is(err, ErrTokenInvalid) {
+	if _, err := v.Verify(tokentest.HS256(t, tokentest.ClaimsWith(func(c jwt.MapClaims) { c["iss"] = "https://other.example.test" }))); !errors.Is(err, ErrTokenInvalid) {
 		t.Fatalf("unknown issuer: %v", err)
 	}
 	if n := x.calls.Load(); n != 0 {
@@ -88,12 +79,12 @@ func TestOnlyTrustedIssuersReachTheProvider(t *testing.T) {
 func TestExternalJTIsCannotCollideWithLocalOnes(t *testing.T) {
 	rs := NewRevocationSet()
 	v := newTestVerifier(t, func(c *VerifierConfig) { c.External, c.Revoked = &fakeExternal{}, rs })
-	tok := externalToken(t, nil)
-	rs.Add(map[string]time.Time{testJTI: t0.Add(time.Hour)}) // the local token with the same jti
+	tok := tokentest.ExternalToken(t, nil)
+	rs.Add(map[string]time.Time{tokentest.JTI: tokentest.T0.Add(time.Hour)}) // the local token with the same jti
 	if _, err := v.Verify(tok); err != nil {
 		t.Fatalf("external token refused by a local revocation: %v", err)
 	}
-	rs.Add(map[string]time.Time{"corp:" + testJTI: t0.Add(time.Hour)})
+	rs.Add(map[string]time.Time{"corp:" + tokentest.JTI: tokentest.T0.Add(time.Hour)})
 	if _, err := v.Verify(tok); !errors.Is(err, ErrTokenRevoked) {
 		t.Fatalf("revoked external jti: %v", err)
 	}
@@ -103,7 +94,7 @@ func TestExternalJTIsCannotCollideWithLocalOnes(t *testing.T) {
 // (here: "EXP" beside "exp").
 func TestExternalTokensGetTheMemberChecks(t *testing.T) {
 	v := newTestVerifier(t, func(c *VerifierConfig) { c.External = &fakeExternal{} })
-	tok := externalToken(t, func(c jwt.MapClaims) { c["EXP"] = 1 })
+	tok := tokentest.ExternalToken(t, func(c jwt.MapClaims) { c["EXP"] = 1 })
 	if _, err := v.Verify(tok); !errors.Is(err, ErrTokenInvalid) || !strings.Contains(err.Error(), "lower case") {
 		t.Fatalf("Verify = %v", err)
 	}
@@ -115,14 +106,14 @@ func TestExternalTokensGetTheMemberChecks(t *testing.T) {
 func TestLocalTokensCannotTakeAProvidersNamespace(t *testing.T) {
 	v := newTestVerifier(t, func(c *VerifierConfig) { c.External = &fakeExternal{} })
 	for _, tok := range []string{
-		hs256(t, claimsWith(func(c jwt.MapClaims) { c["sub"] = "corp:alice" })),                             // fast path
-		hs256(t, claimsWith(func(c jwt.MapClaims) { c["sub"] = "corp:alice"; c["scope"] = []string{"a"} })), // full path
+		tokentest.HS256(t, tokentest.ClaimsWith(func(c jwt.MapClaims) { c["sub"] = "corp:alice" })),
+		tokentest.HS256(t, tokentest.ClaimsWith(func(c jwt.MapClaims) { c["sub"] = "corp:alice"; c["scope"] = []string{"a"} })),
 	} {
 		if _, err := v.Verify(tok); !errors.Is(err, ErrTokenInvalid) || !strings.Contains(err.Error(), "':'") {
 			t.Fatalf("Verify = %v", err)
 		}
 	}
-	if _, err := newTestVerifier(t, nil).Verify(hs256(t, claimsWith(func(c jwt.MapClaims) { c["sub"] = "corp:alice" }))); err != nil {
+	if _, err := newTestVerifier(t, nil).Verify(tokentest.HS256(t, tokentest.ClaimsWith(func(c jwt.MapClaims) { c["sub"] = "corp:alice" }))); err != nil {
 		t.Fatalf("without providers nothing changes: %v", err)
 	}
 }

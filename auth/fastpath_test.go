@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/mcpauth/mcpauth/internal/tokentest"
 )
 
 // agree checks the fast path's one promise: whatever it accepts, the full
@@ -34,7 +36,7 @@ func TestFastPathAgreesWithFullPath(t *testing.T) {
 	}
 	base := func(extra string) string {
 		return fmt.Sprintf(`{"iss":%q,"sub":"my-app","iat":%d,"nbf":%d,"exp":%d,"jti":"j1","scope":"read write"%s}`,
-			testIssuer, t0.Unix(), t0.Unix(), t0.Add(time.Hour).Unix(), extra)
+			tokentest.Issuer, tokentest.T0.Unix(), tokentest.T0.Unix(), tokentest.T0.Add(time.Hour).Unix(), extra)
 	}
 	cases := []struct {
 		name   string
@@ -44,36 +46,36 @@ func TestFastPathAgreesWithFullPath(t *testing.T) {
 	}{
 		{"minted shape", v, base(""), true},
 		{"minted by the issuer", v, "", true},
-		{"whitespace", v, " { \"iss\" : \"" + testIssuer + "\" , \"sub\":\"a\",\"jti\":\"b\",\"exp\": " + fmt.Sprint(t0.Add(time.Hour).Unix()) + " } ", true},
+		{"whitespace", v, " { \"iss\" : \"" + tokentest.Issuer + "\" , \"sub\":\"a\",\"jti\":\"b\",\"exp\": " + fmt.Sprint(tokentest.T0.Add(time.Hour).Unix()) + " } ", true},
 		{"audience", va, base(`,"aud":"` + testAudience + `"`), true},
 		{"audience array (full path)", va, base(`,"aud":["` + testAudience + `"]`), false},
 		{"wrong audience", va, base(`,"aud":"other"`), false},
-		{"no exp, never allowed", va, fmt.Sprintf(`{"iss":%q,"sub":"a","jti":"b","aud":%q}`, testIssuer, testAudience), true},
-		{"no exp, never not allowed", v, fmt.Sprintf(`{"iss":%q,"sub":"a","jti":"b"}`, testIssuer), false},
-		{"float exp", v, fmt.Sprintf(`{"iss":%q,"sub":"a","jti":"b","exp":%d.5}`, testIssuer, t0.Add(time.Hour).Unix()), false},
-		{"exponent exp", v, fmt.Sprintf(`{"iss":%q,"sub":"a","jti":"b","exp":1.9e9}`, testIssuer), false},
-		{"leading zero exp", v, fmt.Sprintf(`{"iss":%q,"sub":"a","jti":"b","exp":0%d}`, testIssuer, t0.Add(time.Hour).Unix()), false},
+		{"no exp, never allowed", va, fmt.Sprintf(`{"iss":%q,"sub":"a","jti":"b","aud":%q}`, tokentest.Issuer, testAudience), true},
+		{"no exp, never not allowed", v, fmt.Sprintf(`{"iss":%q,"sub":"a","jti":"b"}`, tokentest.Issuer), false},
+		{"float exp", v, fmt.Sprintf(`{"iss":%q,"sub":"a","jti":"b","exp":%d.5}`, tokentest.Issuer, tokentest.T0.Add(time.Hour).Unix()), false},
+		{"exponent exp", v, fmt.Sprintf(`{"iss":%q,"sub":"a","jti":"b","exp":1.9e9}`, tokentest.Issuer), false},
+		{"leading zero exp", v, fmt.Sprintf(`{"iss":%q,"sub":"a","jti":"b","exp":0%d}`, tokentest.Issuer, tokentest.T0.Add(time.Hour).Unix()), false},
 		{"negative nbf", v, base(`,"x":1`), false},
-		{"escaped string", v, fmt.Sprintf(`{"iss":%q,"sub":"a\u0062","jti":"b","exp":%d}`, testIssuer, t0.Add(time.Hour).Unix()), false},
-		{"non-ASCII sub", v, fmt.Sprintf(`{"iss":%q,"sub":"é","jti":"b","exp":%d}`, testIssuer, t0.Add(time.Hour).Unix()), false},
-		{"duplicate sub", v, fmt.Sprintf(`{"iss":%q,"sub":"a","sub":"b","jti":"b","exp":%d}`, testIssuer, t0.Add(time.Hour).Unix()), false},
-		{"upper-case EXP", v, fmt.Sprintf(`{"iss":%q,"sub":"a","jti":"b","EXP":%d}`, testIssuer, t0.Add(time.Hour).Unix()), false},
-		{"trailing comma", v, fmt.Sprintf(`{"iss":%q,"sub":"a","jti":"b","exp":%d,}`, testIssuer, t0.Add(time.Hour).Unix()), false},
-		{"trailing garbage", v, fmt.Sprintf(`{"iss":%q,"sub":"a","jti":"b","exp":%d}x`, testIssuer, t0.Add(time.Hour).Unix()), false},
-		{"expired beyond leeway", v, fmt.Sprintf(`{"iss":%q,"sub":"a","jti":"b","exp":%d}`, testIssuer, t0.Add(-time.Minute).Unix()), false},
-		{"expired within leeway", v, fmt.Sprintf(`{"iss":%q,"sub":"a","jti":"b","exp":%d}`, testIssuer, t0.Add(-10*time.Second).Unix()), true},
-		{"nbf in the future", v, base(`,"x":1`)[:0] + fmt.Sprintf(`{"iss":%q,"sub":"a","jti":"b","exp":%d,"nbf":%d}`, testIssuer, t0.Add(time.Hour).Unix(), t0.Add(time.Minute).Unix()), false},
-		{"iat in the future within leeway", v, fmt.Sprintf(`{"iss":%q,"sub":"a","jti":"b","exp":%d,"iat":%d}`, testIssuer, t0.Add(time.Hour).Unix(), t0.Add(20*time.Second).Unix()), true},
-		{"empty sub", v, fmt.Sprintf(`{"iss":%q,"sub":"","jti":"b","exp":%d}`, testIssuer, t0.Add(time.Hour).Unix()), false},
-		{"wrong issuer", v, fmt.Sprintf(`{"iss":"x","sub":"a","jti":"b","exp":%d}`, t0.Add(time.Hour).Unix()), false},
-		{"scope array", v, base(`,"x":1`)[:0] + fmt.Sprintf(`{"iss":%q,"sub":"a","jti":"b","exp":%d,"scope":["a"]}`, testIssuer, t0.Add(time.Hour).Unix()), false},
-		{"empty scope string", v, fmt.Sprintf(`{"iss":%q,"sub":"a","jti":"b","exp":%d,"scope":""}`, testIssuer, t0.Add(time.Hour).Unix()), true},
+		{"escaped string", v, fmt.Sprintf(`{"iss":%q,"sub":"a\u0062","jti":"b","exp":%d}`, tokentest.Issuer, tokentest.T0.Add(time.Hour).Unix()), false},
+		{"non-ASCII sub", v, fmt.Sprintf(`{"iss":%q,"sub":"é","jti":"b","exp":%d}`, tokentest.Issuer, tokentest.T0.Add(time.Hour).Unix()), false},
+		{"duplicate sub", v, fmt.Sprintf(`{"iss":%q,"sub":"a","sub":"b","jti":"b","exp":%d}`, tokentest.Issuer, tokentest.T0.Add(time.Hour).Unix()), false},
+		{"upper-case EXP", v, fmt.Sprintf(`{"iss":%q,"sub":"a","jti":"b","EXP":%d}`, tokentest.Issuer, tokentest.T0.Add(time.Hour).Unix()), false},
+		{"trailing comma", v, fmt.Sprintf(`{"iss":%q,"sub":"a","jti":"b","exp":%d,}`, tokentest.Issuer, tokentest.T0.Add(time.Hour).Unix()), false},
+		{"trailing garbage", v, fmt.Sprintf(`{"iss":%q,"sub":"a","jti":"b","exp":%d}x`, tokentest.Issuer, tokentest.T0.Add(time.Hour).Unix()), false},
+		{"expired beyond leeway", v, fmt.Sprintf(`{"iss":%q,"sub":"a","jti":"b","exp":%d}`, tokentest.Issuer, tokentest.T0.Add(-time.Minute).Unix()), false},
+		{"expired within leeway", v, fmt.Sprintf(`{"iss":%q,"sub":"a","jti":"b","exp":%d}`, tokentest.Issuer, tokentest.T0.Add(-10*time.Second).Unix()), true},
+		{"nbf in the future", v, base(`,"x":1`)[:0] + fmt.Sprintf(`{"iss":%q,"sub":"a","jti":"b","exp":%d,"nbf":%d}`, tokentest.Issuer, tokentest.T0.Add(time.Hour).Unix(), tokentest.T0.Add(time.Minute).Unix()), false},
+		{"iat in the future within leeway", v, fmt.Sprintf(`{"iss":%q,"sub":"a","jti":"b","exp":%d,"iat":%d}`, tokentest.Issuer, tokentest.T0.Add(time.Hour).Unix(), tokentest.T0.Add(20*time.Second).Unix()), true},
+		{"empty sub", v, fmt.Sprintf(`{"iss":%q,"sub":"","jti":"b","exp":%d}`, tokentest.Issuer, tokentest.T0.Add(time.Hour).Unix()), false},
+		{"wrong issuer", v, fmt.Sprintf(`{"iss":"x","sub":"a","jti":"b","exp":%d}`, tokentest.T0.Add(time.Hour).Unix()), false},
+		{"scope array", v, base(`,"x":1`)[:0] + fmt.Sprintf(`{"iss":%q,"sub":"a","jti":"b","exp":%d,"scope":["a"]}`, tokentest.Issuer, tokentest.T0.Add(time.Hour).Unix()), false},
+		{"empty scope string", v, fmt.Sprintf(`{"iss":%q,"sub":"a","jti":"b","exp":%d,"scope":""}`, tokentest.Issuer, tokentest.T0.Add(time.Hour).Unix()), true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var tok string
 			if c.claims == "" {
-				iss, err := NewIssuer(IssuerConfig{Secret: testSecret, Issuer: testIssuer, MaxLifetime: time.Hour, Now: fixedClock(t0)}, &fakeRecorder{})
+				iss, err := NewIssuer(IssuerConfig{Secret: tokentest.Secret, Issuer: tokentest.Issuer, MaxLifetime: time.Hour, Now: fixedClock(tokentest.T0)}, &fakeRecorder{})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -98,12 +100,12 @@ func TestFastPathAgreesWithFullPath(t *testing.T) {
 // that mutations reach the claim checks) and holds the fast path to its
 // promise. Run longer: go test ./auth -run '^$' -fuzz '^FuzzFastPathAgrees$' -fuzztime 10m
 func FuzzFastPathAgrees(f *testing.F) {
-	exp := t0.Add(time.Hour).Unix()
+	exp := tokentest.T0.Add(time.Hour).Unix()
 	for _, s := range []string{
-		fmt.Sprintf(`{"iss":%q,"sub":"my-app","iat":%d,"nbf":%d,"exp":%d,"jti":"j1","scope":"read write"}`, testIssuer, t0.Unix(), t0.Unix(), exp),
-		fmt.Sprintf(`{"iss":%q,"sub":"a","jti":"b","exp":%d,"aud":"x"}`, testIssuer, exp),
-		fmt.Sprintf(`{"iss":%q,"sub":"a","jti":"b","exp":-%d}`, testIssuer, exp),
-		fmt.Sprintf(` {"sub":"a" ,"iss":%q,"jti":"b","exp":%d} `, testIssuer, exp),
+		fmt.Sprintf(`{"iss":%q,"sub":"my-app","iat":%d,"nbf":%d,"exp":%d,"jti":"j1","scope":"read write"}`, tokentest.Issuer, tokentest.T0.Unix(), tokentest.T0.Unix(), exp),
+		fmt.Sprintf(`{"iss":%q,"sub":"a","jti":"b","exp":%d,"aud":"x"}`, tokentest.Issuer, exp),
+		fmt.Sprintf(`{"iss":%q,"sub":"a","jti":"b","exp":-%d}`, tokentest.Issuer, exp),
+		fmt.Sprintf(` {"sub":"a" ,"iss":%q,"jti":"b","exp":%d} `, tokentest.Issuer, exp),
 		`{}`, `[]`, `{"iss":1}`,
 	} {
 		f.Add(s)
@@ -122,7 +124,7 @@ func b64JSONRaw(s string) string { return jwtB64([]byte(s)) }
 func jwtB64(b []byte) string { return strictB64.EncodeToString(b) }
 
 func macB64(input string) string {
-	m := newMACPool(testSecret).p.Get().(interface {
+	m := newMACPool(tokentest.Secret).p.Get().(interface {
 		Write([]byte) (int, error)
 		Sum([]byte) []byte
 	})

@@ -33,6 +33,8 @@ import (
 	"unicode"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/mcpauth/mcpauth/internal/tokentest"
 )
 
 // fuzzSign signs claims with method and key outside a *testing.T (the
@@ -50,22 +52,22 @@ func fuzzSign(f *testing.F, method jwt.SigningMethod, claims jwt.Claims, key any
 func fuzzSeg(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
 
 // hs256Sig is the canonical HS256 signature segment of signingInput under
-// testSecret.
+// tokentest.Secret.
 func hs256Sig(signingInput string) string {
-	mac := hmac.New(sha256.New, testSecret)
+	mac := hmac.New(sha256.New, tokentest.Secret)
 	mac.Write([]byte(signingInput))
 	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
 }
 
 func FuzzVerify(f *testing.F) {
-	v, err := NewVerifier(VerifierConfig{Secret: testSecret, Issuer: testIssuer, Now: fixedClock(t0)})
+	v, err := NewVerifier(VerifierConfig{Secret: tokentest.Secret, Issuer: tokentest.Issuer, Now: fixedClock(tokentest.T0)})
 	if err != nil {
 		f.Fatalf("NewVerifier: %v", err)
 	}
 
-	valid := fuzzSign(f, jwt.SigningMethodHS256, baseClaims(), testSecret)
+	valid := fuzzSign(f, jwt.SigningMethodHS256, tokentest.BaseClaims(), tokentest.Secret)
 	vp := strings.Split(valid, ".")
-	payload := fuzzSeg(`{"iss":"` + testIssuer + `","sub":"admin","jti":"x","exp":4102444800,"scope":"admin"}`)
+	payload := fuzzSeg(`{"iss":"` + tokentest.Issuer + `","sub":"admin","jti":"x","exp":4102444800,"scope":"admin"}`)
 	hugeHeader := fuzzSeg(`{"alg":"HS256","typ":"JWT","pad":"` + strings.Repeat("A", MaxTokenLen) + `"}`)
 	seeds := []string{
 		valid,
@@ -73,8 +75,8 @@ func FuzzVerify(f *testing.F) {
 		fuzzSeg(`{"alg":"none","typ":"JWT"}`) + "." + vp[1] + ".",
 		fuzzSeg(`{"alg":"none"}`) + "." + payload + ".",
 		// Same secret, other HMAC algorithms.
-		fuzzSign(f, jwt.SigningMethodHS512, baseClaims(), testSecret),
-		fuzzSign(f, jwt.SigningMethodHS384, baseClaims(), testSecret),
+		fuzzSign(f, jwt.SigningMethodHS512, tokentest.BaseClaims(), tokentest.Secret),
+		fuzzSign(f, jwt.SigningMethodHS384, tokentest.BaseClaims(), tokentest.Secret),
 		// Algorithm confusion: RS256 header over an HMAC signature.
 		fuzzSeg(`{"alg":"RS256","typ":"JWT"}`) + "." + vp[1] + "." + hs256Sig(fuzzSeg(`{"alg":"RS256","typ":"JWT"}`)+"."+vp[1]),
 		fuzzSeg(`{"alg":"hs256"}`) + "." + vp[1] + "." + hs256Sig(fuzzSeg(`{"alg":"hs256"}`)+"."+vp[1]),
@@ -86,12 +88,12 @@ func FuzzVerify(f *testing.F) {
 		// Tampered payload, original signature.
 		vp[0] + "." + payload + "." + vp[2],
 		// Foreign secret, wrong issuer, expired, not yet valid, no jti.
-		fuzzSign(f, jwt.SigningMethodHS256, baseClaims(), foreignSecret),
-		fuzzSign(f, jwt.SigningMethodHS256, claimsWith(func(c jwt.MapClaims) { c["iss"] = "https://evil.test" }), testSecret),
-		fuzzSign(f, jwt.SigningMethodHS256, claimsWith(func(c jwt.MapClaims) { c["exp"] = t0.Add(-time.Hour).Unix() }), testSecret),
-		fuzzSign(f, jwt.SigningMethodHS256, claimsWith(func(c jwt.MapClaims) { c["nbf"] = t0.Add(time.Hour).Unix() }), testSecret),
-		fuzzSign(f, jwt.SigningMethodHS256, claimsWith(func(c jwt.MapClaims) { delete(c, "jti") }), testSecret),
-		fuzzSign(f, jwt.SigningMethodHS256, claimsWith(func(c jwt.MapClaims) { delete(c, "exp") }), testSecret),
+		fuzzSign(f, jwt.SigningMethodHS256, tokentest.BaseClaims(), tokentest.ForeignSecret),
+		fuzzSign(f, jwt.SigningMethodHS256, tokentest.ClaimsWith(func(c jwt.MapClaims) { c["iss"] = "https://evil.test" }), tokentest.Secret),
+		fuzzSign(f, jwt.SigningMethodHS256, tokentest.ClaimsWith(func(c jwt.MapClaims) { c["exp"] = tokentest.T0.Add(-time.Hour).Unix() }), tokentest.Secret),
+		fuzzSign(f, jwt.SigningMethodHS256, tokentest.ClaimsWith(func(c jwt.MapClaims) { c["nbf"] = tokentest.T0.Add(time.Hour).Unix() }), tokentest.Secret),
+		fuzzSign(f, jwt.SigningMethodHS256, tokentest.ClaimsWith(func(c jwt.MapClaims) { delete(c, "jti") }), tokentest.Secret),
+		fuzzSign(f, jwt.SigningMethodHS256, tokentest.ClaimsWith(func(c jwt.MapClaims) { delete(c, "exp") }), tokentest.Secret),
 		// Padded segments, surrounding whitespace, extra parts.
 		vp[0] + "=." + vp[1] + "." + vp[2],
 		" " + valid + "\n",
@@ -190,10 +192,10 @@ func FuzzVerify(f *testing.F) {
 		if want := hs256Sig(parts[0] + "." + parts[1]); parts[2] != want {
 			t.Fatalf("accepted signature segment %q; the HMAC-SHA256 of the signing input encodes as %q", parts[2], want)
 		}
-		if claims.Issuer != testIssuer || claims.Subject == "" || claims.ID == "" {
+		if claims.Issuer != tokentest.Issuer || claims.Subject == "" || claims.ID == "" {
 			t.Errorf("accepted claims iss=%q sub=%q jti=%q", claims.Issuer, claims.Subject, claims.ID)
 		}
-		if exp, ok := claims.Expires(); !ok || !exp.After(t0.Add(-DefaultLeeway)) {
+		if exp, ok := claims.Expires(); !ok || !exp.After(tokentest.T0.Add(-DefaultLeeway)) {
 			t.Errorf("accepted a token without exp or expired at %v", exp)
 		}
 	})
@@ -249,7 +251,7 @@ func FuzzParseExpiry(f *testing.F) {
 }
 
 func FuzzBearerToken(f *testing.F) {
-	valid := fuzzSign(f, jwt.SigningMethodHS256, baseClaims(), testSecret)
+	valid := fuzzSign(f, jwt.SigningMethodHS256, tokentest.BaseClaims(), tokentest.Secret)
 	for _, s := range []string{
 		"Bearer " + valid,
 		"bearer " + valid,

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/mcpauth/mcpauth/internal/tokentest"
 )
 
 func TestInspectDecodableTokens(t *testing.T) {
@@ -23,14 +25,14 @@ func TestInspectDecodableTokens(t *testing.T) {
 	}{
 		{
 			name:     "valid token is valid with signature and time left",
-			token:    func(t *testing.T) string { return hs256(t, baseClaims()) },
+			token:    func(t *testing.T) string { return tokentest.HS256(t, tokentest.BaseClaims()) },
 			valid:    true,
 			sigValid: true,
 			timeLeft: "1h0m0s",
 		},
 		{
 			name:     "surrounding whitespace is trimmed before inspection",
-			token:    func(t *testing.T) string { return "  " + hs256(t, baseClaims()) + "\n" },
+			token:    func(t *testing.T) string { return "  " + tokentest.HS256(t, tokentest.BaseClaims()) + "\n" },
 			valid:    true,
 			sigValid: true,
 			timeLeft: "1h0m0s",
@@ -38,22 +40,26 @@ func TestInspectDecodableTokens(t *testing.T) {
 		{
 			name: "time left above an hour is rounded to the minute",
 			token: func(t *testing.T) string {
-				return hs256(t, claimsWith(func(c jwt.MapClaims) { c["exp"] = t0.Add(49*time.Hour + 10*time.Minute + 17*time.Second).Unix() }))
+				return tokentest.HS256(t, tokentest.ClaimsWith(func(c jwt.MapClaims) {
+					c["exp"] = tokentest.T0.Add(49*time.Hour + 10*time.Minute + 17*time.Second).Unix()
+				}))
 			},
 			valid:    true,
 			sigValid: true,
 			timeLeft: "49h10m0s",
 		},
 		{
-			name:      "token from a foreign secret is decodable but its signature is not valid",
-			token:     func(t *testing.T) string { return signToken(t, jwt.SigningMethodHS256, baseClaims(), foreignSecret) },
+			name: "token from a foreign secret is decodable but its signature is not valid",
+			token: func(t *testing.T) string {
+				return tokentest.Sign(t, jwt.SigningMethodHS256, tokentest.BaseClaims(), tokentest.ForeignSecret)
+			},
 			timeLeft:  "1h0m0s",
 			reasonHas: "Invalid token",
 		},
 		{
 			name: "expired token is reported expired with a valid signature",
 			token: func(t *testing.T) string {
-				return hs256(t, claimsWith(func(c jwt.MapClaims) { c["exp"] = t0.Add(-2 * time.Hour).Unix() }))
+				return tokentest.HS256(t, tokentest.ClaimsWith(func(c jwt.MapClaims) { c["exp"] = tokentest.T0.Add(-2 * time.Hour).Unix() }))
 			},
 			sigValid:  true,
 			expired:   true,
@@ -63,35 +69,43 @@ func TestInspectDecodableTokens(t *testing.T) {
 		{
 			name: "alg none token is decodable but has no valid signature",
 			token: func(t *testing.T) string {
-				return signToken(t, jwt.SigningMethodNone, baseClaims(), jwt.UnsafeAllowNoneSignatureType)
+				return tokentest.Sign(t, jwt.SigningMethodNone, tokentest.BaseClaims(), jwt.UnsafeAllowNoneSignatureType)
 			},
 			timeLeft:  "1h0m0s",
 			reasonHas: "Invalid token",
 		},
 		{
-			name:      "HS512 token with the right secret has no valid signature under the pinned algorithm",
-			token:     func(t *testing.T) string { return signToken(t, jwt.SigningMethodHS512, baseClaims(), testSecret) },
+			name: "HS512 token with the right secret has no valid signature under the pinned algorithm",
+			token: func(t *testing.T) string {
+				return tokentest.Sign(t, jwt.SigningMethodHS512, tokentest.BaseClaims(), tokentest.Secret)
+			},
 			timeLeft:  "1h0m0s",
 			reasonHas: "Invalid token",
 		},
 		{
-			name:     "token without exp has time left never when allowed",
-			cfg:      func(c *VerifierConfig) { c.AllowNever = true },
-			token:    func(t *testing.T) string { return hs256(t, claimsWith(func(c jwt.MapClaims) { delete(c, "exp") })) },
+			name: "token without exp has time left never when allowed",
+			cfg:  func(c *VerifierConfig) { c.AllowNever = true },
+			token: func(t *testing.T) string {
+				return tokentest.HS256(t, tokentest.ClaimsWith(func(c jwt.MapClaims) { delete(c, "exp") }))
+			},
 			valid:    true,
 			sigValid: true,
 			timeLeft: "never",
 		},
 		{
-			name:      "token without exp is refused with a reason when never is not allowed",
-			token:     func(t *testing.T) string { return hs256(t, claimsWith(func(c jwt.MapClaims) { delete(c, "exp") })) },
+			name: "token without exp is refused with a reason when never is not allowed",
+			token: func(t *testing.T) string {
+				return tokentest.HS256(t, tokentest.ClaimsWith(func(c jwt.MapClaims) { delete(c, "exp") }))
+			},
 			sigValid:  true,
 			timeLeft:  "never",
 			reasonHas: "Invalid token",
 		},
 		{
-			name:      "wrong issuer is explained",
-			token:     func(t *testing.T) string { return hs256(t, claimsWith(func(c jwt.MapClaims) { c["iss"] = "other" })) },
+			name: "wrong issuer is explained",
+			token: func(t *testing.T) string {
+				return tokentest.HS256(t, tokentest.ClaimsWith(func(c jwt.MapClaims) { c["iss"] = "other" }))
+			},
 			sigValid:  true,
 			timeLeft:  "1h0m0s",
 			reasonHas: "wrong issuer",
@@ -138,7 +152,7 @@ func TestInspectDecodableTokens(t *testing.T) {
 			if err != nil {
 				t.Fatalf("marshal inspection: %v", err)
 			}
-			assertNoLeak(t, "Inspection JSON", string(b), strings.TrimSpace(tok))
+			tokentest.AssertNoLeak(t, "Inspection JSON", string(b), strings.TrimSpace(tok))
 		})
 	}
 }
@@ -148,7 +162,7 @@ func TestInspectWithinLeewayAgreesWithVerify(t *testing.T) {
 	// report it Valid like Verify does. Note: Expired is computed without
 	// leeway, so it reads true here — see the report.
 	v := newTestVerifier(t, nil)
-	tok := hs256(t, claimsWith(func(c jwt.MapClaims) { c["exp"] = t0.Add(-10 * time.Second).Unix() }))
+	tok := tokentest.HS256(t, tokentest.ClaimsWith(func(c jwt.MapClaims) { c["exp"] = tokentest.T0.Add(-10 * time.Second).Unix() }))
 	if _, err := v.Verify(tok); err != nil {
 		t.Fatalf("Verify = %v, want success within leeway", err)
 	}
@@ -218,7 +232,7 @@ func TestInspectOddClaimValuesNeverPanic(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			v := newTestVerifier(t, nil)
-			tok := hs256(t, claimsWith(func(c jwt.MapClaims) { c["exp"] = tc.exp }))
+			tok := tokentest.HS256(t, tokentest.ClaimsWith(func(c jwt.MapClaims) { c["exp"] = tc.exp }))
 			in := v.Inspect(tok)
 			if !in.Decodable {
 				t.Fatalf("Decodable = false: %q", in.Reason)

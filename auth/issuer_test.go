@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/mcpauth/mcpauth/internal/tokentest"
 )
 
 // fakeRecorder records every Record call and fails when err is set.
@@ -40,13 +42,13 @@ func (r *fakeRecorder) count() int {
 var hexJTI = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
 // issuerNow has a sub-second part: Issue truncates it to whole seconds.
-var issuerNow = t0.Add(700 * time.Millisecond)
+var issuerNow = tokentest.T0.Add(700 * time.Millisecond)
 
 func newTestIssuer(t *testing.T, edit func(*IssuerConfig)) (*Issuer, *fakeRecorder) {
 	t.Helper()
 	cfg := IssuerConfig{
-		Secret:      testSecret,
-		Issuer:      testIssuer,
+		Secret:      tokentest.Secret,
+		Issuer:      tokentest.Issuer,
 		MaxLifetime: 90 * 24 * time.Hour,
 		Now:         fixedClock(issuerNow),
 	}
@@ -80,9 +82,9 @@ func TestNewIssuerRefusesBadConfig(t *testing.T) {
 		cfg  IssuerConfig
 		rec  Recorder
 	}{
-		{"secret shorter than 32 bytes is refused", IssuerConfig{Secret: testSecret[:31], Issuer: testIssuer}, &fakeRecorder{}},
-		{"empty issuer is refused", IssuerConfig{Secret: testSecret}, &fakeRecorder{}},
-		{"nil recorder is refused", IssuerConfig{Secret: testSecret, Issuer: testIssuer}, nil},
+		{"secret shorter than 32 bytes is refused", IssuerConfig{Secret: tokentest.Secret[:31], Issuer: tokentest.Issuer}, &fakeRecorder{}},
+		{"empty issuer is refused", IssuerConfig{Secret: tokentest.Secret}, &fakeRecorder{}},
+		{"nil recorder is refused", IssuerConfig{Secret: tokentest.Secret, Issuer: tokentest.Issuer}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -90,7 +92,7 @@ func TestNewIssuerRefusesBadConfig(t *testing.T) {
 			if err == nil || iss != nil {
 				t.Fatalf("NewIssuer = %v, %v; want nil, error", iss, err)
 			}
-			assertNoLeak(t, "NewIssuer error", err.Error(), "")
+			tokentest.AssertNoLeak(t, "NewIssuer error", err.Error(), "")
 		})
 	}
 }
@@ -131,7 +133,7 @@ func TestIssueMintsTokenWithExpectedClaims(t *testing.T) {
 				t.Errorf("alg = %v, want HS256", hdr["alg"])
 			}
 			raw := decodeSegment(t, parts[1])
-			if raw["iss"] != testIssuer {
+			if raw["iss"] != tokentest.Issuer {
 				t.Errorf("iss = %v", raw["iss"])
 			}
 			if raw["sub"] != "research.bot_2" {
@@ -174,7 +176,7 @@ func TestIssueMintsTokenWithExpectedClaims(t *testing.T) {
 			}
 
 			// The signature verifies with the secret.
-			if _, err := jwt.Parse(tok.Token, func(*jwt.Token) (any, error) { return testSecret, nil },
+			if _, err := jwt.Parse(tok.Token, func(*jwt.Token) (any, error) { return tokentest.Secret, nil },
 				jwt.WithValidMethods([]string{"HS256"}), jwt.WithTimeFunc(fixedClock(now))); err != nil {
 				t.Errorf("token does not verify with the secret: %v", err)
 			}
@@ -222,7 +224,7 @@ func TestIssueNeverExpiringTokenWhenAllowed(t *testing.T) {
 	// A verifier that allows never-expiring tokens accepts it even 50 years on.
 	v := newTestVerifier(t, func(c *VerifierConfig) {
 		c.AllowNever = true
-		c.Now = fixedClock(t0.AddDate(50, 0, 0))
+		c.Now = fixedClock(tokentest.T0.AddDate(50, 0, 0))
 	})
 	if _, err := v.Verify(tok.Token); err != nil {
 		t.Errorf("Verify(never token) = %v", err)
@@ -336,7 +338,7 @@ func TestIssueRefusalsRecordNothing(t *testing.T) {
 			if n := rec.count(); n != 0 {
 				t.Errorf("refused Issue recorded %d tokens, want 0", n)
 			}
-			assertNoLeak(t, "Issue error", err.Error(), "")
+			tokentest.AssertNoLeak(t, "Issue error", err.Error(), "")
 		})
 	}
 }
@@ -428,7 +430,7 @@ func TestIssuedTokenVerifiesUntilExpiry(t *testing.T) {
 
 func TestIssuerRefusesScopesOutsideTheKnownSet(t *testing.T) {
 	rec := &fakeRecorder{}
-	iss, err := NewIssuer(IssuerConfig{Secret: testSecret, Issuer: testIssuer, MaxLifetime: time.Hour, KnownScopes: []string{"tools:call"}, Now: fixedClock(t0)}, rec)
+	iss, err := NewIssuer(IssuerConfig{Secret: tokentest.Secret, Issuer: tokentest.Issuer, MaxLifetime: time.Hour, KnownScopes: []string{"tools:call"}, Now: fixedClock(tokentest.T0)}, rec)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/mcpauth/mcpauth/auth/keys"
+	"github.com/mcpauth/mcpauth/internal/tokentest"
 )
 
 var (
@@ -53,7 +54,7 @@ func hmacKey(t testing.TB, secret []byte) *keys.Key {
 // and the test secret), the set a server in mid-migration has.
 func keySet(t testing.TB, active *keys.Key) *keys.Set {
 	t.Helper()
-	verify := []*keys.Key{hmacKey(t, testSecret)}
+	verify := []*keys.Key{hmacKey(t, tokentest.Secret)}
 	for _, alg := range keys.Asymmetric {
 		verify = append(verify, asymKey(t, alg).VerifyOnly())
 	}
@@ -78,7 +79,7 @@ func forge(t testing.TB, header map[string]any, claims jwt.MapClaims, method jwt
 
 func issueWith(t *testing.T, key *keys.Key) string {
 	t.Helper()
-	iss, err := NewIssuer(IssuerConfig{Key: key, Issuer: testIssuer, MaxLifetime: time.Hour, Now: fixedClock(t0)}, &fakeRecorder{})
+	iss, err := NewIssuer(IssuerConfig{Key: key, Issuer: tokentest.Issuer, MaxLifetime: time.Hour, Now: fixedClock(tokentest.T0)}, &fakeRecorder{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +95,7 @@ func issueWith(t *testing.T, key *keys.Key) string {
 // Rule: each algorithm signs with its key, names it by kid, and the token
 // verifies with that key alone, in that algorithm.
 func TestEveryAlgorithmSignsAndVerifiesByKid(t *testing.T) {
-	for _, key := range []*keys.Key{hmacKey(t, testSecret), asymKey(t, keys.ES256), asymKey(t, keys.EdDSA), asymKey(t, keys.RS256)} {
+	for _, key := range []*keys.Key{hmacKey(t, tokentest.Secret), asymKey(t, keys.ES256), asymKey(t, keys.EdDSA), asymKey(t, keys.RS256)} {
 		t.Run(key.Alg(), func(t *testing.T) {
 			tok := issueWith(t, key)
 			h := decodeSegment(t, strings.Split(tok, ".")[0])
@@ -111,7 +112,7 @@ func TestEveryAlgorithmSignsAndVerifiesByKid(t *testing.T) {
 				t.Fatalf("Inspect: valid %v signed by %+v", in.Valid, in.SignedBy)
 			}
 			// A server without the key refuses it.
-			other := newTestVerifier(t, func(c *VerifierConfig) { c.Secret = foreignSecret })
+			other := newTestVerifier(t, func(c *VerifierConfig) { c.Secret = tokentest.ForeignSecret })
 			if _, err := other.Verify(tok); !errors.Is(err, ErrTokenInvalid) {
 				t.Fatalf("a server without the key: %v", err)
 			}
@@ -123,21 +124,21 @@ func TestEveryAlgorithmSignsAndVerifiesByKid(t *testing.T) {
 // an HS256 secret only: the current one or the previous one.
 func TestTokensWithoutKidVerifyWithHMACSecretsOnly(t *testing.T) {
 	previous := []byte("prev-secret-Qw7TzP1xR4mN8bY2cL6hJ0")
-	set, err := keys.NewSet(asymKey(t, keys.ES256), hmacKey(t, testSecret), hmacKey(t, previous))
+	set, err := keys.NewSet(asymKey(t, keys.ES256), hmacKey(t, tokentest.Secret), hmacKey(t, previous))
 	if err != nil {
 		t.Fatal(err)
 	}
 	v := newTestVerifier(t, func(c *VerifierConfig) { c.Keys = set })
-	for _, secret := range [][]byte{testSecret, previous} {
-		if _, err := v.Verify(signToken(t, jwt.SigningMethodHS256, baseClaims(), secret)); err != nil {
+	for _, secret := range [][]byte{tokentest.Secret, previous} {
+		if _, err := v.Verify(tokentest.Sign(t, jwt.SigningMethodHS256, tokentest.BaseClaims(), secret)); err != nil {
 			t.Errorf("kidless HS256 token: %v", err)
 		}
 	}
-	in := v.Inspect(signToken(t, jwt.SigningMethodHS256, baseClaims(), previous))
+	in := v.Inspect(tokentest.Sign(t, jwt.SigningMethodHS256, tokentest.BaseClaims(), previous))
 	if in.SignedBy == nil || in.SignedBy.ID != keys.HMACKeyID(previous) {
 		t.Errorf("Inspect names %+v, want the previous secret's kid", in.SignedBy)
 	}
-	es := signToken(t, jwt.SigningMethodES256, baseClaims(), asymKey(t, keys.ES256).SigningKey())
+	es := tokentest.Sign(t, jwt.SigningMethodES256, tokentest.BaseClaims(), asymKey(t, keys.ES256).SigningKey())
 	if _, err := v.Verify(es); err == nil || !strings.Contains(err.Error(), "must name its key (kid)") {
 		t.Errorf("kidless ES256 token: %v", err)
 	}
@@ -166,30 +167,30 @@ func TestKeyConfusionIsRefused(t *testing.T) {
 	cases := []struct {
 		name, token, reason string
 	}{
-		{"HS256 keyed with the public key PEM, ES kid", forge(t, hdr("HS256", "kid", es.ID()), baseClaims(), hs, pubPEM), "not the algorithm of the key"},
-		{"HS256 keyed with the public JWK, ES kid", forge(t, hdr("HS256", "kid", es.ID()), baseClaims(), hs, pubJWK), "not the algorithm of the key"},
-		{"HS256 keyed with the public key PEM, no kid", forge(t, hdr("HS256"), baseClaims(), hs, pubPEM), "signature does not match"},
-		{"HS256 keyed with the RSA public key PEM, RS kid", forge(t, hdr("HS256", "kid", rs.ID()), baseClaims(), hs, rsaPEM(t, rs)), "not the algorithm of the key"},
-		{"RS256 token presented with the ES kid", forge(t, hdr("RS256", "kid", es.ID()), baseClaims(), rsM, rs.SigningKey()), "not the algorithm of the key"},
-		{"ES256 token presented with the EdDSA kid", forge(t, hdr("ES256", "kid", ed.ID()), baseClaims(), esM, es.SigningKey()), "not the algorithm of the key"},
-		{"EdDSA token presented with the HMAC kid", forge(t, hdr("EdDSA", "kid", keys.HMACKeyID(testSecret)), baseClaims(), edM, ed.SigningKey()), "not the algorithm of the key"},
-		{"ES256 token signed by a stranger, ES kid", forge(t, hdr("ES256", "kid", es.ID()), baseClaims(), esM, stranger.SigningKey()), "signature does not match"},
-		{"alg none, ES kid", forge(t, hdr("none", "kid", es.ID()), baseClaims(), jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType), "Invalid token"},
-		{"HS384 with the HMAC kid", forge(t, hdr("HS384", "kid", keys.HMACKeyID(testSecret)), baseClaims(), jwt.SigningMethodHS384, testSecret), "Invalid token"},
-		{"unknown kid (a stranger's key)", forge(t, hdr("ES256", "kid", stranger.ID()), baseClaims(), esM, stranger.SigningKey()), "unknown signing key"},
-		{"kid path traversal", forge(t, hdr("HS256", "kid", "../../etc/passwd"), baseClaims(), hs, []byte("")), "unknown signing key"},
-		{"kid /dev/null", forge(t, hdr("HS256", "kid", "/dev/null"), baseClaims(), hs, []byte("")), "unknown signing key"},
-		{"kid SQL", forge(t, hdr("HS256", "kid", "x' UNION SELECT 'secret"), baseClaims(), hs, []byte("secret")), "unknown signing key"},
-		{"kid very long", forge(t, hdr("ES256", "kid", strings.Repeat(es.ID(), 100)), baseClaims(), esM, es.SigningKey()), "unknown signing key"},
-		{"kid empty", forge(t, hdr("ES256", "kid", ""), baseClaims(), esM, es.SigningKey()), "unknown signing key"},
-		{"kid a number", forge(t, hdr("ES256", "kid", 1), baseClaims(), esM, es.SigningKey()), "kid must be a string"},
-		{"kid null", forge(t, hdr("ES256", "kid", nil), baseClaims(), esM, es.SigningKey()), "kid must be a string"},
-		{"kid in other case", forge(t, hdr("ES256", "kid", strings.ToLower(es.ID())), baseClaims(), esM, es.SigningKey()), "unknown signing key"},
-		{"jku to an attacker's JWKS", forge(t, hdr("ES256", "kid", stranger.ID(), "jku", "https://evil.example/jwks.json"), baseClaims(), esM, stranger.SigningKey()), "jku, which is never followed"},
-		{"jku beside a real kid", forge(t, hdr("ES256", "kid", es.ID(), "jku", "https://evil.example/jwks.json"), baseClaims(), esM, es.SigningKey()), "jku, which is never followed"},
-		{"x5u", forge(t, hdr("ES256", "x5u", "https://evil.example/cert.pem"), baseClaims(), esM, stranger.SigningKey()), "x5u, which is never followed"},
-		{"embedded jwk", forge(t, hdr("ES256", "jwk", jwkHeader), baseClaims(), esM, stranger.SigningKey()), "jwk, which is never followed"},
-		{"embedded x5c", forge(t, hdr("ES256", "x5c", []string{"MIIB"}), baseClaims(), esM, stranger.SigningKey()), "x5c, which is never followed"},
+		{"HS256 keyed with the public key PEM, ES kid", forge(t, hdr("HS256", "kid", es.ID()), tokentest.BaseClaims(), hs, pubPEM), "not the algorithm of the key"},
+		{"HS256 keyed with the public JWK, ES kid", forge(t, hdr("HS256", "kid", es.ID()), tokentest.BaseClaims(), hs, pubJWK), "not the algorithm of the key"},
+		{"HS256 keyed with the public key PEM, no kid", forge(t, hdr("HS256"), tokentest.BaseClaims(), hs, pubPEM), "signature does not match"},
+		{"HS256 keyed with the RSA public key PEM, RS kid", forge(t, hdr("HS256", "kid", rs.ID()), tokentest.BaseClaims(), hs, rsaPEM(t, rs)), "not the algorithm of the key"},
+		{"RS256 token presented with the ES kid", forge(t, hdr("RS256", "kid", es.ID()), tokentest.BaseClaims(), rsM, rs.SigningKey()), "not the algorithm of the key"},
+		{"ES256 token presented with the EdDSA kid", forge(t, hdr("ES256", "kid", ed.ID()), tokentest.BaseClaims(), esM, es.SigningKey()), "not the algorithm of the key"},
+		{"EdDSA token presented with the HMAC kid", forge(t, hdr("EdDSA", "kid", keys.HMACKeyID(tokentest.Secret)), tokentest.BaseClaims(), edM, ed.SigningKey()), "not the algorithm of the key"},
+		{"ES256 token signed by a stranger, ES kid", forge(t, hdr("ES256", "kid", es.ID()), tokentest.BaseClaims(), esM, stranger.SigningKey()), "signature does not match"},
+		{"alg none, ES kid", forge(t, hdr("none", "kid", es.ID()), tokentest.BaseClaims(), jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType), "Invalid token"},
+		{"HS384 with the HMAC kid", forge(t, hdr("HS384", "kid", keys.HMACKeyID(tokentest.Secret)), tokentest.BaseClaims(), jwt.SigningMethodHS384, tokentest.Secret), "Invalid token"},
+		{"unknown kid (a stranger's key)", forge(t, hdr("ES256", "kid", stranger.ID()), tokentest.BaseClaims(), esM, stranger.SigningKey()), "unknown signing key"},
+		{"kid path traversal", forge(t, hdr("HS256", "kid", "../../etc/passwd"), tokentest.BaseClaims(), hs, []byte("")), "unknown signing key"},
+		{"kid /dev/null", forge(t, hdr("HS256", "kid", "/dev/null"), tokentest.BaseClaims(), hs, []byte("")), "unknown signing key"},
+		{"kid SQL", forge(t, hdr("HS256", "kid", "x' UNION SELECT 'secret"), tokentest.BaseClaims(), hs, []byte("secret")), "unknown signing key"},
+		{"kid very long", forge(t, hdr("ES256", "kid", strings.Repeat(es.ID(), 100)), tokentest.BaseClaims(), esM, es.SigningKey()), "unknown signing key"},
+		{"kid empty", forge(t, hdr("ES256", "kid", ""), tokentest.BaseClaims(), esM, es.SigningKey()), "unknown signing key"},
+		{"kid a number", forge(t, hdr("ES256", "kid", 1), tokentest.BaseClaims(), esM, es.SigningKey()), "kid must be a string"},
+		{"kid null", forge(t, hdr("ES256", "kid", nil), tokentest.BaseClaims(), esM, es.SigningKey()), "kid must be a string"},
+		{"kid in other case", forge(t, hdr("ES256", "kid", strings.ToLower(es.ID())), tokentest.BaseClaims(), esM, es.SigningKey()), "unknown signing key"},
+		{"jku to an attacker's JWKS", forge(t, hdr("ES256", "kid", stranger.ID(), "jku", "https://evil.example/jwks.json"), tokentest.BaseClaims(), esM, stranger.SigningKey()), "jku, which is never followed"},
+		{"jku beside a real kid", forge(t, hdr("ES256", "kid", es.ID(), "jku", "https://evil.example/jwks.json"), tokentest.BaseClaims(), esM, es.SigningKey()), "jku, which is never followed"},
+		{"x5u", forge(t, hdr("ES256", "x5u", "https://evil.example/cert.pem"), tokentest.BaseClaims(), esM, stranger.SigningKey()), "x5u, which is never followed"},
+		{"embedded jwk", forge(t, hdr("ES256", "jwk", jwkHeader), tokentest.BaseClaims(), esM, stranger.SigningKey()), "jwk, which is never followed"},
+		{"embedded x5c", forge(t, hdr("ES256", "x5c", []string{"MIIB"}), tokentest.BaseClaims(), esM, stranger.SigningKey()), "x5c, which is never followed"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -220,7 +221,7 @@ func rsaPEM(t *testing.T, k *keys.Key) []byte {
 // kid or none) and nothing signed with another key.
 func TestFastPathTakesOnlyTheFirstSecretsTokens(t *testing.T) {
 	previous := []byte("prev-secret-Qw7TzP1xR4mN8bY2cL6hJ0")
-	set, err := keys.NewSet(asymKey(t, keys.ES256), hmacKey(t, testSecret), hmacKey(t, previous))
+	set, err := keys.NewSet(asymKey(t, keys.ES256), hmacKey(t, tokentest.Secret), hmacKey(t, previous))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,8 +231,8 @@ func TestFastPathTakesOnlyTheFirstSecretsTokens(t *testing.T) {
 		token string
 		fast  bool
 	}{
-		{"issued with the secret (kid)", issueWith(t, hmacKey(t, testSecret)), true},
-		{"minted before kids", signToken(t, jwt.SigningMethodHS256, baseClaims(), testSecret), true},
+		{"issued with the secret (kid)", issueWith(t, hmacKey(t, tokentest.Secret)), true},
+		{"minted before kids", tokentest.Sign(t, jwt.SigningMethodHS256, tokentest.BaseClaims(), tokentest.Secret), true},
 		{"issued with the previous secret", issueWith(t, hmacKey(t, previous)), false},
 		{"issued with ES256", issueWith(t, asymKey(t, keys.ES256)), false},
 	}
@@ -246,7 +247,7 @@ func TestFastPathTakesOnlyTheFirstSecretsTokens(t *testing.T) {
 		})
 	}
 	onlyES, _ := keys.NewSet(asymKey(t, keys.ES256))
-	if v := newTestVerifier(t, func(c *VerifierConfig) { c.Keys = onlyES }); agree(t, v, issueWith(t, hmacKey(t, testSecret))) {
+	if v := newTestVerifier(t, func(c *VerifierConfig) { c.Keys = onlyES }); agree(t, v, issueWith(t, hmacKey(t, tokentest.Secret))) {
 		t.Fatal("a verifier without HMAC keys took the fast path")
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/mcpauth/mcpauth/internal/tokentest"
 )
 
 func TestRevocationSet(t *testing.T) {
@@ -73,11 +75,11 @@ func TestRevocationSetIsSafeForConcurrentUse(t *testing.T) {
 func TestVerifierRefusesRevokedTokens(t *testing.T) {
 	set := NewRevocationSet()
 	v := newTestVerifier(t, func(c *VerifierConfig) { c.Revoked = set })
-	tok := hs256(t, baseClaims())
+	tok := tokentest.HS256(t, tokentest.BaseClaims())
 	if _, err := v.Verify(tok); err != nil {
 		t.Fatalf("before revocation: %v", err)
 	}
-	set.Add(map[string]time.Time{testJTI: t0.Add(time.Hour)})
+	set.Add(map[string]time.Time{tokentest.JTI: tokentest.T0.Add(time.Hour)})
 	if _, err := v.Verify(tok); err != ErrTokenRevoked {
 		t.Fatalf("after revocation: %v, want ErrTokenRevoked", err)
 	}
@@ -85,7 +87,7 @@ func TestVerifierRefusesRevokedTokens(t *testing.T) {
 		t.Fatalf("Inspect = %+v", in)
 	}
 	// Another token is unaffected.
-	other := hs256(t, claimsWith(func(c jwt.MapClaims) { c["jti"] = "another" }))
+	other := tokentest.HS256(t, tokentest.ClaimsWith(func(c jwt.MapClaims) { c["jti"] = "another" }))
 	if _, err := v.Verify(other); err != nil {
 		t.Fatalf("unrevoked token: %v", err)
 	}
@@ -96,25 +98,25 @@ func TestVerifierRefusesRevokedTokens(t *testing.T) {
 // than the bound (cached tokens too), and accepts again once the set is
 // marked synced; without a bound the set's age never matters.
 func TestVerifierFailsClosedOnAStaleRevocationSet(t *testing.T) {
-	tok := signToken(t, jwt.SigningMethodHS256, baseClaims(), testSecret)
+	tok := tokentest.Sign(t, jwt.SigningMethodHS256, tokentest.BaseClaims(), tokentest.Secret)
 	for _, tc := range []struct {
 		name     string
 		maxAge   time.Duration
 		syncedAt time.Time
 		want     error
 	}{
-		{"fresh", time.Second, t0, nil},
-		{"at the bound", time.Second, t0.Add(-time.Second), nil},
-		{"past the bound", time.Second, t0.Add(-time.Second - time.Millisecond), ErrRevocationStale},
+		{"fresh", time.Second, tokentest.T0, nil},
+		{"at the bound", time.Second, tokentest.T0.Add(-time.Second), nil},
+		{"past the bound", time.Second, tokentest.T0.Add(-time.Second - time.Millisecond), ErrRevocationStale},
 		{"never synced", time.Second, time.Time{}, ErrRevocationStale},
-		{"no bound", 0, t0.Add(-24 * time.Hour), nil},
+		{"no bound", 0, tokentest.T0.Add(-24 * time.Hour), nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			set := NewRevocationSet()
 			if !tc.syncedAt.IsZero() {
 				set.MarkSynced(tc.syncedAt)
 			}
-			v, err := NewVerifier(VerifierConfig{Secret: testSecret, Issuer: testIssuer, Now: fixedClock(t0), Revoked: set, RevocationMaxAge: tc.maxAge})
+			v, err := NewVerifier(VerifierConfig{Secret: tokentest.Secret, Issuer: tokentest.Issuer, Now: fixedClock(tokentest.T0), Revoked: set, RevocationMaxAge: tc.maxAge})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -123,13 +125,13 @@ func TestVerifierFailsClosedOnAStaleRevocationSet(t *testing.T) {
 					t.Fatalf("Verify = %v, want %v", err, tc.want)
 				}
 			}
-			set.MarkSynced(t0)
+			set.MarkSynced(tokentest.T0)
 			if _, err := v.Verify(tok); err != nil {
 				t.Fatalf("after a resync: %v", err)
 			}
 		})
 	}
-	if _, err := NewVerifier(VerifierConfig{Secret: testSecret, Issuer: testIssuer, Revoked: fakeChecker{}, RevocationMaxAge: time.Second}); err == nil {
+	if _, err := NewVerifier(VerifierConfig{Secret: tokentest.Secret, Issuer: tokentest.Issuer, Revoked: fakeChecker{}, RevocationMaxAge: time.Second}); err == nil {
 		t.Fatal("an age bound was accepted with a set that cannot tell its age")
 	}
 }

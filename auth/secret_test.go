@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/mcpauth/mcpauth/internal/tokentest"
 )
 
 func TestCheckSecret(t *testing.T) {
@@ -30,7 +32,7 @@ func TestCheckSecret(t *testing.T) {
 		{"supersecret padded is refused", "supersecret-0123456789abcdefghijk", true},
 		{"change-me padded to 32 bytes is refused", "change-me-0123456789abcdefghijkl", true},
 		{"64 random hex characters are accepted", "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", false},
-		{"32 mixed characters are accepted", string(testSecret), false},
+		{"32 mixed characters are accepted", string(tokentest.Secret), false},
 		{"placeholder inside a long random secret is accepted", "your-256-bit-secret" + "9f86d081884c7d659a2feaa0c55a", false},
 	}
 	for _, tc := range tests {

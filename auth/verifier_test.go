@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/mcpauth/mcpauth/internal/tokentest"
 )
 
 func TestNewVerifierRefusesBadConfig(t *testing.T) {
@@ -15,9 +17,9 @@ func TestNewVerifierRefusesBadConfig(t *testing.T) {
 		name string
 		cfg  VerifierConfig
 	}{
-		{"secret shorter than 32 bytes is refused", VerifierConfig{Secret: testSecret[:31], Issuer: testIssuer}},
-		{"nil secret is refused", VerifierConfig{Issuer: testIssuer}},
-		{"empty issuer is refused", VerifierConfig{Secret: testSecret}},
+		{"secret shorter than 32 bytes is refused", VerifierConfig{Secret: tokentest.Secret[:31], Issuer: tokentest.Issuer}},
+		{"nil secret is refused", VerifierConfig{Issuer: tokentest.Issuer}},
+		{"empty issuer is refused", VerifierConfig{Secret: tokentest.Secret}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -25,7 +27,7 @@ func TestNewVerifierRefusesBadConfig(t *testing.T) {
 			if err == nil || v != nil {
 				t.Fatalf("NewVerifier = %v, %v; want nil, error", v, err)
 			}
-			assertNoLeak(t, "NewVerifier error", err.Error(), "")
+			tokentest.AssertNoLeak(t, "NewVerifier error", err.Error(), "")
 		})
 	}
 }
@@ -43,7 +45,7 @@ func tokenOfLength(t *testing.T, lo, hi int) string {
 	t.Helper()
 	// base64 grows the padding by 4/3; start a little below the target.
 	for n := lo*3/4 - 300; n < hi; n++ {
-		tok := hs256(t, claimsWith(func(c jwt.MapClaims) { c["pad"] = strings.Repeat("x", n) }))
+		tok := tokentest.HS256(t, tokentest.ClaimsWith(func(c jwt.MapClaims) { c["pad"] = strings.Repeat("x", n) }))
 		if len(tok) >= lo && len(tok) <= hi {
 			return tok
 		}
@@ -57,11 +59,11 @@ func tokenOfLength(t *testing.T, lo, hi int) string {
 
 func TestVerify(t *testing.T) {
 	noneToken := func(t *testing.T) string {
-		return signToken(t, jwt.SigningMethodNone, baseClaims(), jwt.UnsafeAllowNoneSignatureType)
+		return tokentest.Sign(t, jwt.SigningMethodNone, tokentest.BaseClaims(), jwt.UnsafeAllowNoneSignatureType)
 	}
-	valid := func(t *testing.T) string { return hs256(t, baseClaims()) }
+	valid := func(t *testing.T) string { return tokentest.HS256(t, tokentest.BaseClaims()) }
 	with := func(edit func(jwt.MapClaims)) func(t *testing.T) string {
-		return func(t *testing.T) string { return hs256(t, claimsWith(edit)) }
+		return func(t *testing.T) string { return tokentest.HS256(t, tokentest.ClaimsWith(edit)) }
 	}
 	withAud := func(c *VerifierConfig) { c.Audience = testAudience }
 
@@ -75,10 +77,10 @@ func TestVerify(t *testing.T) {
 		{name: "valid HS256 token is accepted", token: valid},
 		{name: "empty token is missing", token: func(*testing.T) string { return "" }, wantErr: ErrTokenMissing},
 		{name: "token signed with another secret is invalid", token: func(t *testing.T) string {
-			return signToken(t, jwt.SigningMethodHS256, baseClaims(), foreignSecret)
+			return tokentest.Sign(t, jwt.SigningMethodHS256, tokentest.BaseClaims(), tokentest.ForeignSecret)
 		}, wantErr: ErrTokenInvalid},
 		{name: "tampered payload with the original signature is invalid", token: func(t *testing.T) string {
-			return replacePayload(t, valid(t), claimsWith(func(c jwt.MapClaims) { c["scope"] = "admin" }))
+			return replacePayload(t, valid(t), tokentest.ClaimsWith(func(c jwt.MapClaims) { c["scope"] = "admin" }))
 		}, wantErr: ErrTokenInvalid},
 		{name: "tampered signature is invalid", token: func(t *testing.T) string {
 			tok := valid(t)
@@ -99,10 +101,10 @@ func TestVerify(t *testing.T) {
 			return noneToken(t) + "c2ln"
 		}, wantErr: ErrTokenInvalid},
 		{name: "HS384 signed with the same secret is refused", token: func(t *testing.T) string {
-			return signToken(t, jwt.SigningMethodHS384, baseClaims(), testSecret)
+			return tokentest.Sign(t, jwt.SigningMethodHS384, tokentest.BaseClaims(), tokentest.Secret)
 		}, wantErr: ErrTokenInvalid},
 		{name: "HS512 signed with the same secret is refused", token: func(t *testing.T) string {
-			return signToken(t, jwt.SigningMethodHS512, baseClaims(), testSecret)
+			return tokentest.Sign(t, jwt.SigningMethodHS512, tokentest.BaseClaims(), tokentest.Secret)
 		}, wantErr: ErrTokenInvalid},
 		{name: "HS256 signature under an HS512 header is refused", token: func(t *testing.T) string {
 			p := strings.Split(valid(t), ".")
@@ -110,7 +112,7 @@ func TestVerify(t *testing.T) {
 		}, wantErr: ErrTokenInvalid},
 		{name: "wrong issuer is invalid", token: with(func(c jwt.MapClaims) { c["iss"] = "https://evil.test" }), wantErr: ErrTokenInvalid},
 		{name: "missing issuer is invalid", token: with(func(c jwt.MapClaims) { delete(c, "iss") }), wantErr: ErrTokenInvalid},
-		{name: "issuer match is exact (trailing slash differs)", token: with(func(c jwt.MapClaims) { c["iss"] = testIssuer + "/" }), wantErr: ErrTokenInvalid},
+		{name: "issuer match is exact (trailing slash differs)", token: with(func(c jwt.MapClaims) { c["iss"] = tokentest.Issuer + "/" }), wantErr: ErrTokenInvalid},
 		{name: "missing aud is invalid when an audience is configured", cfg: withAud, token: valid, wantErr: ErrTokenInvalid},
 		{name: "wrong aud is invalid when an audience is configured", cfg: withAud,
 			token: with(func(c jwt.MapClaims) { c["aud"] = "other-api" }), wantErr: ErrTokenInvalid},
@@ -121,29 +123,29 @@ func TestVerify(t *testing.T) {
 		{name: "aud is ignored when no audience is configured",
 			token: with(func(c jwt.MapClaims) { c["aud"] = "other-api" })},
 		{name: "expired beyond leeway is refused as expired",
-			token: with(func(c jwt.MapClaims) { c["exp"] = t0.Add(-DefaultLeeway - time.Second).Unix() }), wantErr: ErrTokenExpired},
+			token: with(func(c jwt.MapClaims) { c["exp"] = tokentest.T0.Add(-DefaultLeeway - time.Second).Unix() }), wantErr: ErrTokenExpired},
 		{name: "expired exactly leeway ago is refused as expired",
-			token: with(func(c jwt.MapClaims) { c["exp"] = t0.Add(-DefaultLeeway).Unix() }), wantErr: ErrTokenExpired},
+			token: with(func(c jwt.MapClaims) { c["exp"] = tokentest.T0.Add(-DefaultLeeway).Unix() }), wantErr: ErrTokenExpired},
 		{name: "expired within leeway is accepted",
-			token: with(func(c jwt.MapClaims) { c["exp"] = t0.Add(-DefaultLeeway + time.Second).Unix() })},
+			token: with(func(c jwt.MapClaims) { c["exp"] = tokentest.T0.Add(-DefaultLeeway + time.Second).Unix() })},
 		{name: "custom leeway is honoured for expiry", cfg: func(c *VerifierConfig) { c.Leeway = 5 * time.Second },
-			token: with(func(c jwt.MapClaims) { c["exp"] = t0.Add(-6 * time.Second).Unix() }), wantErr: ErrTokenExpired},
+			token: with(func(c jwt.MapClaims) { c["exp"] = tokentest.T0.Add(-6 * time.Second).Unix() }), wantErr: ErrTokenExpired},
 		{name: "expired token with a bad signature is invalid, not expired",
 			token: func(t *testing.T) string {
-				return signToken(t, jwt.SigningMethodHS256, claimsWith(func(c jwt.MapClaims) { c["exp"] = t0.Add(-time.Hour).Unix() }), foreignSecret)
+				return tokentest.Sign(t, jwt.SigningMethodHS256, tokentest.ClaimsWith(func(c jwt.MapClaims) { c["exp"] = tokentest.T0.Add(-time.Hour).Unix() }), tokentest.ForeignSecret)
 			}, wantErr: ErrTokenInvalid, notErr: ErrTokenExpired},
 		{name: "nbf in the future beyond leeway is not yet valid",
-			token: with(func(c jwt.MapClaims) { c["nbf"] = t0.Add(DefaultLeeway + time.Second).Unix() }), wantErr: ErrTokenNotYetValid},
+			token: with(func(c jwt.MapClaims) { c["nbf"] = tokentest.T0.Add(DefaultLeeway + time.Second).Unix() }), wantErr: ErrTokenNotYetValid},
 		{name: "nbf in the future within leeway is accepted",
-			token: with(func(c jwt.MapClaims) { c["nbf"] = t0.Add(DefaultLeeway - time.Second).Unix() })},
+			token: with(func(c jwt.MapClaims) { c["nbf"] = tokentest.T0.Add(DefaultLeeway - time.Second).Unix() })},
 		{name: "iat in the future beyond leeway is not yet valid",
-			token: with(func(c jwt.MapClaims) { c["iat"] = t0.Add(time.Hour).Unix() }), wantErr: ErrTokenNotYetValid},
+			token: with(func(c jwt.MapClaims) { c["iat"] = tokentest.T0.Add(time.Hour).Unix() }), wantErr: ErrTokenNotYetValid},
 		{name: "missing exp is invalid when never-expiring tokens are not allowed",
 			token: with(func(c jwt.MapClaims) { delete(c, "exp") }), wantErr: ErrTokenInvalid},
 		{name: "missing exp is accepted when never-expiring tokens are allowed", cfg: func(c *VerifierConfig) { c.AllowNever = true },
 			token: with(func(c jwt.MapClaims) { delete(c, "exp") })},
 		{name: "expired token is still refused when never-expiring tokens are allowed", cfg: func(c *VerifierConfig) { c.AllowNever = true },
-			token: with(func(c jwt.MapClaims) { c["exp"] = t0.Add(-time.Hour).Unix() }), wantErr: ErrTokenExpired},
+			token: with(func(c jwt.MapClaims) { c["exp"] = tokentest.T0.Add(-time.Hour).Unix() }), wantErr: ErrTokenExpired},
 		{name: "missing sub is invalid", token: with(func(c jwt.MapClaims) { delete(c, "sub") }), wantErr: ErrTokenInvalid},
 		{name: "empty sub is invalid", token: with(func(c jwt.MapClaims) { c["sub"] = "" }), wantErr: ErrTokenInvalid},
 		{name: "missing jti is invalid", token: with(func(c jwt.MapClaims) { delete(c, "jti") }), wantErr: ErrTokenInvalid},
@@ -175,7 +177,7 @@ func TestVerify(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Verify = %v, want success", err)
 				}
-				if claims.ClientID() != "my-app" || claims.ID != testJTI || claims.Issuer != testIssuer {
+				if claims.ClientID() != "my-app" || claims.ID != tokentest.JTI || claims.Issuer != tokentest.Issuer {
 					t.Fatalf("claims = %+v", claims)
 				}
 				if !slices.Equal(claims.Scope, Scopes{"read", "write"}) {
@@ -202,7 +204,7 @@ func TestVerify(t *testing.T) {
 			if n != 1 {
 				t.Fatalf("error %v matches %d sentinels, want 1", err, n)
 			}
-			assertNoLeak(t, "Verify error", err.Error(), tok)
+			tokentest.AssertNoLeak(t, "Verify error", err.Error(), tok)
 			if len(err.Error()) > 200 {
 				t.Fatalf("error message is %d bytes: %q", len(err.Error()), err)
 			}
@@ -212,7 +214,7 @@ func TestVerify(t *testing.T) {
 
 func TestVerifyAcceptsTokenWithoutNbfOrIat(t *testing.T) {
 	v := newTestVerifier(t, nil)
-	tok := hs256(t, claimsWith(func(c jwt.MapClaims) { delete(c, "nbf"); delete(c, "iat") }))
+	tok := tokentest.HS256(t, tokentest.ClaimsWith(func(c jwt.MapClaims) { delete(c, "nbf"); delete(c, "iat") }))
 	if _, err := v.Verify(tok); err != nil {
 		t.Fatalf("Verify = %v; nbf and iat are optional", err)
 	}
@@ -220,10 +222,10 @@ func TestVerifyAcceptsTokenWithoutNbfOrIat(t *testing.T) {
 
 func TestVerifierRefusesClientsOutsideTheAllowedList(t *testing.T) {
 	v := newTestVerifier(t, func(c *VerifierConfig) { c.AllowedClients = []string{"cursor", "vscode"} })
-	if _, err := v.Verify(hs256(t, claimsWith(func(c jwt.MapClaims) { c["sub"] = "cursor" }))); err != nil {
+	if _, err := v.Verify(tokentest.HS256(t, tokentest.ClaimsWith(func(c jwt.MapClaims) { c["sub"] = "cursor" }))); err != nil {
 		t.Fatalf("allowed client refused: %v", err)
 	}
-	_, err := v.Verify(hs256(t, baseClaims())) // sub my-app
+	_, err := v.Verify(tokentest.HS256(t, tokentest.BaseClaims())) // sub my-app
 	if !errors.Is(err, ErrTokenInvalid) || !strings.Contains(err.Error(), "allowed clients") {
 		t.Fatalf("client outside the list: %v", err)
 	}

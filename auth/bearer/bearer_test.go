@@ -11,6 +11,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/internal/tokentest"
 )
 
 // nextSpy is the protected handler: it records whether it ran and the
@@ -29,9 +30,9 @@ func (n *nextSpy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func TestMiddleware(t *testing.T) {
-	validTok := hs256(t, baseClaims())
-	expiredTok := hs256(t, claimsWith(func(c jwt.MapClaims) { c["exp"] = t0.Add(-time.Hour).Unix() }))
-	foreignTok := signToken(t, jwt.SigningMethodHS256, baseClaims(), foreignSecret)
+	validTok := tokentest.HS256(t, tokentest.BaseClaims())
+	expiredTok := tokentest.HS256(t, tokentest.ClaimsWith(func(c jwt.MapClaims) { c["exp"] = tokentest.T0.Add(-time.Hour).Unix() }))
+	foreignTok := tokentest.Sign(t, jwt.SigningMethodHS256, tokentest.BaseClaims(), tokentest.ForeignSecret)
 	hugeTok := strings.Repeat("a", auth.MaxTokenLen+1)
 
 	type req struct {
@@ -139,16 +140,16 @@ func TestMiddleware(t *testing.T) {
 			}
 			for name, vals := range w.Header() {
 				for _, v := range vals {
-					assertNoLeak(t, "response header "+name, v, tc.token)
+					tokentest.AssertNoLeak(t, "response header "+name, v, tc.token)
 				}
 			}
-			assertNoLeak(t, "response body", w.Body.String(), tc.token)
+			tokentest.AssertNoLeak(t, "response body", w.Body.String(), tc.token)
 			for _, err := range failures {
-				assertNoLeak(t, "OnFailure error", err.Error(), tc.token)
+				tokentest.AssertNoLeak(t, "OnFailure error", err.Error(), tc.token)
 			}
 
 			if tc.wantStatus == http.StatusOK {
-				if !next.called || !next.ok || next.claims.ClientID() != "my-app" || next.claims.ID != testJTI {
+				if !next.called || !next.ok || next.claims.ClientID() != "my-app" || next.claims.ID != tokentest.JTI {
 					t.Fatalf("next handler: called=%v ok=%v claims=%+v", next.called, next.ok, next.claims)
 				}
 				if len(failures) != 0 {
@@ -292,8 +293,8 @@ func TestWriteUnauthorizedKeepsHeaderSafe(t *testing.T) {
 // from a throttled address (a shared NAT) still works, and a request
 // without credentials (discovery) is answered 401 and never counted.
 func TestThrottledAddressStillAcceptsValidTokens(t *testing.T) {
-	validTok := hs256(t, baseClaims())
-	forgedTok := signToken(t, jwt.SigningMethodHS256, baseClaims(), foreignSecret)
+	validTok := tokentest.HS256(t, tokentest.BaseClaims())
+	forgedTok := tokentest.Sign(t, jwt.SigningMethodHS256, tokentest.BaseClaims(), tokentest.ForeignSecret)
 	tests := []struct {
 		name       string
 		auth       string
@@ -347,7 +348,7 @@ func TestAnUnreachableProviderAnswers503(t *testing.T) {
 	h := Middleware(MiddlewareConfig{Verifier: newTestVerifier(t, func(c *auth.VerifierConfig) { c.External = x })})(&nextSpy{})
 	w := httptest.NewRecorder()
 	r := httptest.NewRequest(http.MethodGet, "/", nil)
-	r.Header.Set("Authorization", "Bearer "+externalToken(t, nil))
+	r.Header.Set("Authorization", "Bearer "+tokentest.ExternalToken(t, nil))
 	h.ServeHTTP(w, r)
 	if w.Code != http.StatusServiceUnavailable {
 		t.Fatalf("status %d: %s", w.Code, w.Body)
