@@ -39,6 +39,7 @@ import (
 	"github.com/mcpauth/mcpauth/auth/activity"
 	"github.com/mcpauth/mcpauth/auth/bearer"
 	"github.com/mcpauth/mcpauth/auth/idp"
+	"github.com/mcpauth/mcpauth/auth/keyring"
 	"github.com/mcpauth/mcpauth/auth/keys"
 	"github.com/mcpauth/mcpauth/auth/oauth"
 	"github.com/mcpauth/mcpauth/auth/policy"
@@ -102,6 +103,24 @@ type Config struct {
 	// VerifyKeys are more keys that still verify but never sign: the
 	// earlier keys of a rotation. Their public keys are published too.
 	VerifyKeys []*keys.Key
+	// KeyEncryptionSecret, when set (at least 32 bytes), makes the
+	// registry keep the signing keys, encrypted with it, shared by every
+	// replica: the first start makes a key of KeyAlg, and
+	// Server.Keyring.Rotate (key rotate, rotate_signing_key) makes the
+	// next. SigningKey must then be nil; Secret, PreviousSecret and
+	// VerifyKeys only verify.
+	KeyEncryptionSecret []byte
+	// KeyAlg is the algorithm of the keys the registry makes; HS256.
+	KeyAlg string
+	// KeyGraceMax caps how long a key keeps verifying after it stops
+	// signing (its grace otherwise lasts until the last token it signed
+	// expires, plus Leeway); 30 days. The previous secret and earlier
+	// PEM keys get the same grace, counted from the first start that
+	// found them no longer signing.
+	KeyGraceMax time.Duration
+	// KeyResync is how often the keys are reread from the registry (a
+	// rotation elsewhere; PostgreSQL also notifies at once); 1s.
+	KeyResync time.Duration
 	// Issuer is the iss claim written and required; "mcpauth".
 	Issuer string
 	// Audience, when set, is written to and required in aud.
@@ -231,8 +250,12 @@ type Server struct {
 	Registry registry.Store
 	Revoked  *auth.RevocationSet
 	Revoker  *revocation.Service
-	// Keys are the signing key and the keys that verify.
-	Keys     *keys.Set
+	// Keys hold the signing key and the keys that verify; a rotation
+	// swaps their set.
+	Keys *keys.Ring
+	// Keyring keeps Keys in step with the registry (rotation, grace,
+	// retirement); nil when the registry cannot record keys.
+	Keyring  *keyring.Ring
 	Issuer   *auth.Issuer
 	Verifier *auth.Verifier
 	// Trusted is nil without TrustedIssuers.
@@ -245,8 +268,6 @@ type Server struct {
 	HTTP    *transport.HTTP
 	tracker *activity.Tracker
 	ownReg  bool
-	// jwks is the JWK Set document of Keys' public keys.
-	jwks []byte
 	// feed sends audit records to admins' sessions as log messages.
 	feed *tools.AuditFeed
 	// policy is the policy in force, shared by the toolset's filters and
@@ -361,22 +382,19 @@ func (s *Server) buildAuth(ctx context.Context) error {
 	if err := s.Revoker.Sync(ctx); err != nil {
 		return err
 	}
-	var err error
-	if s.Keys, err = cfg.keySet(); err != nil {
-		return err
-	}
-	if s.jwks, err = s.Keys.JWKS(); err != nil {
+	err := s.buildKeys(ctx)
+	if err != nil {
 		return err
 	}
 	s.Issuer, err = auth.NewIssuer(auth.IssuerConfig{
-		Key: s.Keys.Active(), Issuer: cfg.Issuer, Audience: cfg.Audience, MaxLifetime: cfg.MaxLifetime,
+		Ring: s.Keys, Issuer: cfg.Issuer, Audience: cfg.Audience, MaxLifetime: cfg.MaxLifetime,
 		AllowNever: cfg.AllowNever, AllowedClients: cfg.AllowedClients, KnownScopes: cfg.knownScopes(), Now: cfg.Now, Logger: cfg.Logger,
 	}, s.Registry)
 	if err != nil {
 		return err
 	}
 	vc := auth.VerifierConfig{
-		Keys: s.Keys, Issuer: cfg.Issuer, Audience: cfg.Audience, Leeway: cfg.Leeway, AllowNever: cfg.AllowNever,
+		Ring: s.Keys, Refresh: s.refreshKeys(), Issuer: cfg.Issuer, Audience: cfg.Audience, Leeway: cfg.Leeway, AllowNever: cfg.AllowNever,
 		Revoked: s.Revoked, AllowedClients: cfg.AllowedClients, Resources: cfg.resources(), Now: cfg.Now,
 		RevocationMaxAge: cfg.RevocationMaxStaleness, LegacyIssuers: cfg.LegacyIssuers,
 	}
@@ -412,6 +430,71 @@ func (s *Server) buildAuth(ctx context.Context) error {
 		Pending: cfg.OAuth.Pending, Logger: cfg.Logger, Now: cfg.Now,
 	})
 	return err
+}
+
+// buildKeys makes the key ring: from the registry (rotation, grace and
+// retirement recorded there) when it can record keys, else the
+// configured keys as they are.
+func (s *Server) buildKeys(ctx context.Context) error {
+	cfg := &s.cfg
+	set, err := cfg.keySet()
+	if err != nil {
+		return err
+	}
+	store, ok := s.Registry.(keyring.Store)
+	if !ok {
+		if len(cfg.KeyEncryptionSecret) > 0 {
+			return errors.New("mcpauth: Config.KeyEncryptionSecret needs a registry that keeps signing keys (SQLite or PostgreSQL)")
+		}
+		s.Keys = keys.NewRing(set)
+		return nil
+	}
+	kc := keyring.Config{
+		Store: store, Alg: cfg.KeyAlg, GraceMax: cfg.KeyGraceMax, Leeway: cfg.leeway(), Resync: cfg.KeyResync,
+		Now: cfg.Now, Logger: cfg.Logger,
+	}
+	if len(cfg.KeyEncryptionSecret) > 0 {
+		if cfg.SigningKey != nil {
+			return errors.New("mcpauth: Config.SigningKey and Config.KeyEncryptionSecret exclude each other: either the registry keeps the keys, or a PEM file signs")
+		}
+		if kc.Sealer, err = keys.NewSealer(cfg.KeyEncryptionSecret); err != nil {
+			return fmt.Errorf("mcpauth: Config.KeyEncryptionSecret: %w", err)
+		}
+		kc.Verify = set.Keys()
+	} else {
+		kc.Active, kc.Verify = set.Active(), set.Keys()[1:]
+	}
+	if s.Keyring, err = keyring.New(ctx, kc); err != nil {
+		return fmt.Errorf("mcpauth: signing keys: %w", err)
+	}
+	s.Keys = s.Keyring.Keys()
+	_, err = s.Keys.JWKS()
+	return err
+}
+
+// rotator enables rotate_signing_key when the registry keeps the keys.
+func (s *Server) rotator() tools.KeyRotator {
+	if s.Keyring == nil || !s.Keyring.Managed() {
+		return nil
+	}
+	return s.Keyring
+}
+
+// refreshKeys is the verifier's reload for unknown kids; nil without a
+// keyring.
+func (s *Server) refreshKeys() func(string) bool {
+	if s.Keyring == nil {
+		return nil
+	}
+	return s.Keyring.Refresh
+}
+
+// leeway is Leeway or its default.
+func (c *Config) leeway() time.Duration {
+	if c.Leeway > 0 {
+		return c.Leeway
+	}
+	return auth.DefaultLeeway
 }
 
 // JWKS is the JWK Set document the server publishes at
@@ -488,7 +571,7 @@ func (s *Server) buildTools(context.Context) error {
 		Minter: s.Issuer, Inspector: s.Verifier, Clients: s.Registry, Revoker: s.Revoker, Tokens: s.Registry,
 		OAuth: signIns, DefaultExpiry: cfg.DefaultExpiry, PublicURL: cfg.PublicURL, Issuer: cfg.Issuer,
 		Logger: cfg.Logger, Now: cfg.Now, Upstreams: upstreamLister(s.Gateway), Policy: s.policy, AuditFeed: s.feed,
-		Keys: s.Keys, KeyTokens: s.Registry, ToolsVersion: toolsVersion(s.Gateway),
+		Keys: s.Keys, KeyTokens: s.Registry, Rotator: s.rotator(), ToolsVersion: toolsVersion(s.Gateway),
 	})
 	return s.ReloadPolicy(cfg.Policy)
 }
@@ -621,7 +704,7 @@ func (s *Server) httpConfig() transport.HTTPConfig {
 		KeepAlive: cfg.KeepAlive, ReapInterval: cfg.ReapInterval, Timeouts: cfg.Timeouts, AllowedHosts: cfg.AllowedHosts,
 		Upstreams: s.upstreamHealth(), RevocationHealth: s.revocationHealth, BasePath: cfg.BasePath,
 		VerifyToken: s.verifyMessageToken, WSAuthTimeout: cfg.WSAuthTimeout, TrustedIssuers: s.trustedIssuerURLs(),
-		JWKS: s.jwks,
+		JWKS: s.Keys.JWKS, SigningKey: func() (string, string) { k := s.Keys.Active(); return k.ID(), k.Alg() },
 	}
 }
 
@@ -740,6 +823,10 @@ func (s *Server) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); s.Revoker.Run(ctx) }()
+	if s.Keyring != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.Keyring.Run(ctx) }()
+	}
 	if s.cfg.OAuth.Serve {
 		wg.Add(1)
 		go func() { defer wg.Done(); s.OAuth.RunPruner(ctx, s.pruneInterval()) }()

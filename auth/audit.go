@@ -35,6 +35,11 @@ const (
 	// back; a resync follows every return.
 	EventRevocationListenLost     = "revocation.listen_lost"
 	EventRevocationListenRestored = "revocation.listen_restored"
+	// EventKeyRotated records a new signing key made active (key rotate,
+	// rotate_signing_key); EventKeyRetired a key whose grace ended, whose
+	// tokens are refused from then on.
+	EventKeyRotated = "key.rotated"
+	EventKeyRetired = "key.retired"
 )
 
 type remoteKey struct{}

@@ -19,7 +19,7 @@ func TestCachedVerificationsStillExpireAndRevoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v.cache.len() != 1 {
+	if v.current().cache.len() != 1 {
 		t.Fatal("a verified token was not cached")
 	}
 	again, err := v.Verify(tok)
@@ -36,7 +36,7 @@ func TestCachedVerificationsStillExpireAndRevoke(t *testing.T) {
 	if _, err := v.Verify(tok); err != ErrTokenExpired {
 		t.Fatalf("cached token past exp: %v, want ErrTokenExpired", err)
 	}
-	if v.cache.len() != 0 {
+	if v.current().cache.len() != 0 {
 		t.Fatal("an expired token stayed cached")
 	}
 
@@ -56,7 +56,7 @@ func TestCachedVerificationsStillExpireAndRevoke(t *testing.T) {
 	}
 	bad := tok[:len(tok)-2] + "AA"
 	_, _ = v.Verify(bad)
-	if _, ok := v.cache.get(bad); ok {
+	if _, ok := v.current().cache.get(bad); ok {
 		t.Fatal("a refused token was cached")
 	}
 }
@@ -69,7 +69,7 @@ func TestVerifiedCacheIsBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := v.cache.len(); n > verifiedCacheSize {
+	if n := v.current().cache.len(); n > verifiedCacheSize {
 		t.Fatalf("cache holds %d entries, bound is %d", n, verifiedCacheSize)
 	}
 }

@@ -19,7 +19,7 @@ var ErrDelegationNeedsKeyPair = errors.New("tokens for upstream servers need an 
 
 // Symmetric reports whether the Issuer signs with an HMAC secret (HS256),
 // which cannot mint tokens for upstreams (Delegate).
-func (i *Issuer) Symmetric() bool { return i.key.Symmetric() }
+func (i *Issuer) Symmetric() bool { return i.ring.Active().Symmetric() }
 
 // maxDelegatedLifetime bounds a token minted for an upstream.
 const maxDelegatedLifetime = time.Hour
@@ -33,7 +33,8 @@ const maxDelegatedLifetime = time.Hour
 // caller, and mcpauth refuses it (its audience is not mcpauth's). Each
 // mint is audited (token.delegated).
 func (i *Issuer) Delegate(ctx context.Context, subject string, scopes []string, audience string, exp time.Time) (string, error) {
-	if i.key.Symmetric() {
+	key := i.ring.Active()
+	if key.Symmetric() {
 		return "", ErrDelegationNeedsKeyPair
 	}
 	now := i.cfg.Now().Truncate(time.Second)
@@ -67,10 +68,10 @@ func (i *Issuer) Delegate(ctx context.Context, subject string, scopes []string, 
 		},
 		Scope: sc,
 	}
-	t := jwt.NewWithClaims(i.key.Method(), claims)
-	t.Header["kid"] = i.key.ID()
+	t := jwt.NewWithClaims(key.Method(), claims)
+	t.Header["kid"] = key.ID()
 	t.Header["typ"] = "at+jwt"
-	signed, err := t.SignedString(i.key.SigningKey())
+	signed, err := t.SignedString(key.SigningKey())
 	if err != nil {
 		return "", fmt.Errorf("sign token: %w", err)
 	}

@@ -27,14 +27,14 @@ type ExternalIssuers interface {
 
 // slow verifies a token the fast path left: an external issuer's, or
 // any other with the full path.
-func (v *Verifier) slow(token string) (*Claims, error) {
+func (v *Verifier) slow(st *keyState, token string) (*Claims, error) {
 	x := v.cfg.External
 	if x == nil {
-		return v.full(token)
+		return v.full(st, token)
 	}
 	iss, ok := peekIssuer(token)
 	if !ok || iss == v.cfg.Issuer || !x.Trusts(iss) {
-		return v.full(token)
+		return v.full(st, token)
 	}
 	claims, err := x.Verify(token)
 	if err != nil {

@@ -62,23 +62,23 @@ type claimsBlock struct {
 }
 
 // fast returns the claims of a token it can vouch for, or ok=false.
-func (v *Verifier) fast(token string) (c *Claims, ok bool) {
+func (v *Verifier) fast(st *keyState, token string) (c *Claims, ok bool) {
 	head, rest, _ := strings.Cut(token, ".")
 	payload, sig, _ := strings.Cut(rest, ".")
-	if v.macs == nil || (head != v.fastHeader && head != mintedHeader) || len(sig) != 43 || len(payload) > 2048 {
+	if st.macs == nil || (head != st.fastHeader && head != mintedHeader) || len(sig) != 43 || len(payload) > 2048 {
 		return nil, false
 	}
 	var want [32]byte
 	if n, err := strictB64.Decode(want[:], unsafe.Slice(unsafe.StringData(sig), len(sig))); err != nil || n != 32 {
 		return nil, false
 	}
-	mac := v.macs.p.Get().(hash.Hash)
+	mac := st.macs.p.Get().(hash.Hash)
 	mac.Reset()
 	signed := token[:len(head)+1+len(payload)]
 	mac.Write(unsafe.Slice(unsafe.StringData(signed), len(signed)))
 	var got [32]byte
 	mac.Sum(got[:0])
-	v.macs.p.Put(mac)
+	st.macs.p.Put(mac)
 	if !hmac.Equal(got[:], want[:]) {
 		return nil, false
 	}

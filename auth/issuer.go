@@ -58,6 +58,9 @@ type IssuerConfig struct {
 	// Key, when set, signs instead of Secret: its algorithm is the
 	// token's alg, its kid the token's kid.
 	Key *keys.Key
+	// Ring, when set, signs instead of Key or Secret: each token is
+	// signed by the ring's active key at the time (rotation).
+	Ring *keys.Ring
 	// Issuer is the iss claim.
 	Issuer string
 	// Audience, when set, becomes the aud claim.
@@ -92,7 +95,7 @@ type Minter interface {
 type Issuer struct {
 	cfg      IssuerConfig
 	recorder Recorder
-	key      *keys.Key
+	ring     *keys.Ring
 	// refusals summarizes bursts of identical record failures.
 	refusals repeats
 }
@@ -100,7 +103,7 @@ type Issuer struct {
 // NewIssuer returns an Issuer. The recorder receives every token before it
 // is returned.
 func NewIssuer(cfg IssuerConfig, rec Recorder) (*Issuer, error) {
-	key, err := issuerKey(cfg)
+	ring, err := issuerRing(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +119,26 @@ func NewIssuer(cfg IssuerConfig, rec Recorder) (*Issuer, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Issuer{cfg: cfg, recorder: rec, key: key}, nil
+	return &Issuer{cfg: cfg, recorder: rec, ring: ring}, nil
+}
+
+// issuerRing is cfg.Ring, or a ring of issuerKey's key alone.
+func issuerRing(cfg IssuerConfig) (*keys.Ring, error) {
+	if cfg.Ring != nil {
+		if !cfg.Ring.Active().CanSign() {
+			return nil, errors.New("the signing key has no private key")
+		}
+		return cfg.Ring, nil
+	}
+	k, err := issuerKey(cfg)
+	if err != nil {
+		return nil, err
+	}
+	set, err := keys.NewSet(k)
+	if err != nil {
+		return nil, err
+	}
+	return keys.NewRing(set), nil
 }
 
 // issuerKey is cfg.Key, or the HS256 key of cfg.Secret.
@@ -134,7 +156,7 @@ func issuerKey(cfg IssuerConfig) (*keys.Key, error) {
 }
 
 // KeyID is the kid of the key that signs.
-func (i *Issuer) KeyID() string { return i.key.ID() }
+func (i *Issuer) KeyID() string { return i.ring.Active().ID() }
 
 // IssueRequest describes a token to mint.
 type IssueRequest struct {
@@ -245,9 +267,10 @@ func (i *Issuer) issue(ctx context.Context, req IssueRequest) (IssuedToken, erro
 		exp = now.Add(req.Expiry.Duration)
 		claims.ExpiresAt = jwt.NewNumericDate(exp)
 	}
-	t := jwt.NewWithClaims(i.key.Method(), claims)
-	t.Header["kid"] = i.key.ID()
-	signed, err := t.SignedString(i.key.SigningKey())
+	key := i.ring.Active()
+	t := jwt.NewWithClaims(key.Method(), claims)
+	t.Header["kid"] = key.ID()
+	signed, err := t.SignedString(key.SigningKey())
 	if err != nil {
 		return IssuedToken{}, fmt.Errorf("sign token: %w", err)
 	}
@@ -259,7 +282,7 @@ func (i *Issuer) issue(ctx context.Context, req IssueRequest) (IssuedToken, erro
 		IssuedAt:  now,
 		ExpiresAt: exp,
 		IssuedBy:  req.Caller.Subject,
-		KeyID:     i.key.ID(),
+		KeyID:     key.ID(),
 	}
 	if err := i.recorder.Record(ctx, tok); err != nil {
 		return IssuedToken{}, fmt.Errorf("%w: %w", ErrRecordFailed, err)

@@ -1,11 +1,16 @@
 package auth
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/mcpauth/mcpauth/auth/keys"
+	"github.com/mcpauth/mcpauth/internal/untrusted"
 )
 
 // Which key verifies a token. The kid names it; the algorithm is the
@@ -16,6 +21,10 @@ import (
 
 // foreignKeyHeaders name keys outside this server's set (RFC 7515 4.1.2-6).
 var foreignKeyHeaders = [...]string{"jku", "jwk", "x5u", "x5c"}
+
+// maxKIDLen bounds the kids that may ask for a reload: every kid this
+// server makes is far shorter.
+const maxKIDLen = 128
 
 // keyRefusal is a key function's refusal; classify shows its reason.
 type keyRefusal struct{ reason string }
@@ -28,8 +37,8 @@ func refuseKey(format string, args ...any) error {
 
 // key is the golang-jwt key function: the verifying key of the one key
 // the kid names, or for a token without kid every HMAC secret in turn.
-func (v *Verifier) key(t *jwt.Token) (any, error) {
-	ks, err := v.keysFor(t)
+func (v *Verifier) key(st *keyState, t *jwt.Token) (any, error) {
+	ks, err := v.keysFor(st, t)
 	if err != nil {
 		return nil, err
 	}
@@ -44,7 +53,7 @@ func (v *Verifier) key(t *jwt.Token) (any, error) {
 }
 
 // keysFor is the keys that may verify t, each of t's algorithm.
-func (v *Verifier) keysFor(t *jwt.Token) ([]*keys.Key, error) {
+func (v *Verifier) keysFor(st *keyState, t *jwt.Token) ([]*keys.Key, error) {
 	for _, h := range foreignKeyHeaders {
 		if _, ok := t.Header[h]; ok {
 			return nil, refuseKey("the token names a key by %s, which is never followed (only this server's keys verify)", h)
@@ -55,7 +64,7 @@ func (v *Verifier) keysFor(t *jwt.Token) ([]*keys.Key, error) {
 		if t.Method != jwt.SigningMethodHS256 {
 			return nil, refuseKey("a token signed with %s must name its key (kid)", t.Method.Alg())
 		}
-		if hm := v.keys.Symmetric(); len(hm) > 0 {
+		if hm := st.set.Symmetric(); len(hm) > 0 {
 			return hm, nil
 		}
 		return nil, refuseKey("the token names no key (kid) and this server has no HS256 secret")
@@ -64,7 +73,14 @@ func (v *Verifier) keysFor(t *jwt.Token) ([]*keys.Key, error) {
 	if !ok {
 		return nil, refuseKey("kid must be a string")
 	}
-	k, ok := v.keys.Lookup(kid)
+	k, ok := st.set.Lookup(kid)
+	if !ok && v.cfg.Refresh != nil && len(kid) <= maxKIDLen && v.cfg.Refresh(kid) {
+		// Another replica may have rotated: the reloaded set decides.
+		// The key function keeps st's algorithms, so a key of an
+		// algorithm st has none of still fails (and the next request,
+		// on the new state, verifies).
+		k, ok = v.current().set.Lookup(kid)
+	}
 	if !ok {
 		return nil, refuseKey("unknown signing key (kid): no key of this server has that kid")
 	}
@@ -72,6 +88,29 @@ func (v *Verifier) keysFor(t *jwt.Token) ([]*keys.Key, error) {
 		return nil, refuseKey("the token's alg is not the algorithm of the key its kid names")
 	}
 	return []*keys.Key{k}, nil
+}
+
+// retiredRefusal is the refusal of a token whose header names a key of
+// set that was retired (whatever else is wrong with it: the retirement
+// is the reason a client can act on), or nil.
+func retiredRefusal(set *keys.Set, token string) error {
+	head, _, _ := strings.Cut(token, ".")
+	b, err := base64.RawURLEncoding.DecodeString(head)
+	if err != nil {
+		return nil
+	}
+	var h struct {
+		KID string `json:"kid"`
+	}
+	if json.Unmarshal(b, &h) != nil || h.KID == "" {
+		return nil
+	}
+	at, retired := set.Retired(h.KID)
+	if !retired {
+		return nil
+	}
+	return Refuse(ErrTokenInvalid, "the token was signed by a retired key (kid %s, retired %s): ask for a new token",
+		untrusted.Clip(h.KID, maxKIDLen), at.UTC().Format(time.RFC3339))
 }
 
 // KeyInfo names the key that signed a token.
@@ -83,12 +122,13 @@ type KeyInfo struct {
 // signedBy is the key whose signature token carries (claims unchecked),
 // or nil when none of this server's keys made it.
 func (v *Verifier) signedBy(token string) *KeyInfo {
-	p := jwt.NewParser(jwt.WithValidMethods(v.algs), jwt.WithoutClaimsValidation())
+	st := v.current()
+	p := jwt.NewParser(jwt.WithValidMethods(st.algs), jwt.WithoutClaimsValidation())
 	tok, _, err := p.ParseUnverified(token, jwt.MapClaims{})
 	if err != nil {
 		return nil
 	}
-	ks, err := v.keysFor(tok)
+	ks, err := v.keysFor(st, tok)
 	if err != nil {
 		return nil
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -40,6 +41,14 @@ type VerifierConfig struct {
 	// verified with the set's HMAC secrets (tokens minted before tokens
 	// carried a kid, and the legacy issuers' tokens).
 	Keys *keys.Set
+	// Ring, when set, holds the keys instead of Keys, and may be swapped
+	// (a rotation, a retirement): every verification uses the set the
+	// ring holds then, and a swap forgets every remembered token.
+	Ring *keys.Ring
+	// Refresh, when set, is asked to reload the ring when a token names
+	// a kid the set does not hold (another replica may have rotated); it
+	// reports whether the ring changed, and bounds its own rate.
+	Refresh func(kid string) bool
 	// Issuer is the required iss claim.
 	Issuer string
 	// Audience, when set, must appear in aud.
@@ -88,8 +97,21 @@ type VerifierConfig struct {
 // not-before with leeway, the presence of sub and jti, and (when
 // configured) that the jti has not been revoked.
 type Verifier struct {
-	cfg    VerifierConfig
-	keys   *keys.Set
+	cfg  VerifierConfig
+	ring *keys.Ring
+	// opts are the parser options every key state shares.
+	opts  []jwt.ParserOption
+	state atomic.Pointer[keyState]
+	// synced bounds the revocation set's age (RevocationMaxAge); nil:
+	// unbounded.
+	synced syncedChecker
+}
+
+// keyState is what verification derives from one key set; a new set
+// gets a new state, with an empty cache, so no token verified by a key
+// that has since gone is served from memory.
+type keyState struct {
+	set    *keys.Set
 	algs   []string // the algorithms of the keys: the only ones parsed
 	parser *jwt.Parser
 	// macs and fastHeader serve the fast path: the first HMAC key's
@@ -98,9 +120,41 @@ type Verifier struct {
 	macs       *macPool
 	fastHeader string
 	cache      *verifiedCache
-	// synced bounds the revocation set's age (RevocationMaxAge); nil:
-	// unbounded.
-	synced syncedChecker
+}
+
+// newKeyState derives the verification state of set.
+func (v *Verifier) newKeyState(set *keys.Set) *keyState {
+	algs := keyAlgorithms(set)
+	// Only the algorithms of the keys are parsed at all: this stops
+	// "alg":"none" and every algorithm no key has; the key function then
+	// holds each token to its own key's algorithm. A ring that may be
+	// reloaded on an unknown kid parses every algorithm mcpauth signs
+	// with (never "none"): the reloaded set may hold a key of another
+	// one, and the key function still holds the token to that key's.
+	parsed := algs
+	if v.cfg.Refresh != nil {
+		parsed = keys.Algorithms
+	}
+	opts := append([]jwt.ParserOption{jwt.WithValidMethods(parsed)}, v.opts...)
+	st := &keyState{set: set, algs: algs, parser: jwt.NewParser(opts...), cache: newVerifiedCache(cacheSize(v.cfg.CacheSize))}
+	if hm := set.Symmetric(); len(hm) > 0 {
+		st.macs, st.fastHeader = newMACPool(hm[0].VerifyingKey().([]byte)), mintedHeaderWithKID(hm[0].ID())
+	}
+	return st
+}
+
+// current is the state of the ring's set, derived anew after a swap.
+func (v *Verifier) current() *keyState {
+	set := v.ring.Set()
+	st := v.state.Load()
+	if st.set == set {
+		return st
+	}
+	next := v.newKeyState(set)
+	if v.state.CompareAndSwap(st, next) {
+		return next
+	}
+	return v.state.Load()
 }
 
 // verifiedCacheSize is the default CacheSize.
@@ -124,12 +178,7 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	algs := keyAlgorithms(set)
 	opts := []jwt.ParserOption{
-		// Only the algorithms of the keys are parsed at all: this stops
-		// "alg":"none" and every algorithm no key has; the key function
-		// then holds each token to its own key's algorithm.
-		jwt.WithValidMethods(algs),
 		jwt.WithLeeway(cfg.Leeway),
 		jwt.WithTimeFunc(cfg.Now),
 		jwt.WithIssuedAt(),
@@ -143,10 +192,12 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	if !cfg.AllowNever {
 		opts = append(opts, jwt.WithExpirationRequired())
 	}
-	v := &Verifier{cfg: cfg, keys: set, algs: algs, parser: jwt.NewParser(opts...), cache: newVerifiedCache(cacheSize(cfg.CacheSize))}
-	if hm := set.Symmetric(); len(hm) > 0 {
-		v.macs, v.fastHeader = newMACPool(hm[0].VerifyingKey().([]byte)), mintedHeaderWithKID(hm[0].ID())
+	ring := cfg.Ring
+	if ring == nil {
+		ring = keys.NewRing(set)
 	}
+	v := &Verifier{cfg: cfg, ring: ring, opts: opts}
+	v.state.Store(v.newKeyState(ring.Set()))
 	if cfg.RevocationMaxAge > 0 {
 		synced, ok := cfg.Revoked.(syncedChecker)
 		if !ok {
@@ -163,8 +214,12 @@ type syncedChecker interface {
 	SyncedAt() time.Time
 }
 
-// verifierKeys is cfg.Keys, or the set of cfg.Secret alone.
+// verifierKeys is the ring's set, cfg.Keys, or the set of cfg.Secret
+// alone.
 func verifierKeys(cfg VerifierConfig) (*keys.Set, error) {
+	if cfg.Ring != nil {
+		return cfg.Ring.Set(), nil
+	}
 	if cfg.Keys != nil {
 		return cfg.Keys, nil
 	}
@@ -199,11 +254,12 @@ func (v *Verifier) Verify(token string) (*Claims, error) {
 	if token == "" {
 		return nil, ErrTokenMissing
 	}
-	if c, ok := v.cache.get(token); ok {
+	st := v.current()
+	if c, ok := st.cache.get(token); ok {
 		if exp, has := c.Expires(); !has || v.cfg.Now().Before(exp.Add(v.cfg.Leeway)) {
 			return v.admit(c)
 		}
-		v.cache.drop(token) // expired: the full path below says so
+		st.cache.drop(token) // expired: the full path below says so
 	}
 	if len(token) > MaxTokenLen {
 		return nil, Refuse(ErrTokenInvalid, "token is larger than %d bytes", MaxTokenLen)
@@ -218,16 +274,16 @@ func (v *Verifier) Verify(token string) (*Claims, error) {
 			return nil, Refuse(ErrTokenInvalid, "characters outside base64url")
 		}
 	}
-	claims, ok := v.fast(token)
+	claims, ok := v.fast(st, token)
 	if !ok {
 		var err error
-		if claims, err = v.slow(token); err != nil {
+		if claims, err = v.slow(st, token); err != nil {
 			return nil, err
 		}
 	}
 	c, err := v.admit(claims)
 	if err == nil {
-		v.cache.put(token, c)
+		st.cache.put(token, c)
 	}
 	return c, err
 }
@@ -252,10 +308,13 @@ func (v *Verifier) admit(claims *Claims) (*Claims, error) {
 
 // full verifies any token with golang-jwt and mcpauth's extra checks; it
 // produces the precise error for every refusal.
-func (v *Verifier) full(token string) (*Claims, error) {
+func (v *Verifier) full(st *keyState, token string) (*Claims, error) {
 	claims := new(Claims)
-	tok, err := v.parser.ParseWithClaims(token, claims, v.key)
+	tok, err := st.parser.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) { return v.key(st, t) })
 	if err != nil {
+		if rerr := retiredRefusal(st.set, token); rerr != nil {
+			return nil, rerr
+		}
 		return nil, classify(err)
 	}
 	legacy, err := v.checkIssuer(claims.Issuer)

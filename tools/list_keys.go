@@ -18,6 +18,8 @@ type KeyRing interface {
 	Active() *keys.Key
 	Keys() []*keys.Key
 	Lookup(kid string) (*keys.Key, bool)
+	// Set is the current set, with each key's lifecycle.
+	Set() *keys.Set
 }
 
 // KeyCounter counts live tokens (neither revoked nor expired) by the kid
@@ -29,7 +31,8 @@ type KeyCounter interface {
 func listKeysTool() mcp.Tool {
 	return mcp.NewTool("list_keys",
 		mcp.WithDescription("List the keys that sign and verify tokens (admin only): each one's kid, algorithm and state "+
-			"(signing: mints new tokens; verifying: still accepts the tokens it signed; retired: no longer configured, so its tokens are refused), "+
+			"(signing: mints new tokens; verifying: still accepts the tokens it signed, until its grace ends; "+
+			"retired: its grace ended or it is no longer configured, so its tokens are refused), "+
 			"and how many live tokens (neither revoked nor expired) it signed. Secrets and private keys are never shown."),
 		mcp.WithReadOnlyHintAnnotation(true),
 		mcp.WithIdempotentHintAnnotation(true),
@@ -53,6 +56,12 @@ type KeyInfo struct {
 	// LiveTokens counts the tokens it signed that are neither revoked
 	// nor expired.
 	LiveTokens int `json:"live_tokens"`
+	// VerifiesUntil is when a verifying key's grace ends (RFC 3339),
+	// once decided.
+	VerifiesUntil string `json:"verifies_until,omitempty"`
+	// RetiredAt is when a retired key was retired (RFC 3339), when
+	// recorded.
+	RetiredAt string `json:"retired_at,omitempty"`
 }
 
 // KeyList is list_keys' structured content.
@@ -92,18 +101,27 @@ func ListKeys(ctx context.Context, ring KeyRing, counts KeyCounter, now time.Tim
 	}
 	out := KeyList{Keys: []KeyInfo{}}
 	seen := map[string]bool{}
-	active := ring.Active()
-	for _, k := range ring.Keys() {
-		state := keyVerifying
+	set := ring.Set()
+	active := set.Active()
+	for _, k := range set.Keys() {
+		info := KeyInfo{KeyID: k.ID(), Algorithm: k.Alg(), State: keyVerifying, Public: !k.Symmetric(), LiveTokens: live[k.ID()]}
 		if k.ID() == active.ID() {
-			state = keySigning
+			info.State = keySigning
+		} else if until, ok := set.Until(k.ID()); ok {
+			info.VerifiesUntil = until.UTC().Format(time.RFC3339)
 		}
-		out.Keys = append(out.Keys, KeyInfo{KeyID: k.ID(), Algorithm: k.Alg(), State: state, Public: !k.Symmetric(), LiveTokens: live[k.ID()]})
+		out.Keys = append(out.Keys, info)
 		seen[k.ID()] = true
 	}
+	retired := set.RetiredKeys()
 	var gone []string
 	for kid, n := range live {
 		if !seen[kid] && n > 0 {
+			gone = append(gone, kid)
+		}
+	}
+	for kid := range retired {
+		if !seen[kid] && live[kid] == 0 {
 			gone = append(gone, kid)
 		}
 	}
@@ -113,7 +131,11 @@ func ListKeys(ctx context.Context, ring KeyRing, counts KeyCounter, now time.Tim
 		if kid == "" {
 			state = keyUnknown
 		}
-		out.Keys = append(out.Keys, KeyInfo{KeyID: kid, State: state, LiveTokens: live[kid]})
+		info := KeyInfo{KeyID: kid, State: state, LiveTokens: live[kid]}
+		if at, ok := retired[kid]; ok && !at.IsZero() {
+			info.RetiredAt = at.UTC().Format(time.RFC3339)
+		}
+		out.Keys = append(out.Keys, info)
 	}
 	return out, nil
 }
@@ -126,13 +148,21 @@ func FormatKeys(l KeyList) string {
 		case keyUnknown:
 			fmt.Fprintf(&b, "- (no kid recorded): %d live token(s) recorded before tokens named their key; they verify with the HS256 secret if it signed them\n", k.LiveTokens)
 		case keyRetired:
-			fmt.Fprintf(&b, "- %s: retired (no longer configured), %d live token(s) it signed are refused\n", k.KeyID, k.LiveTokens)
+			when := "no longer configured"
+			if k.RetiredAt != "" {
+				when = "grace ended " + k.RetiredAt
+			}
+			fmt.Fprintf(&b, "- %s: retired (%s), %d live token(s) it signed are refused\n", k.KeyID, when, k.LiveTokens)
 		default:
 			kind := "secret, never published"
 			if k.Public {
 				kind = "public key in the JWKS"
 			}
-			fmt.Fprintf(&b, "- %s: %s, %s (%s), %d live token(s)\n", k.KeyID, k.Algorithm, k.State, kind, k.LiveTokens)
+			state := k.State
+			if k.VerifiesUntil != "" {
+				state += " until " + k.VerifiesUntil
+			}
+			fmt.Fprintf(&b, "- %s: %s, %s (%s), %d live token(s)\n", k.KeyID, k.Algorithm, state, kind, k.LiveTokens)
 		}
 	}
 	return strings.TrimSpace(b.String())

@@ -87,6 +87,8 @@ type Deps struct {
 	// live tokens for list_keys.
 	Keys      KeyRing
 	KeyTokens KeyCounter
+	// Rotator, when set, enables rotate_signing_key.
+	Rotator KeyRotator
 	// Policy decides which scopes each tool, prompt and resource needs
 	// (the operator's rules over Builtins). Nil: the built-in rules, and
 	// any authenticated caller for everything else.
@@ -126,6 +128,9 @@ func New(d Deps) *Toolset {
 	}
 	if d.Keys != nil {
 		t.add(true, listKeysTool(), t.listKeys)
+	}
+	if d.Rotator != nil {
+		t.add(true, rotateKeyTool(), t.rotateKey)
 	}
 	if d.OAuth != nil {
 		t.add(true, createEnrollmentTool(), t.createEnrollment)

@@ -63,6 +63,9 @@ type HTTPConfig struct {
 	TokenAPI *TokenAPIConfig
 	// AuthInfo is the auth configuration /health may show.
 	AuthInfo AuthInfo
+	// SigningKey, when set, names the key that signs now (kid and
+	// algorithm) for /health; a rotation changes it.
+	SigningKey func() (kid, alg string)
 	// Metrics, when set, is served at GET /metrics to admin tokens.
 	Metrics *Metrics
 	// OAuth, when set, is the built-in authorization server: its routes
@@ -118,10 +121,11 @@ type HTTPConfig struct {
 	// WSAuthTimeout is how long a WebSocket connection upgraded without
 	// a token may take to send a valid one; 10s when zero.
 	WSAuthTimeout time.Duration
-	// JWKS, when set, is the JWK Set document served at
+	// JWKS, when set, gives the JWK Set document served at
 	// GET /.well-known/jwks.json: the public keys that verify this
-	// server's tokens ({"keys":[]} with HS256 only).
-	JWKS []byte
+	// server's tokens ({"keys":[]} with HS256 only). It is asked on
+	// every request, so a rotation is published at once.
+	JWKS func() ([]byte, error)
 	// TrustedProxies are the reverse proxies (see ParseTrustedProxies)
 	// whose X-Forwarded-For names the client that failure throttles and
 	// audit records key on. Empty: the TCP peer is the client.
@@ -533,6 +537,7 @@ type AuthInfo struct {
 	Enabled        bool   `json:"enabled"`
 	Issuer         string `json:"issuer,omitempty"`
 	Algorithm      string `json:"algorithm,omitempty"`
+	KeyID          string `json:"kid,omitempty"`
 	Audience       string `json:"audience,omitempty"`
 	DefaultExpiry  string `json:"default_expiry,omitempty"`
 	MaxExpiry      string `json:"max_expiry,omitempty"`
@@ -556,11 +561,14 @@ func health(cfg HTTPConfig) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
-		if cfg.Upstreams == nil && cfg.RevocationHealth == nil {
+		if cfg.Upstreams == nil && cfg.RevocationHealth == nil && cfg.SigningKey == nil {
 			_, _ = w.Write(body)
 			return
 		}
 		h := h // this answer's copy: states change
+		if cfg.SigningKey != nil {
+			h.Auth.KeyID, h.Auth.Algorithm = cfg.SigningKey()
+		}
 		if cfg.Upstreams != nil {
 			h.Upstreams = cfg.Upstreams()
 		}

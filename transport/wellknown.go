@@ -65,7 +65,13 @@ const JWKSPath = "/.well-known/jwks.json"
 // the server, short enough that a verifier sees a key added for a
 // rotation soon (and verifiers refetch on an unknown kid anyway).
 func (h *HTTP) jwks(w http.ResponseWriter, _ *http.Request) {
+	doc, err := h.cfg.JWKS()
+	if err != nil {
+		h.log.Error("cannot render the JWK Set", "err", err)
+		http.Error(w, "the JWK Set is unavailable", http.StatusInternalServerError)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json") // what JWKS clients expect; RFC 7517 also allows application/jwk-set+json
 	w.Header().Set("Cache-Control", "public, max-age=300")
-	_, _ = w.Write(h.cfg.JWKS)
+	_, _ = w.Write(doc)
 }

@@ -27,8 +27,11 @@ type Postgres struct {
 
 	cfg     *pgx.ConnConfig // for the LISTEN connection and its reconnects
 	changes chan struct{}
-	cancel  context.CancelFunc
-	done    chan struct{} // closed when the listener goroutine has exited
+	// keyChanges is signalled with changes, for the key ring (a second
+	// consumer: each channel has one reader).
+	keyChanges chan struct{}
+	cancel     context.CancelFunc
+	done       chan struct{} // closed when the listener goroutine has exited
 	// listenerPID is the backend pid of the current LISTEN connection (0
 	// while disconnected); tests use it to kill that connection.
 	listenerPID atomic.Uint32
@@ -110,6 +113,21 @@ var postgresMigrations = [][]string{
 		// recorded before).
 		`ALTER TABLE tokens ADD COLUMN kid TEXT COLLATE "C" NOT NULL DEFAULT ''`,
 	},
+	{
+		// Signing keys: each key's lifecycle, and the sealed material of
+		// those the registry keeps (SigningKey).
+		`CREATE TABLE signing_keys (
+			kid        TEXT COLLATE "C" PRIMARY KEY,
+			alg        TEXT NOT NULL,
+			sealed     BYTEA,
+			state      TEXT NOT NULL,
+			created_at BIGINT NOT NULL,
+			grace_from BIGINT,
+			retire_at  BIGINT,
+			retired_at BIGINT
+		)`,
+		`CREATE INDEX tokens_kid ON tokens (kid, expires_at)`,
+	},
 }
 
 // OpenPostgres connects to the PostgreSQL registry at url
@@ -162,10 +180,11 @@ func openPostgresWith(ctx context.Context, url string, o Options) (*Postgres, er
 	}
 
 	p := &Postgres{
-		sqlStore: &sqlStore{db: db, dollar: true, notify: notifyRevocation},
-		cfg:      cfg,
-		changes:  make(chan struct{}, 1),
-		done:     make(chan struct{}),
+		sqlStore:   &sqlStore{db: db, dollar: true, notify: notifyRevocation},
+		cfg:        cfg,
+		changes:    make(chan struct{}, 1),
+		keyChanges: make(chan struct{}, 1),
+		done:       make(chan struct{}),
 
 		withdrawals:  make(chan withdrawal, maxWithdrawals),
 		withdrawDone: make(chan struct{}),
@@ -340,9 +359,11 @@ func (p *Postgres) wait(ctx context.Context, conn *pgx.Conn) error {
 }
 
 func (p *Postgres) signal() {
-	select {
-	case p.changes <- struct{}{}:
-	default:
+	for _, ch := range []chan struct{}{p.changes, p.keyChanges} {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -351,6 +372,11 @@ func (p *Postgres) signal() {
 // following a loss (missed notifications: resync). Values coalesce: at
 // most one is pending. The channel is never closed.
 func (p *Postgres) Changes() <-chan struct{} { return p.changes }
+
+// KeyChanges delivers a value on the same events as Changes (signing
+// keys are announced on the same channel), for a second reader: the key
+// ring.
+func (p *Postgres) KeyChanges() <-chan struct{} { return p.keyChanges }
 
 // Close stops listening and closes the connection pool. It is safe to
 // call more than once.

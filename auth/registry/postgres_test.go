@@ -163,7 +163,7 @@ func TestOpenPostgresCreatesTablesInSearchPathSchema(t *testing.T) {
 		}
 		tables = append(tables, n)
 	}
-	if got, want := strings.Join(tables, ","), "client_seen,oauth_state,schema_migrations,tokens"; got != want {
+	if got, want := strings.Join(tables, ","), "client_seen,oauth_state,schema_migrations,signing_keys,tokens"; got != want {
 		t.Errorf("tables in %s = %s, want %s", schema, got, want)
 	}
 

@@ -99,6 +99,19 @@ var sqliteMigrations = []string{
 	// The kid of the key that signed each token ("" for tokens recorded
 	// before).
 	`ALTER TABLE tokens ADD COLUMN kid TEXT NOT NULL DEFAULT '';`,
+	// Signing keys: each key's lifecycle, and the sealed material of
+	// those the registry keeps (SigningKey).
+	`CREATE TABLE signing_keys (
+		kid        TEXT PRIMARY KEY,
+		alg        TEXT NOT NULL,
+		sealed     BLOB,
+		state      TEXT NOT NULL,
+		created_at INTEGER NOT NULL,
+		grace_from INTEGER,
+		retire_at  INTEGER,
+		retired_at INTEGER
+	);
+	CREATE INDEX tokens_kid ON tokens (kid, expires_at);`,
 }
 
 // migrations is kept for tests that check the schema version.
@@ -133,6 +146,9 @@ func (s *SQLite) migrate(ctx context.Context) error {
 // Changes returns nil: SQLite cannot signal other processes, so the
 // periodic resync is what picks up their revocations.
 func (s *SQLite) Changes() <-chan struct{} { return nil }
+
+// KeyChanges returns nil, as Changes does.
+func (s *SQLite) KeyChanges() <-chan struct{} { return nil }
 
 // Close stops the writer (after the batch in flight) and closes the
 // database.

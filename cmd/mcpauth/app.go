@@ -83,7 +83,8 @@ func (c Config) library(logger *slog.Logger) (mcpauth.Config, settings, error) {
 		return mcpauth.Config{}, settings{}, err
 	}
 	return mcpauth.Config{
-		Secret: secret, PreviousSecret: sg.previousSecret, SigningKey: sg.key, VerifyKeys: sg.verify, Issuer: c.Issuer, Audience: c.Audience, LegacyIssuers: c.LegacyIssuers, PublicURL: c.publicURL(), BasePath: c.BasePath, DatabaseURL: url,
+		Secret: secret, PreviousSecret: sg.previousSecret, SigningKey: sg.key, VerifyKeys: sg.verify,
+		KeyEncryptionSecret: []byte(c.KeyEncryptionSecret), KeyAlg: canonicalAlg(c.SigningAlg), KeyGraceMax: c.KeyGraceMax, Issuer: c.Issuer, Audience: c.Audience, LegacyIssuers: c.LegacyIssuers, PublicURL: c.publicURL(), BasePath: c.BasePath, DatabaseURL: url,
 		RegistryBusyTimeout: c.RegistryBusyTimeout,
 		DefaultExpiry:       set.defaultExpiry, MaxLifetime: set.maxLifetime, AllowNever: c.AllowNever,
 		AllowedClients: c.AllowedClients, Scopes: c.Scopes, Leeway: c.Leeway,

@@ -43,6 +43,11 @@ type Config struct {
 	// VerifyKeyFiles are PEM key files (private or public) whose public
 	// keys still verify: the previous keys of a manual rotation.
 	VerifyKeyFiles []string `env:"MCP_VERIFY_KEY_FILES" envSeparator:"," help:"comma-separated PEM key files (private or public) whose public keys still verify: the previous keys of a rotation"`
+	// KeyEncryptionSecret makes the registry keep the signing keys,
+	// encrypted with it (rotation: mcpauth key rotate).
+	KeyEncryptionSecret string `env:"MCP_KEY_ENCRYPTION_SECRET" help:"at least 32 bytes (make one: mcpauth secret generate): the registry keeps the signing keys, encrypted with this secret, shared by every replica; the first start makes a key of MCP_SIGNING_ALG and mcpauth key rotate (or the rotate_signing_key tool) makes the next; excludes MCP_SIGNING_KEY_FILE"`
+	// KeyGraceMax caps how long a key verifies after it stops signing.
+	KeyGraceMax time.Duration `env:"MCP_KEY_GRACE_MAX" envDefault:"720h" help:"longest time a key keeps verifying after it stops signing (a rotation, or a secret moved to MCP_JWT_SECRET_PREVIOUS); its grace otherwise ends when the last token it signed expires; then it is retired and its tokens are refused"`
 	// Env is "development" for dev mode; anything else is production.
 	Env string `env:"MCP_ENV" help:"\"development\" for dev mode (same as --dev); anything else is production"`
 	// NodeEnv is the production setup document's switch (NODE_ENV=
@@ -421,11 +426,17 @@ func (c Config) signing(secret []byte) (signing, error) {
 		}
 		sg.previousSecret = prev
 	}
-	key, err := c.signingKey()
-	if err != nil {
-		return signing{}, err
+	if c.KeyEncryptionSecret != "" {
+		if err := c.checkKeyEncryption(secret); err != nil {
+			return signing{}, err
+		}
+	} else {
+		key, err := c.signingKey()
+		if err != nil {
+			return signing{}, err
+		}
+		sg.key = key
 	}
-	sg.key = key
 	for _, f := range c.VerifyKeyFiles {
 		if f = strings.TrimSpace(f); f == "" {
 			continue
@@ -437,6 +448,24 @@ func (c Config) signing(secret []byte) (signing, error) {
 		sg.verify = append(sg.verify, k)
 	}
 	return sg, nil
+}
+
+// checkKeyEncryption checks the settings of registry-kept keys.
+func (c Config) checkKeyEncryption(secret []byte) error {
+	kek := []byte(c.KeyEncryptionSecret)
+	switch {
+	case c.SigningKeyFile != "":
+		return errors.New("MCP_KEY_ENCRYPTION_SECRET and MCP_SIGNING_KEY_FILE exclude each other: either the registry keeps the keys " +
+			"(rotate them with mcpauth key rotate), or you keep a PEM file (unset MCP_KEY_ENCRYPTION_SECRET)")
+	case keys.CheckAlg(canonicalAlg(c.SigningAlg)) != nil:
+		return fmt.Errorf("MCP_SIGNING_ALG: %w", keys.CheckAlg(canonicalAlg(c.SigningAlg)))
+	case string(kek) == string(secret) || string(kek) == c.SecretPrevious:
+		return errors.New("MCP_KEY_ENCRYPTION_SECRET must differ from MCP_JWT_SECRET and MCP_JWT_SECRET_PREVIOUS: it encrypts keys, and a token secret is shared more widely")
+	}
+	if err := auth.CheckSecret(kek); err != nil && !(c.Dev() && len(kek) >= keys.MinKeyEncryptionSecretLen) {
+		return fmt.Errorf("MCP_KEY_ENCRYPTION_SECRET is refused: %w", err)
+	}
+	return nil
 }
 
 // signingKey is the key MCP_SIGNING_ALG and MCP_SIGNING_KEY_FILE name;

@@ -17,7 +17,7 @@ import (
 )
 
 // secretEnv are the variables a stdio upstream never inherits.
-var secretEnv = []string{"MCP_JWT_SECRET", "JWT_SECRET", "MCP_JWT_SECRET_PREVIOUS", "MCP_SIGNING_KEY_FILE", "API_KEY", "MCP_TOKEN", "MCP_DATABASE_URL"}
+var secretEnv = []string{"MCP_JWT_SECRET", "JWT_SECRET", "MCP_JWT_SECRET_PREVIOUS", "MCP_SIGNING_KEY_FILE", "MCP_KEY_ENCRYPTION_SECRET", "API_KEY", "MCP_TOKEN", "MCP_DATABASE_URL"}
 
 // childEnv is mcpauth's environment minus its secrets: what stdio
 // upstreams start from (their entry's env adds to it).

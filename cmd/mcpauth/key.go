@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mcpauth/mcpauth/auth/keyring"
 	"github.com/mcpauth/mcpauth/auth/keys"
 	"github.com/mcpauth/mcpauth/tools"
 )
@@ -15,12 +16,12 @@ import (
 func newKeyCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "key",
-		Short: "Signing keys: generate asymmetric ones (ES256, EdDSA, RS256), list those in use",
+		Short: "Signing keys: generate asymmetric ones (ES256, EdDSA, RS256), list those in use, rotate",
 		Long: `Asymmetric signing keys. With one, mcpauth signs tokens that anyone can verify
 with the public key it publishes at /.well-known/jwks.json, without holding a
 secret that could also mint tokens. HS256 with MCP_JWT_SECRET stays the default.`,
 	}
-	cmd.AddCommand(newKeyGenerateCmd(g), newKeyListCmd(g))
+	cmd.AddCommand(newKeyGenerateCmd(g), newKeyListCmd(g), newKeyRotateCmd(g))
 	return cmd
 }
 
@@ -31,8 +32,9 @@ func newKeyListCmd(g *globals) *cobra.Command {
 		Short: "List the keys that sign and verify tokens, with each one's live tokens",
 		Long: `List the keys this configuration signs and verifies tokens with (the list_keys
 tool shows the same): each key's kid, algorithm and state (signing; verifying:
-still accepts the tokens it signed; retired: no longer configured, so the live
-tokens it signed are refused), whether its public key is published in the JWKS,
+still accepts the tokens it signed, until its grace ends; retired: its grace
+ended or it is no longer configured, so the live tokens it signed are refused),
+whether its public key is published in the JWKS,
 and how many live tokens (neither revoked nor expired) in the registry it
 signed. Secrets and private keys are never printed.`,
 		Args: cobra.NoArgs,
@@ -53,6 +55,59 @@ signed. Secrets and private keys are never printed.`,
 			return err
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func newKeyRotateCmd(g *globals) *cobra.Command {
+	var alg string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "rotate [--alg HS256|ES256|EdDSA|RS256]",
+		Short: "Make a new signing key active; the old one verifies until its tokens expire",
+		Long: `Make a new signing key active (the rotate_signing_key tool does the same).
+
+Needs registry-kept keys: MCP_KEY_ENCRYPTION_SECRET set, so the registry holds
+the keys encrypted and every replica shares them. New tokens are signed with
+the new key at once: running servers pick it up within a second (PostgreSQL
+tells them at once; SQLite servers reread every second). The keys that signed
+until now keep verifying their tokens until the last of those expires (plus
+MCP_LEEWAY), at most MCP_KEY_GRACE_MAX; then they are retired and their tokens
+refused. mcpauth key list shows every key's state.
+
+Keys from MCP_JWT_SECRET or PEM files are rotated by changing those settings:
+the old secret moves to MCP_JWT_SECRET_PREVIOUS, the old PEM file to
+MCP_VERIFY_KEY_FILES; they get the same grace.`,
+		Example: `  MCP_KEY_ENCRYPTION_SECRET=... mcpauth key rotate
+  MCP_KEY_ENCRYPTION_SECRET=... mcpauth key rotate --alg ES256`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) (err error) {
+			a, err := g.openApp(cmd)
+			if err != nil {
+				return err
+			}
+			defer closeApp(a, &err)
+			if a.Keyring == nil {
+				return keyring.ErrNotManaged
+			}
+			want := ""
+			if alg != "" {
+				if want = canonicalAlg(alg); keys.CheckAlg(want) != nil {
+					return fmt.Errorf("--alg: %w", keys.CheckAlg(want))
+				}
+			}
+			r, err := a.Keyring.Rotate(cmd.Context(), want, "cli")
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(g.stdout, r)
+			}
+			_, err = fmt.Fprintln(g.stdout, tools.FormatRotated(r))
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&alg, "alg", "", "algorithm of the new key (default: the current key's)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }

@@ -220,7 +220,7 @@ type tokenRow struct {
 	KeyRetired bool   `json:"key_retired,omitempty"`
 }
 
-func newTokenRow(t registry.Token, now time.Time, ring *keys.Set) tokenRow {
+func newTokenRow(t registry.Token, now time.Time, ring *keys.Ring) tokenRow {
 	r := tokenRow{
 		JTI: t.JTI, ClientID: t.ClientID, Scopes: append([]string{}, t.Scopes...),
 		IssuedAt: t.IssuedAt.Format(time.RFC3339), IssuedBy: t.IssuedBy,
