@@ -705,6 +705,23 @@ func (s *Server) httpConfig() transport.HTTPConfig {
 		Upstreams: s.upstreamHealth(), RevocationHealth: s.revocationHealth, BasePath: cfg.BasePath,
 		VerifyToken: s.verifyMessageToken, WSAuthTimeout: cfg.WSAuthTimeout, TrustedIssuers: s.trustedIssuerURLs(),
 		JWKS: s.Keys.JWKS, SigningKey: func() (string, string) { k := s.Keys.Active(); return k.ID(), k.Alg() },
+		TrustedIssuerHealth: s.trustedIssuerHealth(),
+	}
+}
+
+// trustedIssuerHealth reports the trusted providers for /health, without
+// their last errors (those may name internal hosts, and /health answers
+// anyone; the log has them); nil without any.
+func (s *Server) trustedIssuerHealth() func() []idp.Status {
+	if s.Trusted == nil {
+		return nil
+	}
+	return func() []idp.Status {
+		out := s.Trusted.Status()
+		for i := range out {
+			out[i].LastError = ""
+		}
+		return out
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/mcpauth/mcpauth/auth"
 	"github.com/mcpauth/mcpauth/auth/bearer"
+	"github.com/mcpauth/mcpauth/auth/idp"
 )
 
 // maxBodyBytes bounds every request body.
@@ -113,6 +114,9 @@ type HTTPConfig struct {
 	// RevocationHealth, when set, reports the revocation set's freshness
 	// in /health.
 	RevocationHealth func() RevocationHealth
+	// TrustedIssuerHealth, when set, reports each trusted identity
+	// provider's state for /health (auth/idp's Status).
+	TrustedIssuerHealth func() []idp.Status
 	// VerifyToken, when set (with AuthEnabled), verifies the token a
 	// WebSocket message carries in params.auth.token (the production
 	// setup document's form); it audits failures itself. Without it /ws
@@ -507,6 +511,11 @@ type Health struct {
 	Upstreams []UpstreamHealth `json:"upstreams,omitempty"`
 	// Revocation is how fresh this replica's revocation set is.
 	Revocation *RevocationHealth `json:"revocation,omitempty"`
+	// TrustedIssuers is each trusted identity provider's state: up,
+	// pending (keys not fetched yet) or down (its tokens are refused).
+	// One that is down does not make the server unhealthy: its callers
+	// alone are affected.
+	TrustedIssuers []idp.Status `json:"trusted_issuers,omitempty"`
 }
 
 // RevocationHealth is the freshness of the revocation set. Stale means
@@ -561,13 +570,16 @@ func health(cfg HTTPConfig) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
-		if cfg.Upstreams == nil && cfg.RevocationHealth == nil && cfg.SigningKey == nil {
+		if cfg.Upstreams == nil && cfg.RevocationHealth == nil && cfg.SigningKey == nil && cfg.TrustedIssuerHealth == nil {
 			_, _ = w.Write(body)
 			return
 		}
 		h := h // this answer's copy: states change
 		if cfg.SigningKey != nil {
 			h.Auth.KeyID, h.Auth.Algorithm = cfg.SigningKey()
+		}
+		if cfg.TrustedIssuerHealth != nil {
+			h.TrustedIssuers = cfg.TrustedIssuerHealth()
 		}
 		if cfg.Upstreams != nil {
 			h.Upstreams = cfg.Upstreams()

@@ -166,6 +166,11 @@ func TestAProviderThatIsDownDoesNotStopTheOthers(t *testing.T) {
 	up, down := newTestProvider(t, kUp), newTestProvider(t, kDown)
 	down.srv.Close()
 	s := newSet(t, c, Options{}, down, up)
+	for _, st := range s.Status() {
+		if st.State != StatePending || st.Keys != 0 {
+			t.Fatalf("before any use: %+v, want pending", st)
+		}
+	}
 	for range 5 {
 		if _, err := s.Verify(kDown.sign(t, down.claimsFor(c, nil), nil)); !errors.Is(err, auth.ErrIssuerUnavailable) {
 			t.Fatalf("down provider: %v", err)
@@ -174,6 +179,14 @@ func TestAProviderThatIsDownDoesNotStopTheOthers(t *testing.T) {
 		if err != nil || got.Subject != "p1:alice" {
 			t.Fatalf("up provider: %+v %v", got, err)
 		}
+	}
+	// /health's view: the one that is down says why, the other is up.
+	sts := s.Status()
+	if len(sts) != 2 || sts[0].Issuer != down.srv.URL || sts[0].State != StateDown || sts[0].LastError == "" || sts[0].Keys != 0 {
+		t.Errorf("the down provider's status: %+v", sts)
+	}
+	if len(sts) == 2 && (sts[1].State != StateUp || sts[1].Keys != 1 || sts[1].FetchedAt == "" || sts[1].LastError != "") {
+		t.Errorf("the up provider's status: %+v", sts[1])
 	}
 }
 

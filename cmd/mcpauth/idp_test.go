@@ -265,6 +265,23 @@ func TestTrustedProviderTokensAreRefusedWhenTheyShouldBe(t *testing.T) {
 	if resp := postMCP(t, addr, good, initJSON); resp.StatusCode != http.StatusOK {
 		t.Fatalf("the good token: %d", resp.StatusCode)
 	}
+	// /health shows the provider, up, with the keys it fetched.
+	hr, err := http.Get("http://" + addr + "/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var health struct {
+		TrustedIssuers []struct {
+			Issuer, State string
+			Keys          int
+		} `json:"trusted_issuers"`
+	}
+	err = json.NewDecoder(hr.Body).Decode(&health)
+	hr.Body.Close()
+	if err != nil || len(health.TrustedIssuers) != 1 || health.TrustedIssuers[0].Issuer != idp.issuer ||
+		health.TrustedIssuers[0].State != "up" || health.TrustedIssuers[0].Keys < 1 {
+		t.Errorf("/health trusted_issuers = %+v (%v), want %s up", health.TrustedIssuers, err, idp.issuer)
+	}
 	time.Sleep(2500 * time.Millisecond) // a 1s token past the 1s leeway
 	if resp := postMCP(t, addr, short, initJSON); resp.StatusCode != http.StatusUnauthorized ||
 		!strings.Contains(resp.Header.Get("WWW-Authenticate"), "expired") {
