@@ -441,35 +441,49 @@ func (s *Server) buildKeys(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	store, ok := s.Registry.(keyring.Store)
-	if !ok {
-		if len(cfg.KeyEncryptionSecret) > 0 {
-			return errors.New("mcpauth: Config.KeyEncryptionSecret needs a registry that keeps signing keys (SQLite or PostgreSQL)")
-		}
+	if s.Keyring, err = cfg.keyring(ctx, set, s.Registry); err != nil {
+		return err
+	}
+	if s.Keyring == nil {
 		s.Keys = keys.NewRing(set)
 		return nil
 	}
-	kc := keyring.Config{
-		Store: store, Alg: cfg.KeyAlg, GraceMax: cfg.KeyGraceMax, Leeway: cfg.leeway(), Resync: cfg.KeyResync,
-		Now: cfg.Now, Logger: cfg.Logger,
-	}
-	if len(cfg.KeyEncryptionSecret) > 0 {
-		if cfg.SigningKey != nil {
-			return errors.New("mcpauth: Config.SigningKey and Config.KeyEncryptionSecret exclude each other: either the registry keeps the keys, or a PEM file signs")
+	s.Keys = s.Keyring.Keys()
+	_, err = s.Keys.JWKS()
+	return err
+}
+
+// keyring is the key ring of set over reg; nil (and set used as it is)
+// when reg cannot record keys.
+func (c *Config) keyring(ctx context.Context, set *keys.Set, reg registry.Store) (*keyring.Ring, error) {
+	store, ok := reg.(keyring.Store)
+	if !ok {
+		if len(c.KeyEncryptionSecret) > 0 {
+			return nil, errors.New("mcpauth: Config.KeyEncryptionSecret needs a registry that keeps signing keys (SQLite or PostgreSQL)")
 		}
-		if kc.Sealer, err = keys.NewSealer(cfg.KeyEncryptionSecret); err != nil {
-			return fmt.Errorf("mcpauth: Config.KeyEncryptionSecret: %w", err)
+		return nil, nil
+	}
+	kc := keyring.Config{
+		Store: store, Alg: c.KeyAlg, GraceMax: c.KeyGraceMax, Leeway: c.leeway(), Resync: c.KeyResync,
+		Now: c.Now, Logger: c.Logger,
+	}
+	if len(c.KeyEncryptionSecret) > 0 {
+		if c.SigningKey != nil {
+			return nil, errors.New("mcpauth: Config.SigningKey and Config.KeyEncryptionSecret exclude each other: either the registry keeps the keys, or a PEM file signs")
+		}
+		var err error
+		if kc.Sealer, err = keys.NewSealer(c.KeyEncryptionSecret); err != nil {
+			return nil, fmt.Errorf("mcpauth: Config.KeyEncryptionSecret: %w", err)
 		}
 		kc.Verify = set.Keys()
 	} else {
 		kc.Active, kc.Verify = set.Active(), set.Keys()[1:]
 	}
-	if s.Keyring, err = keyring.New(ctx, kc); err != nil {
-		return fmt.Errorf("mcpauth: signing keys: %w", err)
+	r, err := keyring.New(ctx, kc)
+	if err != nil {
+		return nil, fmt.Errorf("mcpauth: signing keys: %w", err)
 	}
-	s.Keys = s.Keyring.Keys()
-	_, err = s.Keys.JWKS()
-	return err
+	return r, nil
 }
 
 // rotator enables rotate_signing_key when the registry keeps the keys.
@@ -503,12 +517,34 @@ func (c *Config) leeway() time.Duration {
 // serve it before New returns: New connects the upstreams, and one that
 // verifies the tokens mcpauth mints for it ("callerToken") fetches these
 // keys first.
+//
+// With KeyEncryptionSecret the keys are the registry's: JWKS opens it
+// (DatabaseURL, unless Registry is set), making the first key when there
+// is none yet, as New would.
 func (c Config) JWKS() ([]byte, error) {
 	set, err := c.keySet()
 	if err != nil {
 		return nil, err
 	}
-	return set.JWKS()
+	if len(c.KeyEncryptionSecret) == 0 {
+		return set.JWKS()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	reg := c.Registry
+	if reg == nil {
+		opened, err := registry.OpenWith(ctx, c.DatabaseURL, registry.Options{BusyTimeout: c.RegistryBusyTimeout, Logger: c.Logger})
+		if err != nil {
+			return nil, err
+		}
+		defer opened.Close()
+		reg = opened
+	}
+	r, err := c.keyring(ctx, set, reg)
+	if err != nil {
+		return nil, err
+	}
+	return r.Keys().JWKS()
 }
 
 // keySet is the signing key (SigningKey, else Secret's) and every key

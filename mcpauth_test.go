@@ -132,3 +132,33 @@ func TestTrustedIssuersCannotTakeTheServersOwnIssuer(t *testing.T) {
 		}
 	}
 }
+
+// Rule: with registry-kept keys, the JWK Set a program serves before New
+// returns (for upstreams that verify the tokens mcpauth mints for them)
+// already holds the key New signs with.
+func TestEarlyJWKSHoldsTheRegistryKeptSigningKey(t *testing.T) {
+	cfg := mcpauth.Config{
+		Secret:              []byte("library-test-secret-0123456789abcdef"),
+		KeyEncryptionSecret: []byte("library-test-kek-0123456789abcdefghij"),
+		KeyAlg:              "ES256",
+		DatabaseURL:         filepath.Join(t.TempDir(), "lib.db"),
+	}
+	doc, err := cfg.JWKS()
+	if err != nil {
+		t.Fatalf("JWKS before New: %v", err)
+	}
+	var set struct {
+		Keys []struct{ Kid, Alg string } `json:"keys"`
+	}
+	if err := json.Unmarshal(doc, &set); err != nil || len(set.Keys) != 1 || set.Keys[0].Alg != "ES256" {
+		t.Fatalf("JWKS before New = %s (%v), want one ES256 key", doc, err)
+	}
+	srv, err := mcpauth.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	if got := srv.Keys.Active().ID(); got != set.Keys[0].Kid {
+		t.Fatalf("New signs with %s, the early JWK Set published %s", got, set.Keys[0].Kid)
+	}
+}
