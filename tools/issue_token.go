@@ -83,6 +83,9 @@ func (t *Toolset) issueToken(ctx context.Context, req mcp.CallToolRequest) (*mcp
 		return mcp.NewToolResultError("Cannot issue token: " + auth.Message(err)), nil
 	}
 	out := Issued{Token: tok, Expiry: expiry, PublicURL: t.deps.PublicURL, ServerName: t.deps.ServerName, Issuer: t.deps.Issuer, Client: kind}
+	if t.configs.serves(out) {
+		return mcp.NewToolResultStructured(t.configs.wire(out), out.text(t.configs)), nil
+	}
 	return mcp.NewToolResultStructured(out.Result(), out.Text()), nil
 }
 
@@ -125,6 +128,13 @@ func (i Issued) Configs() map[string]any {
 
 // Result is the structured form.
 func (i Issued) Result() IssueResult {
+	r := i.result()
+	r.Config, r.Configs = i.Config(), i.Configs()
+	return r
+}
+
+// result is Result without the configs.
+func (i Issued) result() IssueResult {
 	r := IssueResult{
 		Token:     i.Token.Token,
 		TokenType: "Bearer",
@@ -134,8 +144,6 @@ func (i Issued) Result() IssueResult {
 		IssuedAt:  isoTime(i.Token.IssuedAt),
 		ExpiresIn: i.Expiry.String(),
 		Client:    i.client(),
-		Config:    i.Config(),
-		Configs:   i.Configs(),
 	}
 	if !i.Token.ExpiresAt.IsZero() {
 		s := isoTime(i.Token.ExpiresAt)
@@ -145,7 +153,11 @@ func (i Issued) Result() IssueResult {
 }
 
 // Text is the human-readable form, modelled on the token guide script's output.
-func (i Issued) Text() string {
+func (i Issued) Text() string { return i.text(nil) }
+
+// text is Text, with the featured config filled into ct's templates when
+// ct (which serves i) is set.
+func (i Issued) text(ct *configTemplates) string {
 	var b strings.Builder
 	line := strings.Repeat("=", 60)
 	exp := "never (no exp claim)"
@@ -161,11 +173,20 @@ func (i Issued) Text() string {
 	fmt.Fprintf(&b, "Client ID:  %s\nExpires in: %s\nExpires at: %s\nScopes:     %s\n\n", i.Token.ClientID, i.Expiry, exp, scopes)
 	fmt.Fprintf(&b, "Token:\n%s\n\n", i.Token.Token)
 	fmt.Fprintf(&b, "MCP client configuration for %s:\n", clientNames[kind])
-	if kind == ClientClaudeCode {
+	switch {
+	case kind == ClientClaudeCode && ct != nil:
+		fmt.Fprintf(&b, "%s\n\n", fill(ct.command, i.Token.Token))
+		b.WriteString("Run the command above in a terminal.\n")
+	case kind == ClientClaudeCode:
 		fmt.Fprintf(&b, "%s\n\n", i.Config()["command"])
 		b.WriteString("Run the command above in a terminal.\n")
-	} else {
-		cfg, _ := json.MarshalIndent(i.Config(), "", "  ")
+	default:
+		var cfg []byte
+		if ct != nil {
+			cfg = []byte(fill(ct.indented[kind], i.Token.Token))
+		} else {
+			cfg, _ = json.MarshalIndent(i.Config(), "", "  ")
+		}
 		fmt.Fprintf(&b, "%s\n\n", cfg)
 		b.WriteString("Copy the configuration above into your MCP client settings.\n")
 	}

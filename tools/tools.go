@@ -101,6 +101,8 @@ type Toolset struct {
 	tools []server.ServerTool
 	admin map[string]bool
 	calls mayCallCache
+	// configs are issue_token's client configs, rendered once.
+	configs *configTemplates
 }
 
 // New returns the toolset.
@@ -115,6 +117,7 @@ func New(d Deps) *Toolset {
 		d.ServerName = "mcpauth"
 	}
 	t := &Toolset{deps: d, admin: map[string]bool{}}
+	t.configs = newConfigTemplates(d.ServerName, Endpoints{Base: strings.TrimRight(d.PublicURL, "/")})
 	t.add(false, whoamiTool(), t.whoami)
 	t.add(true, issueTokenTool(), t.issueToken)
 	t.add(true, decodeTokenTool(), t.decodeToken)
