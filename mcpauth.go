@@ -740,7 +740,8 @@ func (s *Server) httpConfig() transport.HTTPConfig {
 		KeepAlive: cfg.KeepAlive, ReapInterval: cfg.ReapInterval, Timeouts: cfg.Timeouts, AllowedHosts: cfg.AllowedHosts,
 		Upstreams: s.upstreamHealth(), RevocationHealth: s.revocationHealth, BasePath: cfg.BasePath,
 		VerifyToken: s.verifyMessageToken, WSAuthTimeout: cfg.WSAuthTimeout, TrustedIssuers: s.trustedIssuerURLs(),
-		JWKS: s.Keys.JWKS, SigningKey: func() (string, string) { k := s.Keys.Active(); return k.ID(), k.Alg() },
+		CountNotifications: s.Gateway != nil,
+		JWKS:               s.Keys.JWKS, SigningKey: func() (string, string) { k := s.Keys.Active(); return k.ID(), k.Alg() },
 		TrustedIssuerHealth: s.trustedIssuerHealth(),
 	}
 }

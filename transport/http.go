@@ -18,6 +18,7 @@ import (
 	"github.com/mcpauth/mcpauth/auth"
 	"github.com/mcpauth/mcpauth/auth/bearer"
 	"github.com/mcpauth/mcpauth/auth/idp"
+	"github.com/mcpauth/mcpauth/internal/delivery"
 )
 
 // maxBodyBytes bounds every request body.
@@ -64,6 +65,11 @@ type HTTPConfig struct {
 	TokenAPI *TokenAPIConfig
 	// AuthInfo is the auth configuration /health may show.
 	AuthInfo AuthInfo
+	// CountNotifications counts the notifications written to each
+	// Streamable HTTP session's streams and gives requests the count
+	// (internal/delivery), so a relay (the gateway) can answer once what
+	// it queued for the caller is out.
+	CountNotifications bool
 	// SigningKey, when set, names the key that signs now (kid and
 	// algorithm) for /health; a rotation changes it.
 	SigningKey func() (kid, alg string)
@@ -398,6 +404,12 @@ func (h *HTTP) bindStreamable(next http.Handler) http.Handler {
 			}
 			defer h.sessions.release(sl)
 			r = r.WithContext(context.WithValue(r.Context(), slotKey{}, sl))
+		}
+		if id != "" && h.cfg.CountNotifications {
+			if c := h.sessions.notes(id); c != nil {
+				w = &countingWriter{ResponseWriter: w, c: c}
+				r = r.WithContext(delivery.With(r.Context(), c))
+			}
 		}
 		if r.Method == http.MethodGet {
 			release, ok := h.streams.acquire(r)

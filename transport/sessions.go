@@ -11,6 +11,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/internal/delivery"
 )
 
 // session is what the transport remembers of an open session: who opened
@@ -22,6 +23,8 @@ type session struct {
 	// counted: the session holds one of its subject's session slots
 	// (opened by initialize).
 	counted bool
+	// notes counts the notifications written to its streams.
+	notes delivery.Counter
 }
 
 // stream is one open event stream (SSE GET, Streamable HTTP GET): the
@@ -111,6 +114,16 @@ func (t *sessionTable) open(c *auth.Claims, sl *slot) string {
 	t.sessions[id] = s
 	t.mu.Unlock()
 	return id
+}
+
+// notes is the notification counter of session id, or nil.
+func (t *sessionTable) notes(id string) *delivery.Counter {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if s, ok := t.sessions[id]; ok {
+		return &s.notes
+	}
+	return nil
 }
 
 func (t *sessionTable) owner(id string) (string, bool) {
@@ -297,3 +310,27 @@ func (t *sessionTable) sseSessionID(_ context.Context, r *http.Request) (string,
 	}
 	return id, nil
 }
+
+// countingWriter counts the notification events written through it.
+type countingWriter struct {
+	http.ResponseWriter
+	c *delivery.Counter
+}
+
+func (w *countingWriter) Write(b []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(b)
+	if err == nil {
+		w.c.Saw(b)
+	}
+	return n, err
+}
+
+// Flush implements http.Flusher (mcp-go streams only to a Flusher).
+func (w *countingWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection (deadlines).
+func (w *countingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -13,6 +13,7 @@ import (
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
+	"github.com/mcpauth/mcpauth/internal/delivery"
 )
 
 // Options tune the gateway; zero fields get the defaults named.
@@ -455,12 +456,22 @@ func forward[T any](ctx context.Context, u *Upstream, do func(context.Context, *
 // error naming the upstream.
 func (g *Gateway) callTool(u *Upstream, name string) server.ToolHandlerFunc {
 	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		// The progress and log messages the call relays to its caller are
+		// written before its answer (settle, mark3labs/mcp-go#969).
+		notes := delivery.From(ctx)
+		var written int64
+		if notes != nil {
+			written = notes.Written()
+		}
+		logged := g.logsRelayed(ctx)
+		var progressed int64
+		defer func() { settle(ctx, notes, written, progressed+int64(g.logsRelayed(ctx)-logged)) }()
 		res, err := forward(ctx, u, func(ctx context.Context, cl *client.Client) (*mcp.CallToolResult, error) {
 			out := mcp.CallToolRequest{}
 			out.Params.Name = name
 			out.Params.Arguments = req.Params.Arguments
 			meta, done := g.outgoingMeta(ctx, u, req.Params.Meta)
-			defer done()
+			defer func() { progressed = done() }()
 			out.Params.Meta = meta
 			return cl.CallTool(ctx, out)
 		})

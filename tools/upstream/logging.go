@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mark3labs/mcp-go/client"
@@ -50,6 +51,9 @@ type sentLevel struct {
 type logSession struct {
 	claims *auth.Claims
 	level  mcp.LoggingLevel
+	// relayed counts the log messages queued for the session, so a call
+	// that caused some can wait for them to be written (settle).
+	relayed *atomic.Uint64
 }
 
 // setLevelTimeout bounds asking one upstream for a level.
@@ -61,6 +65,22 @@ var levelRank = map[mcp.LoggingLevel]int{
 	mcp.LoggingLevelError: 4, mcp.LoggingLevelCritical: 5, mcp.LoggingLevelAlert: 6, mcp.LoggingLevelEmergency: 7,
 }
 
+// logsRelayed is how many log messages were queued for the session of
+// ctx (0 when it asked for none).
+func (g *Gateway) logsRelayed(ctx context.Context) uint64 {
+	s := server.ClientSessionFromContext(ctx)
+	if s == nil {
+		return 0
+	}
+	g.logs.mu.Lock()
+	ls, ok := g.logs.sessions[s.SessionID()]
+	g.logs.mu.Unlock()
+	if !ok {
+		return 0
+	}
+	return ls.relayed.Load()
+}
+
 // logHooks keep the record in step with the server's sessions.
 func (g *Gateway) logHooks(h *server.Hooks) {
 	h.AddAfterSetLevel(func(ctx context.Context, _ any, req *mcp.SetLevelRequest, _ *mcp.EmptyResult) {
@@ -70,7 +90,11 @@ func (g *Gateway) logHooks(h *server.Hooks) {
 			return
 		}
 		g.logs.mu.Lock()
-		g.logs.sessions[s.SessionID()] = logSession{claims: c, level: req.Params.Level}
+		relayed := new(atomic.Uint64)
+		if old, ok := g.logs.sessions[s.SessionID()]; ok {
+			relayed = old.relayed
+		}
+		g.logs.sessions[s.SessionID()] = logSession{claims: c, level: req.Params.Level, relayed: relayed}
 		g.logs.mu.Unlock()
 		// Before the caller's setLevel returns, so what it asked for
 		// flows as soon as it has its answer.
@@ -155,19 +179,25 @@ func (g *Gateway) relayLog(u *Upstream, n mcp.JSONRPCNotification) {
 	}
 	msg := mcp.NewLoggingMessageNotification(mcp.LoggingLevel(level), logger, p["data"])
 	g.logs.mu.Lock()
-	targets := make(map[string]*auth.Claims, len(g.logs.sessions))
+	targets := make(map[string]logSession, len(g.logs.sessions))
 	for id, s := range g.logs.sessions {
-		targets[id] = s.claims
+		targets[id] = s
 	}
 	g.logs.mu.Unlock()
-	for id, c := range targets {
-		if !g.mayUseAnyTool(c, u) {
+	for id, s := range targets {
+		if !g.mayUseAnyTool(s.claims, u) {
 			continue
 		}
 		// mcp-go drops what is below the level the session set.
-		if err := srv.SendLogMessageToSpecificClient(id, msg); err != nil &&
-			!errors.Is(err, server.ErrSessionNotFound) {
+		if levelRank[mcp.LoggingLevel(level)] < levelRank[s.level] {
+			continue
+		}
+		err := srv.SendLogMessageToSpecificClient(id, msg)
+		if err != nil && !errors.Is(err, server.ErrSessionNotFound) {
 			g.log.Debug("upstream log message not relayed", "upstream", u.entry.Name, "err", err)
+		}
+		if err == nil {
+			s.relayed.Add(1)
 		}
 	}
 }

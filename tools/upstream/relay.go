@@ -14,6 +14,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/internal/delivery"
 )
 
 // CallerMetaKey is the _meta member through which a stdio upstream learns
@@ -48,8 +49,9 @@ type progressTarget struct {
 
 // outgoingMeta is the _meta sent upstream for a request whose caller sent
 // in: the caller's progress token replaced by one of the gateway's own,
-// and the caller's identity for stdio upstreams. done forgets the token.
-func (g *Gateway) outgoingMeta(ctx context.Context, u *Upstream, in *mcp.Meta) (*mcp.Meta, func()) {
+// and the caller's identity for stdio upstreams. done forgets the token
+// and says how many progress notifications were relayed to the caller.
+func (g *Gateway) outgoingMeta(ctx context.Context, u *Upstream, in *mcp.Meta) (*mcp.Meta, func() int64) {
 	out := &mcp.Meta{AdditionalFields: map[string]any{}}
 	if in != nil {
 		for k, v := range in.AdditionalFields {
@@ -63,7 +65,7 @@ func (g *Gateway) outgoingMeta(ctx context.Context, u *Upstream, in *mcp.Meta) (
 			out.AdditionalFields[CallerMetaKey] = map[string]any{"iss": c.Issuer, "sub": c.Subject, "scope": c.Scope.String()}
 		}
 	}
-	done := func() {}
+	done := func() int64 { return 0 }
 	if in != nil && in.ProgressToken != nil {
 		tok := fmt.Sprintf("mcpauth-%d", g.progress.seq.Add(1))
 		g.progress.mu.Lock()
@@ -71,13 +73,11 @@ func (g *Gateway) outgoingMeta(ctx context.Context, u *Upstream, in *mcp.Meta) (
 		g.progress.m[tok] = progressTarget{ctx: ctx, token: in.ProgressToken, sent: sent}
 		g.progress.mu.Unlock()
 		out.ProgressToken = tok
-		done = func() {
+		done = func() int64 {
 			g.progress.mu.Lock()
 			delete(g.progress.m, tok)
 			g.progress.mu.Unlock()
-			if sent.Load() > 0 {
-				settle(ctx)
-			}
+			return sent.Load()
 		}
 	}
 	if len(out.AdditionalFields) == 0 && out.ProgressToken == nil {
@@ -135,25 +135,33 @@ const (
 	settleGrace = 500 * time.Microsecond
 )
 
-// settle returns once the notifications queued for the caller of ctx
-// have been taken by the transport (at most settleMax), and a little
-// later: mcp-go v1.2.1's Streamable HTTP server drops a notification its
-// forwarder has taken off the session's queue but not yet written when
-// the call's answer gets there first (mark3labs/mcp-go#969), so a call
-// that relayed progress answers only once the forwarder has had time to
-// write it. Legacy SSE and WebSocket sessions write in order and need no
-// wait, but the same bound holds for them.
-func settle(ctx context.Context) {
+// settle returns once the notifications a call queued for its caller
+// (queued of them, counted from before, the count of notifications
+// written to the caller's streams when the call began) are written, at
+// most settleMax: mcp-go v1.2.1's Streamable HTTP server drops a
+// notification its forwarder has taken off the session's queue but not
+// yet written when the call's answer gets there first
+// (mark3labs/mcp-go#969). On Streamable HTTP the transport counts what
+// reached the wire (internal/delivery), so the wait is exact; elsewhere
+// (legacy SSE and WebSocket write in order and need no wait, but the
+// same bound holds) it waits for the session's queue to empty and a
+// little more.
+func settle(ctx context.Context, notes *delivery.Counter, before, queued int64) {
 	s := server.ClientSessionFromContext(ctx)
-	if s == nil {
+	if s == nil || queued == 0 {
 		return
 	}
 	ch := s.NotificationChannel()
 	deadline := time.Now().Add(settleMax)
-	for len(ch) > 0 && time.Now().Before(deadline) {
+	for time.Now().Before(deadline) {
+		if len(ch) == 0 && (notes == nil || notes.Written()-before >= queued) {
+			break
+		}
 		time.Sleep(50 * time.Microsecond)
 	}
-	time.Sleep(settleGrace)
+	if notes == nil {
+		time.Sleep(settleGrace)
+	}
 }
 
 // isTransportClosed reports whether err says the connection went away
