@@ -199,12 +199,17 @@ func (r *Ring) adopt(ctx context.Context) error {
 // registry's with Sealer, else the configured one), every other key
 // that is not retired, and the lifecycle of each.
 func (r *Ring) load(ctx context.Context) (*keys.Set, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	recs, err := r.cfg.Store.SigningKeys(ctx)
 	if err != nil {
 		return nil, err
 	}
+	return r.build(recs)
+}
+
+// build is load's set from records already read.
+func (r *Ring) build(recs []registry.SigningKey) (*keys.Set, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	until, retired := map[string]time.Time{}, map[string]time.Time{}
 	active := r.cfg.Active
 	var verify []*keys.Key
@@ -262,10 +267,15 @@ func (r *Ring) Reload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	r.swap(set)
+	return nil
+}
+
+// swap makes set current unless it is the same as the current one.
+func (r *Ring) swap(set *keys.Set) {
 	if !sameSet(r.keys.Set(), set) {
 		r.keys.Store(set)
 	}
-	return nil
 }
 
 // sameSet reports whether a and b hold the same keys, active key and
@@ -398,12 +408,26 @@ func (r *Ring) Run(ctx context.Context) {
 	}
 }
 
-// step retires what is due, then reloads.
+// step retires what is due, then reloads: one read of the registry
+// when nothing changed.
 func (r *Ring) step(ctx context.Context) error {
-	if err := r.Retire(ctx); err != nil {
+	recs, err := r.cfg.Store.SigningKeys(ctx)
+	if err != nil {
 		return err
 	}
-	return r.Reload(ctx)
+	changed, err := r.retire(ctx, recs)
+	if err != nil {
+		return err
+	}
+	if changed {
+		return r.Reload(ctx)
+	}
+	set, err := r.build(recs)
+	if err != nil {
+		return err
+	}
+	r.swap(set)
+	return nil
 }
 
 // Retire decides when each verifying key's grace ends (the last live
@@ -416,6 +440,13 @@ func (r *Ring) Retire(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	_, err = r.retire(ctx, recs)
+	return err
+}
+
+// retire is Retire over records already read; changed reports whether it
+// changed any.
+func (r *Ring) retire(ctx context.Context, recs []registry.SigningKey) (changed bool, err error) {
 	now := r.cfg.Now()
 	for _, rec := range recs {
 		if rec.State != registry.KeyVerifying || (r.cfg.Active != nil && rec.ID == r.cfg.Active.ID()) {
@@ -426,7 +457,7 @@ func (r *Ring) Retire(ctx context.Context) error {
 		}
 		end, err := r.graceEnd(ctx, rec, now)
 		if err != nil {
-			return err
+			return changed, err
 		}
 		next := rec
 		if now.Before(end) {
@@ -440,16 +471,18 @@ func (r *Ring) Retire(ctx context.Context) error {
 		err = r.cfg.Store.UpdateSigningKey(ctx, rec.ID, registry.KeyVerifying, next)
 		switch {
 		case errors.Is(err, registry.ErrKeyState):
-			continue // another replica got there first
+			changed = true // another replica got there first: reread
+			continue
 		case err != nil:
-			return err
+			return changed, err
 		}
+		changed = true
 		if next.State == registry.KeyRetired {
 			auth.Audit(ctx, r.cfg.Logger, auth.EventKeyRetired, "kid", rec.ID, "alg", rec.Alg,
 				"grace_from", rec.GraceFrom.UTC().Format(time.RFC3339))
 		}
 	}
-	return nil
+	return changed, nil
 }
 
 // graceEnd is when rec's grace ends: the last expiry of its live tokens
