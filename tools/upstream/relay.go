@@ -50,6 +50,9 @@ type progressTarget struct {
 // in: the caller's progress token replaced by one of the gateway's own,
 // and the caller's identity for stdio upstreams. done forgets the token.
 func (g *Gateway) outgoingMeta(ctx context.Context, u *Upstream, in *mcp.Meta) (*mcp.Meta, func()) {
+	if in == nil && !u.entry.IsStdio() {
+		return nil, noop // the common case: nothing to send, nothing to allocate
+	}
 	out := &mcp.Meta{AdditionalFields: map[string]any{}}
 	if in != nil {
 		for k, v := range in.AdditionalFields {
@@ -63,7 +66,7 @@ func (g *Gateway) outgoingMeta(ctx context.Context, u *Upstream, in *mcp.Meta) (
 			out.AdditionalFields[CallerMetaKey] = map[string]any{"iss": c.Issuer, "sub": c.Subject, "scope": c.Scope.String()}
 		}
 	}
-	done := func() {}
+	done := noop
 	if in != nil && in.ProgressToken != nil {
 		tok := fmt.Sprintf("mcpauth-%d", g.progress.seq.Add(1))
 		g.progress.mu.Lock()
@@ -85,6 +88,8 @@ func (g *Gateway) outgoingMeta(ctx context.Context, u *Upstream, in *mcp.Meta) (
 	}
 	return out, done
 }
+
+func noop() {}
 
 // relayNotification passes an upstream's notification to the callers it
 // concerns. Progress goes to the caller whose call it reports, with the
