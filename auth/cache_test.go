@@ -73,3 +73,45 @@ func TestVerifiedCacheIsBounded(t *testing.T) {
 		t.Fatalf("cache holds %d entries, bound is %d", n, verifiedCacheSize)
 	}
 }
+
+func TestVerifiedCacheForgetsTokensNoLongerUsed(t *testing.T) {
+	c := newVerifiedCache(100)
+	c.idle = 20 * time.Millisecond
+	used, unused := &Claims{}, &Claims{}
+	c.put("used", used)
+	c.put("unused", unused)
+	// "used" is looked up more often than the cache ages; "unused" never.
+	deadline := time.Now().Add(10 * c.idle)
+	for time.Now().Before(deadline) {
+		if got, ok := c.get("used"); !ok || got != used {
+			t.Fatal("an entry in use was forgotten")
+		}
+		time.Sleep(c.idle / 4)
+	}
+	if _, ok := c.get("unused"); ok {
+		t.Fatal("an entry unused for ten periods is still cached")
+	}
+	// Once nothing is used, the cache empties and its timer stops.
+	waitUntil := time.Now().Add(time.Second)
+	for {
+		c.mu.RLock()
+		empty := len(c.m) == 0 && c.old == nil && c.timer == nil
+		c.mu.RUnlock()
+		if empty {
+			break
+		}
+		if time.Now().After(waitUntil) {
+			t.Fatalf("idle cache still holds %d entries (timer running: %v)", c.len(), c.timer != nil)
+		}
+		time.Sleep(c.idle / 2)
+	}
+	// It works again afterwards.
+	c.put("again", used)
+	if got, ok := c.get("again"); !ok || got != used {
+		t.Fatal("cache unusable after emptying")
+	}
+	c.drop("again")
+	if c.len() != 0 {
+		t.Fatal("drop left the entry")
+	}
+}

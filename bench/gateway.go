@@ -473,7 +473,8 @@ func (g *gatewayResults) markdown(standalone bool) string {
 var gatewayParts = []string{
 	"net/http.(*conn).serve",                  // the caller's connection: its requests, start to end
 	"(*Gateway).callTool",                     // the relay: mcp-go's client call to the upstream, as the tool handler
-	"client.(*Client).CallTool",               // mcp-go's client call inside it
+	"client.(*Client).CallTool",               // mcp-go's client call inside it (stdio and legacy SSE upstreams)
+	"upstream.cancellingHTTP.SendRequest",     // the Streamable HTTP transport's round trip inside it (tools/upstream/calltool.go)
 	"net/http.(*persistConn).writeLoop",       // the relay: writing requests to the upstream
 	"net/http.(*persistConn).readLoop",        // the relay: reading the upstream's answers
 	"server.(*MCPServer).HandleMessage",       // mcp-go's server: the caller's JSON-RPC message
@@ -540,25 +541,26 @@ func (g *gatewayResults) writeAnalysis(w func(string, ...any)) {
 		if sh := g.shares; len(sh) > 0 {
 			relay := sh["(*Gateway).callTool"] + sh["net/http.(*persistConn).writeLoop"] + sh["net/http.(*persistConn).readLoop"]
 			w("The perf profile of mcpauth under this load (inclusive shares of its CPU, below): the relay, i.e. the tool handler "+
-				"`upstream.(*Gateway).callTool` (mcp-go's `client.CallTool`: encoding the request, the round trip, decoding the result) "+
+				"`upstream.(*Gateway).callTool` (the Streamable HTTP transport's `SendRequest` %.0f%%: encoding the request with the "+
+				"caller's arguments as it sent them, the round trip; then `tools/upstream` decoding the result once, `calltool.go`) "+
 				"plus net/http's client read and write loops, is **%.0f%%**; serving the caller's connection apart from the relay "+
 				"(`net/http.(*conn).serve` minus the handler: HTTP, `auth.(*Verifier).Verify` %.1f%%, policy, mcp-go's server "+
 				"`HandleMessage` %.0f%% including the handler) is %.0f%%; background garbage collection %.0f%%; system calls %.0f%%; "+
 				"`encoding/json` decoding %.0f%% and encoding %.0f%% across both sides. `tools/upstream`'s own code (the handler minus "+
-				"mcp-go's `CallTool`) is %.1f%%: the cost is in the two JSON-RPC-over-HTTP hops (mcp-go's server for the caller, "+
-				"mcp-go's client and net/http towards the upstream), not in the gateway's logic.\n\n",
-				100*relay, 100*sh["auth.(*Verifier).Verify"], 100*sh["server.(*MCPServer).HandleMessage"],
+				"the transport's round trip) is %.1f%%: the cost is in the two JSON-RPC-over-HTTP hops (mcp-go's server for the caller, "+
+				"mcp-go's client transport and net/http towards the upstream), not in the gateway's logic.\n\n",
+				100*sh["upstream.cancellingHTTP.SendRequest"], 100*relay, 100*sh["auth.(*Verifier).Verify"], 100*sh["server.(*MCPServer).HandleMessage"],
 				100*(sh["net/http.(*conn).serve"]-sh["(*Gateway).callTool"]), 100*sh["runtime.gcBgMarkWorker"],
 				100*sh["internal/runtime/syscall/linux.Syscall6"], 100*sh["encoding/json.Unmarshal"], 100*sh["encoding/json.Marshal"],
-				100*max(0, sh["(*Gateway).callTool"]-sh["client.(*Client).CallTool"]))
+				100*max(0, sh["(*Gateway).callTool"]-sh["client.(*Client).CallTool"]-sh["upstream.cancellingHTTP.SendRequest"]))
 		}
 	}
 	if g.addedP50() > targetGatewayAddedP50 && g.latOwn.requests > 0 {
 		w("**Added latency (%s at p50).** One caller: a direct call takes %s at p50, one request/response over loopback to an "+
 			"mcp-go server, and the gateway puts a second one in front of it. mcpauth's own whoami, the same first hop with nothing "+
 			"behind it, takes %s; the relayed call takes %s, so beyond that first hop the relay costs %s over the upstream's own "+
-			"answer (mcp-go's client encoding the request and decoding the result, which mcp-go's server then encodes again, and "+
-			"net/http's client goroutines handing the request and the answer on).",
+			"answer (the client transport encoding the request, `tools/upstream` decoding the result once, mcp-go's server encoding "+
+			"it again, and net/http's client goroutines handing the request and the answer on).",
 			us(g.addedP50()), us(g.latDirect.p50), us(g.latOwn.p50), us(g.latVia.p50), us(g.latVia.p50-g.latDirect.p50-g.latOwn.p50))
 		if hop := min(g.latOwn.p50, g.latDirect.p50); hop > targetGatewayAddedP50 {
 			w(" On this machine one request/response over loopback to an mcp-go server already takes more than 100 µs at p50 "+

@@ -264,7 +264,12 @@ func run(ctx context.Context, o options) error {
 }
 
 func buildMcpauth(ctx context.Context, bin string) error {
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/mcpauth").CombinedOutput(); err != nil {
+	args := []string{"build", "-o", bin}
+	if os.Getenv("BENCH_SERVER_PPROF") != "" {
+		// The server serves Go's profiles (cmd/mcpauth/debugpprof.go).
+		args = append(args, "-tags", "debugpprof")
+	}
+	if out, err := exec.CommandContext(ctx, "go", append(args, "./cmd/mcpauth")...).CombinedOutput(); err != nil {
 		return fmt.Errorf("go build ./cmd/mcpauth: %v\n%s", err, out)
 	}
 	return nil

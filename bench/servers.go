@@ -47,6 +47,10 @@ func (e *serverEnv) environ(extra ...string) []string {
 		"MCP_DATABASE_URL=" + e.dbPath,
 		"MCP_LOG_LEVEL=warn",
 	}
+	if a := os.Getenv("BENCH_SERVER_PPROF"); a != "" {
+		// mcpauth serves Go's profiles there (cmd/mcpauth/debugpprof.go).
+		env = append(env, "MCPAUTH_DEBUG_PPROF="+a, "MCPAUTH_DEBUG_MEMPROFILERATE="+os.Getenv("BENCH_SERVER_MEMPROFILERATE"))
+	}
 	return append(env, extra...)
 }
 

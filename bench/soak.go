@@ -1111,6 +1111,8 @@ func runSoak(ctx context.Context, o options, env *serverEnv) (*soakResult, error
 	time.Sleep(2 * time.Second)
 	res.before = s.sample(srv)
 	log.Printf("soak: before: RSS %.1f MiB, %d fds, %d goroutines", mib(res.before.rss), res.before.fds, res.before.goroutines)
+	saveServerProfiles(srv, "before")
+	s.logFreed(srv, "before")
 
 	peak := res.before
 	for round := 1; round <= res.rounds; round++ {
@@ -1298,5 +1300,61 @@ func (s *soakRun) soakRound(ctx context.Context, o options, srv *proc, res *soak
 	log.Printf("soak: after %s: RSS %.1f MiB (before %.1f, peak %.1f), %d fds, %d goroutines, %d sessions",
 		res.settle.Round(time.Second), mib(res.after.rss), mib(res.before.rss), mib(peak.rss), res.after.fds, res.after.goroutines, res.after.sessions)
 	res.afterRounds = append(res.afterRounds, res.after)
+	saveServerProfiles(srv, fmt.Sprintf("after%d", round))
+	s.logFreed(srv, fmt.Sprintf("after round %d", round))
 	return nil
+}
+
+// logFreed, when BENCH_SERVER_PPROF is set, has the server run a GC and
+// return every free page to the OS (debug.FreeOSMemory), then logs its
+// memory: what is left is what the process holds, as opposed to what the
+// Go runtime keeps for reuse.
+func (s *soakRun) logFreed(srv *proc, what string) {
+	addr := os.Getenv("BENCH_SERVER_PPROF")
+	if addr == "" {
+		return
+	}
+	resp, err := http.Post("http://"+addr+"/debug/freeosmemory", "", nil)
+	if err != nil {
+		log.Printf("soak: freeosmemory: %v", err)
+		return
+	}
+	resp.Body.Close()
+	time.Sleep(time.Second)
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", srv.pid())); err == nil {
+		_ = os.WriteFile(filepath.Join(os.TempDir(), "soak-"+strings.ReplaceAll(what, " ", "")+"-smaps-freed.txt"), b, 0o644)
+	}
+	sm := s.sample(srv)
+	goRes := sm.heapInuse + sm.retained + sm.stacks + sm.meta
+	log.Printf("soak: %s, after debug.FreeOSMemory: RSS %.1f MiB (anonymous %.1f, file %.1f); Go heap in use %.1f (allocated %.1f), idle kept %.1f, stacks %.1f, runtime metadata %.1f; anonymous beyond the Go runtime's %.1f MiB",
+		what, mib(sm.rss), mib(sm.anon), mib(sm.file), mib(sm.heapInuse), mib(sm.heapAlloc), mib(sm.retained), mib(sm.stacks), mib(sm.meta), mib(sm.anon-goRes))
+}
+
+// saveServerProfiles saves, when BENCH_SERVER_PPROF names the address the
+// server serves Go's profiles on (cmd/mcpauth/debugpprof.go), its heap
+// and goroutine profiles and its /proc smaps to
+// $TMPDIR/soak-<what>-{heap.pb.gz,goroutine.txt,smaps.txt}, for memory
+// investigations; the report does not use them.
+func saveServerProfiles(srv *proc, what string) {
+	addr := os.Getenv("BENCH_SERVER_PPROF")
+	if addr == "" {
+		return
+	}
+	base := filepath.Join(os.TempDir(), "soak-"+what+"-")
+	get := func(path, file string) {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			log.Printf("soak: profile %s: %v", path, err)
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		_ = os.WriteFile(base+file, b, 0o644)
+	}
+	get("/debug/pprof/heap?gc=1", "heap.pb.gz")
+	get("/debug/pprof/goroutine?debug=1", "goroutine.txt")
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", srv.pid())); err == nil {
+		_ = os.WriteFile(base+"smaps.txt", b, 0o644)
+	}
+	log.Printf("soak: server profiles saved to %s*", base)
 }

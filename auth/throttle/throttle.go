@@ -24,10 +24,20 @@ type Config struct {
 }
 
 // Limiter counts failures per source with a leaky bucket.
+//
+// A source whose bucket has drained is forgotten by a sweep that runs
+// every Burst×Per (a full bucket's drain time) while any source is
+// tracked, and the map is rebuilt once it holds less than half its
+// high-water mark (Go maps never shrink): after a flood of failures from
+// many addresses ends, its memory goes too, instead of staying until
+// MaxSources forces an eviction. A drained bucket counts as no bucket, so
+// forgetting one changes no answer.
 type Limiter struct {
-	cfg Config
-	mu  sync.Mutex
-	src map[string]*bucket
+	cfg   Config
+	mu    sync.Mutex
+	src   map[string]*bucket
+	peak  int         // most sources tracked since the map was made
+	sweep *time.Timer // armed while src is not empty
 }
 
 type bucket struct {
@@ -96,6 +106,10 @@ func (l *Limiter) Fail(source string) {
 		}
 		b = &bucket{at: now}
 		l.src[source] = b
+		l.peak = max(l.peak, len(l.src))
+		if l.sweep == nil {
+			l.sweep = time.AfterFunc(l.sweepEvery(), l.forgetDrained)
+		}
 	}
 	b.level = l.drain(b, now) + 1
 	b.at = now
@@ -120,6 +134,37 @@ func (l *Limiter) evict(now time.Time) {
 		delete(l.src, k)
 		n--
 	}
+}
+
+// sweepEvery is how long a full bucket takes to drain (at least 1s).
+func (l *Limiter) sweepEvery() time.Duration {
+	return max(time.Duration(l.cfg.Burst)*l.cfg.Per, time.Second)
+}
+
+// forgetDrained drops drained sources, and rebuilds the map when it has
+// shrunk to less than half its high-water mark; it stops sweeping once
+// nothing is tracked.
+func (l *Limiter) forgetDrained() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.cfg.Now()
+	for k, b := range l.src {
+		if l.drain(b, now) == 0 {
+			delete(l.src, k)
+		}
+	}
+	if len(l.src) < l.peak/2 || len(l.src) == 0 {
+		m := make(map[string]*bucket, len(l.src))
+		for k, b := range l.src {
+			m[k] = b
+		}
+		l.src, l.peak = m, len(m)
+	}
+	if len(l.src) == 0 {
+		l.sweep = nil
+		return
+	}
+	l.sweep.Reset(l.sweepEvery())
 }
 
 // Len is the number of sources tracked.

@@ -46,3 +46,34 @@ func TestLimiterMemoryIsBounded(t *testing.T) {
 		t.Fatalf("%d sources tracked, bound is 100", l.Len())
 	}
 }
+
+func TestDrainedSourcesAreForgotten(t *testing.T) {
+	l := New(Config{Burst: 2, Per: time.Millisecond})
+	for i := range 1000 {
+		l.Fail(fmt.Sprint("10.0.", i/256, ".", i%256))
+	}
+	l.Fail("10.9.9.9")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		l.mu.Lock()
+		n, sweeping := len(l.src), l.sweep != nil
+		l.mu.Unlock()
+		if n == 0 && !sweeping {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d drained sources still tracked (sweeping: %v)", n, sweeping)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// Still counts afterwards (on a clock that stands still).
+	now := time.Now()
+	l.mu.Lock()
+	l.cfg.Now = func() time.Time { return now }
+	l.mu.Unlock()
+	l.Fail("10.9.9.9")
+	l.Fail("10.9.9.9")
+	if _, blocked := l.Blocked("10.9.9.9"); !blocked {
+		t.Fatal("a source over its burst is not blocked after a sweep emptied the limiter")
+	}
+}

@@ -117,6 +117,7 @@ func (f serveFlags) serve(cmd *cobra.Command, g *globals) (err error) {
 		"streamable_http", cfg.publicURL()+"/mcp", "sse", cfg.publicURL()+"/sse",
 		"websocket", strings.Replace(cfg.publicURL(), "http", "ws", 1)+"/ws", "version", version)
 	firstTokenHint(cmd.Context(), a, cfg, logger)
+	serveDebugPprof(logger)
 	g.sessions = a.HTTP.OpenSessions
 	return transport.Serve(cmd.Context(), ln, a.HTTP, logger)
 }

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
@@ -77,12 +76,12 @@ func (g *Gateway) complete(ctx context.Context, u *Upstream, ref any, arg mcp.Co
 	if u.Capabilities().Completions == nil {
 		return &mcp.Completion{Values: []string{}}, nil
 	}
-	return forward(ctx, u, func(ctx context.Context, cl *client.Client) (*mcp.Completion, error) {
+	return forward(ctx, u, func(ctx context.Context, c *conn) (*mcp.Completion, error) {
 		req := mcp.CompleteRequest{}
 		req.Params.Ref = ref
 		req.Params.Argument = arg
 		req.Params.Context = cctx
-		res, err := cl.Complete(ctx, req)
+		res, err := c.client.Complete(ctx, req)
 		if err != nil {
 			return nil, err
 		}

@@ -428,9 +428,9 @@ func without(old, now []string) []string {
 // forward runs one request on u's connection: the per-call timeout, the
 // in-flight record that routes server-to-client requests, the call and
 // failure counts, and an error that names the upstream.
-func forward[T any](ctx context.Context, u *Upstream, do func(context.Context, *client.Client) (T, error)) (T, error) {
+func forward[T any](ctx context.Context, u *Upstream, do func(context.Context, *conn) (T, error)) (T, error) {
 	var zero T
-	cl, err := u.client()
+	cl, err := u.live()
 	if err != nil {
 		return zero, err
 	}
@@ -466,14 +466,17 @@ func (g *Gateway) callTool(u *Upstream, name string) server.ToolHandlerFunc {
 		logged := g.logsRelayed(ctx)
 		var progressed int64
 		defer func() { settle(ctx, notes, written, progressed+int64(g.logsRelayed(ctx)-logged)) }()
-		res, err := forward(ctx, u, func(ctx context.Context, cl *client.Client) (*mcp.CallToolResult, error) {
+		res, err := forward(ctx, u, func(ctx context.Context, c *conn) (*mcp.CallToolResult, error) {
+			meta, done := g.outgoingMeta(ctx, u, req.Params.Meta)
+			defer func() { progressed = done() }()
+			if c.http != nil {
+				return c.callTool(ctx, name, req.Params, meta)
+			}
 			out := mcp.CallToolRequest{}
 			out.Params.Name = name
 			out.Params.Arguments = req.Params.Arguments
-			meta, done := g.outgoingMeta(ctx, u, req.Params.Meta)
-			defer func() { progressed = done() }()
 			out.Params.Meta = meta
-			return cl.CallTool(ctx, out)
+			return c.client.CallTool(ctx, out)
 		})
 		if err != nil {
 			return mcp.NewToolResultError(err.Error()), nil
@@ -484,21 +487,21 @@ func (g *Gateway) callTool(u *Upstream, name string) server.ToolHandlerFunc {
 
 func (g *Gateway) getPrompt(u *Upstream, name string) server.PromptHandlerFunc {
 	return func(ctx context.Context, req mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
-		return forward(ctx, u, func(ctx context.Context, cl *client.Client) (*mcp.GetPromptResult, error) {
+		return forward(ctx, u, func(ctx context.Context, c *conn) (*mcp.GetPromptResult, error) {
 			out := mcp.GetPromptRequest{}
 			out.Params.Name = name
 			out.Params.Arguments = req.Params.Arguments
-			return cl.GetPrompt(ctx, out)
+			return c.client.GetPrompt(ctx, out)
 		})
 	}
 }
 
 func (g *Gateway) readResource(u *Upstream) server.ResourceHandlerFunc {
 	return func(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
-		return forward(ctx, u, func(ctx context.Context, cl *client.Client) ([]mcp.ResourceContents, error) {
+		return forward(ctx, u, func(ctx context.Context, c *conn) ([]mcp.ResourceContents, error) {
 			out := mcp.ReadResourceRequest{}
 			out.Params.URI = req.Params.URI
-			res, err := cl.ReadResource(ctx, out)
+			res, err := c.client.ReadResource(ctx, out)
 			if err != nil {
 				return nil, err
 			}

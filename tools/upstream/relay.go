@@ -52,6 +52,9 @@ type progressTarget struct {
 // and the caller's identity for stdio upstreams. done forgets the token
 // and says how many progress notifications were relayed to the caller.
 func (g *Gateway) outgoingMeta(ctx context.Context, u *Upstream, in *mcp.Meta) (*mcp.Meta, func() int64) {
+	if in == nil && !u.entry.IsStdio() {
+		return nil, noop // the common case: nothing to send, nothing to allocate
+	}
 	out := &mcp.Meta{AdditionalFields: map[string]any{}}
 	if in != nil {
 		for k, v := range in.AdditionalFields {
@@ -65,7 +68,7 @@ func (g *Gateway) outgoingMeta(ctx context.Context, u *Upstream, in *mcp.Meta) (
 			out.AdditionalFields[CallerMetaKey] = map[string]any{"iss": c.Issuer, "sub": c.Subject, "scope": c.Scope.String()}
 		}
 	}
-	done := func() int64 { return 0 }
+	done := noop
 	if in != nil && in.ProgressToken != nil {
 		tok := fmt.Sprintf("mcpauth-%d", g.progress.seq.Add(1))
 		g.progress.mu.Lock()
@@ -85,6 +88,9 @@ func (g *Gateway) outgoingMeta(ctx context.Context, u *Upstream, in *mcp.Meta) (
 	}
 	return out, done
 }
+
+// noop is the done of a request without a progress token: nothing relayed.
+func noop() int64 { return 0 }
 
 // relayNotification passes an upstream's notification to the callers it
 // concerns. Progress goes to the caller whose call it reports, with the

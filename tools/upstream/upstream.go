@@ -85,6 +85,12 @@ type conn struct {
 	// stop ends the connection: closes the client, then stops what is
 	// left of a child's process group.
 	stop func()
+	// http is the client's Streamable HTTP transport, through which
+	// tools/call goes past the client (calltool.go); nil for stdio and
+	// legacy SSE.
+	http transport.Interface
+	// callIDs numbers the requests sent past the client.
+	callIDs atomic.Uint64
 }
 
 // Name is the entry's name.
@@ -146,6 +152,15 @@ func (u *Upstream) Capabilities() mcp.ServerCapabilities {
 
 // client returns the live client, or an error naming the upstream.
 func (u *Upstream) client() (*client.Client, error) {
+	c, err := u.live()
+	if err != nil {
+		return nil, err
+	}
+	return c.client, nil
+}
+
+// live returns the live connection, or an error naming the upstream.
+func (u *Upstream) live() (*conn, error) {
 	u.mu.RLock()
 	defer u.mu.RUnlock()
 	if u.conn == nil {
@@ -155,7 +170,7 @@ func (u *Upstream) client() (*client.Client, error) {
 		}
 		return nil, errors.New(msg)
 	}
-	return u.conn.client, nil
+	return u.conn, nil
 }
 
 // connect dials the upstream, initializes the session and reads its
@@ -224,7 +239,12 @@ func (u *Upstream) dialStreamable(life context.Context) (*conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("url: %w", err)
 	}
-	return u.start(life, cancellingHTTP{tr})
+	c, err := u.start(life, cancellingHTTP{tr})
+	if err != nil {
+		return nil, err
+	}
+	c.http = cancellingHTTP{tr}
+	return c, nil
 }
 
 func (u *Upstream) dialSSE(life context.Context) (*conn, error) {
