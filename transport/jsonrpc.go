@@ -61,12 +61,32 @@ func strictJSONRPC(toolScope func(tool string) string, resourceMetadata string, 
 				}
 			}
 		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
+		cb := &checkedBody{b: body}
+		cb.Reset(body)
+		r.Body = cb
 		if msg.method == "initialize" {
 			r = r.WithContext(context.WithValue(r.Context(), initializeKey{}, true))
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// checkedBody is a request body strictJSONRPC has read and checked.
+// Handlers of ours behind it take the bytes (checkedBytes) instead of
+// reading and validating them again; others read it as any body.
+type checkedBody struct {
+	bytes.Reader
+	b []byte
+}
+
+func (*checkedBody) Close() error { return nil }
+
+// checkedBytes returns the body strictJSONRPC checked, if r's body is one.
+func checkedBytes(r *http.Request) ([]byte, bool) {
+	if cb, ok := r.Body.(*checkedBody); ok {
+		return cb.b, true
+	}
+	return nil, false
 }
 
 // initializeKey marks, in a request's context, a message that is an
