@@ -51,8 +51,7 @@ func IsLoopback(hostport string) bool {
 func requireJSON(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost {
-			mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-			if err != nil || mt != "application/json" {
+			if ct := r.Header.Get("Content-Type"); ct != "application/json" && !isJSONMediaType(ct) {
 				writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json")
 				return
 			}
@@ -63,6 +62,15 @@ func requireJSON(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// isJSONMediaType reports whether a Content-Type names application/json
+// (any case, any parameters). requireJSON asks it only of values other
+// than the plain "application/json" most clients send, which it accepts
+// as mime.ParseMediaType would, without that function's allocations.
+func isJSONMediaType(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && mt == "application/json"
 }
 
 // streamLimiter bounds the open event streams (SSE, Streamable HTTP GET
