@@ -99,6 +99,8 @@ type Toolset struct {
 	tools []server.ServerTool
 	admin map[string]bool
 	calls mayCallCache
+	// whoamis remembers whoami's rendered answers.
+	whoamis whoamiCache
 }
 
 // New returns the toolset.
