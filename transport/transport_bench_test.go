@@ -17,6 +17,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -32,6 +34,7 @@ import (
 	"github.com/mcpauth/mcpauth/auth"
 	"github.com/mcpauth/mcpauth/auth/registry"
 	"github.com/mcpauth/mcpauth/tools"
+	"github.com/mcpauth/mcpauth/transport"
 )
 
 const benchToolsCall = `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"whoami","arguments":{}}}`
@@ -255,9 +258,38 @@ func BenchmarkToolsCallSSENoAuth(b *testing.B) { benchToolsCallSSE(b, false) }
 // against (as the load harness's bare peer is).
 func BenchmarkToolsCallStreamableBare(b *testing.B) {
 	h, tok := benchHandler(b, true)
-	w := benchPost(h, tok, "", initBody)
+	bare := mcpserver.NewStreamableHTTPServer(bareWhoamiServer(b, h, tok))
+	w := benchPost(bare, "", "", initBody)
 	session := w.Header().Get("Mcp-Session-Id")
-	w = benchPost(h, tok, session, benchToolsCall)
+	if w.Code != http.StatusOK || session == "" {
+		b.Fatalf("initialize: %d %q", w.Code, w.Body.String())
+	}
+	body := []byte(benchToolsCall)
+	b.ReportAllocs()
+	cpuPerOp(b)
+	for b.Loop() {
+		req := httptest.NewRequest(http.MethodPost, "http://127.0.0.1:8080/mcp", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Mcp-Session-Id", session)
+		req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
+		rw := &benchWriter{h: http.Header{}}
+		bare.ServeHTTP(rw, req)
+		if rw.code != http.StatusOK {
+			b.Fatalf("tools/call: %d", rw.code)
+		}
+	}
+}
+
+// bareWhoamiServer is the bare mcp-go server of
+// BenchmarkToolsCallStreamableBare: mcpauth's whoami answer for tok,
+// replayed (a fresh result per call) by an mcp-go server with no mcpauth
+// code.
+func bareWhoamiServer(b *testing.B, h http.Handler, tok string) *mcpserver.MCPServer {
+	b.Helper()
+	w := benchPost(h, tok, "", initBody)
+	w = benchPost(h, tok, w.Header().Get("Mcp-Session-Id"), benchToolsCall)
 	var resp struct {
 		Result struct {
 			Content []struct {
@@ -281,26 +313,78 @@ func BenchmarkToolsCallStreamableBare(b *testing.B) {
 		}
 		return mcp.NewToolResultStructured(res, text), nil
 	})
-	bare := mcpserver.NewStreamableHTTPServer(s)
-	w = benchPost(bare, "", "", initBody)
-	session = w.Header().Get("Mcp-Session-Id")
-	if w.Code != http.StatusOK || session == "" {
-		b.Fatalf("initialize: %d %q", w.Code, w.Body.String())
-	}
-	body := []byte(benchToolsCall)
-	b.ReportAllocs()
-	cpuPerOp(b)
-	for b.Loop() {
-		req := httptest.NewRequest(http.MethodPost, "http://127.0.0.1:8080/mcp", bytes.NewReader(body))
+	return s
+}
+
+// benchLoopback runs tools/call whoami over loopback HTTP against url
+// from 16 concurrent clients, each in its own 2025-11-25 session.
+func benchLoopback(b *testing.B, url, tok string) {
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	post := func(session, body string) (*http.Response, error) {
+		req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Accept", "application/json, text/event-stream")
 		req.Header.Set("Authorization", "Bearer "+tok)
-		req.Header.Set("Mcp-Session-Id", session)
-		req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
-		rw := &benchWriter{h: http.Header{}}
-		bare.ServeHTTP(rw, req)
-		if rw.code != http.StatusOK {
-			b.Fatalf("tools/call: %d", rw.code)
+		if session != "" {
+			req.Header.Set("Mcp-Session-Id", session)
+			req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
 		}
+		return hc.Do(req)
 	}
+	b.SetParallelism(8) // 16 clients on 2 cores
+	b.ReportAllocs()
+	cpuPerOp(b)
+	b.RunParallel(func(pb *testing.PB) {
+		resp, err := post("", initBody)
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		session := resp.Header.Get("Mcp-Session-Id")
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		for pb.Next() {
+			resp, err := post(session, benchToolsCall)
+			if err != nil || resp.StatusCode != http.StatusOK {
+				b.Errorf("tools/call: %v %v", err, resp)
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	})
+}
+
+// BenchmarkToolsCallStreamableLoopback is one authenticated whoami
+// tools/call over loopback HTTP, served by transport.Serve (the server
+// mcpauth serve runs, with its timeouts) with the full handler. Client
+// and server share the process: compare server-side frames in a profile
+// (net/http.(*conn).serve), or cpu-ns/op with the Bare variant's.
+func BenchmarkToolsCallStreamableLoopback(b *testing.B) {
+	h, tok := benchHandler(b, true)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = transport.Serve(ctx, ln, h.(*transport.HTTP), slog.New(slog.DiscardHandler))
+	}()
+	b.Cleanup(func() { cancel(); <-done })
+	benchLoopback(b, "http://"+ln.Addr().String()+"/mcp", tok)
+}
+
+// BenchmarkToolsCallStreamableLoopbackBare is the same against the bare
+// mcp-go server behind a plain http.Server, as the load harness's bare
+// peer serves it.
+func BenchmarkToolsCallStreamableLoopbackBare(b *testing.B) {
+	h, tok := benchHandler(b, true)
+	bare := mcpserver.NewStreamableHTTPServer(bareWhoamiServer(b, h, tok))
+	mux := http.NewServeMux()
+	mux.Handle("/mcp", bare)
+	srv := httptest.NewServer(mux)
+	b.Cleanup(srv.Close)
+	benchLoopback(b, srv.URL+"/mcp", tok)
 }
