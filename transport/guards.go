@@ -20,7 +20,7 @@ import (
 func hostGuard(allowedHosts []string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		local, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
-		if ok && local != nil && IsLoopback(local.String()) && !IsLoopback(r.Host) &&
+		if ok && local != nil && isLoopbackAddr(local) && !IsLoopback(r.Host) &&
 			!slices.Contains(allowedHosts, strings.ToLower(r.Host)) {
 			writeError(w, http.StatusForbidden, "host_not_allowed",
 				"This server answers on loopback only for loopback hosts or the MCP_PUBLIC_URL host")
@@ -28,6 +28,15 @@ func hostGuard(allowedHosts []string, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// isLoopbackAddr is IsLoopback(a.String()), without formatting and
+// parsing the address of a TCP listener (every request asks).
+func isLoopbackAddr(a net.Addr) bool {
+	if t, ok := a.(*net.TCPAddr); ok && t.Zone == "" {
+		return t.IP.IsLoopback()
+	}
+	return IsLoopback(a.String())
 }
 
 // IsLoopback reports whether a host or host:port names a loopback

@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"testing"
@@ -359,7 +360,9 @@ func benchLoopback(b *testing.B, url, tok string) {
 // tools/call over loopback HTTP, served by transport.Serve (the server
 // mcpauth serve runs, with its timeouts) with the full handler. Client
 // and server share the process: compare server-side frames in a profile
-// (net/http.(*conn).serve), or cpu-ns/op with the Bare variant's.
+// (the server's goroutines carry the pprof label server=mcpauth, the bare
+// one's server=bare: go tool pprof -tagfocus server=mcpauth), or
+// cpu-ns/op with the Bare variant's.
 func BenchmarkToolsCallStreamableLoopback(b *testing.B) {
 	h, tok := benchHandler(b, true)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -368,10 +371,10 @@ func BenchmarkToolsCallStreamableLoopback(b *testing.B) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() {
+	go pprof.Do(ctx, pprof.Labels("server", "mcpauth"), func(ctx context.Context) {
 		defer close(done)
 		_ = transport.Serve(ctx, ln, h.(*transport.HTTP), slog.New(slog.DiscardHandler))
-	}()
+	})
 	b.Cleanup(func() { cancel(); <-done })
 	benchLoopback(b, "http://"+ln.Addr().String()+"/mcp", tok)
 }
@@ -384,7 +387,12 @@ func BenchmarkToolsCallStreamableLoopbackBare(b *testing.B) {
 	bare := mcpserver.NewStreamableHTTPServer(bareWhoamiServer(b, h, tok))
 	mux := http.NewServeMux()
 	mux.Handle("/mcp", bare)
-	srv := httptest.NewServer(mux)
-	b.Cleanup(srv.Close)
-	benchLoopback(b, srv.URL+"/mcp", tok)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &http.Server{Handler: mux}
+	go pprof.Do(context.Background(), pprof.Labels("server", "bare"), func(context.Context) { _ = srv.Serve(ln) })
+	b.Cleanup(func() { _ = srv.Close() })
+	benchLoopback(b, "http://"+ln.Addr().String()+"/mcp", tok)
 }
