@@ -38,7 +38,7 @@ func strictJSONRPC(toolScope func(tool string) string, resourceMetadata string, 
 			next.ServeHTTP(w, r)
 			return
 		}
-		body, err := io.ReadAll(r.Body)
+		body, err := readBody(r)
 		if err != nil {
 			var tooBig *http.MaxBytesError
 			if errors.As(err, &tooBig) {
@@ -69,6 +69,30 @@ func strictJSONRPC(toolScope func(tool string) string, resourceMetadata string, 
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// readBody reads r's body whole, as io.ReadAll does, into a buffer of the
+// size the request announced (io.ReadAll starts at 512 bytes, more than
+// most messages need); a body longer than announced still reads whole.
+func readBody(r *http.Request) ([]byte, error) {
+	n := r.ContentLength
+	if n < 0 || n > maxBodyBytes {
+		return io.ReadAll(r.Body)
+	}
+	b := make([]byte, 0, n+1) // +1: room to meet EOF without growing
+	for {
+		m, err := r.Body.Read(b[len(b):cap(b)])
+		b = b[:len(b)+m]
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+	}
 }
 
 // checkedBody is a request body strictJSONRPC has read and checked.

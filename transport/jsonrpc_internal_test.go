@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 // A refused body is described in JSON-RPC terms: the words of the tool
@@ -166,5 +169,25 @@ func BenchmarkCheckJSONRPCReference(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		_, _ = checkJSONRPCReference(body)
+	}
+}
+
+// readBody reads what io.ReadAll reads, whatever Content-Length says, and
+// passes on the body limit's error.
+func TestReadBodyIsReadAll(t *testing.T) {
+	body := strings.Repeat(`{"jsonrpc":"2.0"}`, 100)
+	for _, cl := range []int64{-1, 0, 1, 17, int64(len(body)) - 1, int64(len(body)), int64(len(body)) + 1, 5000, maxBodyBytes + 1} {
+		r := httptest.NewRequest(http.MethodPost, "/mcp", iotest.OneByteReader(strings.NewReader(body)))
+		r.ContentLength = cl
+		got, err := readBody(r)
+		if err != nil || string(got) != body {
+			t.Errorf("Content-Length %d: %d bytes, %v; want the %d bytes", cl, len(got), err, len(body))
+		}
+	}
+	r := httptest.NewRequest(http.MethodPost, "/mcp", strings.NewReader(body))
+	r.Body = http.MaxBytesReader(httptest.NewRecorder(), r.Body, 100)
+	var tooBig *http.MaxBytesError
+	if _, err := readBody(r); !errors.As(err, &tooBig) {
+		t.Errorf("over the limit: %v, want *http.MaxBytesError", err)
 	}
 }
