@@ -17,27 +17,36 @@ import (
 // scopes): computing one copies mcp-go's whole tool map, and whoami asks
 // on every call.
 func (t *Toolset) mayCall(ctx context.Context, scopes auth.Scopes) []string {
-	srv := server.ServerFromContext(ctx)
-	if srv == nil {
+	key, ok := t.mayCallKey(ctx, scopes)
+	if !ok {
 		return nil
-	}
-	p := t.deps.Policy.Load()
-	key := mayCallKey{srv: srv, policy: p, scopes: scopes.String()}
-	if t.deps.ToolsVersion != nil {
-		key.version = t.deps.ToolsVersion() // read before the tools are listed
 	}
 	if out, ok := t.calls.get(key); ok {
 		return slices.Clone(out)
 	}
 	out := []string{}
-	for name := range srv.ListTools() {
-		if p.Need(policy.Tool, name).Allows(scopes) {
+	for name := range key.srv.ListTools() {
+		if key.policy.Need(policy.Tool, name).Allows(scopes) {
 			out = append(out, name)
 		}
 	}
 	slices.Sort(out)
 	t.calls.put(key, out)
 	return slices.Clone(out)
+}
+
+// mayCallKey is what mayCall's answer for scopes in ctx depends on; not
+// ok when ctx has no server.
+func (t *Toolset) mayCallKey(ctx context.Context, scopes auth.Scopes) (mayCallKey, bool) {
+	srv := server.ServerFromContext(ctx)
+	if srv == nil {
+		return mayCallKey{}, false
+	}
+	key := mayCallKey{srv: srv, policy: t.deps.Policy.Load(), scopes: scopes.String()}
+	if t.deps.ToolsVersion != nil {
+		key.version = t.deps.ToolsVersion() // read before the tools are listed
+	}
+	return key, true
 }
 
 // maxMayCallEntries bounds the remembered answers (scopes come from

@@ -103,6 +103,8 @@ type Toolset struct {
 	calls mayCallCache
 	// configs are issue_token's client configs, rendered once.
 	configs *configTemplates
+	// whoamis remembers whoami's rendered answers.
+	whoamis whoamiCache
 }
 
 // New returns the toolset.
@@ -225,11 +227,11 @@ func (t *Toolset) allowed(ctx context.Context, k policy.Kind, name string) bool 
 }
 
 func (t *Toolset) filterTools(ctx context.Context, tools []mcp.Tool) []mcp.Tool {
-	return keep(tools, func(tl mcp.Tool) bool { return t.allowed(ctx, policy.Tool, tl.Name) })
+	return keep(tools, func(tl *mcp.Tool) bool { return t.allowed(ctx, policy.Tool, tl.Name) })
 }
 
 func (t *Toolset) filterPrompts(ctx context.Context, prompts []mcp.Prompt) []mcp.Prompt {
-	return keep(prompts, func(p mcp.Prompt) bool { return t.allowed(ctx, policy.Prompt, p.Name) })
+	return keep(prompts, func(p *mcp.Prompt) bool { return t.allowed(ctx, policy.Prompt, p.Name) })
 }
 
 // listHooks filter resource lists, which mcp-go has no filter option for.
@@ -237,12 +239,12 @@ func (t *Toolset) listHooks() *server.Hooks {
 	h := &server.Hooks{}
 	h.AddAfterListResources(func(ctx context.Context, _ any, _ *mcp.ListResourcesRequest, r *mcp.ListResourcesResult) {
 		if r != nil {
-			r.Resources = keep(r.Resources, func(res mcp.Resource) bool { return t.allowed(ctx, policy.Resource, res.URI) })
+			r.Resources = keep(r.Resources, func(res *mcp.Resource) bool { return t.allowed(ctx, policy.Resource, res.URI) })
 		}
 	})
 	h.AddAfterListResourceTemplates(func(ctx context.Context, _ any, _ *mcp.ListResourceTemplatesRequest, r *mcp.ListResourceTemplatesResult) {
 		if r != nil {
-			r.ResourceTemplates = keep(r.ResourceTemplates, func(rt mcp.ResourceTemplate) bool {
+			r.ResourceTemplates = keep(r.ResourceTemplates, func(rt *mcp.ResourceTemplate) bool {
 				return t.allowed(ctx, policy.Resource, rt.URITemplate.Raw())
 			})
 		}
@@ -250,14 +252,27 @@ func (t *Toolset) listHooks() *server.Hooks {
 	return h
 }
 
-func keep[T any](in []T, ok func(T) bool) []T {
-	out := make([]T, 0, len(in))
-	for _, v := range in {
-		if ok(v) {
-			out = append(out, v)
+// keep returns the elements of in that ok accepts, in order: in itself
+// when ok accepts them all (mcp-go hands every filter and hook a slice
+// of its own; every tools/call is filtered), else a new slice.
+func keep[T any](in []T, ok func(*T) bool) []T {
+	for i := range in {
+		if ok(&in[i]) {
+			continue
 		}
+		out := make([]T, i, len(in)-1)
+		copy(out, in[:i])
+		for j := i + 1; j < len(in); j++ {
+			if ok(&in[j]) {
+				out = append(out, in[j])
+			}
+		}
+		return out
 	}
-	return out
+	if in == nil {
+		return []T{} // as before: an empty list, never null
+	}
+	return in
 }
 
 // guard is defence in depth behind the filter: it refuses any call without

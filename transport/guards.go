@@ -20,7 +20,7 @@ import (
 func hostGuard(allowedHosts []string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		local, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
-		if ok && local != nil && IsLoopback(local.String()) && !IsLoopback(r.Host) &&
+		if ok && local != nil && isLoopbackAddr(local) && !IsLoopback(r.Host) &&
 			!slices.Contains(allowedHosts, strings.ToLower(r.Host)) {
 			writeError(w, http.StatusForbidden, "host_not_allowed",
 				"This server answers on loopback only for loopback hosts or the MCP_PUBLIC_URL host")
@@ -28,6 +28,15 @@ func hostGuard(allowedHosts []string, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// isLoopbackAddr is IsLoopback(a.String()), without formatting and
+// parsing the address of a TCP listener (every request asks).
+func isLoopbackAddr(a net.Addr) bool {
+	if t, ok := a.(*net.TCPAddr); ok && t.Zone == "" {
+		return t.IP.IsLoopback()
+	}
+	return IsLoopback(a.String())
 }
 
 // IsLoopback reports whether a host or host:port names a loopback
@@ -51,8 +60,7 @@ func IsLoopback(hostport string) bool {
 func requireJSON(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost {
-			mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-			if err != nil || mt != "application/json" {
+			if ct := r.Header.Get("Content-Type"); ct != "application/json" && !isJSONMediaType(ct) {
 				writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json")
 				return
 			}
@@ -63,6 +71,15 @@ func requireJSON(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// isJSONMediaType reports whether a Content-Type names application/json
+// (any case, any parameters). requireJSON asks it only of values other
+// than the plain "application/json" most clients send, which it accepts
+// as mime.ParseMediaType would, without that function's allocations.
+func isJSONMediaType(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && mt == "application/json"
 }
 
 // streamLimiter bounds the open event streams (SSE, Streamable HTTP GET

@@ -619,10 +619,13 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 // body; a notification gets 202. Requests that need a session
 // (server-to-client requests, subscriptions) are for /mcp or GET /sse.
 func (h *HTTP) statelessMessage(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_request", "Cannot read the request body")
-		return
+	body, checked := checkedBytes(r)
+	if !checked {
+		var err error
+		if body, err = io.ReadAll(r.Body); err != nil {
+			writeError(w, http.StatusBadRequest, "invalid_request", "Cannot read the request body")
+			return
+		}
 	}
 	resp := h.cfg.MCP.HandleMessage(r.Context(), body)
 	if resp == nil {

@@ -69,3 +69,28 @@ func TestSSEMessageToAStalledStreamGets503AndDropsIt(t *testing.T) {
 		t.Fatal("the session is not marked stalled")
 	}
 }
+
+// handleMessage takes a body strictJSONRPC checked as it is; a body that
+// reached it any other way is still checked to be JSON.
+func TestSSEMessageChecksABodyNotCheckedBefore(t *testing.T) {
+	s := newSSEServer(server.NewMCPServer("t", "1"), 0, nil, slog.New(slog.DiscardHandler))
+	sess := &sseSession{id: "s1", out: make(chan []byte, 1), notes: make(chan mcp.JSONRPCNotification), done: make(chan struct{})}
+	s.sessions[sess.id] = sess
+	w := httptest.NewRecorder()
+	s.handleMessage(w, httptest.NewRequest("POST", "/message?sessionId=s1", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"ping"`)))
+	if w.Code != http.StatusBadRequest {
+		t.Fatalf("unchecked invalid body: %d %s, want 400", w.Code, w.Body)
+	}
+	w = httptest.NewRecorder()
+	var reached bool
+	strictJSONRPC(nil, "", slog.New(slog.DiscardHandler), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, reached = checkedBytes(r)
+		s.handleMessage(w, r)
+	})).ServeHTTP(w, httptest.NewRequest("POST", "/message?sessionId=s1", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"ping"}`)))
+	if !reached || w.Code != http.StatusAccepted {
+		t.Fatalf("checked body: %v %d %s, want 202", reached, w.Code, w.Body)
+	}
+	if ev := <-sess.out; !strings.Contains(string(ev), `"result":{}`) {
+		t.Fatalf("answer %q", ev)
+	}
+}

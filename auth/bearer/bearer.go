@@ -53,7 +53,7 @@ func Middleware(cfg MiddlewareConfig) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if cfg.Disabled {
-				ctx := auth.WithRemoteAddr(auth.WithClaims(r.Context(), cfg.DevIdentity), ClientAddress(r))
+				ctx := auth.WithCaller(r.Context(), cfg.DevIdentity, ClientAddress(r))
 				next.ServeHTTP(w, r.WithContext(ctx))
 				return
 			}
@@ -95,7 +95,7 @@ func Middleware(cfg MiddlewareConfig) func(http.Handler) http.Handler {
 			if cfg.OnSuccess != nil {
 				cfg.OnSuccess(r, claims)
 			}
-			ctx := auth.WithRemoteAddr(auth.WithClaims(r.Context(), claims), ClientAddress(r))
+			ctx := auth.WithCaller(r.Context(), claims, ClientAddress(r))
 			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}

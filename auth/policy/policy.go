@@ -242,8 +242,13 @@ func New(cfg Config, def Need, builtins ...Builtin) (*Policy, error) {
 
 // Need returns what the named tool, prompt or resource requires.
 func (p *Policy) Need(k Kind, name string) Need {
-	var best []rule
-	for _, r := range p.rules[k] {
+	// Every tools/call asks this three times (scope challenge, list
+	// filter, guard): the best matches are kept on the stack.
+	var buf [4]*rule
+	best := buf[:0]
+	rules := p.rules[k]
+	for i := range rules {
+		r := &rules[i]
 		if !r.match(name) {
 			continue
 		}
@@ -262,7 +267,7 @@ func (p *Policy) Need(k Kind, name string) Need {
 
 // compare orders r against the current best matches (all equally
 // specific): positive when r is more specific.
-func compare(r rule, best []rule) int {
+func compare(r *rule, best []*rule) int {
 	if len(best) == 0 {
 		return 1
 	}
@@ -276,7 +281,7 @@ func compare(r rule, best []rule) int {
 	return r.literal() - b.literal()
 }
 
-func combine(rs []rule) Need {
+func combine(rs []*rule) Need {
 	if len(rs) == 1 {
 		return rs[0].need
 	}

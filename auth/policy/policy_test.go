@@ -170,3 +170,18 @@ func TestScopesListsEveryNamedScope(t *testing.T) {
 		t.Fatalf("Scopes() = %q", got)
 	}
 }
+
+// Need runs three times per tools/call: finding the deciding rule does not
+// allocate.
+func TestNeedDoesNotAllocate(t *testing.T) {
+	p, err := New(mustParse(t, `{"tools": {"crm__*": ["crm:read"], "*": ["tools:call"]}}`), Need{Deny: true},
+		Builtin{Tool, "whoami", Need{}}, Builtin{Tool, "issue_token", Need{Scopes: []string{"admin"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"whoami", "issue_token", "crm__list", "other"} {
+		if n := testing.AllocsPerRun(100, func() { p.Need(Tool, name) }); n != 0 {
+			t.Errorf("Need(Tool, %q) allocates %v times", name, n)
+		}
+	}
+}

@@ -32,8 +32,8 @@ func Decode(raw []byte, known ...string) (Args, error) {
 	if len(raw) > MaxBytes {
 		return nil, fmt.Errorf("arguments are larger than %d bytes", MaxBytes)
 	}
-	if t := bytes.TrimSpace(raw); len(t) == 0 || bytes.Equal(t, []byte("null")) {
-		return Args{}, nil
+	if t := bytes.TrimSpace(raw); len(t) == 0 || bytes.Equal(t, []byte("null")) || emptyObject(t) {
+		return Args{}, nil // {} is what most calls of argument-less tools send
 	}
 	keys, err := keys(raw)
 	if err != nil {
@@ -135,4 +135,9 @@ func keys(raw []byte) ([]string, error) {
 		return nil, errors.New("arguments must be a JSON object")
 	}
 	return keys, nil
+}
+
+// emptyObject reports whether t is {} (white space inside allowed).
+func emptyObject(t []byte) bool {
+	return len(t) >= 2 && t[0] == '{' && t[len(t)-1] == '}' && len(bytes.Trim(t[1:len(t)-1], " \t\r\n")) == 0
 }

@@ -47,8 +47,7 @@ func Walk(b []byte, fn func(name, value []byte) error) (end int, err error) {
 	if i >= len(b) || b[i] != '{' {
 		return 0, ErrNotObject
 	}
-	var buf [16][]byte
-	seen := buf[:0]
+	var seen Names
 	if i = skipSpace(b, i+1); i < len(b) && b[i] == '}' {
 		return i + 1, nil
 	}
@@ -61,7 +60,7 @@ func Walk(b []byte, fn func(name, value []byte) error) (end int, err error) {
 			return 0, ErrMalformed
 		}
 		name := b[i+1 : e-1]
-		if seen, err = addName(seen, name, escaped); err != nil {
+		if _, err = seen.Add(name, escaped); err != nil {
 			return 0, err
 		}
 		if i = skipSpace(b, e); i >= len(b) || b[i] != ':' {
@@ -108,27 +107,58 @@ func Keys(b []byte) ([]string, error) {
 	return keys, nil
 }
 
-// addName appends name to seen unless it repeats one of them. Names are
-// compared as encoding/json decodes them: escapes decoded, and invalid
-// UTF-8 read as U+FFFD, which bytes.EqualFold does without decoding.
-func addName(seen [][]byte, name []byte, escaped bool) ([][]byte, error) {
+// Names is the member names of one object read so far, refusing a name
+// that repeats an earlier one as Walk does, for readers that walk an
+// object themselves. The zero value is empty; it does not allocate for
+// up to 16 names without escapes.
+type Names struct {
+	buf  [16][]byte
+	n    int
+	more [][]byte
+}
+
+// Add records a member name as written between its quotes (escaped: it
+// holds a backslash) and returns it decoded, or a *DuplicateError when
+// it repeats an earlier one. Names are compared as encoding/json decodes
+// them: escapes decoded, and invalid UTF-8 read as U+FFFD, which
+// bytes.EqualFold does without decoding.
+func (s *Names) Add(name []byte, escaped bool) ([]byte, error) {
 	k := name
 	if escaped {
 		var err error
 		if k, err = decodeName(name); err != nil {
-			return seen, ErrMalformed
+			return nil, ErrMalformed
 		}
 	}
-	for _, s := range seen {
-		if differFirst(s, k) {
+	for i := range s.Len() {
+		seen := s.At(i)
+		if differFirst(seen, k) {
 			continue
 		}
-		if bytes.EqualFold(s, k) {
+		if bytes.EqualFold(seen, k) {
 			d, _ := decodeName(name)
-			return seen, &DuplicateError{Name: string(d)}
+			return nil, &DuplicateError{Name: string(d)}
 		}
 	}
-	return append(seen, k), nil
+	if s.n < len(s.buf) {
+		s.buf[s.n] = k
+	} else {
+		s.more = append(s.more, k)
+	}
+	s.n++
+	return k, nil
+}
+
+// Len is the number of names added.
+func (s *Names) Len() int { return s.n }
+
+// At is the i'th name added, decoded as Add returned it (when it held no
+// escape, the bytes as written, invalid UTF-8 included).
+func (s *Names) At(i int) []byte {
+	if i < len(s.buf) {
+		return s.buf[i]
+	}
+	return s.more[i-len(s.buf)]
 }
 
 // differFirst reports, cheaply, names whose first bytes are ASCII and
