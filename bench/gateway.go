@@ -34,7 +34,9 @@ const (
 	gatewayStdioCallers     = 32
 	gatewayStdioDelay       = 20 * time.Millisecond
 	gatewayEchoArgs         = `{"text":"hello from the gateway benchmark"}`
-	gatewayScope            = "tools:call"
+	// gatewayWork is the CPU the upstream's work tool spends per call.
+	gatewayWork  = time.Millisecond
+	gatewayScope = "tools:call"
 )
 
 type gatewayResults struct {
@@ -47,6 +49,9 @@ type gatewayResults struct {
 	// the median of the rounds.
 	direct, via       loadResult
 	latDirect, latVia loadResult
+	// directWork and viaWork: N callers of the tool that works
+	// gatewayWork per call.
+	directWork, viaWork loadResult
 	// spread is the lowest and highest calls/s over the rounds, by
 	// "server/callers".
 	spread map[string][2]float64
@@ -78,6 +83,13 @@ func (g *gatewayResults) throughputRatio() float64 {
 	return g.via.rps / g.direct.rps
 }
 
+func (g *gatewayResults) workRatio() float64 {
+	if g.directWork.rps == 0 {
+		return 0
+	}
+	return g.viaWork.rps / g.directWork.rps
+}
+
 func (g *gatewayResults) multiplexRatio() float64 {
 	if g.stdio1.rps == 0 {
 		return 0
@@ -94,6 +106,10 @@ func (g *gatewayResults) targets() []target {
 	ts := []target{
 		{fmt.Sprintf("gateway: tools/call throughput via mcpauth vs the HTTP upstream directly, %d callers", g.clients), "≥ 90%",
 			fmt.Sprintf("%.1f%% (%.0f vs %.0f calls/s)", 100*g.throughputRatio(), g.via.rps, g.direct.rps), g.throughputRatio() >= targetGatewayThroughput, true},
+	}
+	if g.directWork.requests > 0 {
+		ts = append(ts, target{fmt.Sprintf("gateway: the same with an upstream tool that computes %s per call, %d callers", gatewayWork, g.clients), "≥ 90%",
+			fmt.Sprintf("%.1f%% (%.0f vs %.0f calls/s)", 100*g.workRatio(), g.viaWork.rps, g.directWork.rps), g.workRatio() >= targetGatewayThroughput, true})
 	}
 	if g.stdio1.requests > 0 {
 		ts = append(ts, target{fmt.Sprintf("gateway: stdio upstream with a %s tool, %d callers vs 1 (calls/s)", gatewayStdioDelay, gatewayStdioCallers), "≥ 20×",
@@ -197,6 +213,20 @@ func runGateway(ctx context.Context, o options, env *serverEnv, tmp string) (*ga
 		}
 		return toolCaller{c, "up__echo", gatewayEchoArgs}, nil
 	}
+	openDirectWork := func(ctx context.Context) (caller, error) {
+		c, err := openStreamable(ctx, hc, up.url, "")
+		if err != nil {
+			return nil, err
+		}
+		return toolCaller{c, "work", "{}"}, nil
+	}
+	openViaWork := func(ctx context.Context) (caller, error) {
+		c, err := openStreamable(ctx, hc, gw.url, tok)
+		if err != nil {
+			return nil, err
+		}
+		return toolCaller{c, "up__work", "{}"}, nil
+	}
 	openOwn := func(ctx context.Context) (caller, error) {
 		c, err := openStreamable(ctx, hc, gw.url, tok)
 		if err != nil {
@@ -231,9 +261,12 @@ func runGateway(ctx context.Context, o options, env *serverEnv, tmp string) (*ga
 			{"direct", 1, up, openDirect, nil},
 			{"via mcpauth", 1, gw, openVia, []*proc{up}},
 			{"mcpauth's own whoami", 1, gw, openOwn, nil},
+			{"direct, work tool", o.clients, up, openDirectWork, nil},
+			{"via mcpauth, work tool", o.clients, gw, openViaWork, []*proc{up}},
 		}
 		if round%2 == 1 { // alternate which goes first
 			runs[0], runs[1], runs[2], runs[3] = runs[1], runs[0], runs[3], runs[2]
+			runs[5], runs[6] = runs[6], runs[5]
 		}
 		for _, r := range runs {
 			log.Printf("gateway: round %d: %s, %d caller(s), %s (+%s warm-up)", round+1, r.name, r.clients, o.duration, o.warmup)
@@ -261,6 +294,10 @@ func runGateway(ctx context.Context, o options, env *serverEnv, tmp string) (*ga
 		switch {
 		case r.server == "mcpauth's own whoami":
 			g.latOwn = r
+		case r.server == "direct, work tool":
+			g.directWork = r
+		case r.server == "via mcpauth, work tool":
+			g.viaWork = r
 		case r.server == "direct" && r.clients == 1:
 			g.latDirect = r
 		case r.server == "direct":
@@ -412,8 +449,10 @@ func (g *gatewayResults) markdown(standalone bool) string {
 		"Streamable HTTP session to the upstream (mcp-go's client). Both use the same client as section 2 (protocol 2025-11-25, "+
 		"Streamable HTTP with `Mcp-Session-Id`, one session per caller, closed loops), with the same arguments `%s`. "+
 		"Placement: %s. Each path ran %d rounds of %s after %s of warm-up, direct and via mcpauth alternating; the median round "+
-		"is shown. CPU per call is each process's CPU time (/proc/<pid>/stat) over the measured window divided by the calls.\n\n",
-		gatewayScope, gatewayScope, g.tokenLen, gatewayEchoArgs, placement, g.rounds, g.dur, g.warmup)
+		"is shown. CPU per call is each process's CPU time (/proc/<pid>/stat) over the measured window divided by the calls. "+
+		"The *work tool* rows call the upstream's `work` tool instead (`up__work` via mcpauth), which computes SHA-256 for %s before "+
+		"answering: an upstream whose tools do work, where echo does none.\n\n",
+		gatewayScope, gatewayScope, g.tokenLen, gatewayEchoArgs, placement, g.rounds, g.dur, g.warmup, gatewayWork)
 	w("| target | wanted | measured | |\n|---|---|---|---|\n")
 	for _, t := range g.targets() {
 		w("| %s | %s | %s | %s |\n", t.name, t.want, t.got, mark(t.ok))
@@ -430,6 +469,10 @@ func (g *gatewayResults) markdown(standalone bool) string {
 	}
 	row(g.direct, false)
 	row(g.via, true)
+	if g.directWork.requests > 0 {
+		row(g.directWork, false)
+		row(g.viaWork, true)
+	}
 	row(g.latDirect, false)
 	row(g.latVia, true)
 	if g.latOwn.requests > 0 {

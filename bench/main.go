@@ -63,6 +63,7 @@ type options struct {
 	skipBare         bool
 	skipGoSDK        bool
 	loadOnly         bool
+	sessionsOnly     bool
 	skipSess         bool
 	skipIssue        bool
 	skipGateway      bool
@@ -101,6 +102,7 @@ func main() {
 	flag.BoolVar(&o.skipGoSDK, "skip-gosdk", false, "skip the Go SDK peer in the load test (peers.go)")
 	flag.BoolVar(&o.loadOnly, "load-only", false, "run only the load test and replace only its section (2) and its rows of the targets table in -out (the rest of the report is kept)")
 	flag.BoolVar(&o.skipSess, "skip-sessions", false, "skip the sessions test")
+	flag.BoolVar(&o.sessionsOnly, "sessions-only", false, "run only the sessions tests (SSE streams and Streamable HTTP sessions) and replace only their section (3) and rows of the targets table in -out")
 	flag.BoolVar(&o.skipIssue, "skip-issue", false, "skip the issue_token latency test")
 	flag.BoolVar(&o.skipGateway, "skip-gateway", false, "skip the gateway benchmarks")
 	flag.BoolVar(&o.gatewayOnly, "gateway-only", false, "run only the gateway benchmarks and replace only their section of -out (the rest of the report is kept)")
@@ -179,6 +181,9 @@ func run(ctx context.Context, o options) error {
 	if o.loadOnly {
 		return loadOnly(ctx, o, rep, tmp)
 	}
+	if o.sessionsOnly {
+		return sessionsOnly(ctx, o, rep, tmp)
+	}
 
 	if !o.skipGo {
 		rep.otherBeforeGo = waitQuiet("go benchmarks", o.quietWait)
@@ -243,6 +248,10 @@ func run(ctx context.Context, o options) error {
 			return fmt.Errorf("sessions: %w", err)
 		}
 		rep.sessions = sr
+		log.Printf("sessions: %d concurrent authenticated Streamable HTTP sessions", o.sessions)
+		if rep.streamSessions, err = runStreamableSessions(ctx, o, env, tok); err != nil {
+			return fmt.Errorf("streamable sessions: %w", err)
+		}
 	}
 
 	if !o.skipGateway {

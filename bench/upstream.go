@@ -9,6 +9,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -51,6 +53,12 @@ func serveUpstream(mode string, args []string) error {
 			func(_ context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 				return mcp.NewToolResultText(req.GetString("text", "")), nil
 			})
+		// work burns gatewayWork of CPU before answering: an upstream
+		// whose tool does work, beside echo's none.
+		s.AddTool(mcp.NewTool("work", mcp.WithDescription("computes for a fixed CPU time, then answers")),
+			func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+				return mcp.NewToolResultText(burn(gatewayWork)), nil
+			})
 		mux := http.NewServeMux()
 		mux.Handle("/mcp", server.NewStreamableHTTPServer(s))
 		mux.HandleFunc("/health", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
@@ -81,4 +89,16 @@ func serveUpstream(mode string, args []string) error {
 		return server.ServeStdio(s, server.WithWorkerPoolSize(*workers))
 	}
 	return fmt.Errorf("unknown mode %q (http or stdio)", mode)
+}
+
+// burn computes SHA-256 over its own output until d has passed (on a CPU
+// of its own that is d of CPU time) and returns the last digest.
+func burn(d time.Duration) string {
+	sum := sha256.Sum256([]byte("bench"))
+	for end := time.Now().Add(d); time.Now().Before(end); {
+		for range 64 {
+			sum = sha256.Sum256(sum[:])
+		}
+	}
+	return hex.EncodeToString(sum[:8])
 }

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// streamSessionsResult is the Streamable HTTP counterpart of the sessions
+// test: sessions opened by initialize (2025-11-25, Mcp-Session-Id), with
+// no stream held open, which is what a client between calls leaves on
+// the server.
+type streamSessionsResult struct {
+	want, opened        int
+	perClient           int
+	clientIDs           int
+	openWall            time.Duration
+	openP50, openP99    time.Duration
+	serverCPUOpen       time.Duration
+	rssBefore, rssAfter int64
+	sampled, okays      int
+	sampleErr           string
+	gc                  gcTrace
+}
+
+func (r streamSessionsResult) perSession() float64 {
+	if r.opened == 0 {
+		return 0
+	}
+	return float64(r.rssAfter-r.rssBefore) / float64(r.opened)
+}
+
+// streamSessionsPerClient is the server's default per-client session cap
+// (MCP_MAX_SESSIONS_PER_CLIENT).
+const streamSessionsPerClient = 64
+
+// runStreamableSessions opens o.sessions authenticated Streamable HTTP
+// sessions on a fresh mcpauth process and reports its RSS growth per
+// session; then ~50 of them call whoami, each checked to answer for its
+// own client.
+func runStreamableSessions(ctx context.Context, o options, env *serverEnv, token string) (streamSessionsResult, error) {
+	per := streamSessionsPerClient
+	res := streamSessionsResult{want: o.sessions, perClient: per}
+	toks, err := mintSessionTokens(ctx, env, (o.sessions+per-1)/per)
+	if err != nil {
+		return res, err
+	}
+	res.clientIDs = len(toks)
+	srv, err := startMcpauth(ctx, env, "mcpauth-stream-sessions", false, "", "GODEBUG=gctrace=1")
+	if err != nil {
+		return res, err
+	}
+	defer srv.stop()
+	hc := newHTTPClient(128)
+	defer hc.CloseIdleConnections()
+
+	// Warm-up: sessions that initialize, call and end, as any serving
+	// process has seen.
+	for i := range 20 {
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		c, err := openStreamable(wctx, hc, srv.url, token)
+		if err == nil {
+			err = c.callOnce(wctx)
+			c.close()
+		}
+		cancel()
+		if err != nil {
+			return res, fmt.Errorf("warm-up session %d: %w", i, err)
+		}
+	}
+	time.Sleep(time.Second)
+	if res.rssBefore, err = srv.rss(); err != nil {
+		return res, err
+	}
+
+	clients := make([]*streamableClient, o.sessions)
+	lats := make([]time.Duration, o.sessions)
+	var (
+		next     atomic.Int64
+		failures atomic.Int64
+		firstErr atomic.Value
+		wg       sync.WaitGroup
+	)
+	octx, cancel := context.WithTimeout(ctx, 120*time.Second)
+	defer cancel()
+	cpu0 := srv.cpuTime()
+	start := time.Now()
+	for range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= o.sessions || octx.Err() != nil {
+					return
+				}
+				t0 := time.Now()
+				sctx, scancel := context.WithTimeout(octx, 20*time.Second)
+				c, err := openStreamable(sctx, hc, srv.url, toks[i/per])
+				scancel()
+				if err != nil {
+					if failures.Add(1) == 1 {
+						firstErr.Store(err.Error())
+					}
+					continue
+				}
+				lats[i], clients[i] = time.Since(t0), c
+			}
+		}()
+	}
+	wg.Wait()
+	res.openWall = time.Since(start)
+	res.serverCPUOpen = srv.cpuTime() - cpu0
+	var ok []time.Duration
+	for i, c := range clients {
+		if c != nil {
+			ok = append(ok, lats[i])
+		}
+	}
+	res.opened = len(ok)
+	if res.opened < o.sessions {
+		msg, _ := firstErr.Load().(string)
+		return res, fmt.Errorf("%d of %d sessions opened (first error: %s)", res.opened, o.sessions, msg)
+	}
+	slices.Sort(ok)
+	res.openP50, res.openP99 = ok[len(ok)/2], ok[len(ok)*99/100]
+	hc.CloseIdleConnections() // what is measured is the sessions, not idle connections
+	time.Sleep(2 * time.Second)
+	if res.rssAfter, err = srv.rss(); err != nil {
+		return res, err
+	}
+
+	// A sample, spread over the set: each session answers for its own
+	// client.
+	step := max(1, o.sessions/50)
+	for i := 0; i < o.sessions; i += step {
+		res.sampled++
+		sctx, scancel := context.WithTimeout(ctx, 10*time.Second)
+		body, err := clients[i].call(sctx, "whoami", "{}")
+		scancel()
+		if err == nil && !strings.Contains(string(body), fmt.Sprintf(`"client_id":"bench-sess-%04d"`, i/per)) {
+			err = fmt.Errorf("whoami answered for someone else: %.200s", body)
+		}
+		if err != nil {
+			if res.sampleErr == "" {
+				res.sampleErr = fmt.Sprintf("session %d: %v", i, err)
+			}
+			continue
+		}
+		res.okays++
+	}
+	res.gc = lastGCTrace(srv.output())
+	log.Printf("streamable sessions: RSS %d -> %d KiB (%.1f KiB/session), sample %d/%d served",
+		res.rssBefore>>10, res.rssAfter>>10, res.perSession()/1024, res.okays, res.sampled)
+	return res, nil
+}
