@@ -32,7 +32,10 @@ func Decode(raw []byte, known ...string) (Args, error) {
 	if len(raw) > MaxBytes {
 		return nil, fmt.Errorf("arguments are larger than %d bytes", MaxBytes)
 	}
-	if t := bytes.TrimSpace(raw); len(t) == 0 || bytes.Equal(t, []byte("null")) || emptyObject(t) {
+	// Only JSON's white space (RFC 8259: space, tab, CR, LF) is trimmed:
+	// bytes.TrimSpace would also drop \v, \f and Unicode spaces, which make
+	// the input invalid JSON ("\v{}" is not an object).
+	if t := bytes.Trim(raw, jsonSpace); len(t) == 0 || bytes.Equal(t, []byte("null")) || emptyObject(t) {
 		return Args{}, nil // {} is what most calls of argument-less tools send
 	}
 	keys, err := keys(raw)
@@ -137,7 +140,10 @@ func keys(raw []byte) ([]string, error) {
 	return keys, nil
 }
 
+// jsonSpace is JSON's white space.
+const jsonSpace = " \t\r\n"
+
 // emptyObject reports whether t is {} (white space inside allowed).
 func emptyObject(t []byte) bool {
-	return len(t) >= 2 && t[0] == '{' && t[len(t)-1] == '}' && len(bytes.Trim(t[1:len(t)-1], " \t\r\n")) == 0
+	return len(t) >= 2 && t[0] == '{' && t[len(t)-1] == '}' && len(bytes.Trim(t[1:len(t)-1], jsonSpace)) == 0
 }
