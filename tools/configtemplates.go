@@ -59,31 +59,19 @@ func (ct *configTemplates) serves(i Issued) bool {
 func fill(parts []string, token string) string { return strings.Join(parts, token) }
 
 // issueWire is IssueResult as the tool sends it: the configs already
-// encoded.
+// encoded (its fields shadow IssueResult's, which stay empty; they come
+// last in both, so the members keep their order).
 type issueWire struct {
-	Token     string                     `json:"token"`
-	TokenType string                     `json:"token_type"`
-	JTI       string                     `json:"jti"`
-	ClientID  string                     `json:"client_id"`
-	Scopes    []string                   `json:"scopes"`
-	IssuedAt  string                     `json:"issued_at"`
-	ExpiresAt *string                    `json:"expires_at"`
-	ExpiresIn string                     `json:"expires_in"`
-	Client    string                     `json:"client"`
-	Config    json.RawMessage            `json:"config"`
-	Configs   map[string]json.RawMessage `json:"configs"`
+	IssueResult
+	Config  json.RawMessage            `json:"config"`
+	Configs map[string]json.RawMessage `json:"configs"`
 }
 
 // wire is i's structured content rendered with ct (which serves i).
 func (ct *configTemplates) wire(i Issued) issueWire {
-	r := i.result()
 	tok := i.Token.Token
-	w := issueWire{
-		Token: r.Token, TokenType: r.TokenType, JTI: r.JTI, ClientID: r.ClientID, Scopes: r.Scopes, IssuedAt: r.IssuedAt,
-		ExpiresAt: r.ExpiresAt, ExpiresIn: r.ExpiresIn, Client: r.Client,
-		Config:  json.RawMessage(fill(ct.compact[r.Client], tok)),
-		Configs: make(map[string]json.RawMessage, len(ClientKinds)),
-	}
+	w := issueWire{IssueResult: i.result(), Configs: make(map[string]json.RawMessage, len(ClientKinds))}
+	w.Config = json.RawMessage(fill(ct.compact[w.Client], tok))
 	for _, k := range ClientKinds {
 		w.Configs[k] = json.RawMessage(fill(ct.compact[k], tok))
 	}
