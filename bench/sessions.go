@@ -207,43 +207,13 @@ func runSessions(ctx context.Context, o options, env *serverEnv, token, tmp stri
 	}
 
 	streams := make([]*rawStream, o.sessions)
-	lats := make([]time.Duration, o.sessions)
-	var (
-		next     atomic.Int64
-		failures atomic.Int64
-		firstErr atomic.Value
-		wg       sync.WaitGroup
-	)
-	octx, cancel := context.WithTimeout(ctx, 90*time.Second)
-	defer cancel()
 	cpu0 := srv.cpuTime()
 	start := time.Now()
-	const openers = 128
-	for range openers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= o.sessions || octx.Err() != nil {
-					return
-				}
-				t0 := time.Now()
-				sctx, scancel := context.WithTimeout(octx, 20*time.Second)
-				s, err := openRawSSE(sctx, addr, toks[i/o.streamsPerClient])
-				scancel()
-				if err != nil {
-					if failures.Add(1) == 1 {
-						firstErr.Store(err.Error())
-					}
-					continue
-				}
-				lats[i] = time.Since(t0)
-				streams[i] = s
-			}
-		}()
-	}
-	wg.Wait()
+	ok, failures, firstErr := openConcurrently(ctx, o.sessions, 128, 90*time.Second, func(ctx context.Context, i int) error {
+		s, err := openRawSSE(ctx, addr, toks[i/o.streamsPerClient])
+		streams[i] = s
+		return err
+	})
 	res.openWall = time.Since(start)
 	res.serverCPUOpen = srv.cpuTime() - cpu0
 	defer func() {
@@ -253,18 +223,11 @@ func runSessions(ctx context.Context, o options, env *serverEnv, token, tmp stri
 			}
 		}
 	}()
-	var ok []time.Duration
-	for i, s := range streams {
-		if s != nil {
-			ok = append(ok, lats[i])
-		}
-	}
 	res.opened = len(ok)
-	slices.Sort(ok)
 	res.openP50, res.openP99 = pct(ok, 50), pct(ok, 99)
 	log.Printf("sessions: opened %d/%d in %s", res.opened, o.sessions, res.openWall.Round(time.Millisecond))
-	if f := failures.Load(); f > 0 {
-		return res, fmt.Errorf("%d streams failed to open; first: %v", f, firstErr.Load())
+	if failures > 0 {
+		return res, fmt.Errorf("%d streams failed to open; first: %v", failures, firstErr)
 	}
 	time.Sleep(2 * time.Second)
 	if res.rssAfter, err = srv.rss(); err != nil {
@@ -302,7 +265,10 @@ func runSessions(ctx context.Context, o options, env *serverEnv, token, tmp stri
 
 	// Every stream still open? A closed one reads EOF at once; an open
 	// one times out (or yields a keep-alive).
-	var alive atomic.Int64
+	var (
+		alive atomic.Int64
+		wg    sync.WaitGroup
+	)
 	dl := time.Now().Add(200 * time.Millisecond)
 	for _, s := range streams {
 		wg.Add(1)
@@ -362,4 +328,53 @@ func mintSessionTokens(ctx context.Context, env *serverEnv, n int) ([]string, er
 		toks[i] = t.Token
 	}
 	return toks, nil
+}
+
+// openConcurrently runs open(ctx, i) for every i in [0, n) on workers
+// goroutines, each call with 20 s and all of them within limit, and
+// returns the sorted durations of the calls that succeeded, how many
+// failed and the first failure's error. open stores what it opened
+// itself (at its own index).
+func openConcurrently(ctx context.Context, n, workers int, limit time.Duration, open func(ctx context.Context, i int) error) (ok []time.Duration, failures int64, firstErr string) {
+	lats, opened := make([]time.Duration, n), make([]bool, n)
+	var (
+		next  atomic.Int64
+		fails atomic.Int64
+		first atomic.Value
+		wg    sync.WaitGroup
+	)
+	octx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n || octx.Err() != nil {
+					return
+				}
+				t0 := time.Now()
+				sctx, scancel := context.WithTimeout(octx, 20*time.Second)
+				err := open(sctx, i)
+				scancel()
+				if err != nil {
+					if fails.Add(1) == 1 {
+						first.Store(err.Error())
+					}
+					continue
+				}
+				lats[i], opened[i] = time.Since(t0), true
+			}
+		}()
+	}
+	wg.Wait()
+	for i, d := range lats {
+		if opened[i] {
+			ok = append(ok, d)
+		}
+	}
+	slices.Sort(ok)
+	firstErr, _ = first.Load().(string)
+	return ok, fails.Load(), firstErr
 }

@@ -4,10 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log"
-	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -79,56 +76,20 @@ func runStreamableSessions(ctx context.Context, o options, env *serverEnv, token
 	}
 
 	clients := make([]*streamableClient, o.sessions)
-	lats := make([]time.Duration, o.sessions)
-	var (
-		next     atomic.Int64
-		failures atomic.Int64
-		firstErr atomic.Value
-		wg       sync.WaitGroup
-	)
-	octx, cancel := context.WithTimeout(ctx, 120*time.Second)
-	defer cancel()
 	cpu0 := srv.cpuTime()
 	start := time.Now()
-	for range 64 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= o.sessions || octx.Err() != nil {
-					return
-				}
-				t0 := time.Now()
-				sctx, scancel := context.WithTimeout(octx, 20*time.Second)
-				c, err := openStreamable(sctx, hc, srv.url, toks[i/per])
-				scancel()
-				if err != nil {
-					if failures.Add(1) == 1 {
-						firstErr.Store(err.Error())
-					}
-					continue
-				}
-				lats[i], clients[i] = time.Since(t0), c
-			}
-		}()
-	}
-	wg.Wait()
+	ok, _, firstErr := openConcurrently(ctx, o.sessions, 64, 120*time.Second, func(ctx context.Context, i int) error {
+		c, err := openStreamable(ctx, hc, srv.url, toks[i/per])
+		clients[i] = c
+		return err
+	})
 	res.openWall = time.Since(start)
 	res.serverCPUOpen = srv.cpuTime() - cpu0
-	var ok []time.Duration
-	for i, c := range clients {
-		if c != nil {
-			ok = append(ok, lats[i])
-		}
-	}
 	res.opened = len(ok)
 	if res.opened < o.sessions {
-		msg, _ := firstErr.Load().(string)
-		return res, fmt.Errorf("%d of %d sessions opened (first error: %s)", res.opened, o.sessions, msg)
+		return res, fmt.Errorf("%d of %d sessions opened (first error: %s)", res.opened, o.sessions, firstErr)
 	}
-	slices.Sort(ok)
-	res.openP50, res.openP99 = ok[len(ok)/2], ok[len(ok)*99/100]
+	res.openP50, res.openP99 = pct(ok, 50), pct(ok, 99)
 	hc.CloseIdleConnections() // what is measured is the sessions, not idle connections
 	time.Sleep(2 * time.Second)
 	if res.rssAfter, err = srv.rss(); err != nil {
