@@ -383,15 +383,14 @@ func gatewayOnly(ctx context.Context, o options, tmp string, started time.Time) 
 		return fmt.Errorf("gateway: %w", err)
 	}
 	g.started, g.elapsed, g.command, g.machine = started, time.Since(started), commandLine(), describeMachine()
-	old, err := os.ReadFile(o.out)
-	if err != nil && !os.IsNotExist(err) {
-		return err
-	}
-	doc := spliceGateway(string(old), g.markdown(true))
-	if !strings.Contains(doc, separateRunNote) {
-		doc = strings.Replace(doc, wholeRunSentence, wholeRunSentence[:len(wholeRunSentence)-1]+separateRunNote, 1)
-	}
-	if err := os.WriteFile(o.out, []byte(doc), 0o644); err != nil {
+	err = rewriteReport(o.out, func(doc string) string {
+		doc = spliceGateway(doc, g.markdown(true))
+		if !strings.Contains(doc, separateRunNote) {
+			doc = strings.Replace(doc, wholeRunSentence, wholeRunSentence[:len(wholeRunSentence)-1]+separateRunNote, 1)
+		}
+		return doc
+	})
+	if err != nil {
 		return err
 	}
 	log.Printf("wrote the gateway section of %s in %s", o.out, g.elapsed.Round(time.Second))
@@ -415,10 +414,8 @@ const (
 // marked one, else before "## Where the misses come from", else before
 // "## Reproduce", else at the end.
 func spliceGateway(doc, section string) string {
-	if i := strings.Index(doc, gatewayBegin); i >= 0 {
-		if j := strings.Index(doc[i:], gatewayEnd); j >= 0 {
-			return doc[:i] + section + doc[i+j+len(gatewayEnd):]
-		}
+	if out, ok := replaceMarked(doc, section, gatewayBegin, gatewayEnd); ok {
+		return out
 	}
 	for _, h := range []string{"## Where the misses come from", "## Reproduce"} {
 		if i := strings.Index(doc, "\n"+h); i >= 0 {

@@ -15,17 +15,7 @@ import (
 // of the targets table into o.out, replacing the ones there, so the rest
 // of the report keeps the run that produced it.
 func loadOnly(ctx context.Context, o options, rep *report, tmp string) error {
-	log.Print("building mcpauth")
-	bin := filepath.Join(tmp, "mcpauth")
-	if err := buildMcpauth(ctx, bin); err != nil {
-		return err
-	}
-	env := newServerEnv(bin, tmp)
-	// The same registry state as a whole run: 1,000 revoked jtis.
-	if err := seedRevoked(ctx, env.dbPath, 1000); err != nil {
-		return err
-	}
-	tok, err := env.mintToken(ctx, "bench-client")
+	env, tok, err := partialRunEnv(ctx, tmp)
 	if err != nil {
 		return err
 	}
@@ -39,23 +29,67 @@ func loadOnly(ctx context.Context, o options, rep *report, tmp string) error {
 
 	var sec strings.Builder
 	rep.writeLoad(&sec)
-	old, err := os.ReadFile(o.out)
-	if err != nil && !os.IsNotExist(err) {
-		return err
-	}
-	doc := spliceLoad(string(old), sec.String())
-	doc = spliceTargetRows(doc, rep.loadTargets(), loadTargetPrefixes)
-	doc = noteLoadRun(doc)
-	// The Reproduce section's flag list, as a whole run now writes it.
-	if loc := oldSkipFlags.FindStringIndex(doc); loc != nil {
-		doc = doc[:loc[0]] + newSkipFlags + doc[loc[1]:]
-	}
-	if err := os.WriteFile(o.out, []byte(doc), 0o644); err != nil {
+	err = rewriteReport(o.out, func(doc string) string {
+		doc = spliceLoad(doc, sec.String())
+		doc = spliceTargetRows(doc, rep.loadTargets(), loadTargetPrefixes)
+		doc = noteLoadRun(doc)
+		// The Reproduce section's flag list, as a whole run now writes it.
+		if loc := oldSkipFlags.FindStringIndex(doc); loc != nil {
+			doc = doc[:loc[0]] + newSkipFlags + doc[loc[1]:]
+		}
+		return doc
+	})
+	if err != nil {
 		return err
 	}
 	log.Printf("wrote the load section of %s in %s", o.out, rep.elapsed.Round(time.Second))
 	fmt.Print(summarize(rep.loadTargets(), rep.machine))
 	return nil
+}
+
+// partialRunEnv prepares a run of one section (-load-only,
+// -sessions-only): the mcpauth binary, its environment with the same
+// registry state as a whole run (1,000 revoked jtis), and the bench
+// client's token.
+func partialRunEnv(ctx context.Context, tmp string) (*serverEnv, string, error) {
+	log.Print("building mcpauth")
+	bin := filepath.Join(tmp, "mcpauth")
+	if err := buildMcpauth(ctx, bin); err != nil {
+		return nil, "", err
+	}
+	env := newServerEnv(bin, tmp)
+	if err := seedRevoked(ctx, env.dbPath, 1000); err != nil {
+		return nil, "", err
+	}
+	tok, err := env.mintToken(ctx, "bench-client")
+	if err != nil {
+		return nil, "", err
+	}
+	return env, tok, nil
+}
+
+// rewriteReport replaces the report at path (none yet: empty) by edit
+// of it: a run of one section keeps the rest.
+func rewriteReport(path string, edit func(doc string) string) error {
+	old, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	return os.WriteFile(path, []byte(edit(string(old))), 0o644)
+}
+
+// replaceMarked replaces the part of doc from begin to end (markers
+// included) by section, if doc has it.
+func replaceMarked(doc, section, begin, end string) (string, bool) {
+	i := strings.Index(doc, begin)
+	if i < 0 {
+		return doc, false
+	}
+	j := strings.Index(doc[i:], end)
+	if j < 0 {
+		return doc, false
+	}
+	return doc[:i] + section + doc[i+j+len(end):], true
 }
 
 // spliceLoad puts section (with its markers) in doc: in place of the marked

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 )
@@ -21,16 +19,7 @@ const (
 // sessions) and replaces only section 3 and its rows of the targets table
 // in o.out.
 func sessionsOnly(ctx context.Context, o options, rep *report, tmp string) error {
-	log.Print("building mcpauth")
-	bin := filepath.Join(tmp, "mcpauth")
-	if err := buildMcpauth(ctx, bin); err != nil {
-		return err
-	}
-	env := newServerEnv(bin, tmp)
-	if err := seedRevoked(ctx, env.dbPath, 1000); err != nil {
-		return err
-	}
-	tok, err := env.mintToken(ctx, "bench-client")
+	env, tok, err := partialRunEnv(ctx, tmp)
 	if err != nil {
 		return err
 	}
@@ -56,13 +45,10 @@ func sessionsOnly(ctx context.Context, o options, rep *report, tmp string) error
 		"replaces this section and its rows of the targets table only.\n\n%s", heading, rep.command, rep.started.UTC().Format("2006-01-02 15:04 UTC"),
 		m.nproc, m.cpu, m.goVer, rep.elapsed.Round(time.Second), rest)
 	sec.WriteString(sessionsEnd)
-	old, err := os.ReadFile(o.out)
-	if err != nil && !os.IsNotExist(err) {
-		return err
-	}
-	doc := spliceSessions(string(old), sec.String())
-	doc = spliceTargetRows(doc, rep.sessionTargets(), sessionTargetPrefixes)
-	if err := os.WriteFile(o.out, []byte(doc), 0o644); err != nil {
+	err = rewriteReport(o.out, func(doc string) string {
+		return spliceTargetRows(spliceSessions(doc, sec.String()), rep.sessionTargets(), sessionTargetPrefixes)
+	})
+	if err != nil {
 		return err
 	}
 	log.Printf("wrote the sessions section of %s in %s", o.out, rep.elapsed.Round(time.Second))
@@ -74,10 +60,8 @@ func sessionsOnly(ctx context.Context, o options, rep *report, tmp string) error
 // an unmarked "## 3. Sessions" section (up to the next "## " heading),
 // else before "## 4.", else at the end.
 func spliceSessions(doc, section string) string {
-	if i := strings.Index(doc, sessionsBegin); i >= 0 {
-		if j := strings.Index(doc[i:], sessionsEnd); j >= 0 {
-			return doc[:i] + section + doc[i+j+len(sessionsEnd):]
-		}
+	if out, ok := replaceMarked(doc, section, sessionsBegin, sessionsEnd); ok {
+		return out
 	}
 	if i := strings.Index(doc, "\n## 3. Sessions"); i >= 0 {
 		i++

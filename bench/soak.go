@@ -1029,11 +1029,8 @@ func soakOnly(ctx context.Context, o options, tmp string, started time.Time) err
 		return fmt.Errorf("soak: %w", err)
 	}
 	res.started, res.elapsed, res.command, res.machine = started, time.Since(started), commandLine(), describeMachine()
-	old, err := os.ReadFile(o.out)
-	if err != nil && !os.IsNotExist(err) {
-		return err
-	}
-	if err := os.WriteFile(o.out, []byte(noteSoakRun(spliceSoak(string(old), res.markdown()))), 0o644); err != nil {
+	err = rewriteReport(o.out, func(doc string) string { return noteSoakRun(spliceSoak(doc, res.markdown())) })
+	if err != nil {
 		return err
 	}
 	log.Printf("wrote the soak section of %s in %s", o.out, res.elapsed.Round(time.Second))
