@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"time"
 
@@ -82,9 +81,8 @@ type Config struct {
 type Ring struct {
 	cfg  Config
 	keys *keys.Ring
-	// mu serializes reloads; records is the last registry read.
-	mu      sync.Mutex
-	records []registry.SigningKey
+	// mu serializes building sets (and opened).
+	mu sync.Mutex
 	// opened caches keys opened from sealed records, by kid.
 	opened map[string]*keys.Key
 	// refreshMu guards lastRefresh (Refresh's rate bound).
@@ -244,7 +242,6 @@ func (r *Ring) build(recs []registry.SigningKey) (*keys.Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.records = recs
 	return set.WithLifecycle(until, retired), nil
 }
 
@@ -518,35 +515,4 @@ func (r *Ring) graceEnd(ctx context.Context, rec registry.SigningKey, now time.T
 		end = limit
 	}
 	return end.Truncate(time.Second), nil
-}
-
-// KeyState is one key's lifecycle for list_keys and key list.
-type KeyState struct {
-	State     string
-	GraceFrom time.Time
-	RetireAt  time.Time
-	RetiredAt time.Time
-}
-
-// States are the recorded lifecycles by kid, as last read.
-func (r *Ring) States() map[string]KeyState {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make(map[string]KeyState, len(r.records))
-	for _, rec := range r.records {
-		out[rec.ID] = KeyState{State: rec.State, GraceFrom: rec.GraceFrom, RetireAt: rec.RetireAt, RetiredAt: rec.RetiredAt}
-	}
-	return out
-}
-
-// RetiredIDs are the retired kids, sorted.
-func (r *Ring) RetiredIDs() []string {
-	var out []string
-	for kid, s := range r.States() {
-		if s.State == registry.KeyRetired {
-			out = append(out, kid)
-		}
-	}
-	slices.Sort(out)
-	return out
 }

@@ -63,12 +63,24 @@ func record(t *testing.T, s *registry.SQLite, jti, kid string, exp time.Time) {
 	}
 }
 
-func state(t *testing.T, r *Ring, kid string) KeyState {
+// state is the registry's record of kid, after r reloaded (so its set
+// reflects the record too).
+func state(t *testing.T, r *Ring, kid string) registry.SigningKey {
 	t.Helper()
 	if err := r.Reload(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	return r.States()[kid]
+	recs, err := r.cfg.Store.SigningKeys(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rec := range recs {
+		if rec.ID == kid {
+			return rec
+		}
+	}
+	t.Fatalf("no record of key %s", kid)
+	return registry.SigningKey{}
 }
 
 // Rule: with registry-kept keys, the first start makes the key, every
