@@ -13,10 +13,8 @@ import (
 )
 
 // KeyRing is the server's keys: the one that signs and every one that
-// verifies (*keys.Set).
+// verifies, with their lifecycle (*keys.Ring).
 type KeyRing interface {
-	Active() *keys.Key
-	Keys() []*keys.Key
 	Lookup(kid string) (*keys.Key, bool)
 	// Set is the current set, with each key's lifecycle.
 	Set() *keys.Set
