@@ -104,22 +104,7 @@ func benchToolsCallStreamable(b *testing.B, authOn bool) {
 	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"client_id"`) || strings.Contains(w.Body.String(), `"isError":true`) {
 		b.Fatalf("tools/call: %d %s", w.Code, w.Body.String())
 	}
-	body := []byte(benchToolsCall)
-	b.ReportAllocs()
-	cpuPerOp(b)
-	for b.Loop() {
-		req := httptest.NewRequest(http.MethodPost, "http://127.0.0.1:8080/mcp", bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json, text/event-stream")
-		req.Header.Set("Authorization", "Bearer "+tok)
-		req.Header.Set("Mcp-Session-Id", session)
-		req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
-		rw := &benchWriter{h: http.Header{}}
-		h.ServeHTTP(rw, req)
-		if rw.code != http.StatusOK {
-			b.Fatalf("tools/call: %d", rw.code)
-		}
-	}
+	benchCalls(b, h, tok, session)
 }
 
 // cpuPerOp reports the process's CPU time (user and system, all threads,
@@ -265,22 +250,7 @@ func BenchmarkToolsCallStreamableBare(b *testing.B) {
 	if w.Code != http.StatusOK || session == "" {
 		b.Fatalf("initialize: %d %q", w.Code, w.Body.String())
 	}
-	body := []byte(benchToolsCall)
-	b.ReportAllocs()
-	cpuPerOp(b)
-	for b.Loop() {
-		req := httptest.NewRequest(http.MethodPost, "http://127.0.0.1:8080/mcp", bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json, text/event-stream")
-		req.Header.Set("Authorization", "Bearer "+tok)
-		req.Header.Set("Mcp-Session-Id", session)
-		req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
-		rw := &benchWriter{h: http.Header{}}
-		bare.ServeHTTP(rw, req)
-		if rw.code != http.StatusOK {
-			b.Fatalf("tools/call: %d", rw.code)
-		}
-	}
+	benchCalls(b, bare, tok, session)
 }
 
 // bareWhoamiServer is the bare mcp-go server of
@@ -395,4 +365,25 @@ func BenchmarkToolsCallStreamableLoopbackBare(b *testing.B) {
 	go pprof.Do(context.Background(), pprof.Labels("server", "bare"), func(context.Context) { _ = srv.Serve(ln) })
 	b.Cleanup(func() { _ = srv.Close() })
 	benchLoopback(b, "http://"+ln.Addr().String()+"/mcp", tok)
+}
+
+// benchCalls measures whoami calls in session (allocations and CPU per
+// call), each with tok, served by h.
+func benchCalls(b *testing.B, h http.Handler, tok, session string) {
+	body := []byte(benchToolsCall)
+	b.ReportAllocs()
+	cpuPerOp(b)
+	for b.Loop() {
+		req := httptest.NewRequest(http.MethodPost, "http://127.0.0.1:8080/mcp", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Mcp-Session-Id", session)
+		req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
+		rw := &benchWriter{h: http.Header{}}
+		h.ServeHTTP(rw, req)
+		if rw.code != http.StatusOK {
+			b.Fatalf("tools/call: %d", rw.code)
+		}
+	}
 }
