@@ -590,6 +590,14 @@ func (a samplingAnswer) CreateMessage(context.Context, mcp.CreateMessageRequest)
 // call that relayed progress only once that progress has been written.
 // server-everything's long-running tool sends its last progress and
 // answers at once.
+//
+// The calls are 10 ms apart. mcp-go v1.2.1 has a second race, between
+// calls of one session: the forwarder of a POST that has just been
+// answered still selects between the session's queue and its own done
+// channel, may take the next call's first notification, and then drops
+// it (select picks at random). That is not what this test is about and
+// mcpauth cannot reach into it (noted on issue 11); the pause lets that
+// forwarder exit before the next call starts.
 func TestProgressRightBeforeTheAnswerReachesTheCaller(t *testing.T) {
 	f := startRelay(t, "stdio")
 	c := relayClient(t, f.addr, f.ev)
@@ -613,6 +621,7 @@ func TestProgressRightBeforeTheAnswerReachesTheCaller(t *testing.T) {
 		if res, err := c.CallTool(ctx, req); err != nil || res.IsError {
 			t.Fatalf("call %d: %v %+v", i, err, res)
 		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	mu.Lock()
 	defer mu.Unlock()
