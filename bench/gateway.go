@@ -55,6 +55,10 @@ type gatewayResults struct {
 	// spread is the lowest and highest calls/s over the rounds, by
 	// "server/callers".
 	spread map[string][2]float64
+	// relayTCP and relayHTTP: N callers of echo through the floors in
+	// mcpauth's place (relay.go); latRelayTCP and latRelayHTTP: 1 caller.
+	relayTCP, relayHTTP       loadResult
+	latRelayTCP, latRelayHTTP loadResult
 	// latOwn: 1 caller of mcpauth's own whoami on the same process (one
 	// hop to mcpauth, nothing relayed), for reference.
 	latOwn loadResult
@@ -109,7 +113,7 @@ func (g *gatewayResults) targets() []target {
 	}
 	ts := []target{
 		{fmt.Sprintf("gateway: tools/call throughput via mcpauth vs the HTTP upstream directly, %d callers", g.clients), "≥ 90%",
-			fmt.Sprintf("%.1f%% (%s; medians %.0f vs %.0f calls/s)", 100*g.throughputRatio(), pairedHow(g.via, g.direct), g.via.rps, g.direct.rps), g.throughputRatio() >= targetGatewayThroughput, true},
+			fmt.Sprintf("%.1f%% (%s; medians %.0f vs %.0f calls/s%s)", 100*g.throughputRatio(), pairedHow(g.via, g.direct), g.via.rps, g.direct.rps, g.floorsThroughput()), g.throughputRatio() >= targetGatewayThroughput, true},
 	}
 	if g.directWork.requests > 0 {
 		ts = append(ts, target{fmt.Sprintf("gateway: the same with an upstream tool that computes %s per call, %d callers", gatewayWork, g.clients), "≥ 90%",
@@ -121,9 +125,50 @@ func (g *gatewayResults) targets() []target {
 	}
 	if g.latDirect.requests > 0 {
 		ts = append(ts, target{"gateway: added p50 latency per call (1 caller, HTTP upstream)", "≤ 100 µs",
-			fmt.Sprintf("%s (p50 %s via mcpauth vs %s direct)", us(g.addedP50()), us(g.latVia.p50), us(g.latDirect.p50)), g.addedP50() <= targetGatewayAddedP50, true})
+			fmt.Sprintf("%s (p50 %s via mcpauth vs %s direct%s)", us(g.addedP50()), us(g.latVia.p50), us(g.latDirect.p50), g.floorsLatency()), g.addedP50() <= targetGatewayAddedP50, true})
 	}
 	return ts
+}
+
+// relayTCPName and relayHTTPName are the floors' rows (relay.go).
+const (
+	relayTCPName  = "floor: TCP relay (bytes only)"
+	relayHTTPName = "floor: net/http reverse proxy"
+)
+
+// startRelay starts the bench binary as the floor of the given kind
+// (relay.go) in mcpauth's place: pinned to its CPUs, relaying to the
+// upstream at upstreamURL.
+func startRelay(ctx context.Context, env *serverEnv, exe, kind, cpus, upstreamURL string) (*proc, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	return startProc(ctx, "relay-"+kind, []string{exe, "relay", kind, "-addr", addr, "-to", upstreamURL},
+		[]string{"PATH=" + os.Getenv("PATH"), "HOME=" + env.dir}, env.dir, cpus, "http://"+addr)
+}
+
+// floorsThroughput is what the floors in mcpauth's place reached against
+// the upstream directly, for the throughput target's row ("" when not
+// measured).
+func (g *gatewayResults) floorsThroughput() string {
+	if g.relayTCP.requests == 0 || g.relayHTTP.requests == 0 {
+		return ""
+	}
+	t, _ := pairedRatio(g.relayTCP, g.direct, rpsOf)
+	h, _ := pairedRatio(g.relayHTTP, g.direct, rpsOf)
+	return fmt.Sprintf("; in mcpauth's place a byte-level TCP relay reached %.1f%%, net/http's reverse proxy %.1f%%", 100*t, 100*h)
+}
+
+// floorsLatency is the p50 latency the floors added, for the latency
+// target's row.
+func (g *gatewayResults) floorsLatency() string {
+	if g.latRelayTCP.requests == 0 || g.latRelayHTTP.requests == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; in its place a TCP relay added %s, net/http's reverse proxy %s",
+		us(g.latRelayTCP.p50-g.latDirect.p50), us(g.latRelayHTTP.p50-g.latDirect.p50))
 }
 
 func (g *gatewayResults) missed() bool {
@@ -200,6 +245,16 @@ func runGateway(ctx context.Context, o options, env *serverEnv, tmp string) (*ga
 		return nil, err
 	}
 	defer gw.stop()
+	tcpRelay, err := startRelay(ctx, env, exe, "tcp", gwCPUs, up.url)
+	if err != nil {
+		return nil, err
+	}
+	defer tcpRelay.stop()
+	httpRelay, err := startRelay(ctx, env, exe, "http", gwCPUs, up.url)
+	if err != nil {
+		return nil, err
+	}
+	defer httpRelay.stop()
 
 	hc := newHTTPClient(max(o.clients, gatewayStdioCallers)*2 + 16)
 	defer hc.CloseIdleConnections()
@@ -216,6 +271,15 @@ func runGateway(ctx context.Context, o options, env *serverEnv, tmp string) (*ga
 			return nil, err
 		}
 		return toolCaller{c, "up__echo", gatewayEchoArgs}, nil
+	}
+	openEchoAt := func(p *proc) func(context.Context) (caller, error) {
+		return func(ctx context.Context) (caller, error) {
+			c, err := openStreamable(ctx, hc, p.url, "")
+			if err != nil {
+				return nil, err
+			}
+			return toolCaller{c, "echo", gatewayEchoArgs}, nil
+		}
 	}
 	openDirectWork := func(ctx context.Context) (caller, error) {
 		c, err := openStreamable(ctx, hc, up.url, "")
@@ -267,10 +331,15 @@ func runGateway(ctx context.Context, o options, env *serverEnv, tmp string) (*ga
 			{"mcpauth's own whoami", 1, gw, openOwn, nil},
 			{"direct, work tool", o.clients, up, openDirectWork, nil},
 			{"via mcpauth, work tool", o.clients, gw, openViaWork, []*proc{up}},
+			{relayTCPName, o.clients, tcpRelay, openEchoAt(tcpRelay), []*proc{up}},
+			{relayHTTPName, o.clients, httpRelay, openEchoAt(httpRelay), []*proc{up}},
+			{relayTCPName, 1, tcpRelay, openEchoAt(tcpRelay), []*proc{up}},
+			{relayHTTPName, 1, httpRelay, openEchoAt(httpRelay), []*proc{up}},
 		}
 		if round%2 == 1 { // alternate which goes first
 			runs[0], runs[1], runs[2], runs[3] = runs[1], runs[0], runs[3], runs[2]
 			runs[5], runs[6] = runs[6], runs[5]
+			runs[7], runs[8], runs[9], runs[10] = runs[8], runs[7], runs[10], runs[9]
 		}
 		for _, r := range runs {
 			log.Printf("gateway: round %d: %s, %d caller(s), %s (+%s warm-up)", round+1, r.name, r.clients, o.duration, o.warmup)
@@ -298,6 +367,14 @@ func runGateway(ctx context.Context, o options, env *serverEnv, tmp string) (*ga
 		switch {
 		case r.server == "mcpauth's own whoami":
 			g.latOwn = r
+		case r.server == relayTCPName && r.clients == 1:
+			g.latRelayTCP = r
+		case r.server == relayTCPName:
+			g.relayTCP = r
+		case r.server == relayHTTPName && r.clients == 1:
+			g.latRelayHTTP = r
+		case r.server == relayHTTPName:
+			g.relayHTTP = r
 		case r.server == "direct, work tool":
 			g.directWork = r
 		case r.server == "via mcpauth, work tool":
@@ -452,13 +529,17 @@ func (g *gatewayResults) markdown(standalone bool) string {
 		"Placement: %s. Each path ran %d rounds of %s after %s of warm-up, direct and via mcpauth alternating; the median round "+
 		"is shown. CPU per call is each process's CPU time (/proc/<pid>/stat) over the measured window divided by the calls. "+
 		"The *work tool* rows call the upstream's `work` tool instead (`up__work` via mcpauth), which computes SHA-256 for %s before "+
-		"answering: an upstream whose tools do work, where echo does none.\n\n",
+		"answering: an upstream whose tools do work, where echo does none. The *floor* rows put, in mcpauth's place (its CPU, the same "+
+		"upstream, the same callers, no token), the least any gateway in a process of its own does: a TCP relay that copies each "+
+		"connection's bytes both ways and parses nothing (`bench relay tcp`, io.Copy, which splices on Linux), and net/http's "+
+		"`httputil.ReverseProxy`, which parses and forwards HTTP and checks nothing (`bench relay http`); an auth gateway has to be at "+
+		"least the second, to read the Authorization header.\n\n",
 		gatewayScope, gatewayScope, g.tokenLen, gatewayEchoArgs, placement, g.rounds, g.dur, g.warmup, gatewayWork)
 	w("| target | wanted | measured | |\n|---|---|---|---|\n")
 	for _, t := range g.targets() {
 		w("| %s | %s | %s | %s |\n", t.name, t.want, t.got, mark(t.ok))
 	}
-	w("\n| path | callers | calls/s | p50 | p90 | p99 | mcpauth CPU/call | upstream CPU/call | load-generator CPU/call | other processes, cores | errors |\n" +
+	w("\n| path | callers | calls/s | p50 | p90 | p99 | gateway (mcpauth or floor) CPU/call | upstream CPU/call | load-generator CPU/call | other processes, cores | errors |\n" +
 		"|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	row := func(r loadResult, viaGW bool) {
 		gwCPU, upCPU := "—", us(r.cpuPerReq())
@@ -476,6 +557,11 @@ func (g *gatewayResults) markdown(standalone bool) string {
 	}
 	row(g.latDirect, false)
 	row(g.latVia, true)
+	for _, r := range []loadResult{g.relayTCP, g.relayHTTP, g.latRelayTCP, g.latRelayHTTP} {
+		if r.requests > 0 {
+			row(r, true)
+		}
+	}
 	if g.latOwn.requests > 0 {
 		w("| %s (reference: one hop to mcpauth, nothing relayed) | 1 | %.0f | %s | %s | %s | %s | — | %s | %.2f | %d |\n", g.latOwn.server, g.latOwn.rps,
 			us(g.latOwn.p50), us(g.latOwn.p90), us(g.latOwn.p99), us(g.latOwn.cpuPerReq()), us(g.latOwn.per(g.latOwn.clientCPU)), g.latOwn.otherUtil(), g.latOwn.errors)
@@ -597,6 +683,41 @@ func (g *gatewayResults) writeAnalysis(w func(string, ...any)) {
 				100*(sh["net/http.(*conn).serve"]-sh["(*Gateway).callTool"]), 100*sh["runtime.gcBgMarkWorker"],
 				100*sh["internal/runtime/syscall/linux.Syscall6"], 100*sh["encoding/json.Unmarshal"], 100*sh["encoding/json.Marshal"],
 				100*max(0, sh["(*Gateway).callTool"]-sh["client.(*Client).CallTool"]-sh["upstream.cancellingHTTP.SendRequest"]))
+		}
+	}
+	if g.throughputRatio() < targetGatewayThroughput && g.relayTCP.requests > 0 && g.relayHTTP.requests > 0 {
+		t, _ := pairedRatio(g.relayTCP, g.direct, rpsOf)
+		h, _ := pairedRatio(g.relayHTTP, g.direct, rpsOf)
+		w("**The floor.** In mcpauth's place, on its CPU, the TCP relay reached %.1f%% of the direct rate with %s of CPU per call, "+
+			"and net/http's reverse proxy %.1f%% with %s; mcpauth, %.1f%% with %s. ",
+			100*t, us(g.relayTCP.cpuPerReq()), 100*h, us(g.relayHTTP.cpuPerReq()), 100*g.throughputRatio(), us(g.via.cpuPerReq()))
+		switch {
+		case t < targetGatewayThroughput:
+			w("Even a relay that parses nothing misses 90%% here, so the target is beyond any gateway in a process of its own on this " +
+				"placement; ")
+		case h < targetGatewayThroughput:
+			w("A relay that parses nothing meets 90%% but one that parses HTTP does not, so the target is beyond any HTTP-aware " +
+				"gateway (any that can read a token) on this placement; ")
+		default:
+			w("The floors meet 90%%, so the gap is mcpauth's own work; ")
+		}
+		w("what mcpauth adds over the reverse proxy, %s per call (%.1f× its CPU), is the token check, the policy and an MCP session "+
+			"on each side (mcp-go's server for the caller, its client towards the upstream).\n\n",
+			us(g.via.cpuPerReq()-g.relayHTTP.cpuPerReq()), float64(g.via.cpuPerReq())/float64(max(g.relayHTTP.cpuPerReq(), 1)))
+	}
+	if g.addedP50() > targetGatewayAddedP50 && g.latRelayTCP.requests > 0 && g.latRelayHTTP.requests > 0 {
+		t, h := g.latRelayTCP.p50-g.latDirect.p50, g.latRelayHTTP.p50-g.latDirect.p50
+		w("**The latency floor.** With one caller, the TCP relay in mcpauth's place added %s at p50 and net/http's reverse proxy %s "+
+			"(mcpauth: %s). ", us(t), us(h), us(g.addedP50()))
+		switch {
+		case t > targetGatewayAddedP50:
+			w("Even the relay that parses nothing adds more than 100 µs on this machine: the target is below the cost of one more " +
+				"process on the path (a loopback hop and a wake-up each way).\n\n")
+		case h > targetGatewayAddedP50:
+			w("A relay that parses HTTP already adds more than 100 µs on this machine, so the target is out of reach for any " +
+				"HTTP-aware gateway here.\n\n")
+		default:
+			w("The floors stay within 100 µs, so the gap is mcpauth's own work per call.\n\n")
 		}
 	}
 	if g.addedP50() > targetGatewayAddedP50 && g.latOwn.requests > 0 {

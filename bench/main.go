@@ -82,6 +82,7 @@ type options struct {
 func main() {
 	reexecMode("upstream", serveUpstream) // an upstream of the gateway benchmarks (upstream.go)
 	reexecMode("peer", servePeer)         // a Go peer of the load test (peers.go)
+	reexecMode("relay", serveRelay)       // a floor of the gateway benchmarks (relay.go)
 	var o options
 	flag.StringVar(&o.out, "out", "docs/benchmarks.md", "report to write (relative to the module root)")
 	flag.IntVar(&o.clients, "clients", 16, "concurrent clients in the load test")
