@@ -344,7 +344,7 @@ func TestServerRequestsOverHTTPGoToTheCallerWhoseCallCausedThem(t *testing.T) {
 	}
 }
 
-func TestServerRequestsOverStdioNeedExactlyOneCallInFlight(t *testing.T) {
+func TestServerRequestsOverStdioNeedTheCallsInFlightToShareASession(t *testing.T) {
 	g, _, _ := startGateway(t, Options{}, stdioEntry("go"))
 	url := serveCallers(t, gatewayServer(g))
 	ann := caller(t, url, "go", answers{"ann"}.options()...)
@@ -377,6 +377,26 @@ func TestServerRequestsOverStdioNeedExactlyOneCallInFlight(t *testing.T) {
 	// removed.
 	cancel()
 	waitFor(t, "the blocking call to end", fileSays(file, "started cancelled"))
+
+	// Several calls in flight from one client session: whichever of them
+	// asked, that session's client is the one to answer, so it is asked.
+	file = filepath.Join(t.TempDir(), "block")
+	ctx, cancel = context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		req := mcp.CallToolRequest{}
+		req.Params.Name = "go__block"
+		req.Params.Arguments = map[string]any{"file": file}
+		_, _ = ann.CallTool(ctx, req)
+	}()
+	waitFor(t, "ann's blocking call to start", fileSays(file, "started"))
+	for tool, want := range map[string]string{"go__sample": "from ann", "go__roots": "roots: [file:///ann]"} {
+		if res := testutil.CallTool(t, ann, tool, nil); res.IsError || !strings.Contains(testutil.Text(res), want) {
+			t.Fatalf("%s with two of ann's calls in flight = %q, want %q", tool, testutil.Text(res), want)
+		}
+	}
+	cancel()
+	waitFor(t, "ann's blocking call to end", fileSays(file, "started cancelled"))
 }
 
 // updates records the notifications/resources/updated a caller receives.

@@ -19,8 +19,10 @@ import (
 //     request: it goes to that caller, however many calls are in flight.
 //   - Over stdio, and for an HTTP request on the standalone GET stream,
 //     nothing ties the request to a call. It goes to the caller when
-//     exactly one call to that upstream is in flight, and is refused as
-//     ambiguous otherwise (also when no call is in flight, as when a
+//     every call to that upstream in flight comes from one client session
+//     (one call, or several from the same session: whichever asked, the
+//     same client answers), and is refused as ambiguous otherwise: calls
+//     from two sessions, even of the same caller, or none (as when a
 //     server asks for roots right after it starts).
 // mcpauth declares sampling, elicitation and roots to every upstream, so
 // servers that offer tools only to capable clients offer them.
@@ -53,16 +55,34 @@ func (u *Upstream) track(ctx context.Context) (context.Context, func()) {
 	}
 }
 
-// soleCaller is the caller of the one call in flight to u.
+// soleCaller is the caller of the calls in flight to u when they all
+// come from one client session (the latest of them, whose request is
+// still being answered), and how many calls are in flight.
 func (u *Upstream) soleCaller() (context.Context, int) {
 	u.inflight.mu.Lock()
 	defer u.inflight.mu.Unlock()
-	for _, c := range u.inflight.m {
-		if len(u.inflight.m) == 1 {
-			return c, 1
+	var (
+		latest  context.Context
+		seq     uint64
+		session string
+	)
+	for id, c := range u.inflight.m {
+		s := server.ClientSessionFromContext(c)
+		if s == nil || s.SessionID() == "" {
+			if len(u.inflight.m) == 1 {
+				return c, 1
+			}
+			return nil, len(u.inflight.m)
+		}
+		if latest != nil && s.SessionID() != session {
+			return nil, len(u.inflight.m)
+		}
+		session = s.SessionID()
+		if latest == nil || id > seq {
+			latest, seq = c, id
 		}
 	}
-	return nil, len(u.inflight.m)
+	return latest, len(u.inflight.m)
 }
 
 // serverRequests answers u's requests by asking the caller.
@@ -77,7 +97,7 @@ func (r serverRequests) caller(ctx context.Context, what string, supported func(
 	if caller == nil {
 		var n int
 		if caller, n = r.u.soleCaller(); caller == nil {
-			return nil, nil, fmt.Errorf("mcpauth cannot relay %s from upstream %q: %d calls to it are in flight and nothing says which caller asked (relayed only during exactly one call)", what, r.u.entry.Name, n)
+			return nil, nil, fmt.Errorf("mcpauth cannot relay %s from upstream %q: %d calls to it are in flight and nothing says which caller asked (relayed only while every call in flight comes from one client session)", what, r.u.entry.Name, n)
 		}
 	}
 	r.g.mu.Lock()
