@@ -97,8 +97,14 @@ const issueRunNote = " Section 4 (issue_token) and its rows of the targets table
 // come from" by an older run is removed.
 func spliceIssue(doc, section string) string {
 	doc = dropIssueAnalysis(doc)
-	if out, ok := replaceMarked(doc, section, issueBegin, issueEnd); ok {
-		return out
+	if i := strings.Index(doc, issueBegin); i >= 0 {
+		if j := strings.Index(doc[i:], issueEnd); j >= 0 {
+			k := i + j + len(issueEnd)
+			if strings.HasPrefix(doc[k:], "\n") && strings.HasSuffix(section, issueEnd+"\n") {
+				k++ // the blank line after the section is the section's own
+			}
+			return doc[:i] + section + doc[k:]
+		}
 	}
 	if i := strings.Index(doc, "\n## 4. issue_token"); i >= 0 {
 		i++
@@ -108,7 +114,7 @@ func spliceIssue(doc, section string) string {
 				j = i + k + 1
 			}
 		}
-		return doc[:i] + section + "\n" + doc[j:]
+		return doc[:i] + section + doc[j:]
 	}
 	for _, h := range []string{"## 5.", "<!-- gateway benchmarks: begin -->", "## Where the misses come from", "## Reproduce"} {
 		if i := strings.Index(doc, "\n"+h); i >= 0 {
