@@ -98,6 +98,9 @@ type Issuer struct {
 	ring     *keys.Ring
 	// refusals summarizes bursts of identical record failures.
 	refusals repeats
+	// signer signs the tokens (golang-jwt's encoding, without its
+	// reflection).
+	signer signer
 }
 
 // NewIssuer returns an Issuer. The recorder receives every token before it
@@ -268,9 +271,7 @@ func (i *Issuer) issue(ctx context.Context, req IssueRequest) (IssuedToken, erro
 		claims.ExpiresAt = jwt.NewNumericDate(exp)
 	}
 	key := i.ring.Active()
-	t := jwt.NewWithClaims(key.Method(), claims)
-	t.Header["kid"] = key.ID()
-	signed, err := t.SignedString(key.SigningKey())
+	signed, err := i.signer.sign(key, &claims)
 	if err != nil {
 		return IssuedToken{}, fmt.Errorf("sign token: %w", err)
 	}

@@ -15,6 +15,7 @@
 //   - the gateway: tools/call relayed by mcpauth to an HTTP upstream vs
 //     calling it directly, and to a stdio upstream with a 20 ms tool, 32
 //     callers vs 1 (gateway.go; -gateway-only runs just these);
+//   - -issue-only runs just the issue_token series (issueonly.go);
 //   - the soak, run only on its own (go run ./bench -soak; soak.go): 1,000
 //     concurrent clients for 60 s mixing transports and valid, expired and
 //     forged tokens, mints and revocations, every answer checked, and the
@@ -66,6 +67,7 @@ type options struct {
 	sessionsOnly     bool
 	skipSess         bool
 	skipIssue        bool
+	issueOnly        bool
 	skipGateway      bool
 	gatewayOnly      bool
 	gatewayRounds    int
@@ -105,6 +107,7 @@ func main() {
 	flag.BoolVar(&o.skipSess, "skip-sessions", false, "skip the sessions test")
 	flag.BoolVar(&o.sessionsOnly, "sessions-only", false, "run only the sessions tests (SSE streams and Streamable HTTP sessions) and replace only their section (3) and rows of the targets table in -out")
 	flag.BoolVar(&o.skipIssue, "skip-issue", false, "skip the issue_token latency test")
+	flag.BoolVar(&o.issueOnly, "issue-only", false, "run only the issue_token latency series and replace only their section (4) and its rows of the targets table in -out")
 	flag.BoolVar(&o.skipGateway, "skip-gateway", false, "skip the gateway benchmarks")
 	flag.BoolVar(&o.gatewayOnly, "gateway-only", false, "run only the gateway benchmarks and replace only their section of -out (the rest of the report is kept)")
 	flag.IntVar(&o.gatewayRounds, "gateway-rounds", 3, "gateway rounds (direct and via mcpauth alternate within a round; the median round is reported)")
@@ -185,6 +188,9 @@ func run(ctx context.Context, o options) error {
 	if o.sessionsOnly {
 		return sessionsOnly(ctx, o, rep, tmp)
 	}
+	if o.issueOnly {
+		return issueOnly(ctx, o, rep, tmp)
+	}
 
 	if !o.skipGo {
 		rep.otherBeforeGo = waitQuiet("go benchmarks", o.quietWait)
@@ -207,31 +213,20 @@ func run(ctx context.Context, o options) error {
 	// write into it, and one series' 1,000 tokens are then revoked, so the
 	// servers start with 1,000 revoked jtis in their revocation set (the
 	// same size as in the micro-benchmarks and the peer).
+	var tok string
 	if !o.skipIssue {
-		rep.otherBeforeIssue = waitQuiet("issue_token", o.quietWait)
-		log.Printf("issue_token latency, in-process (%d sequential, %d with %d callers)", o.mints, o.mints, o.mintConc)
-		ir, err := issueInProcess(ctx, env.dbPath, o.mints, o.mintConc)
-		if err != nil {
-			return fmt.Errorf("issue_token in-process: %w", err)
+		if tok, err = measureIssue(ctx, o, rep, env); err != nil {
+			return err
 		}
-		rep.issue = append(rep.issue, ir...)
-	} else if err := seedRevoked(ctx, env.dbPath, 1000); err != nil {
-		return err
-	}
-	tok, err := env.mintToken(ctx, "bench-client")
-	if err != nil {
-		return err
+	} else {
+		if err := seedRevoked(ctx, env.dbPath, 1000); err != nil {
+			return err
+		}
+		if tok, err = env.mintToken(ctx, "bench-client"); err != nil {
+			return err
+		}
 	}
 	rep.tokenLen = len(tok)
-
-	if !o.skipIssue {
-		log.Print("issue_token latency through tools/call")
-		ir, err := issueViaTool(ctx, env, tok, o.mints, o.mintConc)
-		if err != nil {
-			return fmt.Errorf("issue_token via tools/call: %w", err)
-		}
-		rep.issue = append(rep.issue, ir...)
-	}
 
 	if !o.skipLoad {
 		lr, profs, err := runLoad(ctx, o, env, tok, tmp)

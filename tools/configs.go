@@ -54,6 +54,11 @@ func (e Endpoints) MCP() string { return e.Base + "/mcp" }
 // SSE is the legacy SSE endpoint.
 func (e Endpoints) SSE() string { return e.Base + "/sse" }
 
+// desktopArgs are Claude Desktop's arguments to mcp-remote.
+func desktopArgs(ep Endpoints) []string {
+	return []string{"mcp-remote", ep.SSE(), "--header", "Authorization:${AUTH_HEADER}"}
+}
+
 // ClientConfig renders the configuration of one client kind for a token.
 // JSON configs are maps; Claude Code's is a command line under "command".
 func ClientConfig(kind, serverName, token string, ep Endpoints) map[string]any {
@@ -66,7 +71,7 @@ func ClientConfig(kind, serverName, token string, ep Endpoints) map[string]any {
 		// space in "Bearer <token>" survives argument handling.
 		return map[string]any{"mcpServers": map[string]any{serverName: map[string]any{
 			"command": "npx",
-			"args":    []string{"mcp-remote", ep.SSE(), "--header", "Authorization:${AUTH_HEADER}"},
+			"args":    desktopArgs(ep),
 			"env":     map[string]string{"AUTH_HEADER": bearer},
 		}}}
 	case ClientCursor:

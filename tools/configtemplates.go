@@ -6,17 +6,21 @@ import (
 )
 
 // configTemplates are every client kind's configuration for one server
-// name and base URL, rendered once around a placeholder token: a mint
-// fills its token in instead of building six nested maps and encoding
-// them (about 100 µs of issue_token's CPU). The output is byte for byte
-// what encoding the maps gives (tested).
+// name and base URL, prepared once: a mint fills its token into typed
+// values (structured content) and pre-rendered text instead of building
+// six nested maps and encoding them (about 100 µs of issue_token's CPU).
+// The output is byte for byte what encoding the maps gives (tested).
 type configTemplates struct {
 	serverName string
 	ep         Endpoints
-	// compact and indented are each kind's JSON, split at the token;
-	// command is Claude Code's command line, split likewise.
-	compact, indented map[string][]string
-	command           []string
+	// indented is each kind's indented JSON (the text's featured
+	// config), split at the token; command is Claude Code's command line,
+	// split likewise.
+	indented map[string][]string
+	command  []string
+	// desktopArgs are Claude Desktop's mcp-remote arguments (no token;
+	// shared, never modified).
+	desktopArgs []string
 }
 
 // tokenPlaceholder stands for the token while templates are rendered; it
@@ -24,15 +28,13 @@ type configTemplates struct {
 const tokenPlaceholder = "MCPAUTH.TOKEN.PLACEHOLDER.9d2f61"
 
 func newConfigTemplates(serverName string, ep Endpoints) *configTemplates {
-	ct := &configTemplates{serverName: serverName, ep: ep, compact: map[string][]string{}, indented: map[string][]string{}}
+	ct := &configTemplates{serverName: serverName, ep: ep, indented: map[string][]string{}, desktopArgs: desktopArgs(ep)}
 	for _, k := range ClientKinds {
 		cfg := ClientConfig(k, serverName, tokenPlaceholder, ep)
-		compact, err1 := json.Marshal(cfg)
-		indented, err2 := json.MarshalIndent(cfg, "", "  ")
-		if err1 != nil || err2 != nil || strings.Count(serverName+ep.Base, tokenPlaceholder) > 0 {
+		indented, err := json.MarshalIndent(cfg, "", "  ")
+		if err != nil || strings.Count(serverName+ep.Base, tokenPlaceholder) > 0 {
 			return nil // never for maps of strings; the slow path serves
 		}
-		ct.compact[k] = strings.Split(string(compact), tokenPlaceholder)
 		ct.indented[k] = strings.Split(string(indented), tokenPlaceholder)
 		if k == ClientClaudeCode {
 			ct.command = strings.Split(cfg["command"].(string), tokenPlaceholder)
@@ -58,22 +60,95 @@ func (ct *configTemplates) serves(i Issued) bool {
 
 func fill(parts []string, token string) string { return strings.Join(parts, token) }
 
-// issueWire is IssueResult as the tool sends it: the configs already
-// encoded (its fields shadow IssueResult's, which stay empty; they come
-// last in both, so the members keep their order).
+// issueWire is IssueResult as the tool sends it: the configs as typed
+// values whose encoding is byte for byte that of ClientConfig's maps
+// (tested). Typed values rather than pre-encoded json.RawMessage: encoding/json
+// re-scans (compacts) every Marshaler's output, which cost a mint about
+// 30 µs for the seven configs, and mcp-go re-scans the whole result once
+// more anyway. Its fields shadow IssueResult's, which stay empty; they
+// come last in both, so the members keep their order.
 type issueWire struct {
 	IssueResult
-	Config  json.RawMessage            `json:"config"`
-	Configs map[string]json.RawMessage `json:"configs"`
+	Config  any         `json:"config"`
+	Configs wireConfigs `json:"configs"`
 }
+
+// wireConfigs is Configs for every kind, its members in the order of the
+// map's sorted keys.
+type wireConfigs struct {
+	ClaudeCode    commandConfig              `json:"claude-code"`
+	ClaudeDesktop mcpServers[desktopServer]  `json:"claude-desktop"`
+	Cursor        mcpServers[urlServer]      `json:"cursor"`
+	Generic       mcpServers[urlServer]      `json:"generic"`
+	VSCode        vscodeConfig               `json:"vscode"`
+	Windsurf      mcpServers[windsurfServer] `json:"windsurf"`
+}
+
+// The typed configs, members in sorted order as for a map (ClientConfig).
+type (
+	commandConfig struct {
+		Command string `json:"command"`
+	}
+	mcpServers[S any] struct {
+		MCPServers map[string]S `json:"mcpServers"`
+	}
+	vscodeConfig struct {
+		Servers map[string]vscodeServer `json:"servers"`
+	}
+	desktopServer struct {
+		Args    []string    `json:"args"`
+		Command string      `json:"command"`
+		Env     authEnvJSON `json:"env"`
+	}
+	urlServer struct {
+		Headers authHeaders `json:"headers"`
+		URL     string      `json:"url"`
+	}
+	windsurfServer struct {
+		Headers   authHeaders `json:"headers"`
+		ServerURL string      `json:"serverUrl"`
+	}
+	vscodeServer struct {
+		Headers authHeaders `json:"headers"`
+		Type    string      `json:"type"`
+		URL     string      `json:"url"`
+	}
+	authHeaders struct {
+		Authorization string `json:"Authorization"`
+	}
+	authEnvJSON struct {
+		AuthHeader string `json:"AUTH_HEADER"`
+	}
+)
 
 // wire is i's structured content rendered with ct (which serves i).
 func (ct *configTemplates) wire(i Issued) issueWire {
-	tok := i.Token.Token
-	w := issueWire{IssueResult: i.result(), Configs: make(map[string]json.RawMessage, len(ClientKinds))}
-	w.Config = json.RawMessage(fill(ct.compact[w.Client], tok))
-	for _, k := range ClientKinds {
-		w.Configs[k] = json.RawMessage(fill(ct.compact[k], tok))
+	bearer := "Bearer " + i.Token.Token
+	h := authHeaders{Authorization: bearer}
+	name, mcp, sse := ct.serverName, ct.ep.MCP(), ct.ep.SSE()
+	w := issueWire{IssueResult: i.result(), Configs: wireConfigs{
+		ClaudeCode: commandConfig{Command: fill(ct.command, i.Token.Token)},
+		ClaudeDesktop: mcpServers[desktopServer]{MCPServers: map[string]desktopServer{name: {
+			Args: ct.desktopArgs, Command: "npx", Env: authEnvJSON{AuthHeader: bearer},
+		}}},
+		Cursor:   mcpServers[urlServer]{MCPServers: map[string]urlServer{name: {Headers: h, URL: mcp}}},
+		Generic:  mcpServers[urlServer]{MCPServers: map[string]urlServer{name: {Headers: h, URL: sse}}},
+		VSCode:   vscodeConfig{Servers: map[string]vscodeServer{name: {Headers: h, Type: "http", URL: mcp}}},
+		Windsurf: mcpServers[windsurfServer]{MCPServers: map[string]windsurfServer{name: {Headers: h, ServerURL: mcp}}},
+	}}
+	switch c := &w.Configs; w.Client {
+	case ClientClaudeCode:
+		w.Config = c.ClaudeCode
+	case ClientCursor:
+		w.Config = c.Cursor
+	case ClientWindsurf:
+		w.Config = c.Windsurf
+	case ClientVSCode:
+		w.Config = c.VSCode
+	case ClientGeneric:
+		w.Config = c.Generic
+	default:
+		w.Config = c.ClaudeDesktop
 	}
 	return w
 }

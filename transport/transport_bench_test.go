@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -157,6 +158,67 @@ func BenchmarkToolsCallStreamable(b *testing.B) { benchToolsCallStreamable(b, tr
 // BenchmarkToolsCallStreamableNoAuth is the same with auth disabled (the
 // ceiling): the difference is what authentication costs per request.
 func BenchmarkToolsCallStreamableNoAuth(b *testing.B) { benchToolsCallStreamable(b, false) }
+
+// benchIssueToken is the tools/call the issue_token benchmarks send: the
+// same arguments as the bench harness's issue_token series.
+const benchIssueToken = `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"issue_token","arguments":{"client_id":"bench-tool-mint","expires_in":"1h","scopes":["tools:call"]}}}`
+
+// BenchmarkIssueTokenStreamable is one issue_token tools/call (admin
+// token) in a 2025-11-25 session through the full handler built by
+// mcpauth.New, with its durable write to a SQLite registry in the test's
+// temp directory: the server's CPU per mint minus the network.
+func BenchmarkIssueTokenStreamable(b *testing.B) {
+	h, tok, session := benchIssueSession(b)
+	benchCallsBody(b, h, tok, session, []byte(benchIssueToken))
+}
+
+// BenchmarkIssueTokenStreamableParallel is the same call from 16
+// concurrent callers (8 per GOMAXPROCS on the 2-CPU bench machine), the
+// bench harness's concurrent series: the registry's group commit shares
+// each fsync between the mints that queue meanwhile.
+func BenchmarkIssueTokenStreamableParallel(b *testing.B) {
+	h, tok, session := benchIssueSession(b)
+	body := []byte(benchIssueToken)
+	b.ReportAllocs()
+	b.SetParallelism(max(1, 16/runtime.GOMAXPROCS(0)))
+	cpuPerOp(b)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req := httptest.NewRequest(http.MethodPost, "http://127.0.0.1:8080/mcp", bytes.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "application/json, text/event-stream")
+			req.Header.Set("Authorization", "Bearer "+tok)
+			req.Header.Set("Mcp-Session-Id", session)
+			req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
+			rw := &benchWriter{h: http.Header{}}
+			h.ServeHTTP(rw, req)
+			if rw.code != http.StatusOK {
+				b.Errorf("issue_token: %d", rw.code)
+				return
+			}
+		}
+	})
+}
+
+// benchIssueSession is benchHandler with an initialized 2025-11-25 session
+// of the admin token, checked to mint.
+func benchIssueSession(b *testing.B) (http.Handler, string, string) {
+	b.Helper()
+	h, tok := benchHandler(b, true)
+	w := benchPost(h, tok, "", initBody)
+	session := w.Header().Get("Mcp-Session-Id")
+	if w.Code != http.StatusOK || session == "" {
+		b.Fatalf("initialize: %d %q", w.Code, w.Body.String())
+	}
+	if w := benchPost(h, tok, session, `{"jsonrpc":"2.0","method":"notifications/initialized"}`); w.Code/100 != 2 {
+		b.Fatalf("initialized: %d", w.Code)
+	}
+	w = benchPost(h, tok, session, benchIssueToken)
+	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"jti"`) || strings.Contains(w.Body.String(), `"isError":true`) {
+		b.Fatalf("issue_token: %d %s", w.Code, w.Body.String())
+	}
+	return h, tok, session
+}
 
 // streamWriter is a ResponseWriter for an SSE stream that hands every
 // write to the benchmark.
@@ -370,7 +432,11 @@ func BenchmarkToolsCallStreamableLoopbackBare(b *testing.B) {
 // benchCalls measures whoami calls in session (allocations and CPU per
 // call), each with tok, served by h.
 func benchCalls(b *testing.B, h http.Handler, tok, session string) {
-	body := []byte(benchToolsCall)
+	benchCallsBody(b, h, tok, session, []byte(benchToolsCall))
+}
+
+// benchCallsBody is benchCalls with the JSON-RPC request body given.
+func benchCallsBody(b *testing.B, h http.Handler, tok, session string, body []byte) {
 	b.ReportAllocs()
 	cpuPerOp(b)
 	for b.Loop() {
