@@ -98,9 +98,6 @@ type Issuer struct {
 	ring     *keys.Ring
 	// refusals summarizes bursts of identical record failures.
 	refusals repeats
-	// signer signs the tokens (golang-jwt's encoding, without its
-	// reflection).
-	signer signer
 }
 
 // NewIssuer returns an Issuer. The recorder receives every token before it
@@ -271,7 +268,9 @@ func (i *Issuer) issue(ctx context.Context, req IssueRequest) (IssuedToken, erro
 		claims.ExpiresAt = jwt.NewNumericDate(exp)
 	}
 	key := i.ring.Active()
-	signed, err := i.signer.sign(key, &claims)
+	t := jwt.NewWithClaims(key.Method(), claims)
+	t.Header["kid"] = key.ID()
+	signed, err := t.SignedString(key.SigningKey())
 	if err != nil {
 		return IssuedToken{}, fmt.Errorf("sign token: %w", err)
 	}
