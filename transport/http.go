@@ -446,7 +446,7 @@ func (h *HTTP) bindStreamable(next http.Handler) http.Handler {
 			defer remove()
 			// Each write gets a deadline; a write blocked on a client that
 			// stopped reading is cut when the stream's context ends.
-			wr := newDeadlineWriter(ctx, w, h.sse.timeout())
+			wr := newDeadlineWriter(ctx, responseSink(w), h.sse.timeout())
 			defer wr.finish()
 			w = &streamWriter{ResponseWriter: w, d: wr, stalled: func() {
 				h.cfg.Metrics.Refused(limitStalledStream)
