@@ -55,6 +55,10 @@ type sseServer struct {
 
 	mu       sync.RWMutex
 	sessions map[string]*sseSession
+	// closed is set by closeAll: a stream opened later (a request that
+	// got past the drain check just before shutdown) is refused, not
+	// left running on a connection the http.Server no longer tracks.
+	closed bool
 }
 
 func newSSEServer(s *server.MCPServer, keepAlive time.Duration, newID func(context.Context, *http.Request) (string, error), log *slog.Logger) *sseServer {
@@ -222,8 +226,18 @@ func (s *sseServer) serveStream(w http.ResponseWriter, r *http.Request) {
 	}
 	sess.emit = func(b []byte) error { return s.deliver(sess, frame(b)) }
 	s.mu.Lock()
-	s.sessions[id] = sess
+	closed := s.closed
+	if !closed {
+		s.sessions[id] = sess
+	}
 	s.mu.Unlock()
+	if closed {
+		stop()
+		w.Header().Set("Connection", "close")
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "shutting_down", "The server is shutting down; retry on another replica or in a moment")
+		return
+	}
 	forget := func() {
 		s.mu.Lock()
 		delete(s.sessions, id)
@@ -709,10 +723,11 @@ func sessionParam(r *http.Request) string {
 	return ""
 }
 
-// closeAll ends every open stream.
+// closeAll ends every open stream, and refuses streams opened after it.
 func (s *sseServer) closeAll() {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
 	for _, sess := range s.sessions {
 		sess.end()
 	}
