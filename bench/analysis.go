@@ -224,31 +224,42 @@ func (r *report) analyzePeer(w writef) {
 // analyzeSessions explains the memory an open SSE session holds.
 func (r *report) analyzeSessions(w writef) {
 	s := r.sessions
-	if !(s.opened > 0 && s.perSession()/1024 > targetSessionKiB) {
+	p := s.prof
+	if s.opened == 0 || p.n == 0 {
 		return
 	}
-	p := s.prof
 	kib := s.perSession() / 1024
 	per := func(fn string) float64 { return p.cum[fn] * float64(p.heapAfter) / float64(max(1, p.n)) / 1024 }
 	w("### RSS per SSE session (%.1f KiB)\n\n", kib)
 	w("Measured in-process with the same server, an open SSE session holds **%.2f goroutines** with **%.1f KiB of stack**, and "+
-		"**%.1f KiB of live heap** (after GC, excluding the raw client's own %.0f%% of the heap): %.1f KiB together, which accounts for "+
+		"**%.1f KiB of live heap** (after GC, excluding the raw client's own %.0f%% of the heap): %.1f KiB together, against "+
 		"the %.1f KiB of RSS per session measured on the binary",
 		p.goroutinesPer, p.stackPer/1024, p.serverHeapPer()/1024, 100*p.clientShare(), (p.stackPer+p.serverHeapPer())/1024, kib)
 	if s.gc.line != "" {
-		w(" (whose last GC during the test saw %.0f MB live heap and %.0f MB of goroutine stacks for %d sessions)", s.gc.liveMB, s.gc.stMB, s.opened)
+		w(", whose last GC during the test saw %.0f MB live heap (heap goal %.0f MB) and %.0f MB of goroutine stacks for %d sessions: "+
+			"the rest of its RSS is heap the collector has not handed back, such as the request buffers every stream leaves behind as "+
+			"garbage when its handler returns", s.gc.liveMB, s.gc.goalMB, s.gc.stMB, s.opened)
 	}
-	w(". It is made of:\n\n")
-	w("- **goroutines (%.1f KiB)**: net/http's connection goroutine, which runs the whole handler chain (and mcpauth's SSE stream "+
-		"loop, `transport.(*sseServer).serveStream`, which does all of a session's writing) and so has the deepest stack, and net/http's "+
-		"background reader (started while a handler runs, to notice the client going away);\n", p.stackPer/1024)
+	w(". On HTTP/1.1 a stream, once authorised and its session registered, takes its connection over (`http.ResponseController.Hijack`), " +
+		"writes the response head net/http would write, and its handler returns: net/http's connection goroutine, which ran the whole " +
+		"handler chain and so had the deepest stack, its background reader, its 4 KiB `bufio.Reader` and `bufio.Writer`, the response's " +
+		"2 KiB chunking buffer and the parsed request are let go. What a session holds is then:\n\n")
+	w("- **goroutines (%.1f KiB)**: the stream's writer, `transport.(*sseServer).streamConn`, which does all of a session's writing "+
+		"straight to the connection (chunked, each write under a deadline), and a reader that only waits for the client to close the "+
+		"connection; both have shallow stacks. The writer's heap is %.1f KiB (under `streamConn`: its keep-alive ticker, the hook that "+
+		"cuts a write when the stream ends, and the records of its wait on the session's queues);\n", p.stackPer/1024, per("transport.(*sseServer).streamConn"))
 	w("- **the session (%.1f KiB of heap under `serveStream`)**: its two small queues (framed events and mcp-go notifications), "+
-		"the session struct, and mcp-go's registration of it;\n", per("transport.(*sseServer).serveStream"))
-	w("- **net/http's connection buffers (10 KiB)**: the 4 KiB `bufio.Reader` and 4 KiB `bufio.Writer` every connection keeps, and the response's 2 KiB buffer before chunking "+
-		"(the `bufio.NewReaderSize`/`NewWriterSize` lines of the profile, which also hold the raw client's two 1 KiB readers), plus the "+
-		"parsed request (%.1f KiB under `conn.readRequest`: headers, URL, context);\n", per("net/http.(*conn).readRequest"))
+		"the session struct, mcp-go's registration of it and the stream's context;\n",
+		per("transport.(*sseServer).serveStream"))
+	w("- **the connection (%.1f KiB of heap under `net/http.(*Server).Serve`)**: the socket as Go keeps it (`net.netFD`, its poll "+
+		"descriptor); what net/http allocated for the request is garbage once the handler has returned, but for the request's context, "+
+		"which the stream's context keeps for its values (%.1f KiB of live heap left under `conn.readRequest`; the %.0f%% of the heap in "+
+		"`bufio` buffers is the raw client's two 1 KiB readers per stream);\n",
+		per("net/http.(*Server).Serve"), per("net/http.(*conn).readRequest"), 100*p.cum["bufio"])
 	w("- **mcpauth's session binding (small)**: the session-table entry and its stream map (`sessionTable.open`, `addStream`), the stream's " +
-		"deadline context (`untilExpiry`) and the limiter count.\n\n")
+		"deadline context (`untilExpiry`), its handoff (the cleanup the handler's middleware leave to the stream) and the limiter count.\n\n")
+	w("Over HTTP/2, or wherever the connection cannot be taken over, the handler serves the stream itself, holding net/http's " +
+		"connection goroutine and buffers as well (36 KiB per session when every stream was served that way).\n\n")
 	if p.top != "" {
 		w("<details><summary>pprof: live heap with %d open SSE sessions, in-process (inuse_space, top; `main.*` lines are the raw client)</summary>\n\n```\n%s\n```\n</details>\n\n", p.n, p.top)
 	}

@@ -138,7 +138,7 @@ func profileSessions(ctx context.Context, tmp string, n int) (sessionProfile, er
 	res.cum = map[string]float64{}
 	if cumOut, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-cum", "-sample_index=inuse_space", "-nodecount=400", exe, pf).Output(); err == nil {
 		for _, fn := range []string{"main.openRawSSE", "transport.(*sseServer).serveStream", "net/http.(*conn).readRequest", "net/http.(*conn).serve",
-			"transport.(*HTTP).openSSE.func1", "transport.(*sessionTable).sseSessionID"} {
+			"transport.(*HTTP).openSSE.func1", "transport.(*sessionTable).sseSessionID", "transport.(*sseServer).streamConn", "net/http.(*Server).Serve"} {
 			res.cum[fn] = cumShare(string(cumOut), fn)
 		}
 		res.cum["bufio"] = flatShare(string(cumOut), "bufio.NewReaderSize") + flatShare(string(cumOut), "bufio.NewWriterSize")

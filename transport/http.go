@@ -341,6 +341,8 @@ func (h *HTTP) OpenSessions() int { return h.sessions.len() }
 
 // openSSE binds the stream's session to its opener, forgets it when the
 // stream ends, and ends the stream when the token expires or is revoked.
+// A stream that takes its connection over outlives its handler: then its
+// cleanup here waits for the stream's end (handoff).
 func (h *HTTP) openSSE(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		release, ok := h.streams.acquire(r)
@@ -349,20 +351,34 @@ func (h *HTTP) openSSE(next http.Handler) http.Handler {
 			writeError(w, http.StatusTooManyRequests, "too_many_streams", "This client has too many open streams; close one first")
 			return
 		}
-		defer release()
-		ctx, cancel := untilExpiry(r.Context())
-		defer cancel()
+		// The stream's context ends with the request's, or, once the
+		// stream has taken its connection over (handoff), when the
+		// stream's own goroutine sees the client go; and at the token's
+		// expiry.
+		ctx, cancel := untilExpiry(context.WithoutCancel(r.Context()))
+		unlink := context.AfterFunc(r.Context(), cancel)
+		ctx, hf := withHandoff(ctx, unlink)
 		st := &sseStream{cancel: cancel}
 		ctx = context.WithValue(ctx, sseStreamKey{}, st)
-		defer func() {
+		defer hf.done(func() {
 			if st.remove != nil {
 				st.remove()
 			}
 			if st.id != "" {
 				h.sessions.close(st.id)
 			}
-		}()
+			unlink()
+			cancel()
+			release()
+		})
 		next.ServeHTTP(w, r.WithContext(ctx))
+		if hf.isTaken() {
+			// A stream that outlives its handler stays in flight (as
+			// ServeHTTP counts a handler) until the end of its body is
+			// written, so a shutdown waits for it.
+			h.inflight.Add(1)
+			hf.onClose(func() { h.inflight.Add(-1) })
+		}
 	})
 }
 
@@ -430,7 +446,7 @@ func (h *HTTP) bindStreamable(next http.Handler) http.Handler {
 			defer remove()
 			// Each write gets a deadline; a write blocked on a client that
 			// stopped reading is cut when the stream's context ends.
-			wr := newDeadlineWriter(ctx, w, h.sse.timeout())
+			wr := newDeadlineWriter(ctx, responseSink(w), h.sse.timeout())
 			defer wr.finish()
 			w = &streamWriter{ResponseWriter: w, d: wr, stalled: func() {
 				h.cfg.Metrics.Refused(limitStalledStream)

@@ -1,15 +1,18 @@
 package transport
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -52,6 +55,10 @@ type sseServer struct {
 
 	mu       sync.RWMutex
 	sessions map[string]*sseSession
+	// closed is set by closeAll: a stream opened later (a request that
+	// got past the drain check just before shutdown) is refused, not
+	// left running on a connection the http.Server no longer tracks.
+	closed bool
 }
 
 func newSSEServer(s *server.MCPServer, keepAlive time.Duration, newID func(context.Context, *http.Request) (string, error), log *slog.Logger) *sseServer {
@@ -192,6 +199,13 @@ func frame(data []byte) []byte {
 // serveStream is GET /sse. It runs until the client goes away, the
 // request context ends (token expiry, revocation, shutdown), the session
 // is closed or a write to a client that stopped reading times out.
+//
+// On an HTTP/1.1 connection whose request can be handed off (openSSE),
+// the stream takes the connection over and the handler returns: net/http's
+// connection goroutine, its buffers and the parsed request are let go, and
+// the stream runs in a goroutine of its own (streamConn), which writes
+// straight to the connection. Anywhere else (HTTP/2, a test's recorder)
+// the handler serves the stream itself.
 func (s *sseServer) serveStream(w http.ResponseWriter, r *http.Request) {
 	if _, ok := w.(http.Flusher); !ok {
 		writeError(w, http.StatusInternalServerError, "server_error", "Streaming is not supported by this connection")
@@ -203,7 +217,6 @@ func (s *sseServer) serveStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx, stop := context.WithCancel(r.Context())
-	defer stop()
 	sess := &sseSession{
 		id:    id,
 		out:   make(chan []byte, sseQueue),
@@ -212,23 +225,36 @@ func (s *sseServer) serveStream(w http.ResponseWriter, r *http.Request) {
 		stop:  stop,
 	}
 	sess.emit = func(b []byte) error { return s.deliver(sess, frame(b)) }
-	defer sess.end()
 	s.mu.Lock()
-	s.sessions[id] = sess
+	closed := s.closed
+	if !closed {
+		s.sessions[id] = sess
+	}
 	s.mu.Unlock()
-	defer func() {
+	if closed {
+		stop()
+		w.Header().Set("Connection", "close")
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "shutting_down", "The server is shutting down; retry on another replica or in a moment")
+		return
+	}
+	forget := func() {
 		s.mu.Lock()
 		delete(s.sessions, id)
 		s.mu.Unlock()
-	}()
+		sess.end()
+		stop()
+	}
 	if err := s.mcp.RegisterSession(r.Context(), sess); err != nil {
+		forget()
 		writeError(w, http.StatusInternalServerError, "server_error", "Cannot register the session")
 		return
 	}
-	defer s.mcp.UnregisterSession(context.WithoutCancel(r.Context()), id)
+	unregister := func() {
+		s.mcp.UnregisterSession(context.WithoutCancel(ctx), id)
+		forget()
+	}
 
-	wr := newDeadlineWriter(ctx, w, s.timeout())
-	defer wr.finish()
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
@@ -236,11 +262,25 @@ func (s *sseServer) serveStream(w http.ResponseWriter, r *http.Request) {
 	// not apply to a later request on it.
 	h.Set("Connection", "close")
 	h.Set("X-Accel-Buffering", "no") // let nginx pass events through at once
-	w.WriteHeader(http.StatusOK)
-	if err := wr.write([]byte(fmt.Sprintf("event: endpoint\ndata: %s?sessionId=%s\r\n\r\n", s.messagePath, id))); err != nil {
+	endpoint := []byte(fmt.Sprintf("event: endpoint\ndata: %s?sessionId=%s\r\n\r\n", s.messagePath, id))
+
+	if conn, hf := s.takeOver(w, r); conn != nil {
+		go s.streamConn(ctx, sess, conn, responseHead(h), endpoint, hf, unregister)
 		return
 	}
 
+	defer unregister()
+	wr := newDeadlineWriter(ctx, responseSink(w), s.timeout())
+	defer wr.finish()
+	w.WriteHeader(http.StatusOK)
+	if err := wr.write(endpoint); err != nil {
+		return
+	}
+	s.run(ctx, sess, wr)
+}
+
+// run writes the stream's events until it ends.
+func (s *sseServer) run(ctx context.Context, sess *sseSession, wr *deadlineWriter) {
 	keep := time.NewTicker(s.keepAlive)
 	defer keep.Stop()
 	for {
@@ -279,6 +319,132 @@ func (s *sseServer) serveStream(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// takeOver hijacks the connection of a GET /sse over HTTP/1.1 whose
+// request can be handed off: the connection and the handoff, or nil when
+// the handler must serve the stream itself (nothing is then changed).
+// Bytes the client sent after its request (it has no body; a pipelined
+// request would never be answered, as the response closes the connection)
+// are ignored.
+func (s *sseServer) takeOver(w http.ResponseWriter, r *http.Request) (net.Conn, *handoff) {
+	hf := handoffFrom(r.Context())
+	if hf == nil || r.Method != http.MethodGet || r.ProtoMajor != 1 || r.ProtoMinor < 1 {
+		return nil, nil
+	}
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		if !errors.Is(err, http.ErrNotSupported) {
+			s.log.Debug("cannot take an SSE connection over; serving the stream in its handler", "err", err)
+		}
+		return nil, nil
+	}
+	// Whether or not the request's context has ended already (the stream
+	// then ends at once), the stream and its cleanup are the new
+	// goroutine's from now on.
+	hf.take()
+	return conn, hf
+}
+
+// responseHead is the head net/http would write for the stream: status,
+// the handler's headers (sorted, as net/http writes them), Date, and the
+// chunked body's Transfer-Encoding.
+func responseHead(h http.Header) []byte {
+	var b bytes.Buffer
+	b.WriteString("HTTP/1.1 200 OK\r\n")
+	_ = h.Write(&b) // a bytes.Buffer takes every write
+	b.WriteString("Date: ")
+	b.WriteString(time.Now().UTC().Format(http.TimeFormat))
+	b.WriteString("\r\nTransfer-Encoding: chunked\r\n\r\n")
+	return b.Bytes()
+}
+
+// lingerTimeout bounds how long a taken-over connection waits, after its
+// stream's last byte, for the client to close its side (net/http's
+// rstAvoidanceDelay), so the client reads the end of the stream rather
+// than a reset.
+const lingerTimeout = 500 * time.Millisecond
+
+// streamConn serves a stream on a taken-over connection (see
+// serveStream): it writes the head and the endpoint event, then the
+// events, each write bounded as in the handler; a goroutine reading the
+// connection ends the stream when the client goes away. When the stream
+// ends, the session is unregistered and the request's cleanup run
+// (hf.end) before the chunked body is ended, as when a handler returns
+// before net/http ends its response; the in-flight count a shutdown waits
+// on drops (hf.close) once the end is written. The connection is closed
+// when the client has closed its side too, or after lingerTimeout.
+func (s *sseServer) streamConn(ctx context.Context, sess *sseSession, conn net.Conn, head, endpoint []byte, hf *handoff, unregister func()) {
+	var open atomic.Int32 // the two goroutines using conn; the last closes it
+	open.Store(2)
+	release := func() {
+		if open.Add(-1) == 0 {
+			_ = conn.Close()
+		}
+	}
+	go func() {
+		defer release()
+		// A client has nothing to send on a stream's connection: what
+		// it sends is discarded, and the end of reading (EOF, a reset,
+		// the linger deadline) ends the stream.
+		var buf [64]byte
+		for {
+			if _, err := conn.Read(buf[:]); err != nil {
+				sess.end()
+				return
+			}
+		}
+	}()
+	body := &chunkedConn{conn: conn, head: head}
+	wr := newDeadlineWriter(ctx, body, s.timeout())
+	if err := wr.write(endpoint); err == nil {
+		s.run(ctx, sess, wr)
+	}
+	unregister()
+	hf.end()
+	wr.finish()
+	// The end of the chunked body, after the head if the stream ended
+	// before its first write (an empty stream, as net/http would answer).
+	last := append(body.head[:len(body.head):len(body.head)], "0\r\n\r\n"...)
+	if _, err := conn.Write(last); err == nil {
+		if cw, ok := conn.(interface{ CloseWrite() error }); ok {
+			_ = cw.CloseWrite()
+		}
+	}
+	hf.close()
+	_ = conn.SetReadDeadline(time.Now().Add(lingerTimeout))
+	release()
+}
+
+// chunkedConn writes a stream's body to a taken-over connection in
+// chunked encoding, the first chunk preceded by the response head.
+type chunkedConn struct {
+	conn net.Conn
+	head []byte // written with the first chunk
+}
+
+// Write writes b as one chunk (and the head first, once).
+func (c *chunkedConn) Write(b []byte) (int, error) {
+	if len(b) == 0 { // a zero-length chunk would end the body
+		return 0, nil
+	}
+	buf := make([]byte, 0, len(c.head)+len(b)+12)
+	buf = append(buf, c.head...)
+	buf = strconv.AppendInt(buf, int64(len(b)), 16)
+	buf = append(buf, "\r\n"...)
+	buf = append(buf, b...)
+	buf = append(buf, "\r\n"...)
+	if _, err := c.conn.Write(buf); err != nil {
+		return 0, fmt.Errorf("write to the SSE connection: %w", err)
+	}
+	c.head = nil
+	return len(b), nil
+}
+
+// Flush does nothing: every Write goes straight to the connection.
+func (c *chunkedConn) Flush() error { return nil }
+
+// SetWriteDeadline bounds the connection's writes.
+func (c *chunkedConn) SetWriteDeadline(t time.Time) error { return c.conn.SetWriteDeadline(t) }
+
 // writeQueuedNotes writes the notifications waiting in sess.notes.
 func (s *sseServer) writeQueuedNotes(sess *sseSession, wr *deadlineWriter) error {
 	for {
@@ -298,14 +464,35 @@ func (s *sseServer) writeQueuedNotes(sess *sseSession, wr *deadlineWriter) error
 	}
 }
 
+// eventSink is where a deadlineWriter writes: a ResponseWriter
+// (responseSink) or a taken-over connection (chunkedConn).
+type eventSink interface {
+	Write(b []byte) (int, error)
+	Flush() error
+	SetWriteDeadline(t time.Time) error
+}
+
+// rcSink is a ResponseWriter as an eventSink, through its
+// ResponseController.
+type rcSink struct {
+	http.ResponseWriter
+	rc *http.ResponseController
+}
+
+func responseSink(w http.ResponseWriter) rcSink {
+	return rcSink{ResponseWriter: w, rc: http.NewResponseController(w)}
+}
+
+func (s rcSink) Flush() error                       { return s.rc.Flush() }
+func (s rcSink) SetWriteDeadline(t time.Time) error { return s.rc.SetWriteDeadline(t) }
+
 // deadlineWriter writes and flushes events to a stream, each write
 // bounded by a deadline, so a client that stops reading cannot hold the
 // stream's goroutine (and everything waiting on it) once its socket
 // buffers are full. When ctx ends (revocation, expiry, the session
 // closed) a write in progress fails at once.
 type deadlineWriter struct {
-	w       http.ResponseWriter
-	rc      *http.ResponseController
+	out     eventSink
 	ctx     context.Context
 	timeout time.Duration
 	stop    func() bool
@@ -315,13 +502,13 @@ type deadlineWriter struct {
 	wrote    bool // a write has been attempted
 }
 
-func newDeadlineWriter(ctx context.Context, w http.ResponseWriter, timeout time.Duration) *deadlineWriter {
-	d := &deadlineWriter{w: w, rc: http.NewResponseController(w), ctx: ctx, timeout: timeout}
+func newDeadlineWriter(ctx context.Context, out eventSink, timeout time.Duration) *deadlineWriter {
+	d := &deadlineWriter{out: out, ctx: ctx, timeout: timeout}
 	d.stop = context.AfterFunc(ctx, func() {
 		d.mu.Lock()
 		defer d.mu.Unlock()
 		if !d.finished {
-			_ = d.rc.SetWriteDeadline(time.Now()) // cuts a write in progress
+			_ = d.out.SetWriteDeadline(time.Now()) // cuts a write in progress
 		}
 	})
 	return d
@@ -334,8 +521,8 @@ func (d *deadlineWriter) write(b []byte) error {
 	if err != nil {
 		return err
 	}
-	if _, err = d.w.Write(b); err == nil {
-		err = d.rc.Flush()
+	if _, err = d.out.Write(b); err == nil {
+		err = d.out.Flush()
 	}
 	if d.stalled(err, start) {
 		return fmt.Errorf("%w: %w", errStreamStalled, err)
@@ -373,7 +560,7 @@ func (s *streamWriter) WriteHeader(code int) {
 }
 
 // Flush implements http.Flusher (mcp-go streams only to a Flusher).
-func (s *streamWriter) Flush() { s.check(s.d.rc.Flush()) }
+func (s *streamWriter) Flush() { s.check(s.d.out.Flush()) }
 
 func (s *streamWriter) check(err error) {
 	if err != nil && !s.lastFrom.IsZero() && s.d.stalled(err, s.lastFrom) {
@@ -395,7 +582,7 @@ func (d *deadlineWriter) start() (time.Time, error) {
 	// Not every ResponseWriter supports deadlines (tests' recorders);
 	// then writes are unbounded, as before.
 	now := time.Now()
-	_ = d.rc.SetWriteDeadline(now.Add(d.timeout))
+	_ = d.out.SetWriteDeadline(now.Add(d.timeout))
 	d.wrote = true
 	return now, nil
 }
@@ -422,9 +609,9 @@ func (d *deadlineWriter) finish() {
 	defer d.mu.Unlock()
 	d.finished = true
 	if d.wrote {
-		_ = d.rc.SetWriteDeadline(time.Now().Add(min(finalFlush, d.timeout)))
+		_ = d.out.SetWriteDeadline(time.Now().Add(min(finalFlush, d.timeout)))
 	} else {
-		_ = d.rc.SetWriteDeadline(time.Time{})
+		_ = d.out.SetWriteDeadline(time.Time{})
 	}
 }
 
@@ -536,10 +723,11 @@ func sessionParam(r *http.Request) string {
 	return ""
 }
 
-// closeAll ends every open stream.
+// closeAll ends every open stream, and refuses streams opened after it.
 func (s *sseServer) closeAll() {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
 	for _, sess := range s.sessions {
 		sess.end()
 	}

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -92,5 +93,31 @@ func TestSSEMessageChecksABodyNotCheckedBefore(t *testing.T) {
 	}
 	if ev := <-sess.out; !strings.Contains(string(ev), `"result":{}`) {
 		t.Fatalf("answer %q", ev)
+	}
+}
+
+// A stream opened after closeAll (a request that got past the drain
+// check just before shutdown) is refused, not left running: its
+// connection may be one the http.Server no longer tracks.
+func TestSSEStreamOpenedAfterCloseAllIsRefused(t *testing.T) {
+	newID := func(context.Context, *http.Request) (string, error) { return "s1", nil }
+	s := newSSEServer(server.NewMCPServer("t", "1"), time.Second, newID, slog.New(slog.DiscardHandler))
+	s.closeAll()
+	w := httptest.NewRecorder()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.serveStream(w, httptest.NewRequest("GET", "/sse", nil))
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a stream opened after closeAll is still open")
+	}
+	if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), "shutting_down") || w.Header().Get("Retry-After") == "" {
+		t.Fatalf("%d %v %s, want 503 shutting_down with Retry-After", w.Code, w.Header(), w.Body)
+	}
+	if len(s.sessions) != 0 {
+		t.Fatalf("sessions %v", s.sessions)
 	}
 }
