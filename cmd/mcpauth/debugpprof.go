@@ -43,6 +43,7 @@ func serveDebugPprof(logger *slog.Logger) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	// A GC and every free page back to the OS: what RSS would be if the
 	// runtime returned all it holds (separates retained state from
 	// runtime retention).
