@@ -127,22 +127,6 @@ func issueInProcess(ctx context.Context, dbPath string, n, callers int) ([]issue
 		return nil, err
 	}
 	out = append(out, newIssueResult(fmt.Sprintf("auth.Issuer + SQLite, %d concurrent callers", callers), "in-process", callers, wall, lats))
-	// The proposed fix for the concurrent tail (see docs): callers queue on
-	// a Go mutex around Record instead of in SQLite's sleeping busy
-	// handler. Measured here as a prototype, not product code.
-	locked, err := issueServer(ctx, &lockedStore{Store: reg})
-	if err != nil {
-		return nil, err
-	}
-	defer locked.Close()
-	wall, lats, err = mintSeries(ctx, n, callers, func(ctx context.Context, _ int) error {
-		_, err := locked.Issuer.Issue(ctx, auth.IssueRequest{ClientID: "bench-conc-locked", Expiry: auth.Expiry{Duration: 24 * time.Hour}, Scopes: []string{"tools:call"}, Caller: admin})
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	out = append(out, newIssueResult(fmt.Sprintf("prototype: %d concurrent callers, Record behind a Go mutex", callers), "in-process (proposed)", callers, wall, lats))
 	revoked, err := reg.RevokeClient(ctx, "bench-seq", "bench", "benchmark revocation set", time.Now())
 	if err != nil {
 		return nil, err
@@ -216,19 +200,6 @@ func issueViaTool(ctx context.Context, env *serverEnv, token string, n, callers 
 	conc.serverCPU = srv.cpuTime() - cpu1
 	out = append(out, conc)
 	return out, nil
-}
-
-// lockedStore serializes Record calls in the process (the proposed
-// change measured as a prototype); everything else goes to Store.
-type lockedStore struct {
-	registry.Store
-	mu sync.Mutex
-}
-
-func (l *lockedStore) Record(ctx context.Context, t auth.IssuedToken) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.Store.Record(ctx, t)
 }
 
 // issueServer builds the server on reg with mcpauth.New, as the binary

@@ -158,9 +158,6 @@ func (r *report) issueTargets() []target {
 		ts = append(ts, target{"issue_token p50 with the durable write (in-process, sequential)", "≤ 2 ms", ms(i.p50), i.p50 <= targetIssueP50, true})
 	}
 	for _, i := range r.issue {
-		if strings.HasPrefix(i.name, "prototype") {
-			continue
-		}
 		if strings.Contains(i.name, "concurrent") && i.via == "in-process" {
 			ts = append(ts, target{fmt.Sprintf("issue_token p50, %d concurrent callers (in-process)", i.callers), "≤ 2 ms", ms(i.p50), i.p50 <= targetIssueP50, true})
 		}
