@@ -240,7 +240,7 @@ func (r *report) analyzeSessions(w writef) {
 			"the rest of its RSS is heap the collector has not handed back, such as the request buffers every stream leaves behind as "+
 			"garbage when its handler returns", s.gc.liveMB, s.gc.goalMB, s.gc.stMB, s.opened)
 	}
-	w(". On HTTP/1.1 a stream, once authorised and its session registered, takes its connection over (`http.ResponseController.Hijack`), " +
+	w(". On HTTP/1.x a stream, once authorised and its session registered, takes its connection over (`http.ResponseController.Hijack`), " +
 		"writes the response head net/http would write, and its handler returns: net/http's connection goroutine, which ran the whole " +
 		"handler chain and so had the deepest stack, its background reader, its 4 KiB `bufio.Reader` and `bufio.Writer`, the response's " +
 		"2 KiB chunking buffer and the parsed request are let go. What a session holds is then:\n\n")

@@ -200,7 +200,7 @@ func frame(data []byte) []byte {
 // request context ends (token expiry, revocation, shutdown), the session
 // is closed or a write to a client that stopped reading times out.
 //
-// On an HTTP/1.1 connection whose request can be handed off (openSSE),
+// On an HTTP/1.x connection whose request can be handed off (openSSE),
 // the stream takes the connection over and the handler returns: net/http's
 // connection goroutine, its buffers and the parsed request are let go, and
 // the stream runs in a goroutine of its own (streamConn), which writes
@@ -265,7 +265,8 @@ func (s *sseServer) serveStream(w http.ResponseWriter, r *http.Request) {
 	endpoint := []byte(fmt.Sprintf("event: endpoint\ndata: %s?sessionId=%s\r\n\r\n", s.messagePath, id))
 
 	if conn, hf := s.takeOver(w, r); conn != nil {
-		go s.streamConn(ctx, sess, conn, responseHead(h), endpoint, hf, unregister)
+		chunked := r.ProtoAtLeast(1, 1)
+		go s.streamConn(ctx, sess, conn, responseHead(h, chunked), chunked, endpoint, hf, unregister)
 		return
 	}
 
@@ -319,7 +320,7 @@ func (s *sseServer) run(ctx context.Context, sess *sseSession, wr *deadlineWrite
 	}
 }
 
-// takeOver hijacks the connection of a GET /sse over HTTP/1.1 whose
+// takeOver hijacks the connection of a GET /sse over HTTP/1.x whose
 // request can be handed off: the connection and the handoff, or nil when
 // the handler must serve the stream itself (nothing is then changed).
 // Bytes the client sent after its request (it has no body; a pipelined
@@ -327,7 +328,7 @@ func (s *sseServer) run(ctx context.Context, sess *sseSession, wr *deadlineWrite
 // are ignored.
 func (s *sseServer) takeOver(w http.ResponseWriter, r *http.Request) (net.Conn, *handoff) {
 	hf := handoffFrom(r.Context())
-	if hf == nil || r.Method != http.MethodGet || r.ProtoMajor != 1 || r.ProtoMinor < 1 {
+	if hf == nil || r.Method != http.MethodGet || r.ProtoMajor != 1 {
 		return nil, nil
 	}
 	conn, _, err := http.NewResponseController(w).Hijack()
@@ -345,15 +346,24 @@ func (s *sseServer) takeOver(w http.ResponseWriter, r *http.Request) (net.Conn, 
 }
 
 // responseHead is the head net/http would write for the stream: status,
-// the handler's headers (sorted, as net/http writes them), Date, and the
-// chunked body's Transfer-Encoding.
-func responseHead(h http.Header) []byte {
+// the handler's headers (sorted, as net/http writes them), Date, and,
+// answering HTTP/1.1, the chunked body's Transfer-Encoding. An HTTP/1.0
+// request (what nginx sends by default) gets an HTTP/1.0 status line and a
+// body that ends when the connection closes, as net/http answers it.
+func responseHead(h http.Header, chunked bool) []byte {
 	var b bytes.Buffer
-	b.WriteString("HTTP/1.1 200 OK\r\n")
+	if chunked {
+		b.WriteString("HTTP/1.1 200 OK\r\n")
+	} else {
+		b.WriteString("HTTP/1.0 200 OK\r\n")
+	}
 	_ = h.Write(&b) // a bytes.Buffer takes every write
 	b.WriteString("Date: ")
 	b.WriteString(time.Now().UTC().Format(http.TimeFormat))
-	b.WriteString("\r\nTransfer-Encoding: chunked\r\n\r\n")
+	if chunked {
+		b.WriteString("\r\nTransfer-Encoding: chunked")
+	}
+	b.WriteString("\r\n\r\n")
 	return b.Bytes()
 }
 
@@ -372,7 +382,7 @@ const lingerTimeout = 500 * time.Millisecond
 // before net/http ends its response; the in-flight count a shutdown waits
 // on drops (hf.close) once the end is written. The connection is closed
 // when the client has closed its side too, or after lingerTimeout.
-func (s *sseServer) streamConn(ctx context.Context, sess *sseSession, conn net.Conn, head, endpoint []byte, hf *handoff, unregister func()) {
+func (s *sseServer) streamConn(ctx context.Context, sess *sseSession, conn net.Conn, head []byte, chunked bool, endpoint []byte, hf *handoff, unregister func()) {
 	var open atomic.Int32 // the two goroutines using conn; the last closes it
 	open.Store(2)
 	release := func() {
@@ -393,7 +403,7 @@ func (s *sseServer) streamConn(ctx context.Context, sess *sseSession, conn net.C
 			}
 		}
 	}()
-	body := &chunkedConn{conn: conn, head: head}
+	body := &chunkedConn{conn: conn, head: head, chunked: chunked}
 	wr := newDeadlineWriter(ctx, body, s.timeout())
 	if err := wr.write(endpoint); err == nil {
 		s.run(ctx, sess, wr)
@@ -401,9 +411,13 @@ func (s *sseServer) streamConn(ctx context.Context, sess *sseSession, conn net.C
 	unregister()
 	hf.end()
 	wr.finish()
-	// The end of the chunked body, after the head if the stream ended
-	// before its first write (an empty stream, as net/http would answer).
-	last := append(body.head[:len(body.head):len(body.head)], "0\r\n\r\n"...)
+	// The end of the chunked body (an HTTP/1.0 body ends with the
+	// connection), after the head if the stream ended before its first
+	// write (an empty stream, as net/http would answer).
+	last := body.head[:len(body.head):len(body.head)]
+	if chunked {
+		last = append(last, "0\r\n\r\n"...)
+	}
 	if _, err := conn.Write(last); err == nil {
 		if cw, ok := conn.(interface{ CloseWrite() error }); ok {
 			_ = cw.CloseWrite()
@@ -415,10 +429,13 @@ func (s *sseServer) streamConn(ctx context.Context, sess *sseSession, conn net.C
 }
 
 // chunkedConn writes a stream's body to a taken-over connection in
-// chunked encoding, the first chunk preceded by the response head.
+// chunked encoding (answering HTTP/1.1; as it is for HTTP/1.0, whose body
+// ends with the connection), the first write preceded by the response
+// head.
 type chunkedConn struct {
-	conn net.Conn
-	head []byte // written with the first chunk
+	conn    net.Conn
+	head    []byte // written with the first chunk
+	chunked bool
 }
 
 // Write writes b as one chunk (and the head first, once).
@@ -428,10 +445,14 @@ func (c *chunkedConn) Write(b []byte) (int, error) {
 	}
 	buf := make([]byte, 0, len(c.head)+len(b)+12)
 	buf = append(buf, c.head...)
-	buf = strconv.AppendInt(buf, int64(len(b)), 16)
-	buf = append(buf, "\r\n"...)
+	if c.chunked {
+		buf = strconv.AppendInt(buf, int64(len(b)), 16)
+		buf = append(buf, "\r\n"...)
+	}
 	buf = append(buf, b...)
-	buf = append(buf, "\r\n"...)
+	if c.chunked {
+		buf = append(buf, "\r\n"...)
+	}
 	if _, err := c.conn.Write(buf); err != nil {
 		return 0, fmt.Errorf("write to the SSE connection: %w", err)
 	}

@@ -17,18 +17,18 @@ import (
 )
 
 // rawSSEStream opens GET /sse on addr over a raw connection (no client
-// goroutines), with Host set to host and the extra header lines given,
-// and reads the response up to the endpoint event: the response (its
-// head) and the connection.
-func rawSSEStream(t *testing.T, addr, host, token string, extra ...string) (*http.Response, net.Conn) {
+// goroutines) speaking proto (HTTP/1.1 or HTTP/1.0), with Host set to
+// host and the extra header lines given, and reads the response up to the
+// endpoint event: the response (its head) and the connection.
+func rawSSEStream(t *testing.T, proto, addr, host, token string, extra ...string) (*http.Response, net.Conn) {
 	t.Helper()
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	fmt.Fprintf(conn, "GET /sse HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nAccept: text/event-stream\r\n%s\r\n",
-		host, token, strings.Join(append(extra, ""), "\r\n"))
+	fmt.Fprintf(conn, "GET /sse %s\r\nHost: %s\r\nAuthorization: Bearer %s\r\nAccept: text/event-stream\r\n%s\r\n",
+		proto, host, token, strings.Join(append(extra, ""), "\r\n"))
 	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	defer func() { _ = conn.SetReadDeadline(time.Time{}) }()
 	br := bufio.NewReader(conn)
@@ -59,12 +59,19 @@ func goroutineDump() []string {
 	return strings.Split(b.String(), "\n\n")
 }
 
-// An open legacy SSE stream on HTTP/1.1 holds no net/http connection
+// An open legacy SSE stream on HTTP/1.1 or 1.0 holds no net/http connection
 // goroutine parked in the handler chain (with its deep stack, its
 // connection's read and write buffers and the parsed request): the
 // stream takes its connection over and runs in goroutines of its own,
 // which end when the client closes the connection.
 func TestOpenSSEStreamsHoldNoHandlerGoroutine(t *testing.T) {
+	// HTTP/1.0 is what nginx speaks to its upstreams by default.
+	for _, proto := range []string{"HTTP/1.1", "HTTP/1.0"} {
+		t.Run(proto, func(t *testing.T) { testStreamsHoldNoHandlerGoroutine(t, proto) })
+	}
+}
+
+func testStreamsHoldNoHandlerGoroutine(t *testing.T, proto string) {
 	const n = 40
 	s := startStack(t, stackOpts{maxStreams: n + 8})
 	tok := s.mint(t, "many-streams", time.Hour)
@@ -73,7 +80,7 @@ func TestOpenSSEStreamsHoldNoHandlerGoroutine(t *testing.T) {
 	before := runtime.NumGoroutine()
 	conns := make([]net.Conn, n)
 	for i := range conns {
-		_, conns[i] = rawSSEStream(t, addr, addr, tok)
+		_, conns[i] = rawSSEStream(t, proto, addr, addr, tok)
 	}
 	waitFor(t, 5*time.Second, "the streams' sessions are not all open", func() bool { return s.HTTP.OpenSessions() == n })
 
@@ -132,6 +139,12 @@ func (f flushOnly) Flush()                      { f.w.(http.Flusher).Flush() }
 // protocol, headers (those middleware set too, CORS here) and chunked
 // body with the same endpoint event.
 func TestTakenOverSSEStreamHasNetHTTPsResponseHead(t *testing.T) {
+	for _, proto := range []string{"HTTP/1.1", "HTTP/1.0"} {
+		t.Run(proto, func(t *testing.T) { testTakenOverResponseHead(t, proto) })
+	}
+}
+
+func testTakenOverResponseHead(t *testing.T, proto string) {
 	const origin = "https://app.example"
 	s := startStack(t, stackOpts{cors: []string{origin}})
 	tok := s.mint(t, "head", time.Hour)
@@ -139,8 +152,8 @@ func TestTakenOverSSEStreamHasNetHTTPsResponseHead(t *testing.T) {
 	plain := httptest.NewServer(hideHijack(s.HTTP))
 	t.Cleanup(plain.Close)
 
-	taken, _ := rawSSEStream(t, addr, addr, tok, "Origin: "+origin)
-	served, _ := rawSSEStream(t, strings.TrimPrefix(plain.URL, "http://"), addr, tok, "Origin: "+origin)
+	taken, _ := rawSSEStream(t, proto, addr, addr, tok, "Origin: "+origin)
+	served, _ := rawSSEStream(t, proto, strings.TrimPrefix(plain.URL, "http://"), addr, tok, "Origin: "+origin)
 	if inHandler := func() bool {
 		for _, g := range goroutineDump() {
 			if strings.Contains(g, "(*sseServer).serveStream") && strings.Contains(g, "hideHijack") {
@@ -177,8 +190,9 @@ func TestTakenOverSSEStreamHasNetHTTPsResponseHead(t *testing.T) {
 		}
 	}
 
-	// The taken-over stream ends with the chunked body's end: a
-	// shutdown gives the client a clean end of stream, not a cut.
+	// The taken-over stream ends with the chunked body's end (HTTP/1.0:
+	// with the connection's): a shutdown gives the client a clean end of
+	// stream, not a cut.
 	done := make(chan error, 1)
 	go func() {
 		_, err := io.Copy(io.Discard, taken.Body)
