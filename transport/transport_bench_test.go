@@ -78,7 +78,15 @@ func benchHandler(b *testing.B, authOn bool) (http.Handler, string) {
 }
 
 func benchPost(h http.Handler, token, session, body string) *httptest.ResponseRecorder {
-	req := httptest.NewRequest(http.MethodPost, "http://127.0.0.1:8080/mcp", strings.NewReader(body))
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, benchRequest(strings.NewReader(body), token, session))
+	return w
+}
+
+// benchRequest is a POST /mcp of body with the Bearer token, in session
+// (a 2025-11-25 Mcp-Session-Id) unless it is empty.
+func benchRequest(body io.Reader, token, session string) *http.Request {
+	req := httptest.NewRequest(http.MethodPost, "http://127.0.0.1:8080/mcp", body)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
 	req.Header.Set("Authorization", "Bearer "+token)
@@ -86,12 +94,14 @@ func benchPost(h http.Handler, token, session, body string) *httptest.ResponseRe
 		req.Header.Set("Mcp-Session-Id", session)
 		req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
 	}
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, req)
-	return w
+	return req
 }
 
-func benchToolsCallStreamable(b *testing.B, authOn bool) {
+// benchSession is benchHandler with an initialized 2025-11-25 session,
+// checked by one call of call whose answer must contain want and be no
+// tool error.
+func benchSession(b *testing.B, authOn bool, call, want string) (http.Handler, string, string) {
+	b.Helper()
 	h, tok := benchHandler(b, authOn)
 	w := benchPost(h, tok, "", initBody)
 	session := w.Header().Get("Mcp-Session-Id")
@@ -101,10 +111,15 @@ func benchToolsCallStreamable(b *testing.B, authOn bool) {
 	if w := benchPost(h, tok, session, `{"jsonrpc":"2.0","method":"notifications/initialized"}`); w.Code/100 != 2 {
 		b.Fatalf("initialized: %d", w.Code)
 	}
-	w = benchPost(h, tok, session, benchToolsCall)
-	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"client_id"`) || strings.Contains(w.Body.String(), `"isError":true`) {
+	w = benchPost(h, tok, session, call)
+	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), want) || strings.Contains(w.Body.String(), `"isError":true`) {
 		b.Fatalf("tools/call: %d %s", w.Code, w.Body.String())
 	}
+	return h, tok, session
+}
+
+func benchToolsCallStreamable(b *testing.B, authOn bool) {
+	h, tok, session := benchSession(b, authOn, benchToolsCall, `"client_id"`)
 	benchCalls(b, h, tok, session)
 }
 
@@ -168,7 +183,7 @@ const benchIssueToken = `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":
 // mcpauth.New, with its durable write to a SQLite registry in the test's
 // temp directory: the server's CPU per mint minus the network.
 func BenchmarkIssueTokenStreamable(b *testing.B) {
-	h, tok, session := benchIssueSession(b)
+	h, tok, session := benchSession(b, true, benchIssueToken, `"jti"`)
 	benchCallsBody(b, h, tok, session, []byte(benchIssueToken))
 }
 
@@ -177,47 +192,21 @@ func BenchmarkIssueTokenStreamable(b *testing.B) {
 // bench harness's concurrent series: the registry's group commit shares
 // each fsync between the mints that queue meanwhile.
 func BenchmarkIssueTokenStreamableParallel(b *testing.B) {
-	h, tok, session := benchIssueSession(b)
+	h, tok, session := benchSession(b, true, benchIssueToken, `"jti"`)
 	body := []byte(benchIssueToken)
 	b.ReportAllocs()
 	b.SetParallelism(max(1, 16/runtime.GOMAXPROCS(0)))
 	cpuPerOp(b)
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			req := httptest.NewRequest(http.MethodPost, "http://127.0.0.1:8080/mcp", bytes.NewReader(body))
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Accept", "application/json, text/event-stream")
-			req.Header.Set("Authorization", "Bearer "+tok)
-			req.Header.Set("Mcp-Session-Id", session)
-			req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
 			rw := &benchWriter{h: http.Header{}}
-			h.ServeHTTP(rw, req)
+			h.ServeHTTP(rw, benchRequest(bytes.NewReader(body), tok, session))
 			if rw.code != http.StatusOK {
 				b.Errorf("issue_token: %d", rw.code)
 				return
 			}
 		}
 	})
-}
-
-// benchIssueSession is benchHandler with an initialized 2025-11-25 session
-// of the admin token, checked to mint.
-func benchIssueSession(b *testing.B) (http.Handler, string, string) {
-	b.Helper()
-	h, tok := benchHandler(b, true)
-	w := benchPost(h, tok, "", initBody)
-	session := w.Header().Get("Mcp-Session-Id")
-	if w.Code != http.StatusOK || session == "" {
-		b.Fatalf("initialize: %d %q", w.Code, w.Body.String())
-	}
-	if w := benchPost(h, tok, session, `{"jsonrpc":"2.0","method":"notifications/initialized"}`); w.Code/100 != 2 {
-		b.Fatalf("initialized: %d", w.Code)
-	}
-	w = benchPost(h, tok, session, benchIssueToken)
-	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"jti"`) || strings.Contains(w.Body.String(), `"isError":true`) {
-		b.Fatalf("issue_token: %d %s", w.Code, w.Body.String())
-	}
-	return h, tok, session
 }
 
 // streamWriter is a ResponseWriter for an SSE stream that hands every
@@ -440,14 +429,8 @@ func benchCallsBody(b *testing.B, h http.Handler, tok, session string, body []by
 	b.ReportAllocs()
 	cpuPerOp(b)
 	for b.Loop() {
-		req := httptest.NewRequest(http.MethodPost, "http://127.0.0.1:8080/mcp", bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json, text/event-stream")
-		req.Header.Set("Authorization", "Bearer "+tok)
-		req.Header.Set("Mcp-Session-Id", session)
-		req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
 		rw := &benchWriter{h: http.Header{}}
-		h.ServeHTTP(rw, req)
+		h.ServeHTTP(rw, benchRequest(bytes.NewReader(body), tok, session))
 		if rw.code != http.StatusOK {
 			b.Fatalf("tools/call: %d", rw.code)
 		}
