@@ -237,31 +237,17 @@ func runSessions(ctx context.Context, o options, env *serverEnv, token, tmp stri
 
 	// Serve a sample: initialize and call whoami on ~50 sessions spread
 	// over the whole set, reading each answer from that session's stream.
-	step := max(1, o.sessions/50)
-	for i := 0; i < len(streams); i += step {
+	res.sampled, res.okays, res.sampleErr = sampleSessions(ctx, len(streams), func(ctx context.Context, i int) ([]byte, error) {
 		s, token := streams[i], toks[i/o.streamsPerClient]
-		res.sampled++
-		ectx, ecancel := context.WithTimeout(ctx, 10*time.Second)
-		_, err := s.exchange(ectx, hc, srv.url, token, initializeBody(1), 1)
+		_, err := s.exchange(ctx, hc, srv.url, token, initializeBody(1), 1)
 		if err == nil {
-			_, err = s.exchange(ectx, hc, srv.url, token, initializedBody, -1)
-		}
-		var body []byte
-		if err == nil {
-			body, err = s.exchange(ectx, hc, srv.url, token, whoamiBody(2), 2)
-		}
-		ecancel()
-		if err == nil && !bytes.Contains(body, []byte(fmt.Sprintf(`"client_id":"bench-sess-%04d"`, i/o.streamsPerClient))) {
-			err = fmt.Errorf("whoami answered for someone else: %.200s", body)
+			_, err = s.exchange(ctx, hc, srv.url, token, initializedBody, -1)
 		}
 		if err != nil {
-			if res.sampleErr == "" {
-				res.sampleErr = fmt.Sprintf("session %d: %v", i, err)
-			}
-			continue
+			return nil, err
 		}
-		res.okays++
-	}
+		return s.exchange(ctx, hc, srv.url, token, whoamiBody(2), 2)
+	}, o.streamsPerClient)
 
 	// Every stream still open? A closed one reads EOF at once; an open
 	// one times out (or yields a keep-alive).
@@ -304,6 +290,31 @@ func runSessions(ctx context.Context, o options, env *serverEnv, token, tmp stri
 		return res, fmt.Errorf("session memory profile: %w", err)
 	}
 	return res, nil
+}
+
+// sampleSessions serves about 50 of n sessions spread over the whole set,
+// each by whoami (within 10 s), and checks that each answers for its own
+// client (session i belongs to client i/perClient): how many were tried,
+// how many answered rightly, and the first failure.
+func sampleSessions(ctx context.Context, n int, whoami func(ctx context.Context, i int) ([]byte, error), perClient int) (sampled, okays int, firstErr string) {
+	step := max(1, n/50)
+	for i := 0; i < n; i += step {
+		sampled++
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		body, err := whoami(sctx, i)
+		cancel()
+		if err == nil && !bytes.Contains(body, []byte(fmt.Sprintf(`"client_id":"bench-sess-%04d"`, i/perClient))) {
+			err = fmt.Errorf("whoami answered for someone else: %.200s", body)
+		}
+		if err != nil {
+			if firstErr == "" {
+				firstErr = fmt.Sprintf("session %d: %v", i, err)
+			}
+			continue
+		}
+		okays++
+	}
+	return sampled, okays, firstErr
 }
 
 // mintSessionTokens mints n one-hour tokens for client ids bench-sess-NNNN

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log"
-	"strings"
 	"time"
 )
 
@@ -98,23 +97,9 @@ func runStreamableSessions(ctx context.Context, o options, env *serverEnv, token
 
 	// A sample, spread over the set: each session answers for its own
 	// client.
-	step := max(1, o.sessions/50)
-	for i := 0; i < o.sessions; i += step {
-		res.sampled++
-		sctx, scancel := context.WithTimeout(ctx, 10*time.Second)
-		body, err := clients[i].call(sctx, "whoami", "{}")
-		scancel()
-		if err == nil && !strings.Contains(string(body), fmt.Sprintf(`"client_id":"bench-sess-%04d"`, i/per)) {
-			err = fmt.Errorf("whoami answered for someone else: %.200s", body)
-		}
-		if err != nil {
-			if res.sampleErr == "" {
-				res.sampleErr = fmt.Sprintf("session %d: %v", i, err)
-			}
-			continue
-		}
-		res.okays++
-	}
+	res.sampled, res.okays, res.sampleErr = sampleSessions(ctx, o.sessions, func(ctx context.Context, i int) ([]byte, error) {
+		return clients[i].call(ctx, "whoami", "{}")
+	}, per)
 	res.gc = lastGCTrace(srv.output())
 	log.Printf("streamable sessions: RSS %d -> %d KiB (%.1f KiB/session), sample %d/%d served",
 		res.rssBefore>>10, res.rssAfter>>10, res.perSession()/1024, res.okays, res.sampled)
