@@ -12,7 +12,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -38,13 +37,13 @@ func serveRelay(mode string, args []string) error {
 	if err != nil || up.Host == "" {
 		return fmt.Errorf("-to %q: want the upstream's base URL, http://host:port", *to)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	switch mode {
 	case "tcp":
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
 		return relayTCP(ctx, *addr, up.Host)
 	case "http":
-		return relayHTTP(ctx, *addr, up)
+		return serveUntilStopped(*addr, reverseProxy(up), 5*time.Second)
 	}
 	return fmt.Errorf("unknown mode %q (tcp or http)", mode)
 }
@@ -88,24 +87,14 @@ func relayTCP(ctx context.Context, addr, upstream string) error {
 	}
 }
 
-// relayHTTP serves net/http's reverse proxy to upstream on addr, with
-// enough idle connections kept for every caller (as mcpauth keeps for
-// its upstreams) and responses flushed as they come (SSE).
-func relayHTTP(ctx context.Context, addr string, upstream *url.URL) error {
+// reverseProxy is net/http's reverse proxy to upstream, with enough idle
+// connections kept for every caller (as mcpauth keeps for its upstreams)
+// and responses flushed as they come (SSE).
+func reverseProxy(upstream *url.URL) http.Handler {
 	p := httputil.NewSingleHostReverseProxy(upstream)
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 256, 256
 	p.Transport = tr
 	p.FlushInterval = -1
-	hs := &http.Server{Addr: addr, Handler: p, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = hs.Shutdown(sctx)
-	}()
-	if err := hs.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return p
 }

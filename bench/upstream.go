@@ -38,6 +38,26 @@ func reexecMode(role string, serve func(kind string, args []string) error) {
 	os.Exit(0)
 }
 
+// serveUntilStopped serves h on addr until the process is told to stop
+// (SIGINT, SIGTERM), then shuts the server down, giving requests in
+// flight grace to finish before it closes what is left.
+func serveUntilStopped(addr string, h http.Handler, grace time.Duration) error {
+	hs := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), grace)
+		defer cancel()
+		_ = hs.Shutdown(sctx)
+		_ = hs.Close()
+	}()
+	if err := hs.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
 func serveUpstream(mode string, args []string) error {
 	fs := flag.NewFlagSet("upstream "+mode, flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:0", "listen address (http)")
@@ -62,19 +82,7 @@ func serveUpstream(mode string, args []string) error {
 		mux := http.NewServeMux()
 		mux.Handle("/mcp", server.NewStreamableHTTPServer(s))
 		mux.HandleFunc("/health", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-		hs := &http.Server{Addr: *addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		defer stop()
-		go func() {
-			<-ctx.Done()
-			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			_ = hs.Shutdown(sctx)
-		}()
-		if err := hs.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-		return nil
+		return serveUntilStopped(*addr, mux, 5*time.Second)
 	case "stdio":
 		d := *delay
 		s.AddTool(mcp.NewTool("wait", mcp.WithDescription("answers after a fixed delay")),
