@@ -19,11 +19,17 @@ type handoff struct {
 	unlink func() bool
 
 	mu      sync.Mutex
-	taken   bool     // the stream carries on after the handler returned
-	ended   bool     // the stream has ended: cleanup runs at once
-	closed  bool     // its connection is done with: onClose runs at once
-	later   []func() // cleanup for when the stream ends, in order
-	closing []func() // for when its connection is done with, in order
+	taken   bool      // the stream carries on after the handler returned
+	atEnd   afterward // cleanup for when the stream ends
+	atClose afterward // for when its connection is done with
+}
+
+// afterward is what waits for a moment of a handed-off stream (its end,
+// its connection done with), in order; once the moment has come, what is
+// handed over later runs at once.
+type afterward struct {
+	come bool
+	fs   []func()
 }
 
 type handoffKey struct{}
@@ -55,29 +61,40 @@ func (h *handoff) take() bool {
 // that is still open, when the stream ends. Middleware defer their
 // cleanup through it. A nil handoff runs f now.
 func (h *handoff) done(f func()) {
-	if h != nil {
-		h.mu.Lock()
-		if h.taken && !h.ended {
-			h.later = append(h.later, f)
-			h.mu.Unlock()
-			return
-		}
-		h.mu.Unlock()
+	if h == nil {
+		f()
+		return
 	}
-	f()
+	h.runAt(&h.atEnd, f)
 }
 
 // onClose runs f now, or, when the request has been handed off to a
 // stream whose connection is still in use, once it is done with.
-func (h *handoff) onClose(f func()) {
+func (h *handoff) onClose(f func()) { h.runAt(&h.atClose, f) }
+
+// runAt runs f now, or, when the request has been handed off and the
+// moment a has not come yet, then.
+func (h *handoff) runAt(a *afterward, f func()) {
 	h.mu.Lock()
-	if h.taken && !h.closed {
-		h.closing = append(h.closing, f)
+	if h.taken && !a.come {
+		a.fs = append(a.fs, f)
 		h.mu.Unlock()
 		return
 	}
 	h.mu.Unlock()
 	f()
+}
+
+// arrive marks the moment a come and runs what waited for it, in order.
+func (h *handoff) arrive(a *afterward) {
+	h.mu.Lock()
+	a.come = true
+	fs := a.fs
+	a.fs = nil
+	h.mu.Unlock()
+	for _, f := range fs {
+		f()
+	}
 }
 
 // isTaken reports whether the request was handed off.
@@ -89,26 +106,10 @@ func (h *handoff) isTaken() bool {
 
 // end runs the cleanup handed over, in the order the middleware deferred
 // it; cleanup handed over later runs at once.
-func (h *handoff) end() {
-	h.mu.Lock()
-	h.ended = true
-	later := h.later
-	h.later = nil
-	h.mu.Unlock()
-	for _, f := range later {
-		f()
-	}
-}
+func (h *handoff) end() { h.arrive(&h.atEnd) }
 
 // close runs what waited for the connection to be done with (after end).
 func (h *handoff) close() {
 	h.end()
-	h.mu.Lock()
-	h.closed = true
-	closing := h.closing
-	h.closing = nil
-	h.mu.Unlock()
-	for _, f := range closing {
-		f()
-	}
+	h.arrive(&h.atClose)
 }
