@@ -359,44 +359,43 @@ func TestServerRequestsOverStdioNeedTheCallsInFlightToShareASession(t *testing.T
 	}
 	// With another call to the child in flight, nobody can tell whose
 	// call asked: refused, not guessed.
-	file := filepath.Join(t.TempDir(), "block")
-	ctx, cancel := context.WithCancel(context.Background())
-	blocker := caller(t, url, "go")
-	go func() {
-		req := mcp.CallToolRequest{}
-		req.Params.Name = "go__block"
-		req.Params.Arguments = map[string]any{"file": file}
-		_, _ = blocker.CallTool(ctx, req)
-	}()
-	waitFor(t, "the blocking call to start", fileSays(file, "started"))
+	end := blockingCall(t, caller(t, url, "go"), "another caller's")
 	if res := testutil.CallTool(t, ann, "go__sample", nil); !res.IsError || !strings.Contains(testutil.Text(res), "2 calls to it are in flight") {
 		t.Fatalf("sampling with two calls in flight = %+v", res)
 	}
-	// End the blocking call and wait for the child to write its last
-	// word, so the temporary directory is not written to while it is
-	// removed.
-	cancel()
-	waitFor(t, "the blocking call to end", fileSays(file, "started cancelled"))
+	end()
 
 	// Several calls in flight from one client session: whichever of them
 	// asked, that session's client is the one to answer, so it is asked.
-	file = filepath.Join(t.TempDir(), "block")
-	ctx, cancel = context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		req := mcp.CallToolRequest{}
-		req.Params.Name = "go__block"
-		req.Params.Arguments = map[string]any{"file": file}
-		_, _ = ann.CallTool(ctx, req)
-	}()
-	waitFor(t, "ann's blocking call to start", fileSays(file, "started"))
+	end = blockingCall(t, ann, "ann's")
+	defer end()
 	for tool, want := range map[string]string{"go__sample": "from ann", "go__roots": "roots: [file:///ann]"} {
 		if res := testutil.CallTool(t, ann, tool, nil); res.IsError || !strings.Contains(testutil.Text(res), want) {
 			t.Fatalf("%s with two of ann's calls in flight = %q, want %q", tool, testutil.Text(res), want)
 		}
 	}
-	cancel()
-	waitFor(t, "ann's blocking call to end", fileSays(file, "started cancelled"))
+}
+
+// blockingCall has c call the stdio child's go__block, which stays in
+// flight until cancelled, and returns once the child has started it. The
+// returned end cancels the call and waits for the child to write its last
+// word, so the temporary directory is not written to while it is
+// removed; calling end again does nothing.
+func blockingCall(t *testing.T, c *client.Client, whose string) (end func()) {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "block")
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		req := mcp.CallToolRequest{}
+		req.Params.Name = "go__block"
+		req.Params.Arguments = map[string]any{"file": file}
+		_, _ = c.CallTool(ctx, req)
+	}()
+	waitFor(t, whose+" blocking call to start", fileSays(file, "started"))
+	return sync.OnceFunc(func() {
+		cancel()
+		waitFor(t, whose+" blocking call to end", fileSays(file, "started cancelled"))
+	})
 }
 
 // updates records the notifications/resources/updated a caller receives.
