@@ -258,57 +258,23 @@ func runGateway(ctx context.Context, o options, env *serverEnv, tmp string) (*ga
 
 	hc := newHTTPClient(max(o.clients, gatewayStdioCallers)*2 + 16)
 	defer hc.CloseIdleConnections()
-	openDirect := func(ctx context.Context) (caller, error) {
-		c, err := openStreamable(ctx, hc, up.url, "")
-		if err != nil {
-			return nil, err
-		}
-		return toolCaller{c, "echo", gatewayEchoArgs}, nil
-	}
-	openVia := func(ctx context.Context) (caller, error) {
-		c, err := openStreamable(ctx, hc, gw.url, tok)
-		if err != nil {
-			return nil, err
-		}
-		return toolCaller{c, "up__echo", gatewayEchoArgs}, nil
-	}
-	openEchoAt := func(p *proc) func(context.Context) (caller, error) {
+	// opener opens a caller's session on url (with the Bearer token tok,
+	// if any) that calls tool with args.
+	opener := func(url, tok, tool, args string) func(context.Context) (caller, error) {
 		return func(ctx context.Context) (caller, error) {
-			c, err := openStreamable(ctx, hc, p.url, "")
+			c, err := openStreamable(ctx, hc, url, tok)
 			if err != nil {
 				return nil, err
 			}
-			return toolCaller{c, "echo", gatewayEchoArgs}, nil
+			return toolCaller{c, tool, args}, nil
 		}
 	}
-	openDirectWork := func(ctx context.Context) (caller, error) {
-		c, err := openStreamable(ctx, hc, up.url, "")
-		if err != nil {
-			return nil, err
-		}
-		return toolCaller{c, "work", "{}"}, nil
-	}
-	openViaWork := func(ctx context.Context) (caller, error) {
-		c, err := openStreamable(ctx, hc, gw.url, tok)
-		if err != nil {
-			return nil, err
-		}
-		return toolCaller{c, "up__work", "{}"}, nil
-	}
-	openOwn := func(ctx context.Context) (caller, error) {
-		c, err := openStreamable(ctx, hc, gw.url, tok)
-		if err != nil {
-			return nil, err
-		}
-		return toolCaller{c, "whoami", "{}"}, nil
-	}
-	openSlow := func(ctx context.Context) (caller, error) {
-		c, err := openStreamable(ctx, hc, gw.url, tok)
-		if err != nil {
-			return nil, err
-		}
-		return toolCaller{c, "slow__wait", "{}"}, nil
-	}
+	openDirect := opener(up.url, "", "echo", gatewayEchoArgs)
+	openVia := opener(gw.url, tok, "up__echo", gatewayEchoArgs)
+	openDirectWork := opener(up.url, "", "work", "{}")
+	openViaWork := opener(gw.url, tok, "up__work", "{}")
+	openOwn := opener(gw.url, tok, "whoami", "{}")
+	openSlow := opener(gw.url, tok, "slow__wait", "{}")
 	if err := gatewaySanity(ctx, openDirect, openVia); err != nil {
 		return nil, fmt.Errorf("%w (mcpauth output: %s)", err, gw.output())
 	}
@@ -331,10 +297,10 @@ func runGateway(ctx context.Context, o options, env *serverEnv, tmp string) (*ga
 			{"mcpauth's own whoami", 1, gw, openOwn, nil},
 			{"direct, work tool", o.clients, up, openDirectWork, nil},
 			{"via mcpauth, work tool", o.clients, gw, openViaWork, []*proc{up}},
-			{relayTCPName, o.clients, tcpRelay, openEchoAt(tcpRelay), []*proc{up}},
-			{relayHTTPName, o.clients, httpRelay, openEchoAt(httpRelay), []*proc{up}},
-			{relayTCPName, 1, tcpRelay, openEchoAt(tcpRelay), []*proc{up}},
-			{relayHTTPName, 1, httpRelay, openEchoAt(httpRelay), []*proc{up}},
+			{relayTCPName, o.clients, tcpRelay, opener(tcpRelay.url, "", "echo", gatewayEchoArgs), []*proc{up}},
+			{relayHTTPName, o.clients, httpRelay, opener(httpRelay.url, "", "echo", gatewayEchoArgs), []*proc{up}},
+			{relayTCPName, 1, tcpRelay, opener(tcpRelay.url, "", "echo", gatewayEchoArgs), []*proc{up}},
+			{relayHTTPName, 1, httpRelay, opener(httpRelay.url, "", "echo", gatewayEchoArgs), []*proc{up}},
 		}
 		if round%2 == 1 { // alternate which goes first
 			runs[0], runs[1], runs[2], runs[3] = runs[1], runs[0], runs[3], runs[2]
