@@ -149,26 +149,44 @@ func startRelay(ctx context.Context, env *serverEnv, exe, kind, cpus, upstreamUR
 		[]string{"PATH=" + os.Getenv("PATH"), "HOME=" + env.dir}, env.dir, cpus, "http://"+addr)
 }
 
-// floorsThroughput is what the floors in mcpauth's place reached against
-// the upstream directly, for the throughput target's row ("" when not
-// measured).
-func (g *gatewayResults) floorsThroughput() string {
+// floorRatios is the throughput the floors in mcpauth's place reached
+// against the upstream directly (TCP relay, reverse proxy), ok when both
+// were measured.
+func (g *gatewayResults) floorRatios() (tcp, proxy float64, ok bool) {
 	if g.relayTCP.requests == 0 || g.relayHTTP.requests == 0 {
+		return 0, 0, false
+	}
+	tcp, _ = pairedRatio(g.relayTCP, g.direct, rpsOf)
+	proxy, _ = pairedRatio(g.relayHTTP, g.direct, rpsOf)
+	return tcp, proxy, true
+}
+
+// floorAdded is the p50 latency the floors added to a direct call with
+// one caller (TCP relay, reverse proxy), ok when both were measured.
+func (g *gatewayResults) floorAdded() (tcp, proxy time.Duration, ok bool) {
+	if g.latRelayTCP.requests == 0 || g.latRelayHTTP.requests == 0 {
+		return 0, 0, false
+	}
+	return g.latRelayTCP.p50 - g.latDirect.p50, g.latRelayHTTP.p50 - g.latDirect.p50, true
+}
+
+// floorsThroughput is floorRatios for the throughput target's row ("" when
+// not measured).
+func (g *gatewayResults) floorsThroughput() string {
+	t, h, ok := g.floorRatios()
+	if !ok {
 		return ""
 	}
-	t, _ := pairedRatio(g.relayTCP, g.direct, rpsOf)
-	h, _ := pairedRatio(g.relayHTTP, g.direct, rpsOf)
 	return fmt.Sprintf("; in mcpauth's place a byte-level TCP relay reached %.1f%%, net/http's reverse proxy %.1f%%", 100*t, 100*h)
 }
 
-// floorsLatency is the p50 latency the floors added, for the latency
-// target's row.
+// floorsLatency is floorAdded for the latency target's row.
 func (g *gatewayResults) floorsLatency() string {
-	if g.latRelayTCP.requests == 0 || g.latRelayHTTP.requests == 0 {
+	t, h, ok := g.floorAdded()
+	if !ok {
 		return ""
 	}
-	return fmt.Sprintf("; in its place a TCP relay added %s, net/http's reverse proxy %s",
-		us(g.latRelayTCP.p50-g.latDirect.p50), us(g.latRelayHTTP.p50-g.latDirect.p50))
+	return fmt.Sprintf("; in its place a TCP relay added %s, net/http's reverse proxy %s", us(t), us(h))
 }
 
 func (g *gatewayResults) missed() bool {
@@ -651,9 +669,7 @@ func (g *gatewayResults) writeAnalysis(w func(string, ...any)) {
 				100*max(0, sh["(*Gateway).callTool"]-sh["client.(*Client).CallTool"]-sh["upstream.cancellingHTTP.SendRequest"]))
 		}
 	}
-	if g.throughputRatio() < targetGatewayThroughput && g.relayTCP.requests > 0 && g.relayHTTP.requests > 0 {
-		t, _ := pairedRatio(g.relayTCP, g.direct, rpsOf)
-		h, _ := pairedRatio(g.relayHTTP, g.direct, rpsOf)
+	if t, h, ok := g.floorRatios(); ok && g.throughputRatio() < targetGatewayThroughput {
 		w("**The floor.** In mcpauth's place, on its CPU, the TCP relay reached %.1f%% of the direct rate with %s of CPU per call, "+
 			"and net/http's reverse proxy %.1f%% with %s; mcpauth, %.1f%% with %s. ",
 			100*t, us(g.relayTCP.cpuPerReq()), 100*h, us(g.relayHTTP.cpuPerReq()), 100*g.throughputRatio(), us(g.via.cpuPerReq()))
@@ -671,8 +687,7 @@ func (g *gatewayResults) writeAnalysis(w func(string, ...any)) {
 			"on each side (mcp-go's server for the caller, its client towards the upstream).\n\n",
 			us(g.via.cpuPerReq()-g.relayHTTP.cpuPerReq()), float64(g.via.cpuPerReq())/float64(max(g.relayHTTP.cpuPerReq(), 1)))
 	}
-	if g.addedP50() > targetGatewayAddedP50 && g.latRelayTCP.requests > 0 && g.latRelayHTTP.requests > 0 {
-		t, h := g.latRelayTCP.p50-g.latDirect.p50, g.latRelayHTTP.p50-g.latDirect.p50
+	if t, h, ok := g.floorAdded(); ok && g.addedP50() > targetGatewayAddedP50 {
 		w("**The latency floor.** With one caller, the TCP relay in mcpauth's place added %s at p50 and net/http's reverse proxy %s "+
 			"(mcpauth: %s). ", us(t), us(h), us(g.addedP50()))
 		switch {
@@ -693,10 +708,10 @@ func (g *gatewayResults) writeAnalysis(w func(string, ...any)) {
 			"answer (the client transport encoding the request, `tools/upstream` decoding the result once, mcp-go's server encoding "+
 			"it again, and net/http's client goroutines handing the request and the answer on).",
 			us(g.addedP50()), us(g.latDirect.p50), us(g.latOwn.p50), us(g.latVia.p50), us(g.latVia.p50-g.latDirect.p50-g.latOwn.p50))
-		if g.latRelayHTTP.requests > 0 {
+		if _, h, ok := g.floorAdded(); ok {
 			w(" The floors show that the extra hop itself is not what costs here (net/http's reverse proxy in mcpauth's place adds %s): "+
 				"the added latency is mcpauth's own work per relayed call, serving it through mcp-go's server and making it again through "+
-				"mcp-go's client.", us(g.latRelayHTTP.p50-g.latDirect.p50))
+				"mcp-go's client.", us(h))
 		} else if hop := min(g.latOwn.p50, g.latDirect.p50); hop > targetGatewayAddedP50 {
 			w(" On this machine one request/response over loopback to an mcp-go server already takes more than 100 µs at p50 "+
 				"(%s direct, %s to mcpauth's whoami) and relaying adds one: the target is out of reach here for a gateway built, "+
