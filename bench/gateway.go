@@ -709,9 +709,9 @@ func (g *gatewayResults) writeAnalysis(w func(string, ...any)) {
 			"it again, and net/http's client goroutines handing the request and the answer on).",
 			us(g.addedP50()), us(g.latDirect.p50), us(g.latOwn.p50), us(g.latVia.p50), us(g.latVia.p50-g.latDirect.p50-g.latOwn.p50))
 		if _, h, ok := g.floorAdded(); ok {
-			w(" The floors show that the extra hop itself is not what costs here (net/http's reverse proxy in mcpauth's place adds %s): "+
-				"the added latency is mcpauth's own work per relayed call, serving it through mcp-go's server and making it again through "+
-				"mcp-go's client.", us(h))
+			w(" In mcpauth's place net/http's reverse proxy adds %s: that much is the extra hop any HTTP-aware gateway pays here, "+
+				"and the other %s is mcpauth's own work per relayed call, serving it through mcp-go's server and making it again "+
+				"through mcp-go's client.", us(h), us(max(g.addedP50()-h, 0)))
 		} else if hop := min(g.latOwn.p50, g.latDirect.p50); hop > targetGatewayAddedP50 {
 			w(" On this machine one request/response over loopback to an mcp-go server already takes more than 100 µs at p50 "+
 				"(%s direct, %s to mcpauth's whoami) and relaying adds one: the target is out of reach here for a gateway built, "+
