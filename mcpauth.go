@@ -663,6 +663,10 @@ func (s *Server) buildGateway(context.Context) error {
 	}
 	opts := cfg.UpstreamOptions
 	opts.Logger, opts.Version, opts.Access = cfg.Logger, cfg.Version, s.policy
+	if cfg.Metrics != nil && opts.Refused == nil {
+		cfg.Metrics.KnowLimits(upstream.Limits()...)
+		opts.Refused = cfg.Metrics.Refused
+	}
 	own := append(cfg.resources(), cfg.Audience, cfg.Issuer)
 	for _, e := range cfg.Upstreams {
 		if e.CallerToken == nil {

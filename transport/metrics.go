@@ -66,6 +66,14 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }
 
+// KnowLimits makes the refusals of limits kept elsewhere (the gateway's,
+// upstream.Limits) show in /metrics from zero, like the transport's own.
+func (m *Metrics) KnowLimits(limits ...string) {
+	for _, l := range limits {
+		m.refusals.WithLabelValues(l)
+	}
+}
+
 // Refused counts one refusal by a limit (nil-safe: without metrics,
 // nothing is counted).
 func (m *Metrics) Refused(limit string) {

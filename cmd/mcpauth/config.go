@@ -167,6 +167,12 @@ type Config struct {
 	// UpstreamTimeout bounds each call relayed to an upstream unless its
 	// entry sets "timeout".
 	UpstreamTimeout time.Duration `env:"MCP_UPSTREAM_TIMEOUT" envDefault:"60s" help:"longest wait for an upstream's answer"`
+	// MaxInFlightPerClient bounds the requests one client id has relayed
+	// to upstreams and not yet had answered.
+	MaxInFlightPerClient int `env:"MCP_MAX_INFLIGHT_PER_CLIENT" envDefault:"64" help:"requests to upstreams one client id may have waiting at once; more are refused"`
+	// MaxSubscriptionsPerSession bounds the resources one session
+	// subscribes to through the gateway.
+	MaxSubscriptionsPerSession int `env:"MCP_MAX_SUBSCRIPTIONS_PER_SESSION" envDefault:"128" help:"upstream resources one session may subscribe to at once"`
 	// TrustedIssuers names the trusted identity providers file: issuers
 	// whose access tokens are accepted besides mcpauth's own (auth/idp).
 	TrustedIssuers string `env:"MCP_TRUSTED_ISSUERS" help:"file naming identity providers whose access tokens are accepted besides mcpauth's own: {\"providers\": [{\"name\": \"corp\", \"issuer\": \"https://login.example.com\", …}]}; callers are \"corp:<sub>\"; see README \"Trusted identity providers\""`
@@ -278,6 +284,8 @@ func (c Config) checks(def, maxL auth.Expiry) []error {
 			"MCP_REVOCATION_MAX_STALENESS must be at least twice MCP_REVOCATION_RESYNC (or 0 for the default)"),
 		unless(within(c.RegistryBusyTimeout, 10*time.Millisecond, time.Minute), "MCP_REGISTRY_BUSY_TIMEOUT must be between 10ms and 1m"),
 		unless(c.UpstreamTimeout > 0 && c.UpstreamTimeout <= time.Hour, "MCP_UPSTREAM_TIMEOUT must be between 1ms and 1h"),
+		unless(within(c.MaxInFlightPerClient, 1, 100000), "MCP_MAX_INFLIGHT_PER_CLIENT must be between 1 and 100000"),
+		unless(within(c.MaxSubscriptionsPerSession, 1, 100000), "MCP_MAX_SUBSCRIPTIONS_PER_SESSION must be between 1 and 100000"),
 		unless(within(c.MaxSessionsPerClient, 1, 100000), "MCP_MAX_SESSIONS_PER_CLIENT must be between 1 and 100000"),
 		unless(within(c.SSEWriteTimeout, time.Second, 10*time.Minute), "MCP_SSE_WRITE_TIMEOUT must be between 1s and 10m"),
 		unless(c.AuthFailBurst >= 1 && c.AuthFailRefill > 0, "MCP_AUTH_FAIL_BURST must be at least 1 and MCP_AUTH_FAIL_REFILL positive"),

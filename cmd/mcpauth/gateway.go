@@ -53,7 +53,8 @@ func loadUpstreams(cfg Config) (upstream.File, error) {
 // configuration (serve only: other commands never start children).
 func withUpstreams(cfg Config, set settings, lc *mcpauth.Config) {
 	lc.Upstreams = set.upstreams
-	lc.UpstreamOptions = upstream.Options{CallTimeout: cfg.UpstreamTimeout, Env: childEnv()}
+	lc.UpstreamOptions = upstream.Options{CallTimeout: cfg.UpstreamTimeout, Env: childEnv(),
+		MaxInFlightPerClient: cfg.MaxInFlightPerClient, MaxSubscriptionsPerSession: cfg.MaxSubscriptionsPerSession}
 }
 
 // gatewayFiles reads, once, the upstreams file and the operator's

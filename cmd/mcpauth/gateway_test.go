@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
@@ -314,5 +316,82 @@ func TestScopesThePolicyNamesCanBeMintedWhenMCPScopesIsSet(t *testing.T) {
 	issue(t, e, "caller", "1d", "--scope", "tools:call")
 	if _, stderr, code := run(t, e, "", "token", "issue", "x", "1d", "--scope", "crm:write"); code == 0 || !strings.Contains(stderr, "crm:write") {
 		t.Fatalf("a scope neither MCP_SCOPES nor the policy names was minted: exit %d, %s", code, stderr)
+	}
+}
+
+// A client's requests waiting for upstreams are bounded
+// (MCP_MAX_INFLIGHT_PER_CLIENT): while one client's long call holds its
+// only slot, its next call is refused and counted in /metrics, another
+// client's goes through, and the slot is free again once the long call
+// ends. The gateway's limits show in /metrics from zero.
+func TestGatewayBoundsAClientsRequestsInFlight(t *testing.T) {
+	node, script := everythingServer(t)
+	crm := &recordingUpstream{}
+	file := filepath.Join(t.TempDir(), "upstreams.json")
+	writeUpstreams(t, file, node, script, crm.start(t), gatewayPolicy)
+	e := testEnv(t, "MCP_UPSTREAMS="+file, "CRM_KEY=k", "MCP_MAX_INFLIGHT_PER_CLIENT=1")
+	user := issue(t, e, "user", "1d", "--scope", "everything:use")
+	other := issue(t, e, "other", "1d", "--scope", "everything:use")
+	admin := issue(t, e, "root", "1d", "--scope", "admin")
+	addr := startServer(t, e)
+	metric := func(name string) string {
+		req, _ := http.NewRequest("GET", "http://"+addr+"/metrics", nil)
+		req.Header.Set("Authorization", "Bearer "+admin.Token)
+		r, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Body.Close()
+		b, _ := io.ReadAll(r.Body)
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, name+" "); ok {
+				return v
+			}
+		}
+		return ""
+	}
+	for _, l := range []string{"inflight_per_client", "subscriptions_per_session"} {
+		if v := metric(`mcpauth_limit_refusals_total{limit="` + l + `"}`); v != "0" {
+			t.Fatalf("refusals by %s before any = %q, want 0", l, v)
+		}
+	}
+
+	uc := mcpClient(t, addr, user.Token)
+	ctx, cancel := context.WithCancel(context.Background())
+	long := make(chan error, 1)
+	go func() {
+		req := mcp.CallToolRequest{}
+		req.Params.Name = "everything__trigger-long-running-operation"
+		req.Params.Arguments = map[string]any{"duration": 60, "steps": 60}
+		_, err := uc.CallTool(ctx, req)
+		long <- err
+	}()
+	echo := func(c *client.Client) *mcp.CallToolResult {
+		return testutil.CallTool(t, c, "everything__echo", map[string]any{"message": "hi"})
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for res := echo(uc); !res.IsError; res = echo(uc) {
+		if time.Now().After(deadline) {
+			t.Fatal("the user's second call was never refused while the long one ran")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if res := echo(uc); !res.IsError || !strings.Contains(testutil.Text(res), `client "user" already has 1 requests waiting for upstreams, the most allowed at once`) {
+		t.Fatalf("user's call during the long one = %+v", res)
+	}
+	if res := echo(mcpClient(t, addr, other.Token)); res.IsError {
+		t.Fatalf("another client's call = %+v", res)
+	}
+	if v := metric(`mcpauth_limit_refusals_total{limit="inflight_per_client"}`); v == "0" || v == "" {
+		t.Fatalf("refusals by inflight_per_client = %q, want them counted", v)
+	}
+	cancel()
+	<-long
+	deadline = time.Now().Add(20 * time.Second)
+	for res := echo(uc); res.IsError; res = echo(uc) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the user's slot was not freed after its long call ended: %s", testutil.Text(res))
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -224,6 +224,8 @@ func TestStartupRefusesUnsafeConfiguration(t *testing.T) {
 		{"trusted proxy with a bad prefix", []string{"MCP_TRUSTED_PROXIES=10.0.0.0/33"}, []string{"serve"}, "MCP_TRUSTED_PROXIES"},
 		{"out-of-range max lifetime", []string{"MCP_MAX_TOKEN_LIFETIME=999999999d"}, []string{"serve"}, "MCP_MAX_TOKEN_LIFETIME"},
 		{"no session cap", []string{"MCP_MAX_SESSIONS_PER_CLIENT=0"}, []string{"serve"}, "MCP_MAX_SESSIONS_PER_CLIENT must be between 1 and 100000"},
+		{"no in-flight cap", []string{"MCP_MAX_INFLIGHT_PER_CLIENT=0"}, []string{"serve"}, "MCP_MAX_INFLIGHT_PER_CLIENT must be between 1 and 100000"},
+		{"subscription cap too high", []string{"MCP_MAX_SUBSCRIPTIONS_PER_SESSION=100001"}, []string{"serve"}, "MCP_MAX_SUBSCRIPTIONS_PER_SESSION must be between 1 and 100000"},
 		{"no pending sign-in cap", []string{"MCP_OAUTH_PENDING_PER_ADDRESS=0"}, []string{"serve"}, "MCP_OAUTH_PENDING_PER_ADDRESS must be between 1 and 100000"},
 		{"OAuth prune interval too short", []string{"MCP_OAUTH_PRUNE_INTERVAL=1ms"}, []string{"serve"}, "MCP_OAUTH_PRUNE_INTERVAL must be between 1s and 24h"},
 		{"SSE write timeout too short", []string{"MCP_SSE_WRITE_TIMEOUT=10ms"}, []string{"serve"}, "MCP_SSE_WRITE_TIMEOUT must be between 1s and 10m"},

@@ -44,6 +44,18 @@ type Options struct {
 	// Delegator mints the tokens of "callerToken" upstreams; Start
 	// refuses such an entry without one.
 	Delegator Delegator
+	// MaxInFlightPerClient bounds the requests one client (a token's
+	// subject) has relayed to upstreams and not yet had answered, across
+	// every upstream; 64. A request over it is refused at once, as a tool
+	// error for tools/call and an error for the other requests.
+	MaxInFlightPerClient int
+	// MaxSubscriptionsPerSession bounds the resources one session
+	// subscribes to through the gateway; 128. A resources/subscribe over
+	// it is refused until the session unsubscribes from one.
+	MaxSubscriptionsPerSession int
+	// Refused, when set, counts one refusal by a limit, named as Limits
+	// names it (for /metrics).
+	Refused func(limit string)
 }
 
 func (o *Options) defaults() {
@@ -60,6 +72,15 @@ func (o *Options) defaults() {
 	def(&o.StopTimeout, 5*time.Second)
 	def(&o.BackoffMin, 500*time.Millisecond)
 	def(&o.BackoffMax, 30*time.Second)
+	if o.MaxInFlightPerClient <= 0 {
+		o.MaxInFlightPerClient = defaultMaxInFlightPerClient
+	}
+	if o.MaxSubscriptionsPerSession <= 0 {
+		o.MaxSubscriptionsPerSession = defaultMaxSubscriptionsPerSession
+	}
+	if o.Refused == nil {
+		o.Refused = func(string) {}
+	}
 }
 
 // Gateway is the set of upstreams relayed through one mcp-go server.
@@ -102,8 +123,9 @@ func New(entries []Entry, opts Options) *Gateway {
 	g.progress.m = map[string]progressTarget{}
 	g.logs.sessions, g.logs.sent = map[string]logSession{}, map[*Upstream]sentLevel{}
 	g.subs.sessions, g.subs.count, g.subs.client = map[string]*subSession{}, map[subKey]int{}, map[subKey]*client.Client{}
+	limit := newInFlightLimit(opts.MaxInFlightPerClient, opts.Refused)
 	for _, e := range entries {
-		u := &Upstream{entry: e, opts: opts, log: opts.Logger, state: Starting}
+		u := &Upstream{entry: e, opts: opts, log: opts.Logger, state: Starting, callers: limit}
 		u.changed = g.changed
 		u.notify = g.relayNotification
 		u.requests = &serverRequests{g: g, u: u}
@@ -425,11 +447,17 @@ func without(old, now []string) []string {
 	return out
 }
 
-// forward runs one request on u's connection: the per-call timeout, the
-// in-flight record that routes server-to-client requests, the call and
-// failure counts, and an error that names the upstream.
+// forward runs one request on u's connection: the caller's in-flight
+// limit, the per-call timeout, the in-flight record that routes
+// server-to-client requests, the call and failure counts, and an error
+// that names the upstream.
 func forward[T any](ctx context.Context, u *Upstream, do func(context.Context, *conn) (T, error)) (T, error) {
 	var zero T
+	release, err := u.callers.acquire(ctx)
+	if err != nil {
+		return zero, err
+	}
+	defer release()
 	cl, err := u.live()
 	if err != nil {
 		return zero, err

@@ -152,6 +152,11 @@ func (g *Gateway) subscribe(ctx context.Context, sid, uri string) error {
 		g.subs.mu.Unlock()
 		return nil // already subscribed
 	}
+	if ss != nil && len(ss.uris) >= g.opts.MaxSubscriptionsPerSession {
+		g.subs.mu.Unlock()
+		g.opts.Refused(LimitSubscriptionsPerSession)
+		return fmt.Errorf("this session already has %d resource subscriptions, the most allowed: unsubscribe from one first", len(ss.uris))
+	}
 	first := g.subs.count[key] == 0
 	g.subs.mu.Unlock()
 	if first {

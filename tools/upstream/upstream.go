@@ -50,6 +50,9 @@ type Upstream struct {
 	requests *serverRequests
 	// inflight are the calls forwarded to it now.
 	inflight inFlight
+	// callers bounds each client's requests in flight, across the
+	// gateway's upstreams.
+	callers *inFlightLimit
 
 	mu       sync.RWMutex
 	conn     *conn

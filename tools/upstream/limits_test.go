@@ -1,0 +1,113 @@
+package upstream
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/mcpauth/mcpauth/internal/testutil"
+)
+
+// refusals records what Options.Refused is told.
+type refusals struct {
+	mu sync.Mutex
+	by map[string]int
+}
+
+func (r *refusals) count(limit string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.by == nil {
+		r.by = map[string]int{}
+	}
+	r.by[limit]++
+}
+
+func (r *refusals) of(limit string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.by[limit]
+}
+
+func TestAClientsRequestsInFlightAreBounded(t *testing.T) {
+	var refused refusals
+	g, _, _ := startGateway(t, Options{MaxInFlightPerClient: 2, Refused: refused.count}, stdioEntry("go"))
+	url := serveCallers(t, gatewayServer(g))
+	// Two clients (serveCallers names a caller by its scopes).
+	ann := caller(t, url, "go")
+	bob := caller(t, url, "go other")
+
+	endFirst := blockingCall(t, ann, "ann's first")
+	endSecond := blockingCall(t, ann, "ann's second")
+	defer endSecond()
+	calls := g.Upstreams()[0].Status().Calls
+
+	// A third request of ann's, of any kind, is refused at once and
+	// never reaches the upstream.
+	res := testutil.CallTool(t, ann, "go__echo", map[string]any{"message": "third"})
+	if !res.IsError || !strings.Contains(testutil.Text(res), `client "caller go" already has 2 requests waiting for upstreams, the most allowed at once`) {
+		t.Fatalf("ann's third call = %+v, want the in-flight limit's tool error", res)
+	}
+	req := mcp.GetPromptRequest{}
+	req.Params.Name = "go__greet"
+	if _, err := ann.GetPrompt(context.Background(), req); err == nil || !strings.Contains(err.Error(), "already has 2 requests waiting") {
+		t.Fatalf("ann's prompts/get = %v, want the in-flight limit's error", err)
+	}
+	if got := g.Upstreams()[0].Status().Calls; got != calls {
+		t.Fatalf("the upstream got %d more requests, want none", got-calls)
+	}
+	if n := refused.of(LimitInFlightPerClient); n != 2 {
+		t.Fatalf("refusals counted: %d, want 2", n)
+	}
+
+	// Another client is not affected.
+	if res := testutil.CallTool(t, bob, "go__echo", map[string]any{"message": "bob"}); res.IsError {
+		t.Fatalf("bob's call = %+v", res)
+	}
+	// Once one of ann's calls is answered, ann may call again.
+	endFirst()
+	waitFor(t, "ann's slot to be free", func() bool {
+		res := testutil.CallTool(t, ann, "go__echo", map[string]any{"message": "again"})
+		return !res.IsError
+	})
+}
+
+func TestASessionsResourceSubscriptionsAreBounded(t *testing.T) {
+	var refused refusals
+	g, _, _ := startGateway(t, Options{Access: prefixAccess{}, MaxSubscriptionsPerSession: 2, Refused: refused.count}, stdioEntry("go"))
+	url := serveCallers(t, gatewayServer(g))
+	a := caller(t, url, "go resources")
+	subs := func() string { return testutil.Text(testutil.CallTool(t, a, "go__subs", nil)) }
+
+	for _, uri := range []string{"test://hello", "test://items/1"} {
+		if err := subscribe(a, uri); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := subscribe(a, "test://items/2")
+	if err == nil || !strings.Contains(err.Error(), "this session already has 2 resource subscriptions, the most allowed: unsubscribe from one first") {
+		t.Fatalf("third subscription = %v, want the limit's error", err)
+	}
+	if n := refused.of(LimitSubscriptionsPerSession); n != 1 {
+		t.Fatalf("refusals counted: %d, want 1", n)
+	}
+	// Subscribing again to a URI the session has is not a new one.
+	if err := subscribe(a, "test://hello"); err != nil {
+		t.Fatalf("repeated subscription: %v", err)
+	}
+	if got := subs(); got != "subscribe=2 unsubscribe=0" {
+		t.Fatalf("upstream saw %s: the refused subscription went upstream", got)
+	}
+	// The limit is the session's: another session subscribes, and a
+	// freed slot can be used again.
+	if err := subscribe(caller(t, url, "go resources"), "test://items/3"); err != nil {
+		t.Fatalf("another session: %v", err)
+	}
+	unsubscribe(t, a, "test://hello")
+	if err := subscribe(a, "test://items/2"); err != nil {
+		t.Fatalf("after an unsubscribe: %v", err)
+	}
+}
