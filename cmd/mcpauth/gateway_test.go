@@ -357,24 +357,39 @@ func TestGatewayBoundsAClientsRequestsInFlight(t *testing.T) {
 	}
 
 	uc := mcpClient(t, addr, user.Token)
+	// The long call is known to hold the slot once its first progress
+	// notification arrives (a call sent before that could take the slot
+	// first and leave the long call refused).
+	progressed := make(chan struct{})
+	var once sync.Once
+	uc.OnNotification(func(n mcp.JSONRPCNotification) {
+		if n.Method == string(mcp.MethodNotificationProgress) {
+			once.Do(func() { close(progressed) })
+		}
+	})
 	ctx, cancel := context.WithCancel(context.Background())
-	long := make(chan error, 1)
+	long := make(chan string, 1)
 	go func() {
 		req := mcp.CallToolRequest{}
 		req.Params.Name = "everything__trigger-long-running-operation"
 		req.Params.Arguments = map[string]any{"duration": 60, "steps": 60}
-		_, err := uc.CallTool(ctx, req)
-		long <- err
+		req.Params.Meta = &mcp.Meta{ProgressToken: "long"}
+		res, err := uc.CallTool(ctx, req)
+		if err != nil {
+			long <- err.Error()
+			return
+		}
+		long <- fmt.Sprintf("%+v", res)
 	}()
 	echo := func(c *client.Client) *mcp.CallToolResult {
 		return testutil.CallTool(t, c, "everything__echo", map[string]any{"message": "hi"})
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for res := echo(uc); !res.IsError; res = echo(uc) {
-		if time.Now().After(deadline) {
-			t.Fatal("the user's second call was never refused while the long one ran")
-		}
-		time.Sleep(20 * time.Millisecond)
+	select {
+	case <-progressed:
+	case r := <-long:
+		t.Fatalf("the long call ended before its first progress: %s", r)
+	case <-time.After(20 * time.Second):
+		t.Fatal("no progress from the long call")
 	}
 	if res := echo(uc); !res.IsError || !strings.Contains(testutil.Text(res), `client "user" already has 1 requests waiting for upstreams, the most allowed at once`) {
 		t.Fatalf("user's call during the long one = %+v", res)
@@ -387,7 +402,7 @@ func TestGatewayBoundsAClientsRequestsInFlight(t *testing.T) {
 	}
 	cancel()
 	<-long
-	deadline = time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for res := echo(uc); res.IsError; res = echo(uc) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the user's slot was not freed after its long call ended: %s", testutil.Text(res))
