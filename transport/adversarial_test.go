@@ -487,6 +487,29 @@ func TestStreamsPerClientAreBounded(t *testing.T) {
 	openSSE(t, s.URL, s.mint(t, "modest", time.Hour))
 }
 
+// A 2026-07-28 subscriptions/listen POST holds an event stream open like a
+// GET: it takes one of the client's stream slots.
+func TestListenStreamsCountAgainstTheStreamCap(t *testing.T) {
+	s := startStack(t, stackOpts{maxStreams: 2, upstreams: relayedUpstream(t)})
+	tok := s.mint(t, "listener", time.Hour)
+	openListen(t, s.URL+"/mcp", tok)
+	openSSE(t, s.URL, tok)
+	r := do(t, "POST", s.URL+"/mcp", tok, listenBody, map[string]string{"Mcp-Protocol-Version": "2026-07-28", "Mcp-Method": "subscriptions/listen"})
+	if r.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("third stream (a listen): %d, want 429", r.StatusCode)
+	}
+	if v := s.metric(t, `mcpauth_limit_refusals_total{limit="streams_per_client"}`); v != "1" {
+		t.Fatalf("refusals counted: %q, want 1", v)
+	}
+	// Another client's listen is unaffected, and an ordinary 2026-07-28
+	// request of the capped client is not a stream.
+	openListen(t, s.URL+"/mcp", s.mint(t, "modest", time.Hour))
+	modern := `{"jsonrpc":"2.0","id":3,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"m","version":"1"},"io.modelcontextprotocol/clientCapabilities":{}}}}`
+	if r := do(t, "POST", s.URL+"/mcp", tok, modern, map[string]string{"Mcp-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/list"}); r.StatusCode != http.StatusOK {
+		t.Fatalf("the capped client's tools/list: %d, want 200", r.StatusCode)
+	}
+}
+
 func TestReverseProxyHostIsAllowedOnLoopback(t *testing.T) {
 	s := startStack(t, stackOpts{allowedHosts: []string{"mcp.example.com"}})
 	tok := s.mint(t, "proxied", time.Hour)

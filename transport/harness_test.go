@@ -7,11 +7,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/mcpauth/mcpauth"
@@ -21,6 +23,7 @@ import (
 	"github.com/mcpauth/mcpauth/auth/oauth"
 	"github.com/mcpauth/mcpauth/auth/registry"
 	"github.com/mcpauth/mcpauth/auth/revocation"
+	"github.com/mcpauth/mcpauth/tools/upstream"
 	"github.com/mcpauth/mcpauth/transport"
 )
 
@@ -68,6 +71,9 @@ type stackOpts struct {
 	pending oauth.PendingLimits
 	// tools are served beside mcpauth's own (as a library user's are).
 	tools []mcpauth.Tool
+	// upstreams are relayed (gateway mode): the server then advertises
+	// list changes, which subscriptions/listen streams wait for.
+	upstreams []upstream.Entry
 	// wsAuthTimeout bounds a WebSocket connection's wait for its token.
 	wsAuthTimeout time.Duration
 	// logs, when set, receives the server's log records as JSON lines.
@@ -128,6 +134,7 @@ func startStack(t *testing.T, o stackOpts) *stack {
 		// Limits on state and what they refused.
 		WSAuthTimeout: o.wsAuthTimeout, SigningKey: o.signingKey, BasePath: o.basePath,
 		MaxSessionsPerClient: o.maxSessions, SSEWriteTimeout: o.sseWriteTimeout, Metrics: metrics, Tools: o.tools,
+		Upstreams: o.upstreams,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -147,6 +154,7 @@ func startStack(t *testing.T, o stackOpts) *stack {
 			case <-time.After(15 * time.Second):
 				t.Error("server did not shut down")
 			}
+			_ = srv.Close() // the gateway's connections to its upstreams, if any
 		})
 	}
 	t.Cleanup(stop)
@@ -189,3 +197,16 @@ func (s *stack) tokenCount(t *testing.T) int {
 
 // toolScope is the stack's policy as the transports see it.
 func toolScope(s *stack) func(string) string { return s.Server.Toolset.RequiredScope }
+
+// relayedUpstream serves an mcp-go Streamable HTTP server with one tool,
+// for stacks in gateway mode.
+func relayedUpstream(t *testing.T) []upstream.Entry {
+	t.Helper()
+	up := server.NewMCPServer("up", "1", server.WithToolCapabilities(true))
+	up.AddTool(mcp.NewTool("ping"), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		return mcp.NewToolResultText("pong"), nil
+	})
+	srv := httptest.NewServer(server.NewStreamableHTTPServer(up))
+	t.Cleanup(srv.Close)
+	return []upstream.Entry{{Name: "up", URL: srv.URL + "/mcp"}}
+}

@@ -394,6 +394,18 @@ func (h *HTTP) bindSSEMessage(next http.Handler) http.Handler {
 		if !h.checkOwner(w, r, id) {
 			return
 		}
+		// A 2026-07-28 subscriptions/listen holds its POST open until the
+		// session's stream ends: it takes one of the client's stream
+		// slots meanwhile.
+		if r.Context().Value(listenKey{}) != nil {
+			release, ok := h.streams.acquire(r)
+			if !ok {
+				h.cfg.Metrics.Refused(limitStreamsPerClient)
+				writeError(w, http.StatusTooManyRequests, "too_many_streams", "This client has too many open streams; close one first")
+				return
+			}
+			defer release()
+		}
 		next.ServeHTTP(w, r)
 	})
 }
@@ -427,7 +439,11 @@ func (h *HTTP) bindStreamable(next http.Handler) http.Handler {
 				r = r.WithContext(delivery.With(r.Context(), c))
 			}
 		}
-		if r.Method == http.MethodGet {
+		// A GET, and a 2026-07-28 subscriptions/listen POST, hold an event
+		// stream open: each takes one of the client's stream slots and
+		// ends with its token (expiry, revocation) or its session.
+		listen := r.Method == http.MethodPost && r.Context().Value(listenKey{}) != nil
+		if r.Method == http.MethodGet || listen {
 			release, ok := h.streams.acquire(r)
 			if !ok {
 				h.cfg.Metrics.Refused(limitStreamsPerClient)
@@ -453,7 +469,7 @@ func (h *HTTP) bindStreamable(next http.Handler) http.Handler {
 				h.log.Warn("dropped a Streamable HTTP stream whose client stopped reading", "client_id", subjectOf(c), "timeout", h.sse.timeout().String())
 				cancel()
 			}}
-			if id == "" {
+			if id == "" && !listen {
 				// mcp-go opens a session for this stream alone; it ends
 				// with the stream.
 				var generated string

@@ -64,8 +64,11 @@ func strictJSONRPC(toolScope func(tool string) string, resourceMetadata string, 
 		cb := &checkedBody{b: body}
 		cb.Reset(body)
 		r.Body = cb
-		if msg.method == "initialize" {
+		switch msg.method {
+		case "initialize":
 			r = r.WithContext(context.WithValue(r.Context(), initializeKey{}, true))
+		case listenMethod:
+			r = r.WithContext(context.WithValue(r.Context(), listenKey{}, true))
 		}
 		next.ServeHTTP(w, r)
 	})
@@ -116,6 +119,13 @@ func checkedBytes(r *http.Request) ([]byte, bool) {
 // initializeKey marks, in a request's context, a message that is an
 // initialize request (which opens a 2025-11-25 session).
 type initializeKey struct{}
+
+// listenMethod is protocol 2026-07-28's subscriptions/listen, whose POST
+// is answered with an event stream that stays open (like a GET stream);
+// listenKey marks such a request for bindStreamable.
+const listenMethod = "subscriptions/listen"
+
+type listenKey struct{}
 
 // rpcMessage is what strictJSONRPC learns of a message: its method and,
 // for tools/call, the tool's name.

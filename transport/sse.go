@@ -672,6 +672,21 @@ func (s *sseServer) handleMessage(w http.ResponseWriter, r *http.Request) {
 	// A tool call runs to completion even if the client hangs up on the
 	// POST: its answer belongs to the stream.
 	ctx := s.mcp.WithContext(context.WithoutCancel(r.Context()), sess)
+	if r.Context().Value(listenKey{}) != nil {
+		// A 2026-07-28 subscriptions/listen is answered only when its
+		// context ends: it ends with the session's stream (which ends
+		// with its token).
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			select {
+			case <-sess.done:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
 	switch err := s.answer(ctx, sess, body); {
 	case err == nil:
 		w.WriteHeader(http.StatusAccepted)

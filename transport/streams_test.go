@@ -41,6 +41,53 @@ func openStream(t *testing.T, url, token string, hdr map[string]string) <-chan s
 	return ended
 }
 
+// listenBody is a 2026-07-28 subscriptions/listen request: its POST's
+// answer is an event stream that stays open until the client leaves.
+const listenBody = `{"jsonrpc":"2.0","id":7,"method":"subscriptions/listen","params":{"notifications":{"toolsListChanged":true},` +
+	`"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"l","version":"1"},"io.modelcontextprotocol/clientCapabilities":{}}}}`
+
+// openListen sends a 2026-07-28 subscriptions/listen POST and returns a
+// channel closed when the server ends its stream (which stays open only
+// where the server advertises list changes: gateway mode).
+func openListen(t *testing.T, url, token string) <-chan struct{} {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, "POST", url, strings.NewReader(listenBody))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Mcp-Protocol-Version", "2026-07-28")
+	req.Header.Set("Mcp-Method", "subscriptions/listen")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		t.Fatalf("subscriptions/listen: %d %s", resp.StatusCode, b)
+	}
+	// The stream is open once it acknowledges the subscription.
+	buf := make([]byte, 4096)
+	var got strings.Builder
+	for !strings.Contains(got.String(), "notifications/subscriptions/acknowledged") {
+		n, err := resp.Body.Read(buf)
+		got.Write(buf[:n])
+		if err != nil {
+			resp.Body.Close()
+			t.Fatalf("subscriptions/listen ended before its acknowledgement: %v: %s", err, got.String())
+		}
+	}
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		defer resp.Body.Close()
+		_, _ = io.Copy(io.Discard, resp.Body)
+	}()
+	return ended
+}
+
 // initSession opens a 2025-11-25 Streamable HTTP session and returns its id.
 func initSession(t *testing.T, s *stack, token string) string {
 	t.Helper()
@@ -75,12 +122,15 @@ var streamKinds = []struct {
 		sid := initSession(t, s, other)
 		return openStream(t, s.URL+"/mcp", token, map[string]string{"Mcp-Protocol-Version": legacyVersion, server.HeaderKeySessionID: sid})
 	}},
+	{"Streamable HTTP 2026-07-28 subscriptions/listen", func(t *testing.T, s *stack, token, _ string) <-chan struct{} {
+		return openListen(t, s.URL+"/mcp", token)
+	}},
 }
 
 // TestEveryStreamEndsWithinASecondOfRevocation: whatever kind of stream a
 // token holds open, revoking that token ends it within a second.
 func TestEveryStreamEndsWithinASecondOfRevocation(t *testing.T) {
-	s := startStack(t, stackOpts{})
+	s := startStack(t, stackOpts{upstreams: relayedUpstream(t)})
 	for _, k := range streamKinds {
 		t.Run(k.name, func(t *testing.T) {
 			tok := s.mint(t, "streamer", time.Hour)
@@ -105,7 +155,7 @@ func TestEveryStreamEndsWithinASecondOfRevocation(t *testing.T) {
 // TestEveryStreamEndsWithinASecondOfExpiry: whatever kind of stream a
 // token holds open, it ends within a second of the token's expiry.
 func TestEveryStreamEndsWithinASecondOfExpiry(t *testing.T) {
-	s := startStack(t, stackOpts{})
+	s := startStack(t, stackOpts{upstreams: relayedUpstream(t)})
 	for _, k := range streamKinds {
 		t.Run(k.name, func(t *testing.T) {
 			t.Parallel()
@@ -214,5 +264,58 @@ func TestStreamableSessionsPerClientAreBounded(t *testing.T) {
 	if r := do(t, "POST", s.URL+"/mcp", greedy, modern, map[string]string{"Mcp-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/list"}); r.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(r.Body)
 		t.Fatalf("modern request at the cap: %d %s", r.StatusCode, b)
+	}
+}
+
+// A 2026-07-28 subscriptions/listen sent over legacy SSE holds its POST
+// until the session's stream ends, taking one of the client's stream
+// slots meanwhile; revoking the token ends the stream and the POST.
+func TestListenOverLegacySSEEndsWithItsStream(t *testing.T) {
+	s := startStack(t, stackOpts{maxStreams: 2, upstreams: relayedUpstream(t)})
+	tok := s.mint(t, "sse-listener", time.Hour)
+	ep, events := rawSSE(t, s.URL, tok)
+	// A client that gives up: without the fix the POSTs never end.
+	hc := &http.Client{Timeout: 8 * time.Second}
+	post := func() (*http.Response, error) {
+		req, _ := http.NewRequest("POST", s.URL+ep, strings.NewReader(listenBody))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Content-Type", "application/json")
+		return hc.Do(req)
+	}
+	answered := make(chan int, 1)
+	go func() {
+		r, err := post()
+		if err != nil {
+			answered <- -1
+			return
+		}
+		r.Body.Close()
+		answered <- r.StatusCode
+	}()
+	deadline := time.After(10 * time.Second)
+	for acked := false; !acked; {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				t.Fatal("the stream ended before the listen was acknowledged")
+			}
+			acked = strings.Contains(ev.data, "notifications/subscriptions/acknowledged")
+		case code := <-answered:
+			t.Fatalf("the listen POST was answered (%d) before its acknowledgement", code)
+		case <-deadline:
+			t.Fatal("no acknowledgement of the listen on the stream")
+		}
+	}
+	// The stream and the listen hold both of the client's slots.
+	if r, err := post(); err != nil || r.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("a second listen: %v %v, want 429", r, err)
+	}
+	if _, _, err := s.Revoker.RevokeJTI(context.Background(), jtiOf(t, s, tok), "test", "leaked"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-answered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the listen POST of a revoked token stayed open")
 	}
 }
