@@ -2,12 +2,18 @@ package upstream
 
 import (
 	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/mcpauth/mcpauth/auth"
 	"github.com/mcpauth/mcpauth/internal/testutil"
 )
 
@@ -109,5 +115,39 @@ func TestASessionsResourceSubscriptionsAreBounded(t *testing.T) {
 	unsubscribe(t, a, "test://hello")
 	if err := subscribe(a, "test://items/2"); err != nil {
 		t.Fatalf("after an unsubscribe: %v", err)
+	}
+}
+
+// Without a session (a stateless server) there is nothing to deliver
+// resource updates or log messages to, and no session end would free what
+// a subscription or a log level left behind: neither is kept, nor
+// subscribed upstream.
+func TestSessionlessCallersLeaveNoSubscriptionOrLogLevelBehind(t *testing.T) {
+	g, _, _ := startGateway(t, Options{Access: prefixAccess{}}, stdioEntry("go"))
+	h := server.NewStreamableHTTPServer(gatewayServer(g), server.WithStateLess(true),
+		server.WithHTTPContextFunc(func(ctx context.Context, r *http.Request) context.Context {
+			return auth.WithClaims(ctx, &auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "stateless"},
+				Scope: auth.ParseScopes(r.Header.Get(callerHeader))})
+		}))
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	c := caller(t, srv.URL+"/mcp", "go resources")
+	for i := range 3 {
+		_ = subscribe(c, fmt.Sprintf("test://items/%d", i))
+	}
+	if err := c.SetLevel(context.Background(), mcp.SetLevelRequest{Params: mcp.SetLevelParams{Level: mcp.LoggingLevelDebug}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := testutil.Text(testutil.CallTool(t, c, "go__subs", nil)); got != "subscribe=0 unsubscribe=0" {
+		t.Fatalf("upstream saw %s, want no subscription", got)
+	}
+	g.subs.mu.Lock()
+	subs := len(g.subs.sessions)
+	g.subs.mu.Unlock()
+	g.logs.mu.Lock()
+	levels := len(g.logs.sessions)
+	g.logs.mu.Unlock()
+	if subs != 0 || levels != 0 {
+		t.Fatalf("kept %d subscription sessions and %d log levels for sessionless callers, want none", subs, levels)
 	}
 }

@@ -86,7 +86,10 @@ func (g *Gateway) logHooks(h *server.Hooks) {
 	h.AddAfterSetLevel(func(ctx context.Context, _ any, req *mcp.SetLevelRequest, _ *mcp.EmptyResult) {
 		s := server.ClientSessionFromContext(ctx)
 		c, ok := auth.ClaimsFrom(ctx)
-		if s == nil || (!ok && g.opts.Access != nil) {
+		if s == nil || s.SessionID() == "" || (!ok && g.opts.Access != nil) {
+			// Without a session (a stateless server) there is no one to
+			// relay log messages to, and no session end to forget the
+			// level at.
 			return
 		}
 		g.logs.mu.Lock()

@@ -84,7 +84,11 @@ func (g *Gateway) subscriptionHooks(h *server.Hooks) {
 			return nil // the server refuses these methods there
 		}
 		s := server.ClientSessionFromContext(ctx)
-		if s == nil {
+		if s == nil || s.SessionID() == "" {
+			// No session to deliver updates to: a 2026-07-28 request
+			// (mcp-go sets its protocol only after this hook, then
+			// refuses the method) or a stateless server. Subscribing
+			// upstream would keep state no session end ever frees.
 			return nil
 		}
 		switch m.Method {
