@@ -7,9 +7,11 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
@@ -150,4 +152,43 @@ func TestSessionlessCallersLeaveNoSubscriptionOrLogLevelBehind(t *testing.T) {
 	if subs != 0 || levels != 0 {
 		t.Fatalf("kept %d subscription sessions and %d log levels for sessionless callers, want none", subs, levels)
 	}
+}
+
+// blockedNotifier counts the notifications it is asked to send and holds
+// each until release is closed.
+type blockedNotifier struct {
+	sent    atomic.Int64
+	release chan struct{}
+}
+
+func (b *blockedNotifier) SendNotification(ctx context.Context, _ mcp.JSONRPCNotification) error {
+	b.sent.Add(1)
+	select {
+	case <-b.release:
+	case <-ctx.Done():
+	}
+	return nil
+}
+
+// notifications/cancelled are sent after their request ended, so the
+// in-flight limit does not cover them: at most maxCancelNotices are on
+// their way to one upstream connection at once, and the rest are dropped.
+func TestCancelNoticesOnTheirWayAreBounded(t *testing.T) {
+	n := &blockedNotifier{release: make(chan struct{})}
+	slots := newCancelNotices()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	req := transport.JSONRPCRequest{Method: string(mcp.MethodToolsCall), ID: mcp.NewRequestId(int64(1))}
+	for range maxCancelNotices + 10 {
+		sendCancelled(ctx, n, slots, req, context.Canceled)
+	}
+	waitFor(t, "the notices to be sent", func() bool { return n.sent.Load() == maxCancelNotices })
+	if got := len(slots); got != maxCancelNotices {
+		t.Fatalf("%d notices on their way, want %d", got, maxCancelNotices)
+	}
+	// Once they are sent, the slots are free again.
+	close(n.release)
+	waitFor(t, "the slots to be freed", func() bool { return len(slots) == 0 })
+	sendCancelled(ctx, n, slots, req, context.Canceled)
+	waitFor(t, "a later notice to be sent", func() bool { return n.sent.Load() == maxCancelNotices+1 })
 }

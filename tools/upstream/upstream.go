@@ -242,11 +242,12 @@ func (u *Upstream) dialStreamable(life context.Context) (*conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("url: %w", err)
 	}
-	c, err := u.start(life, cancellingHTTP{tr})
+	ct := cancellingHTTP{tr, newCancelNotices()}
+	c, err := u.start(life, ct)
 	if err != nil {
 		return nil, err
 	}
-	c.http = cancellingHTTP{tr}
+	c.http = ct
 	return c, nil
 }
 
@@ -259,7 +260,7 @@ func (u *Upstream) dialSSE(life context.Context) (*conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("url: %w", err)
 	}
-	c, err := u.start(life, cancellingSSE{tr})
+	c, err := u.start(life, cancellingSSE{tr, newCancelNotices()})
 	if err != nil {
 		return nil, err
 	}
