@@ -123,6 +123,7 @@ func New(entries []Entry, opts Options) *Gateway {
 	g.progress.m = map[string]progressTarget{}
 	g.logs.sessions, g.logs.sent = map[string]logSession{}, map[*Upstream]sentLevel{}
 	g.subs.sessions, g.subs.count, g.subs.client = map[string]*subSession{}, map[subKey]int{}, map[subKey]*client.Client{}
+	g.subs.ops = map[subKey]*keyOp{}
 	limit := newInFlightLimit(opts.MaxInFlightPerClient, opts.Refused)
 	for _, e := range entries {
 		u := &Upstream{entry: e, opts: opts, log: opts.Logger, state: Starting, callers: limit}

@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/mark3labs/mcp-go/client/transport"
@@ -191,4 +193,74 @@ func TestCancelNoticesOnTheirWayAreBounded(t *testing.T) {
 	waitFor(t, "the slots to be freed", func() bool { return len(slots) == 0 })
 	sendCancelled(ctx, n, slots, req, context.Canceled)
 	waitFor(t, "a later notice to be sent", func() bool { return n.sent.Load() == maxCancelNotices+1 })
+}
+
+// An upstream slow to answer resources/subscribe holds up only the
+// subscriptions of its own URIs: one lock for every subscription change
+// let it stall every other session's subscriptions and session ends.
+func TestASlowUpstreamSubscribeHoldsUpOnlyItsOwnURIs(t *testing.T) {
+	release := make(chan struct{})
+	var releaseOnce sync.Once
+	var waiting, unsubscribed atomic.Int64
+	hooks := &server.Hooks{}
+	hooks.AddAfterUnsubscribe(func(context.Context, any, *mcp.UnsubscribeRequest, *mcp.EmptyResult) { unsubscribed.Add(1) })
+	hooks.AddOnRequestInitialization(func(ctx context.Context, _ any, msg any) error {
+		if raw, ok := msg.(json.RawMessage); ok && strings.Contains(string(raw), `"resources/subscribe"`) {
+			waiting.Add(1)
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+		}
+		return nil
+	})
+	slow := server.NewMCPServer("slow", "1", server.WithResourceCapabilities(true, false), server.WithHooks(hooks))
+	slow.AddResource(mcp.NewResource("slow://thing", "thing"), func(_ context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
+		return []mcp.ResourceContents{mcp.TextResourceContents{URI: req.Params.URI, Text: "thing"}}, nil
+	})
+	srv := httptest.NewServer(server.NewStreamableHTTPServer(slow))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) }) // runs first: lets the slow subscribe end
+	g, _, _ := startGateway(t, Options{Access: prefixAccess{}, CallTimeout: 30 * time.Second}, stdioEntry("go"), Entry{Name: "s", URL: srv.URL + "/mcp"})
+	ms := gatewayServer(g)
+	url := serveCallers(t, ms)
+	a := caller(t, url, "go resources")
+	go func() { _ = subscribe(a, "slow://thing") }()
+	waitFor(t, "the slow upstream to be asked", func() bool { return waiting.Load() == 1 })
+
+	b := caller(t, url, "go resources")
+	done := make(chan error, 1)
+	go func() { done <- subscribe(b, "test://hello") }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a subscription on another upstream waited for the slow one")
+	}
+
+	// The session whose subscription is still being made ends (as the
+	// transport's reaper ends a revoked token's session): when the
+	// upstream answers at last, the subscription is undone, not kept for
+	// a session that is gone.
+	ended := func() bool {
+		g.subs.mu.Lock()
+		defer g.subs.mu.Unlock()
+		for _, ss := range g.subs.sessions {
+			if ss.ended {
+				return true
+			}
+		}
+		return false
+	}
+	ms.UnregisterSession(context.Background(), a.GetSessionId())
+	waitFor(t, "the gateway to see the session end", ended)
+	releaseOnce.Do(func() { close(release) })
+	waitFor(t, "the late subscription to be undone upstream", func() bool { return unsubscribed.Load() == 1 })
+	g.subs.mu.Lock()
+	defer g.subs.mu.Unlock()
+	if _, ok := g.subs.count[subKey{g.Upstreams()[1], "slow://thing"}]; ok || len(g.subs.sessions) != 1 {
+		t.Fatalf("after the late answer: count %v, %d sessions, want only the other session's", g.subs.count, len(g.subs.sessions))
+	}
 }

@@ -39,10 +39,13 @@ type subKey struct {
 }
 
 type subRelay struct {
-	// op serializes subscription changes (and their upstream requests), so
-	// an unsubscribe and a subscribe of one URI cannot cross upstream.
-	op sync.Mutex
+	// mu guards everything below; no upstream request is made under it.
 	mu sync.Mutex
+	// ops serializes the changes of one upstream subscription (a URI on
+	// an upstream) with their upstream requests, so an unsubscribe and a
+	// subscribe of one URI cannot cross upstream, while a slow upstream
+	// holds up only the changes of its own URIs.
+	ops map[subKey]*keyOp
 	// sessions maps a session id to its subscriptions and its caller.
 	sessions map[string]*subSession
 	count    map[subKey]int
@@ -50,9 +53,49 @@ type subRelay struct {
 	client map[subKey]*client.Client
 }
 
+// keyOp is one subscription's lock, kept while anyone holds or waits for
+// it.
+type keyOp struct {
+	sync.Mutex
+	users int
+}
+
+// lock takes key's lock; the returned func releases it.
+func (r *subRelay) lock(key subKey) (unlock func()) {
+	r.mu.Lock()
+	op := r.ops[key]
+	if op == nil {
+		op = &keyOp{}
+		r.ops[key] = op
+	}
+	op.users++
+	r.mu.Unlock()
+	op.Lock()
+	return func() {
+		op.Unlock()
+		r.mu.Lock()
+		if op.users--; op.users == 0 {
+			delete(r.ops, key)
+		}
+		r.mu.Unlock()
+	}
+}
+
 type subSession struct {
 	claims *auth.Claims
 	uris   map[string]*Upstream
+	// pending counts the subscriptions being made (they count against
+	// the session's limit); ended is set when the session ends, so that
+	// one completing afterwards is undone.
+	pending int
+	ended   bool
+}
+
+// forget drops sid's entry once nothing keeps it (mu held).
+func (r *subRelay) forget(sid string, ss *subSession) {
+	if len(ss.uris) == 0 && ss.pending == 0 && r.sessions[sid] == ss {
+		delete(r.sessions, sid)
+	}
 }
 
 // subscribable reports whether an upstream offers resource subscriptions.
@@ -100,8 +143,12 @@ func (g *Gateway) subscriptionHooks(h *server.Hooks) {
 		return nil
 	})
 	h.AddOnUnregisterSession(func(_ context.Context, s server.ClientSession) {
+		sid := s.SessionID()
 		g.subs.mu.Lock()
-		ss := g.subs.sessions[s.SessionID()]
+		ss := g.subs.sessions[sid]
+		if ss != nil {
+			ss.ended = true
+		}
 		g.subs.mu.Unlock()
 		if ss == nil {
 			return
@@ -114,7 +161,7 @@ func (g *Gateway) subscriptionHooks(h *server.Hooks) {
 			}
 			g.subs.mu.Unlock()
 			for _, uri := range uris {
-				g.unsubscribe(s.SessionID(), uri)
+				g.unsubscribe(sid, uri)
 			}
 		})
 	})
@@ -147,40 +194,49 @@ func (g *Gateway) subscribe(ctx context.Context, sid, uri string) error {
 		return fmt.Errorf("upstream %q does not offer resource subscriptions", u.entry.Name)
 	}
 	claims, _ := auth.ClaimsFrom(ctx)
-	g.subs.op.Lock()
-	defer g.subs.op.Unlock()
 	key := subKey{u, uri}
+	unlock := g.subs.lock(key)
+	defer unlock()
 	g.subs.mu.Lock()
 	ss := g.subs.sessions[sid]
 	if ss != nil && ss.uris[uri] != nil {
 		g.subs.mu.Unlock()
 		return nil // already subscribed
 	}
-	if ss != nil && len(ss.uris) >= g.opts.MaxSubscriptionsPerSession {
-		g.subs.mu.Unlock()
-		g.opts.Refused(LimitSubscriptionsPerSession)
-		return fmt.Errorf("this session already has %d resource subscriptions, the most allowed: unsubscribe from one first", len(ss.uris))
-	}
-	first := g.subs.count[key] == 0
-	g.subs.mu.Unlock()
-	if first {
-		cl, err := g.upstreamSubscribe(ctx, u, uri)
-		if err != nil {
-			return err
-		}
-		g.subs.mu.Lock()
-		g.subs.client[key] = cl
-		g.subs.mu.Unlock()
-	}
-	g.subs.mu.Lock()
-	if ss = g.subs.sessions[sid]; ss == nil {
+	if ss == nil {
 		ss = &subSession{claims: claims, uris: map[string]*Upstream{}}
 		g.subs.sessions[sid] = ss
 	}
-	ss.uris[uri] = u
-	g.subs.count[key]++
+	if n := len(ss.uris) + ss.pending; n >= g.opts.MaxSubscriptionsPerSession {
+		g.subs.forget(sid, ss)
+		g.subs.mu.Unlock()
+		g.opts.Refused(LimitSubscriptionsPerSession)
+		return fmt.Errorf("this session already has %d resource subscriptions, the most allowed: unsubscribe from one first", n)
+	}
+	ss.pending++
+	first := g.subs.count[key] == 0
 	g.subs.mu.Unlock()
-	return nil
+	var cl *client.Client
+	var err error
+	if first {
+		cl, err = g.upstreamSubscribe(ctx, u, uri)
+	}
+	g.subs.mu.Lock()
+	ss.pending--
+	ended := ss.ended
+	if err == nil && !ended {
+		if first {
+			g.subs.client[key] = cl
+		}
+		ss.uris[uri] = u
+		g.subs.count[key]++
+	}
+	g.subs.forget(sid, ss)
+	g.subs.mu.Unlock()
+	if err == nil && ended && first {
+		g.upstreamUnsubscribe(u, uri) // the session ended meanwhile
+	}
+	return err
 }
 
 func (g *Gateway) upstreamSubscribe(ctx context.Context, u *Upstream, uri string) (*client.Client, error) {
@@ -199,19 +255,26 @@ func (g *Gateway) upstreamSubscribe(ctx context.Context, u *Upstream, uri string
 }
 
 func (g *Gateway) unsubscribe(sid, uri string) {
-	g.subs.op.Lock()
-	defer g.subs.op.Unlock()
 	g.subs.mu.Lock()
-	ss := g.subs.sessions[sid]
-	if ss == nil || ss.uris[uri] == nil {
-		g.subs.mu.Unlock()
+	var u *Upstream
+	if ss := g.subs.sessions[sid]; ss != nil {
+		u = ss.uris[uri]
+	}
+	g.subs.mu.Unlock()
+	if u == nil {
 		return
 	}
-	key := subKey{ss.uris[uri], uri}
-	delete(ss.uris, uri)
-	if len(ss.uris) == 0 {
-		delete(g.subs.sessions, sid)
+	key := subKey{u, uri}
+	unlock := g.subs.lock(key)
+	defer unlock()
+	g.subs.mu.Lock()
+	ss := g.subs.sessions[sid]
+	if ss == nil || ss.uris[uri] != u {
+		g.subs.mu.Unlock()
+		return // unsubscribed meanwhile
 	}
+	delete(ss.uris, uri)
+	g.subs.forget(sid, ss)
 	g.subs.count[key]--
 	last := g.subs.count[key] == 0
 	if last {
@@ -219,19 +282,23 @@ func (g *Gateway) unsubscribe(sid, uri string) {
 		delete(g.subs.client, key)
 	}
 	g.subs.mu.Unlock()
-	if !last {
-		return
+	if last {
+		g.upstreamUnsubscribe(u, uri)
 	}
-	cl, err := key.u.client()
+}
+
+// upstreamUnsubscribe ends u's subscription to uri (key's lock held).
+func (g *Gateway) upstreamUnsubscribe(u *Upstream, uri string) {
+	cl, err := u.client()
 	if err != nil {
 		return // gone with the connection
 	}
-	ctx, cancel := context.WithTimeout(g.life, key.u.timeout())
+	ctx, cancel := context.WithTimeout(g.life, u.timeout())
 	defer cancel()
 	req := mcp.UnsubscribeRequest{}
 	req.Params.URI = uri
 	if err := cl.Unsubscribe(ctx, req); err != nil {
-		g.log.Debug("upstream unsubscribe failed", "upstream", key.u.entry.Name, "err", err)
+		g.log.Debug("upstream unsubscribe failed", "upstream", u.entry.Name, "err", err)
 	}
 }
 
@@ -242,8 +309,6 @@ func (g *Gateway) resubscribe(u *Upstream) {
 	if err != nil {
 		return
 	}
-	g.subs.op.Lock()
-	defer g.subs.op.Unlock()
 	g.subs.mu.Lock()
 	var uris []string
 	for key, on := range g.subs.client {
@@ -253,14 +318,31 @@ func (g *Gateway) resubscribe(u *Upstream) {
 	}
 	g.subs.mu.Unlock()
 	for _, uri := range uris {
-		if _, err := g.upstreamSubscribe(g.life, u, uri); err != nil {
-			g.log.Warn("upstream resubscribe failed", "upstream", u.entry.Name, "err", err)
-			continue
-		}
-		g.subs.mu.Lock()
-		g.subs.client[subKey{u, uri}] = cl
-		g.subs.mu.Unlock()
+		g.resubscribeOne(u, cl, uri)
 	}
+}
+
+// resubscribeOne subscribes cl to uri again if it is still subscribed on
+// another connection.
+func (g *Gateway) resubscribeOne(u *Upstream, cl *client.Client, uri string) {
+	key := subKey{u, uri}
+	unlock := g.subs.lock(key)
+	defer unlock()
+	g.subs.mu.Lock()
+	on, ok := g.subs.client[key]
+	g.subs.mu.Unlock()
+	if !ok || on == cl {
+		return // unsubscribed, or subscribed again, meanwhile
+	}
+	if _, err := g.upstreamSubscribe(g.life, u, uri); err != nil {
+		g.log.Warn("upstream resubscribe failed", "upstream", u.entry.Name, "err", err)
+		return
+	}
+	g.subs.mu.Lock()
+	if _, ok := g.subs.client[key]; ok {
+		g.subs.client[key] = cl
+	}
+	g.subs.mu.Unlock()
 }
 
 // relayUpdated passes notifications/resources/updated to the sessions
