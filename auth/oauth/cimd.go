@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth/auth/registry"
+	"github.com/mcpauth/mcpauth/internal/untrusted"
 )
 
 // Client ID Metadata Documents: a client_id that is an https URL names a
@@ -178,6 +179,7 @@ func (s *Server) metadataDocument(ctx context.Context, clientID string) (Client,
 		return Client{}, errors.New("the metadata document's client_id does not match its URL")
 	}
 	c.ClientIDIssuedAt = 0 // not ours to stamp
+	c.ClientName = untrusted.Text(c.ClientName, maxClientName)
 	fillClientDefaults(&c)
 	if err := s.checkClient(c); err != nil {
 		return Client{}, fmt.Errorf("the client's metadata document: %w", err)

@@ -33,6 +33,12 @@ type Client struct {
 // registrationTTL keeps registrations for a year; clients re-register.
 const registrationTTL = 365 * 24 * time.Hour
 
+// maxClientName bounds a client's self-chosen name (client_name), which
+// the consent page and list_pending_authorizations show to the admin; it
+// is also made one line (untrusted.Text), so that it cannot pose as more
+// requests, or as instructions, in the list an assistant reads.
+const maxClientName = 100
+
 func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 	src := bearer.ClientAddress(r)
 	// Registrations count against the same budget as failures: they are
@@ -49,7 +55,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 	// The server names the client and stamps the time, whatever the
 	// body says.
 	c.ClientID, c.ClientIDIssuedAt = "mcp-"+randomID(), s.cfg.Now().Unix()
-	c.ClientName = untrusted.Clip(strings.TrimSpace(c.ClientName), 100)
+	c.ClientName = untrusted.Text(c.ClientName, maxClientName)
 	fillClientDefaults(&c)
 	if err := s.checkClient(c); err != nil {
 		oauthError(w, http.StatusBadRequest, "invalid_redirect_uri", err.Error())
