@@ -30,12 +30,25 @@ func ParseScopes(s string) Scopes {
 }
 
 // NormalizeScopes trims, de-duplicates and drops empty entries, keeping the
-// first occurrence's order.
+// first occurrence's order. Its time is linear in the input: a long list
+// (an outsider's scope parameter) is de-duplicated with a set.
 func NormalizeScopes(in []string) Scopes {
 	out := make(Scopes, 0, len(in))
+	var seen map[string]struct{}
+	if len(in) > 16 {
+		seen = make(map[string]struct{}, len(in))
+	}
 	for _, s := range in {
 		s = strings.TrimSpace(s)
-		if s == "" || slices.Contains(out, s) {
+		if s == "" {
+			continue
+		}
+		if seen != nil {
+			if _, dup := seen[s]; dup {
+				continue
+			}
+			seen[s] = struct{}{}
+		} else if slices.Contains(out, s) {
 			continue
 		}
 		out = append(out, s)

@@ -199,3 +199,42 @@ func TestAClientsNameCannotPoseAsAnotherPendingRequest(t *testing.T) {
 		t.Fatalf("the names are not shown as one line each:\n%s", text)
 	}
 }
+
+// What a sign-in request may carry is bounded: each pending request is
+// stored and read back under the server-wide pending lock (and its scopes
+// parsed), so a state or scope list up to the 64 KiB header limit would
+// make every later sign-in slower. Over the bounds, the request is refused
+// and nothing is stored.
+func TestSignInRequestsCarryBoundedScopesAndState(t *testing.T) {
+	s := startStack(t, stackOpts{oauth: true})
+	c := newOAuthClient(t, s)
+	many := make([]string, 65)
+	for i := range many {
+		many[i] = "s" + strconv.Itoa(i)
+	}
+	resp := c.get(c.authorizeURL(func(q url.Values) { q.Set("scope", strings.Join(many, " ")) }))
+	resp.Body.Close()
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusFound || loc.Query().Get("error") != "invalid_scope" || !strings.Contains(loc.Query().Get("error_description"), "at most 64 scopes") {
+		t.Fatalf("65 scopes: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	resp = c.get(c.authorizeURL(func(q url.Values) { q.Set("state", strings.Repeat("x", 2049)) }))
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), "longer than 2048 bytes") {
+		t.Fatalf("a 2049-byte state: %d %s", resp.StatusCode, b)
+	}
+	if n := pendingCount(t, s); n != 0 {
+		t.Fatalf("%d requests stored from refused sign-ins", n)
+	}
+	// At the bounds, the sign-in goes on; repeated scopes count once.
+	resp = c.get(c.authorizeURL(func(q url.Values) {
+		q.Set("scope", strings.Join(append(many[:64], many[:64]...), " "))
+		q.Set("state", strings.Repeat("x", 2048))
+	}))
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || pendingCount(t, s) != 1 {
+		t.Fatalf("64 scopes (each twice) and a 2048-byte state: %d %s", resp.StatusCode, b)
+	}
+}

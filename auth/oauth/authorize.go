@@ -3,6 +3,7 @@ package oauth
 import (
 	"crypto/subtle"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -34,6 +35,14 @@ type authRequest struct {
 	Denied bool   `json:"denied,omitempty"`
 }
 
+// Bounds on what a sign-in request may carry: every pending request is
+// stored and read back under the server-wide pending lock, and its state
+// is sent back to the client.
+const (
+	maxState       = 2048
+	maxAskedScopes = 64
+)
+
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	addr := addressKey(bearer.ClientAddress(r))
 	if wait, blocked := s.pendingRate.Blocked(addr); blocked {
@@ -56,6 +65,11 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	state := q.Get("state")
+	if len(state) > maxState {
+		// Too long to keep with the request or to send back.
+		s.errorPage(w, http.StatusBadRequest, "This sign-in request is malformed", fmt.Sprintf("Its state parameter is longer than %d bytes.", maxState))
+		return
+	}
 	fail := func(code, desc string) { s.redirectError(w, r, redirect, state, code, desc) }
 	if q.Get("response_type") != "code" {
 		fail("unsupported_response_type", `response_type must be "code"`)
@@ -75,6 +89,10 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	scopes := auth.ParseScopes(q.Get("scope"))
+	if len(scopes) > maxAskedScopes {
+		fail("invalid_scope", fmt.Sprintf("at most %d scopes may be asked for", maxAskedScopes))
+		return
+	}
 	if err := auth.ValidateScopes(scopes); err != nil {
 		fail("invalid_scope", auth.Message(err))
 		return
@@ -93,6 +111,9 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 	s.pendingMu.Unlock()
 	if refusal != nil {
+		// A refused start counts against the address's rate too: each
+		// one read the pending requests under the server-wide lock.
+		s.pendingRate.Fail(addr)
 		s.refusePending(w, r, c.ClientID, refusal)
 		return
 	}
