@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/netip"
 	"time"
 
 	"github.com/mcpauth/mcpauth/auth"
 	"github.com/mcpauth/mcpauth/auth/bearer"
+	"github.com/mcpauth/mcpauth/auth/throttle"
 	"github.com/mcpauth/mcpauth/internal/untrusted"
 )
 
@@ -51,18 +51,7 @@ func (l PendingLimits) withDefaults() PendingLimits {
 
 // addressKey is the address pending requests are counted by: the IP, or
 // for IPv6 its /64 (one subscriber's usual allocation).
-func addressKey(addr string) string {
-	ip, err := netip.ParseAddr(addr)
-	if err != nil {
-		return addr
-	}
-	ip = ip.Unmap()
-	if ip.Is6() {
-		p, _ := ip.Prefix(64)
-		return p.String()
-	}
-	return ip.String()
-}
+func addressKey(addr string) string { return throttle.Key(addr) }
 
 // pendingRefusal says which limit a new request would exceed and when a
 // place frees up.

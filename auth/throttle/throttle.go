@@ -5,6 +5,7 @@
 package throttle
 
 import (
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -72,9 +73,28 @@ func (l *Limiter) drain(b *bucket, now time.Time) float64 {
 	return lvl
 }
 
+// Key is the source an address is counted as: an IPv6 address counts as
+// its /64, which one host or household is usually given whole (counting
+// each address of it apart would give its holder an endless budget); an
+// IPv4 address (also one mapped into IPv6) as itself. Anything else is
+// kept as it is.
+func Key(addr string) string {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil {
+		return addr
+	}
+	ip = ip.Unmap()
+	if ip.Is6() {
+		p, _ := ip.Prefix(64)
+		return p.String()
+	}
+	return ip.String()
+}
+
 // Blocked reports whether source must wait, and for how long, before its
-// next attempt is even considered.
+// next attempt is even considered. Sources are counted by Key.
 func (l *Limiter) Blocked(source string) (time.Duration, bool) {
+	source = Key(source)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b, ok := l.src[source]
@@ -94,8 +114,9 @@ func (l *Limiter) Blocked(source string) (time.Duration, bool) {
 	return wait, true
 }
 
-// Fail records one failure of source.
+// Fail records one failure of source (counted by Key).
 func (l *Limiter) Fail(source string) {
+	source = Key(source)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.cfg.Now()

@@ -77,3 +77,37 @@ func TestDrainedSourcesAreForgotten(t *testing.T) {
 		t.Fatal("a source over its burst is not blocked after a sweep emptied the limiter")
 	}
 }
+
+// An IPv6 /64 is one source: its holder cannot get a fresh budget by
+// moving to another address in it.
+func TestAnIPv6Slash64IsOneSource(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	l := New(Config{Burst: 2, Per: time.Minute, Now: func() time.Time { return now }})
+	l.Fail("2001:db8:1:2::1")
+	l.Fail("2001:db8:1:2:ffff:ffff:ffff:fffe")
+	cases := []struct {
+		addr    string
+		blocked bool
+	}{
+		{"2001:db8:1:2::1", true},
+		{"2001:db8:1:2:abcd::9", true}, // same /64
+		{"2001:DB8:1:2:0:0:0:7", true}, // same /64, spelled otherwise
+		{"2001:db8:1:3::1", false},     // the next /64
+		{"192.0.2.1", false},           // IPv4: itself
+		{"unix-socket-peer", false},    // not an address: itself
+	}
+	for _, c := range cases {
+		if _, blocked := l.Blocked(c.addr); blocked != c.blocked {
+			t.Errorf("%s blocked = %v, want %v", c.addr, blocked, c.blocked)
+		}
+	}
+	// IPv4 addresses count one by one, mapped into IPv6 or not.
+	l.Fail("192.0.2.7")
+	l.Fail("::ffff:192.0.2.7")
+	if _, blocked := l.Blocked("192.0.2.7"); !blocked {
+		t.Error("an IPv4 address and its IPv6-mapped form are not one source")
+	}
+	if _, blocked := l.Blocked("192.0.2.8"); blocked {
+		t.Error("a neighbouring IPv4 address shares the budget")
+	}
+}
