@@ -80,6 +80,9 @@ type OAuthConfig struct {
 	// Pending bounds the sign-ins waiting on the consent page; zero
 	// fields get the oauth package's defaults.
 	Pending oauth.PendingLimits
+	// MaxClients bounds the dynamically registered clients kept at once;
+	// 10,000.
+	MaxClients int
 	// PruneInterval is how often Run deletes expired OAuth state; 1m.
 	PruneInterval time.Duration
 }
@@ -427,7 +430,7 @@ func (s *Server) buildAuth(ctx context.Context) error {
 		Clients: s.Registry, Throttle: cfg.Throttle,
 		ReservedSubjects:       append([]string{cfg.DevIdentity.Subject, transport.APIKeySubject}, cfg.ReservedSubjects...),
 		AllowLoopbackRedirects: cfg.OAuth.AllowLoopbackRedirects, AllowLoopbackMetadata: cfg.OAuth.AllowLoopbackMetadata,
-		Pending: cfg.OAuth.Pending, Logger: cfg.Logger, Now: cfg.Now,
+		Pending: cfg.OAuth.Pending, MaxClients: cfg.OAuth.MaxClients, Logger: cfg.Logger, Now: cfg.Now,
 	})
 	return err
 }

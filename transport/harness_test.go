@@ -69,6 +69,9 @@ type stackOpts struct {
 	// pending bounds pending OAuth authorization requests (zero fields:
 	// the defaults).
 	pending oauth.PendingLimits
+	// maxClients bounds dynamically registered OAuth clients (0: the
+	// default).
+	maxClients int
 	// tools are served beside mcpauth's own (as a library user's are).
 	tools []mcpauth.Tool
 	// upstreams are relayed (gateway mode): the server then advertises
@@ -127,7 +130,7 @@ func startStack(t *testing.T, o stackOpts) *stack {
 		AllowedClients: o.allowedClients, Scopes: o.knownScopes, AdvertiseScopes: []string{"tools:call"},
 		ReservedSubjects: []string{"local-admin"}, Throttle: throttle,
 		OAuth: mcpauth.OAuthConfig{Serve: o.oauth, AllowLoopbackRedirects: true, AllowLoopbackMetadata: o.loopbackMetadata,
-			Pending: o.pending},
+			Pending: o.pending, MaxClients: o.maxClients},
 		APIKey: o.apiKey, CORSOrigins: o.cors, TrustedProxies: proxies, MaxStreamsPerClient: o.maxStreams,
 		Stateless: o.stateless, Version: "test", Logger: logger, Now: o.now,
 		KeepAlive: o.keepAlive, ReapInterval: 100 * time.Millisecond, Timeouts: o.timeouts, AllowedHosts: o.allowedHosts,

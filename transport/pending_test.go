@@ -238,3 +238,47 @@ func TestSignInRequestsCarryBoundedScopesAndState(t *testing.T) {
 		t.Fatalf("64 scopes (each twice) and a 2048-byte state: %d %s", resp.StatusCode, b)
 	}
 }
+
+// Anyone may register a client, each kept a year: the registrations kept
+// at once are bounded (MCP_OAUTH_CLIENTS_MAX), and so is the cache of
+// client id metadata documents, which any URL can make.
+func TestRegisteredClientsAndCachedMetadataDocumentsAreBounded(t *testing.T) {
+	s := startStack(t, stackOpts{oauth: true, loopbackMetadata: true, maxClients: 2})
+	a := newOAuthClient(t, s)
+	newOAuthClient(t, s)
+	resp := a.post("/register", "application/json", `{"client_name":"third","redirect_uris":["http://127.0.0.1:9/cb"],"token_endpoint_auth_method":"none"}`)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(b), "at most 2 registered clients") || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("third registration: %d %s", resp.StatusCode, b)
+	}
+	if n, err := s.Reg.CountState(context.Background(), "oauth.client", time.Now()); err != nil || n != 2 {
+		t.Fatalf("%d clients stored, %v; want 2", n, err)
+	}
+	// Registered clients still sign in.
+	if status, _, _ := authorizeFrom(t, a, "198.51.100.1"); status != http.StatusOK {
+		t.Fatalf("a registered client's sign-in: %d", status)
+	}
+
+	// Metadata documents: two fill the cache; a third is still used, but
+	// fetched again for each sign-in instead of cached.
+	redirect := "http://127.0.0.1:9/callback"
+	for i := range 3 {
+		docID, hits := serveMetadata(t, func(self string) string {
+			return `{"client_id":"` + self + `","client_name":"Doc","redirect_uris":["` + redirect + `"],"token_endpoint_auth_method":"none"}`
+		})
+		c := &oauthClient{t: t, s: s, id: docID, redirect: redirect, http: a.http}
+		for j := range 2 {
+			if status, page, _ := authorizeFrom(t, c, "198.51.100."+strconv.Itoa(10+2*i+j)); status != http.StatusOK {
+				t.Fatalf("document %d, sign-in %d: %d %s", i, j, status, page)
+			}
+		}
+		want := int32(1)
+		if i == 2 {
+			want = 2
+		}
+		if n := hits.Load(); n != want {
+			t.Fatalf("document %d fetched %d times, want %d", i, n, want)
+		}
+	}
+}

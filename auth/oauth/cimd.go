@@ -186,7 +186,12 @@ func (s *Server) metadataDocument(ctx context.Context, clientID string) (Client,
 	}
 	val, _ := json.Marshal(c)
 	_, _ = s.cfg.Store.ConsumeState(ctx, kindCIMD, clientID, s.cfg.Now()) // replace a stale entry
-	_ = s.cfg.Store.PutState(ctx, registry.State{Kind: kindCIMD, Key: clientID, Value: val, ExpiresAt: s.cfg.Now().Add(cacheFor(resp.Header))})
+	// The cache is bounded like registrations: any URL makes a document
+	// (a query string makes endless ones). When full, the document is
+	// used for this sign-in and fetched again for the next.
+	if n, err := s.cfg.Store.CountState(ctx, kindCIMD, s.cfg.Now()); err == nil && n < s.cfg.MaxClients {
+		_ = s.cfg.Store.PutState(ctx, registry.State{Kind: kindCIMD, Key: clientID, Value: val, ExpiresAt: s.cfg.Now().Add(cacheFor(resp.Header))})
+	}
 	return c, nil
 }
 

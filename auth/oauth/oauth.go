@@ -100,8 +100,12 @@ type Config struct {
 	AllowLoopbackMetadata bool
 	// Pending bounds the pending requests GET /authorize creates.
 	Pending PendingLimits
-	Logger  *slog.Logger
-	Now     func() time.Time
+	// MaxClients bounds the dynamically registered clients kept at once
+	// (POST /register: anyone may register, each kept a year); 10,000.
+	// Beyond it a registration is refused until registrations expire.
+	MaxClients int
+	Logger     *slog.Logger
+	Now        func() time.Time
 }
 
 // ClientLister lists the client ids that have tokens
@@ -117,6 +121,9 @@ type Server struct {
 	// created; pendingMu orders the cap check and the write.
 	pendingRate *throttle.Limiter
 	pendingMu   sync.Mutex
+	// registerMu orders the client cap's count and the registration's
+	// write.
+	registerMu sync.Mutex
 }
 
 // New returns a Server with defaults filled in.
@@ -142,6 +149,9 @@ func New(cfg Config) (*Server, error) {
 		cfg.Now = time.Now
 	}
 	cfg.Pending = cfg.Pending.withDefaults()
+	if cfg.MaxClients <= 0 {
+		cfg.MaxClients = 10000
+	}
 	rate := throttle.New(throttle.Config{Burst: cfg.Pending.Burst, Per: cfg.Pending.Refill, Now: cfg.Now})
 	return &Server{cfg: cfg, pendingRate: rate}, nil
 }

@@ -62,6 +62,20 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	val, _ := json.Marshal(c)
+	s.registerMu.Lock()
+	defer s.registerMu.Unlock()
+	n, err := s.cfg.Store.CountState(r.Context(), kindClient, s.cfg.Now())
+	if err != nil {
+		oauthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "cannot store the registration")
+		return
+	}
+	if n >= s.cfg.MaxClients {
+		auth.Audit(auth.WithRemoteAddr(r.Context(), src), s.cfg.Logger, "oauth.register_refused", "via", "oauth", "limit", "clients_total", "registered", n)
+		w.Header().Set("Retry-After", "3600")
+		oauthError(w, http.StatusServiceUnavailable, "temporarily_unavailable",
+			fmt.Sprintf("this server keeps at most %d registered clients and has no room for another; try again later, or use a client id metadata document", s.cfg.MaxClients))
+		return
+	}
 	if err := s.cfg.Store.PutState(r.Context(), registry.State{Kind: kindClient, Key: c.ClientID, Value: val, ExpiresAt: s.cfg.Now().Add(registrationTTL)}); err != nil {
 		oauthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "cannot store the registration")
 		return

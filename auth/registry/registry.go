@@ -127,6 +127,7 @@ type StateStore interface {
 	UpdateState(ctx context.Context, st State, now time.Time) error
 	DeleteStateGroup(ctx context.Context, kind, group string) (int, error)
 	ListState(ctx context.Context, kind string, now time.Time) ([]State, error)
+	CountState(ctx context.Context, kind string, now time.Time) (int, error)
 	ListStateGroup(ctx context.Context, kind, group string, now time.Time) ([]State, error)
 	PruneState(ctx context.Context, now time.Time) error
 }

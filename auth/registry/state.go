@@ -113,6 +113,16 @@ func (s *sqlStore) ListState(ctx context.Context, kind string, now time.Time) ([
 	return s.listState(ctx, kind, `kind = ? AND expires_at > ?`, kind, now.Unix())
 }
 
+// CountState counts the unexpired items of a kind.
+func (s *sqlStore) CountState(ctx context.Context, kind string, now time.Time) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM oauth_state WHERE kind = ? AND expires_at > ?`), kind, now.Unix()).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("registry: count %s state: %w", kind, err)
+	}
+	return n, nil
+}
+
 // ListStateGroup returns the unexpired items of a kind in one group (a
 // refresh-token family), oldest expiry first, through the group index.
 func (s *sqlStore) ListStateGroup(ctx context.Context, kind, group string, now time.Time) ([]State, error) {

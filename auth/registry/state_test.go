@@ -85,6 +85,13 @@ func TestStateContract(t *testing.T) {
 			if err != nil || len(left) != 1 || left[0].Key != "r4" {
 				t.Fatalf("left after group delete: %+v %v", left, err)
 			}
+			// CountState counts the unexpired items of one kind.
+			if err := put("refresh", "r5", "", "v", now.Add(-time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := s.CountState(ctx, "refresh", now); err != nil || n != 1 {
+				t.Fatalf("CountState = %d, %v; want 1 (one expired item, other kinds not counted)", n, err)
+			}
 			if err := s.PruneState(ctx, now.Add(2*time.Hour)); err != nil {
 				t.Fatal(err)
 			}

@@ -94,7 +94,7 @@ func (c Config) library(logger *slog.Logger) (mcpauth.Config, settings, error) {
 			Serve: c.OAuthEnabled, AccessTTL: c.OAuthAccessTTL, RefreshTTL: c.OAuthRefreshTTL, EnrollmentTTL: c.EnrollmentTTL,
 			// Loopback redirects for web clients only in dev mode.
 			AllowLoopbackRedirects: c.Dev(), AllowLoopbackMetadata: c.OAuthLoopbackMetadata,
-			Pending: c.oauthPending(), PruneInterval: c.OAuthPruneInterval,
+			Pending: c.oauthPending(), MaxClients: c.OAuthClientsMax, PruneInterval: c.OAuthPruneInterval,
 		},
 		APIKey: c.APIKey, CORSOrigins: c.corsOrigins(), TrustedProxies: set.trustedProxies,
 		AuthFailBurst: c.AuthFailBurst, AuthFailRefill: c.AuthFailRefill,

@@ -149,11 +149,14 @@ type Config struct {
 	// Pending sign-in requests (GET /authorize, unauthenticated): caps
 	// per address (IPv6 /64), per OAuth client and in total, and how many
 	// one address may start at once (then one more per refill).
-	OAuthPendingPerAddress int           `env:"MCP_OAUTH_PENDING_PER_ADDRESS" envDefault:"10" help:"pending sign-ins (GET /authorize) per address, an IPv6 /64 counting as one"`
-	OAuthPendingPerClient  int           `env:"MCP_OAUTH_PENDING_PER_CLIENT" envDefault:"50" help:"pending sign-ins per OAuth client id"`
-	OAuthPendingMax        int           `env:"MCP_OAUTH_PENDING_MAX" envDefault:"1000" help:"pending sign-ins in total"`
-	OAuthAuthorizeBurst    int           `env:"MCP_OAUTH_AUTHORIZE_BURST" envDefault:"10" help:"sign-ins one address may start at once"`
-	OAuthAuthorizeRefill   time.Duration `env:"MCP_OAUTH_AUTHORIZE_REFILL" envDefault:"6s" help:"then one more per interval"`
+	OAuthPendingPerAddress int `env:"MCP_OAUTH_PENDING_PER_ADDRESS" envDefault:"10" help:"pending sign-ins (GET /authorize) per address, an IPv6 /64 counting as one"`
+	OAuthPendingPerClient  int `env:"MCP_OAUTH_PENDING_PER_CLIENT" envDefault:"50" help:"pending sign-ins per OAuth client id"`
+	OAuthPendingMax        int `env:"MCP_OAUTH_PENDING_MAX" envDefault:"1000" help:"pending sign-ins in total"`
+	// OAuthClientsMax bounds the dynamically registered OAuth clients
+	// kept at once.
+	OAuthClientsMax      int           `env:"MCP_OAUTH_CLIENTS_MAX" envDefault:"10000" help:"dynamically registered OAuth clients kept at once (each for a year); more registrations get 503"`
+	OAuthAuthorizeBurst  int           `env:"MCP_OAUTH_AUTHORIZE_BURST" envDefault:"10" help:"sign-ins one address may start at once"`
+	OAuthAuthorizeRefill time.Duration `env:"MCP_OAUTH_AUTHORIZE_REFILL" envDefault:"6s" help:"then one more per interval"`
 	// LogFormat is json (structured audit records; the default) or text
 	// (the default in dev mode).
 	LogFormat string `env:"MCP_LOG_FORMAT" help:"json (default; audit records) or text (default in dev mode)"`
@@ -277,6 +280,7 @@ func (c Config) checks(def, maxL auth.Expiry) []error {
 		unless(within(c.OAuthPendingPerAddress, 1, 100000), "MCP_OAUTH_PENDING_PER_ADDRESS must be between 1 and 100000"),
 		unless(within(c.OAuthPendingPerClient, 1, 100000), "MCP_OAUTH_PENDING_PER_CLIENT must be between 1 and 100000"),
 		unless(within(c.OAuthPendingMax, 1, 100000), "MCP_OAUTH_PENDING_MAX must be between 1 and 100000"),
+		unless(within(c.OAuthClientsMax, 1, 1000000), "MCP_OAUTH_CLIENTS_MAX must be between 1 and 1000000"),
 		unless(within(c.OAuthAuthorizeBurst, 1, 100000), "MCP_OAUTH_AUTHORIZE_BURST must be between 1 and 100000"),
 		unless(c.OAuthAuthorizeRefill > 0 && c.OAuthAuthorizeRefill <= time.Hour, "MCP_OAUTH_AUTHORIZE_REFILL must be positive and at most 1h"),
 		unless(within(c.MaxStreamsPerClient, 1, 100000), "MCP_MAX_STREAMS_PER_CLIENT must be between 1 and 100000"),
