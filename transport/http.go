@@ -162,7 +162,7 @@ type HTTP struct {
 	// wsPending counts connections not yet authenticated.
 	wsBase    context.Context
 	wsStop    context.CancelFunc
-	wsPending atomic.Int64
+	wsPending wsWaiting
 }
 
 // NewHTTP builds the handler.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/mcpauth/mcpauth/auth"
 	"github.com/mcpauth/mcpauth/auth/bearer"
+	"github.com/mcpauth/mcpauth/auth/throttle"
 	"github.com/mcpauth/mcpauth/internal/untrusted"
 )
 
@@ -30,8 +31,10 @@ const (
 	// further frames wait unread (TCP flow control holds the client).
 	wsInFlight = 8
 	// maxPendingWS bounds, server-wide, the connections upgraded without
-	// a token that have not yet sent a valid one.
-	maxPendingWS = 256
+	// a token that have not yet sent a valid one; maxPendingWSPerAddress
+	// bounds those of one address (wsWaiting).
+	maxPendingWS           = 256
+	maxPendingWSPerAddress = 16
 	// defaultWSAuthTimeout is how long such a connection may wait.
 	defaultWSAuthTimeout = 10 * time.Second
 	// codeUnauthorized is the JSON-RPC error of a missing, invalid or
@@ -93,7 +96,7 @@ func (h *HTTP) wsAuth(next http.Handler) http.Handler {
 func (h *HTTP) serveWS(w http.ResponseWriter, r *http.Request) {
 	claims, _ := auth.ClaimsFrom(r.Context())
 	var release func()
-	pending := false
+	pending, pendingKey := false, ""
 	if claims != nil {
 		var ok bool
 		if release, ok = h.streams.acquire(r); !ok {
@@ -106,8 +109,13 @@ func (h *HTTP) serveWS(w http.ResponseWriter, r *http.Request) {
 			bearer.WriteTooManyRequests(w, secs)
 			return
 		}
-		if h.wsPending.Add(1) > maxPendingWS {
-			h.wsPending.Add(-1)
+		pendingKey = throttle.Key(bearer.ClientAddress(r))
+		switch h.wsPending.take(pendingKey) {
+		case wsFromAddressFull:
+			writeError(w, http.StatusTooManyRequests, "too_many_pending",
+				"Too many connections from this address are waiting to authenticate; authenticate or close one first")
+			return
+		case wsAllFull:
 			writeError(w, http.StatusServiceUnavailable, "too_many_pending", "Too many connections are waiting to authenticate; retry later")
 			return
 		}
@@ -133,12 +141,12 @@ func (h *HTTP) serveWS(w http.ResponseWriter, r *http.Request) {
 			release()
 		}
 		if pending {
-			h.wsPending.Add(-1)
+			h.wsPending.done(pendingKey)
 		}
 		return // Accept has answered
 	}
 	conn.SetReadLimit(maxBodyBytes)
-	c := &wsConn{h: h, conn: conn, release: release, pending: pending}
+	c := &wsConn{h: h, conn: conn, release: release, pending: pending, pendingKey: pendingKey}
 	c.serve(context.WithoutCancel(r.Context()), claims)
 }
 
@@ -158,10 +166,11 @@ type wsConn struct {
 	stall   atomic.Bool
 
 	// Read loop only (binding happens there).
-	pending   bool         // counted in h.wsPending
-	bound     *auth.Claims // the token the connection was bound with
-	unbind    func()       // forgets the stream (revocation) and expiry timer
-	authTimer *time.Timer  // ends an unbound connection; stopped by bind
+	pending    bool         // counted in h.wsPending
+	pendingKey string       // under this address (throttle.Key)
+	bound      *auth.Claims // the token the connection was bound with
+	unbind     func()       // forgets the stream (revocation) and expiry timer
+	authTimer  *time.Timer  // ends an unbound connection; stopped by bind
 }
 
 func (c *wsConn) serve(base context.Context, claims *auth.Claims) {
@@ -204,7 +213,7 @@ func (c *wsConn) serve(base context.Context, claims *auth.Claims) {
 			c.release()
 		}
 		if c.pending {
-			h.wsPending.Add(-1)
+			h.wsPending.done(c.pendingKey)
 		}
 	}()
 
@@ -277,7 +286,7 @@ func (c *wsConn) bind(claims *auth.Claims) bool {
 	}
 	if c.pending {
 		c.pending = false
-		h.wsPending.Add(-1)
+		h.wsPending.done(c.pendingKey)
 	}
 	c.bound = claims
 	remove, _ := h.sessions.addStream("", claims.ID, func() { c.end(auth.ErrTokenRevoked) })
@@ -564,4 +573,51 @@ func takeAuth(msg []byte) (token string, found bool, out []byte, err error) {
 	top["params"], _ = json.Marshal(params)
 	out, err = json.Marshal(top)
 	return token, true, out, err
+}
+
+// wsWaiting counts the connections upgraded without a token that have
+// not yet sent a valid one: at most maxPendingWS in all, and at most
+// maxPendingWSPerAddress from one address (throttle.Key: an IPv6 /64 is
+// one), so that one address reconnecting in a loop cannot keep every
+// other client's in-band sign-in out.
+type wsWaiting struct {
+	mu    sync.Mutex
+	total int
+	by    map[string]int
+}
+
+// Outcomes of wsWaiting.take.
+const (
+	wsTaken = iota
+	wsFromAddressFull
+	wsAllFull
+)
+
+// take counts one more waiting connection from addr, unless a limit is
+// reached (then nothing is counted).
+func (w *wsWaiting) take(addr string) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch {
+	case w.by[addr] >= maxPendingWSPerAddress:
+		return wsFromAddressFull
+	case w.total >= maxPendingWS:
+		return wsAllFull
+	}
+	if w.by == nil {
+		w.by = map[string]int{}
+	}
+	w.by[addr]++
+	w.total++
+	return wsTaken
+}
+
+// done uncounts a waiting connection from addr (authenticated or gone).
+func (w *wsWaiting) done(addr string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.by[addr]--; w.by[addr] <= 0 {
+		delete(w.by, addr)
+	}
+	w.total--
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -630,5 +631,42 @@ func TestWebSocketSlowReaderIsDropped(t *testing.T) {
 			t.Fatalf("connection ended without the slow-reader drop: %s", logs.String())
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Connections waiting to authenticate in their first message are bounded
+// per address (an IPv6 /64 is one), not only in all: one address holding
+// its share cannot keep another's in-band sign-in out, and a connection
+// that authenticates frees its place.
+func TestWebSocketConnectionsWaitingToAuthenticateAreBoundedPerAddress(t *testing.T) {
+	s := startStack(t, stackOpts{trustedProxies: []string{"127.0.0.1"}})
+	from := func(addr string) http.Header { return http.Header{"X-Forwarded-For": {addr}} }
+	var waiting []*wsClient
+	for i := range 16 {
+		w, _, err := dialWS(t, s, "", from(fmt.Sprintf("2001:db8:7:7::%x", i+1)))
+		if err != nil {
+			t.Fatalf("waiting connection %d: %v", i, err)
+		}
+		waiting = append(waiting, w)
+	}
+	_, resp, err := dialWS(t, s, "", from("2001:db8:7:7::ffff"))
+	if err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("a 17th from the same /64: err=%v resp=%v, want 429", err, resp)
+	}
+	// Another address signs in as usual.
+	other, _, err := dialWS(t, s, "", from("198.51.100.20"))
+	if err != nil {
+		t.Fatalf("another address: %v", err)
+	}
+	tok := s.mint(t, "in-band", time.Hour)
+	if got := whoamiClient(t, other.rpc(withAuth(t, wsWhoami, tok))); got != "in-band" {
+		t.Fatalf("whoami = %q", got)
+	}
+	// One of the 16 authenticates: its place is free for another.
+	if got := whoamiClient(t, waiting[0].rpc(withAuth(t, wsWhoami, tok))); got != "in-band" {
+		t.Fatalf("whoami = %q", got)
+	}
+	if _, _, err := dialWS(t, s, "", from("2001:db8:7:7::ffff")); err != nil {
+		t.Fatalf("after one authenticated: %v", err)
 	}
 }
