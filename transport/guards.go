@@ -7,9 +7,9 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/internal/quota"
 )
 
 // hostGuard is the DNS-rebinding defence for loopback listeners: a request
@@ -84,14 +84,10 @@ func isJSONMediaType(ct string) bool {
 
 // streamLimiter bounds the open event streams (SSE, Streamable HTTP GET
 // and WebSocket connections) per subject, so one client cannot exhaust the server.
-type streamLimiter struct {
-	max  int
-	mu   sync.Mutex
-	open map[string]int
-}
+type streamLimiter struct{ open *quota.PerKey }
 
 func newStreamLimiter(max int) *streamLimiter {
-	return &streamLimiter{max: max, open: map[string]int{}}
+	return &streamLimiter{open: quota.New(max)}
 }
 
 // acquire reserves a stream for the caller; release must be called when
@@ -107,23 +103,8 @@ func (l *streamLimiter) acquire(r *http.Request) (release func(), ok bool) {
 // acquireSubject is acquire for a subject known otherwise (a WebSocket
 // connection bound by its first message's token).
 func (l *streamLimiter) acquireSubject(subject string) (release func(), ok bool) {
-	if l == nil || l.max <= 0 {
+	if l == nil {
 		return func() {}, true
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.open[subject] >= l.max {
-		return nil, false
-	}
-	l.open[subject]++
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			l.mu.Lock()
-			if l.open[subject]--; l.open[subject] <= 0 {
-				delete(l.open, subject)
-			}
-			l.mu.Unlock()
-		})
-	}, true
+	return l.open.Take(subject)
 }

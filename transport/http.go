@@ -162,7 +162,7 @@ type HTTP struct {
 	// wsPending counts connections not yet authenticated.
 	wsBase    context.Context
 	wsStop    context.CancelFunc
-	wsPending wsWaiting
+	wsPending *wsWaiting
 }
 
 // NewHTTP builds the handler.
@@ -186,7 +186,8 @@ func NewHTTP(cfg HTTPConfig) *HTTP {
 	if cfg.MaxSessionsPerClient == 0 {
 		cfg.MaxSessionsPerClient = 64
 	}
-	h := &HTTP{sessions: newSessionTable(cfg.MaxSessionsPerClient), log: cfg.Logger, cfg: cfg, throttle: cfg.Throttle, streams: newStreamLimiter(cfg.MaxStreamsPerClient)}
+	h := &HTTP{sessions: newSessionTable(cfg.MaxSessionsPerClient), log: cfg.Logger, cfg: cfg, throttle: cfg.Throttle, streams: newStreamLimiter(cfg.MaxStreamsPerClient),
+		wsPending: newWSWaiting()}
 	h.wsBase, h.wsStop = context.WithCancel(context.Background())
 	h.sse = newSSEServer(cfg.MCP, cfg.KeepAlive, h.sessions.sseSessionID, cfg.Logger)
 	h.sse.writeTimeout, h.sse.metrics = cfg.SSEWriteTimeout, cfg.Metrics
@@ -345,10 +346,8 @@ func (h *HTTP) OpenSessions() int { return h.sessions.len() }
 // cleanup here waits for the stream's end (handoff).
 func (h *HTTP) openSSE(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		release, ok := h.streams.acquire(r)
+		release, ok := h.takeStream(w, r)
 		if !ok {
-			h.cfg.Metrics.Refused(limitStreamsPerClient)
-			writeError(w, http.StatusTooManyRequests, "too_many_streams", "This client has too many open streams; close one first")
 			return
 		}
 		// The stream's context ends with the request's, or, once the
@@ -382,6 +381,18 @@ func (h *HTTP) openSSE(next http.Handler) http.Handler {
 	})
 }
 
+// takeStream takes one of the caller's stream slots for an event stream
+// the request holds open; when the caller has none left, it counts the
+// refusal and answers 429 too_many_streams.
+func (h *HTTP) takeStream(w http.ResponseWriter, r *http.Request) (release func(), ok bool) {
+	release, ok = h.streams.acquire(r)
+	if !ok {
+		h.cfg.Metrics.Refused(limitStreamsPerClient)
+		writeError(w, http.StatusTooManyRequests, "too_many_streams", "This client has too many open streams; close one first")
+	}
+	return release, ok
+}
+
 // bindSSEMessage lets a POST /message through only for the subject that
 // opened the session.
 func (h *HTTP) bindSSEMessage(next http.Handler) http.Handler {
@@ -398,10 +409,8 @@ func (h *HTTP) bindSSEMessage(next http.Handler) http.Handler {
 		// session's stream ends: it takes one of the client's stream
 		// slots meanwhile.
 		if r.Context().Value(listenKey{}) != nil {
-			release, ok := h.streams.acquire(r)
+			release, ok := h.takeStream(w, r)
 			if !ok {
-				h.cfg.Metrics.Refused(limitStreamsPerClient)
-				writeError(w, http.StatusTooManyRequests, "too_many_streams", "This client has too many open streams; close one first")
 				return
 			}
 			defer release()
@@ -444,10 +453,8 @@ func (h *HTTP) bindStreamable(next http.Handler) http.Handler {
 		// ends with its token (expiry, revocation) or its session.
 		listen := r.Method == http.MethodPost && r.Context().Value(listenKey{}) != nil
 		if r.Method == http.MethodGet || listen {
-			release, ok := h.streams.acquire(r)
+			release, ok := h.takeStream(w, r)
 			if !ok {
-				h.cfg.Metrics.Refused(limitStreamsPerClient)
-				writeError(w, http.StatusTooManyRequests, "too_many_streams", "This client has too many open streams; close one first")
 				return
 			}
 			defer release()

@@ -32,6 +32,12 @@ func openStream(t *testing.T, url, token string, hdr map[string]string) <-chan s
 		resp.Body.Close()
 		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, b)
 	}
+	return readToEnd(resp)
+}
+
+// readToEnd reads an event stream's body to its end, returning a channel
+// closed when the server ends the stream.
+func readToEnd(resp *http.Response) <-chan struct{} {
 	ended := make(chan struct{})
 	go func() {
 		defer close(ended)
@@ -79,13 +85,7 @@ func openListen(t *testing.T, url, token string) <-chan struct{} {
 			t.Fatalf("subscriptions/listen ended before its acknowledgement: %v: %s", err, got.String())
 		}
 	}
-	ended := make(chan struct{})
-	go func() {
-		defer close(ended)
-		defer resp.Body.Close()
-		_, _ = io.Copy(io.Discard, resp.Body)
-	}()
-	return ended
+	return readToEnd(resp)
 }
 
 // initSession opens a 2025-11-25 Streamable HTTP session and returns its id.

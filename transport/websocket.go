@@ -20,6 +20,7 @@ import (
 	"github.com/mcpauth/mcpauth/auth"
 	"github.com/mcpauth/mcpauth/auth/bearer"
 	"github.com/mcpauth/mcpauth/auth/throttle"
+	"github.com/mcpauth/mcpauth/internal/quota"
 	"github.com/mcpauth/mcpauth/internal/untrusted"
 )
 
@@ -95,8 +96,7 @@ func (h *HTTP) wsAuth(next http.Handler) http.Handler {
 // frame, each connection one mcp-go client session.
 func (h *HTTP) serveWS(w http.ResponseWriter, r *http.Request) {
 	claims, _ := auth.ClaimsFrom(r.Context())
-	var release func()
-	pending, pendingKey := false, ""
+	var release, unpend func()
 	if claims != nil {
 		var ok bool
 		if release, ok = h.streams.acquire(r); !ok {
@@ -109,8 +109,9 @@ func (h *HTTP) serveWS(w http.ResponseWriter, r *http.Request) {
 			bearer.WriteTooManyRequests(w, secs)
 			return
 		}
-		pendingKey = throttle.Key(bearer.ClientAddress(r))
-		switch h.wsPending.take(pendingKey) {
+		var outcome int
+		unpend, outcome = h.wsPending.take(throttle.Key(bearer.ClientAddress(r)))
+		switch outcome {
 		case wsFromAddressFull:
 			writeError(w, http.StatusTooManyRequests, "too_many_pending",
 				"Too many connections from this address are waiting to authenticate; authenticate or close one first")
@@ -119,7 +120,6 @@ func (h *HTTP) serveWS(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusServiceUnavailable, "too_many_pending", "Too many connections are waiting to authenticate; retry later")
 			return
 		}
-		pending = true
 	}
 	// net/http clears this request's read deadline (ReadTimeout) when
 	// Accept hijacks the connection, so it lives until its token ends
@@ -140,13 +140,13 @@ func (h *HTTP) serveWS(w http.ResponseWriter, r *http.Request) {
 		if release != nil {
 			release()
 		}
-		if pending {
-			h.wsPending.done(pendingKey)
+		if unpend != nil {
+			unpend()
 		}
 		return // Accept has answered
 	}
 	conn.SetReadLimit(maxBodyBytes)
-	c := &wsConn{h: h, conn: conn, release: release, pending: pending, pendingKey: pendingKey}
+	c := &wsConn{h: h, conn: conn, release: release, unpend: unpend}
 	c.serve(context.WithoutCancel(r.Context()), claims)
 }
 
@@ -166,11 +166,10 @@ type wsConn struct {
 	stall   atomic.Bool
 
 	// Read loop only (binding happens there).
-	pending    bool         // counted in h.wsPending
-	pendingKey string       // under this address (throttle.Key)
-	bound      *auth.Claims // the token the connection was bound with
-	unbind     func()       // forgets the stream (revocation) and expiry timer
-	authTimer  *time.Timer  // ends an unbound connection; stopped by bind
+	unpend    func()       // gives back its place in h.wsPending; nil once bound
+	bound     *auth.Claims // the token the connection was bound with
+	unbind    func()       // forgets the stream (revocation) and expiry timer
+	authTimer *time.Timer  // ends an unbound connection; stopped by bind
 }
 
 func (c *wsConn) serve(base context.Context, claims *auth.Claims) {
@@ -212,8 +211,8 @@ func (c *wsConn) serve(base context.Context, claims *auth.Claims) {
 		if c.release != nil {
 			c.release()
 		}
-		if c.pending {
-			h.wsPending.done(c.pendingKey)
+		if c.unpend != nil {
+			c.unpend()
 		}
 	}()
 
@@ -284,9 +283,9 @@ func (c *wsConn) bind(claims *auth.Claims) bool {
 	if c.authTimer != nil {
 		c.authTimer.Stop() // had it fired, the connection is ending anyway
 	}
-	if c.pending {
-		c.pending = false
-		h.wsPending.done(c.pendingKey)
+	if c.unpend != nil {
+		c.unpend()
+		c.unpend = nil
 	}
 	c.bound = claims
 	remove, _ := h.sessions.addStream("", claims.ID, func() { c.end(auth.ErrTokenRevoked) })
@@ -581,10 +580,11 @@ func takeAuth(msg []byte) (token string, found bool, out []byte, err error) {
 // one), so that one address reconnecting in a loop cannot keep every
 // other client's in-band sign-in out.
 type wsWaiting struct {
-	mu    sync.Mutex
-	total int
-	by    map[string]int
+	from  *quota.PerKey // by address
+	total atomic.Int64
 }
+
+func newWSWaiting() *wsWaiting { return &wsWaiting{from: quota.New(maxPendingWSPerAddress)} }
 
 // Outcomes of wsWaiting.take.
 const (
@@ -594,30 +594,20 @@ const (
 )
 
 // take counts one more waiting connection from addr, unless a limit is
-// reached (then nothing is counted).
-func (w *wsWaiting) take(addr string) int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	switch {
-	case w.by[addr] >= maxPendingWSPerAddress:
-		return wsFromAddressFull
-	case w.total >= maxPendingWS:
-		return wsAllFull
+// reached (then nothing is counted); release uncounts it (authenticated or
+// gone).
+func (w *wsWaiting) take(addr string) (release func(), outcome int) {
+	rel, ok := w.from.Take(addr)
+	if !ok {
+		return nil, wsFromAddressFull
 	}
-	if w.by == nil {
-		w.by = map[string]int{}
+	if w.total.Add(1) > maxPendingWS {
+		w.total.Add(-1)
+		rel()
+		return nil, wsAllFull
 	}
-	w.by[addr]++
-	w.total++
-	return wsTaken
-}
-
-// done uncounts a waiting connection from addr (authenticated or gone).
-func (w *wsWaiting) done(addr string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.by[addr]--; w.by[addr] <= 0 {
-		delete(w.by, addr)
-	}
-	w.total--
+	return sync.OnceFunc(func() {
+		rel()
+		w.total.Add(-1)
+	}), wsTaken
 }

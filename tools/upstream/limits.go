@@ -3,9 +3,9 @@ package upstream
 import (
 	"context"
 	"fmt"
-	"sync"
 
 	"github.com/mcpauth/mcpauth/auth"
+	"github.com/mcpauth/mcpauth/internal/quota"
 	"github.com/mcpauth/mcpauth/internal/untrusted"
 )
 
@@ -37,14 +37,12 @@ const (
 // client that sends more than max at once is refused, so it cannot starve
 // the other callers of a shared upstream nor grow the server without bound.
 type inFlightLimit struct {
-	max     int
+	callers *quota.PerKey
 	refused func(string)
-	mu      sync.Mutex
-	n       map[string]int
 }
 
 func newInFlightLimit(max int, refused func(string)) *inFlightLimit {
-	return &inFlightLimit{max: max, refused: refused, n: map[string]int{}}
+	return &inFlightLimit{callers: quota.New(max), refused: refused}
 }
 
 // acquire takes one of the caller's slots; release gives it back. A caller
@@ -54,20 +52,11 @@ func (l *inFlightLimit) acquire(ctx context.Context) (release func(), err error)
 	if c, ok := auth.ClaimsFrom(ctx); ok {
 		who = c.Subject
 	}
-	l.mu.Lock()
-	if l.n[who] >= l.max {
-		l.mu.Unlock()
+	release, ok := l.callers.Take(who)
+	if !ok {
 		l.refused(LimitInFlightPerClient)
 		return nil, fmt.Errorf("client %q already has %d requests waiting for upstreams, the most allowed at once: wait for one to be answered, then retry",
-			untrusted.Clip(who, 200), l.max)
+			untrusted.Clip(who, 200), l.callers.Max())
 	}
-	l.n[who]++
-	l.mu.Unlock()
-	return func() {
-		l.mu.Lock()
-		if l.n[who]--; l.n[who] <= 0 {
-			delete(l.n, who)
-		}
-		l.mu.Unlock()
-	}, nil
+	return release, nil
 }
